@@ -1,0 +1,1 @@
+"""Kennisbrug core: transport-independent bot machinery (registry, router, storage, scheduling)."""

@@ -1,0 +1,190 @@
+"""One explicit wiring function: config in, a running bot out.
+
+Everything a feature needs is built here and passed in; nothing is a module global.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.clock import Clock, SystemClock
+from bot.config import Config
+from bot.content import Professions
+from bot.conversations import ConversationService
+from bot.i18n import Catalogue
+from bot.ids import UserId
+from bot.members import MemberService
+from bot.nudges import NudgePolicy, NudgeService
+from bot.privacy import PrivacyRegistry
+from bot.registry import Feature, Registry
+from bot.roles import RoleService
+from bot.rooms import RoomDirectory
+from bot.router import Router
+from bot.scheduler import SchedulerService
+from bot.services import Services
+from bot.storage import Database
+from bot.storage.migrate import migrate
+from bot.transport import OutgoingMessage, Transport
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Feature packages, loaded in this order; each has setup(services) -> list[Feature].
+FEATURE_MODULES: tuple[str, ...] = ("commands.core",)
+
+
+def locale_directories() -> list[Path]:
+    """The core's catalogue and every feature's, in a stable order."""
+    dirs = [PROJECT_ROOT / "bot" / "locale"]
+    dirs += sorted(p for p in (PROJECT_ROOT / "commands").glob("*/locale") if p.is_dir())
+    return dirs
+
+
+def load_catalogue(config: Config) -> Catalogue:
+    catalogue = Catalogue.load(locale_directories(), default_language=config.community.language)
+    catalogue.globals = {"prefix": config.community.command_prefix, "community": config.community.name}
+    return catalogue
+
+
+@dataclass
+class App:
+    services: Services
+    router: Router
+    transport: Any  # the concrete transport (MatrixTransport in production)
+
+    @property
+    def features(self) -> list[Feature]:
+        return self.services.registry.features
+
+    async def start_features(self) -> None:
+        # Nudges saved just before a crash may lack their job; restore before arming.
+        await self.services.nudges.restore()
+        await self.services.scheduler.start()
+        for feature in self.features:
+            await feature.start()
+
+    async def stop(self) -> None:
+        for feature in reversed(self.features):
+            try:
+                await feature.stop()
+            except Exception:
+                log.exception("feature %s failed to stop", feature.name)
+        await self.services.scheduler.shutdown()
+        await self.services.db.dispose()
+
+
+def room_names(config: Config, catalogue: Catalogue) -> dict[str, tuple[str, str]]:
+    """Names and topics of the community rooms in the community's language."""
+    lang = config.community.language
+    names: dict[str, tuple[str, str]] = {}
+    for logical in config.rooms:
+        key = logical if catalogue.has(f"core.rooms.{logical}.name") else "other"
+        names[logical] = (
+            catalogue.plain(lang, f"core.rooms.{key}.name", name=logical.capitalize()),
+            catalogue.plain(lang, f"core.rooms.{key}.topic"),
+        )
+    for theme in config.themes:
+        names[f"theme:{theme.key}"] = (theme.label(lang), theme.topic.get(lang, ""))
+    return names
+
+
+async def build_app(
+    config: Config,
+    *,
+    clock: Clock | None = None,
+    transport_factory: Callable[[Config, Database, Clock, RoomDirectory], Any] | None = None,
+    feature_modules: tuple[str, ...] = FEATURE_MODULES,
+) -> App:
+    """Build every service, migrate the database and load the features."""
+    clock = clock or SystemClock()
+    db = Database(config.database.url)
+    await migrate(db)
+    catalogue = load_catalogue(config)
+    rooms = RoomDirectory()
+    if transport_factory is None:
+        from bot.matrix import MatrixTransport
+
+        transport_factory = MatrixTransport
+    transport = transport_factory(config, db, clock, rooms)
+    members = MemberService(db, clock, config.community.language)
+    scheduler = SchedulerService(db, clock, config.community.timezone)
+
+    async def deliver_nudge(nudge_id: int, user_id: str, message_key: str, params: dict[str, Any]) -> None:
+        language = await members.language_of(UserId(user_id))
+        rendered = catalogue.render(language, message_key, **params)
+        room = await transport.direct_room(UserId(user_id))
+        await transport.send(
+            OutgoingMessage(
+                room_id=room, plain=rendered.plain, html=rendered.html, txn_id=f"kb.nudge.{nudge_id}"
+            )
+        )
+
+    nudges = NudgeService(
+        db,
+        scheduler,
+        clock,
+        NudgePolicy(
+            weekly_budget=config.nudges.weekly_budget,
+            quiet_start=config.nudges.quiet_start,
+            quiet_end=config.nudges.quiet_end,
+            quiet_weekends=config.nudges.quiet_weekends,
+            timezone=config.community.timezone,
+        ),
+        deliver_nudge,
+    )
+    privacy = PrivacyRegistry()
+    conversations = ConversationService(db, clock)
+    registry = Registry()
+    services = Services(
+        config=config,
+        db=db,
+        transport=transport,
+        catalogue=catalogue,
+        clock=clock,
+        rooms=rooms,
+        members=members,
+        roles=RoleService(config.community, transport, rooms),
+        privacy=privacy,
+        professions=Professions.load(config.community.professions_file),
+        scheduler=scheduler,
+        nudges=nudges,
+        conversations=conversations,
+        registry=registry,
+    )
+    privacy.register("core.members", members.export_member, members.erase_member)
+    privacy.register("core.conversations", conversations.export_member, conversations.erase_member)
+    privacy.register("core.nudges", nudges.export_member, nudges.erase_member)
+    for module_name in feature_modules:
+        module = importlib.import_module(module_name)
+        for feature in module.setup(services):
+            registry.add_feature(feature)
+    return App(services=services, router=Router(services), transport=transport)
+
+
+async def run(config: Config, *, ready: asyncio.Event | None = None) -> None:
+    """Connect, set up the community, start features and handle events until stopped."""
+    app = await build_app(config)
+    transport = app.transport
+    try:
+        await transport.connect()
+        await transport.setup_community(
+            room_names(config, app.services.catalogue),
+            app.services.catalogue.plain(config.community.language, "core.rooms.space.name"),
+        )
+        await app.start_features()
+        log.info("bot started with %d commands", len(app.services.registry.commands))
+        if ready is not None:
+            ready.set()
+        await transport.run(app.router.dispatch)
+    finally:
+        await transport.stop()
+        await app.stop()
+
+
+__all__ = ["App", "Transport", "build_app", "run"]

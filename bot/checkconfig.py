@@ -1,0 +1,42 @@
+"""Everything ``check-config`` validates without touching the network or the database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.config import load_config
+from bot.content import Professions
+from bot.errors import ConfigError
+from bot.i18n import Catalogue, CatalogueError, placeholders
+
+
+def check_catalogue() -> list[str]:
+    from bot.app import locale_directories
+
+    try:
+        catalogue = Catalogue.load(locale_directories())
+    except CatalogueError as exc:
+        return [str(exc)]
+    problems = []
+    nl, en = catalogue.keys("nl"), catalogue.keys("en")
+    problems += [f"catalogue: {key!r} is missing in en" for key in sorted(nl - en)]
+    problems += [f"catalogue: {key!r} is missing in nl" for key in sorted(en - nl)]
+    for key in sorted(nl & en):
+        if placeholders(catalogue.template("nl", key)) != placeholders(catalogue.template("en", key)):
+            problems.append(f"catalogue: {key!r} has different placeholders in nl and en")
+    return problems
+
+
+def check_everything(path: Path) -> list[str]:
+    """Every problem found in the config, the content files and the catalogues."""
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        return list(exc.problems)
+    problems: list[str] = []
+    try:
+        Professions.load(config.community.professions_file)
+    except ConfigError as exc:
+        problems += exc.problems
+    problems += check_catalogue()
+    return problems

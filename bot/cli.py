@@ -1,0 +1,137 @@
+"""The command line behind ``run_bot.py``: parses arguments and calls into the bot."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from bot.config import Config, load_config
+from bot.errors import ConfigError, InvalidCredentials
+
+DEFAULT_CONFIG = Path("config/example.yaml")
+
+DESCRIPTION = """\
+Kennisbrug: a Matrix community bot for the professionals of the Dutch sick-leave
+reintegration chain.
+
+commands:
+  run           run the bot against the homeserver named in the config
+  demo          start a local homeserver (data in .demo/), the bot, and a terminal chat
+  check-config  validate a config file; exit 0, or list every problem and exit 1
+  migrate       bring the database to the newest schema
+
+Secrets may come from the environment: KENNISBRUG_MATRIX_PASSWORD,
+KENNISBRUG_MATRIX_ACCESS_TOKEN, KENNISBRUG_DATABASE_URL.
+"""
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level, logging.INFO),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    # Libraries that would log request bodies or tokens at lower levels stay quiet.
+    for noisy in ("nio", "aiohttp", "apscheduler", "alembic", "sqlalchemy", "peewee"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _load(path: Path) -> Config:
+    return load_config(path)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from bot.checkconfig import check_everything
+
+    problems = check_everything(args.config)
+    if problems:
+        print(f"{args.config}: {len(problems)} problem(s):", file=sys.stderr)
+        for problem in problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 1
+    print(f"{args.config}: OK")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from bot.storage import Database
+    from bot.storage.migrate import migrate
+
+    config = _load(args.config)
+    configure_logging(config.log_level)
+
+    async def go() -> tuple[str | None, str | None]:
+        db = Database(config.database.url)
+        try:
+            return await migrate(db)
+        finally:
+            await db.dispose()
+
+    before, after = asyncio.run(go())
+    print(f"database schema: {before or 'empty'} -> {after}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bot.app import run
+
+    config = _load(args.config)
+    configure_logging(config.log_level)
+    try:
+        asyncio.run(run(config))
+    except KeyboardInterrupt:
+        return 0
+    except InvalidCredentials as exc:
+        logging.getLogger("kennisbrug").error("stopping: %s", exc)
+        return 3
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bot.devtools.demo import run_demo
+
+    configure_logging("WARNING" if not args.verbose else "INFO")
+    try:
+        return asyncio.run(run_demo(Path(args.data), Path(args.config), reset=args.reset))
+    except KeyboardInterrupt:
+        return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="run_bot.py", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = sub.add_parser("run", help="run the bot against the configured homeserver")
+    run.add_argument("--config", type=Path, required=True, help="path of the YAML config")
+    run.set_defaults(func=cmd_run)
+    check = sub.add_parser("check-config", help="validate a config and explain every problem")
+    check.add_argument("--config", type=Path, required=True)
+    check.set_defaults(func=cmd_check_config)
+    mig = sub.add_parser("migrate", help="bring the database to the newest schema")
+    mig.add_argument("--config", type=Path, required=True)
+    mig.set_defaults(func=cmd_migrate)
+    demo = sub.add_parser(
+        "demo",
+        help="local homeserver + bot + terminal chat as a demo member",
+        description="Start a real local Synapse (data in .demo/), register the bot, an admin and a "
+        "demo member, create the community from the config, start the bot and open a terminal "
+        "chat in the welcome room. Ctrl-C stops everything; a second run reuses the data.",
+    )
+    demo.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="rooms and themes to create")
+    demo.add_argument("--data", default=".demo", help="where the demo keeps its data (default .demo)")
+    demo.add_argument("--reset", action="store_true", help="start from scratch (deletes the data folder)")
+    demo.add_argument("--verbose", action="store_true", help="show the bot's log")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print("configuration problem(s):\n  - " + "\n  - ".join(exc.problems), file=sys.stderr)
+        return 2

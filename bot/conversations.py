@@ -1,0 +1,273 @@
+"""Multi-step DM conversations: a feature asks questions one by one.
+
+A flow declares its questions; the service stores where each member is (and their
+answers so far) in ``core_conversations``, so a restart in the middle loses nothing.
+Members answer by number, label or alias; ``stop`` ends (keeping what was given),
+``terug``/``back`` goes one question back, ``overslaan``/``skip`` skips an optional one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy import delete
+
+from bot.clock import Clock
+from bot.errors import ConversationError
+from bot.formatting import Markup
+from bot.ids import RoomId, UserId
+from bot.storage import Database
+from bot.storage.models import Conversation
+from bot.transport import OutgoingMessage
+
+if TYPE_CHECKING:
+    from bot.context import Context
+
+log = logging.getLogger(__name__)
+
+STOP_WORDS = {"stop", "stoppen", "annuleer", "cancel", "quit"}
+BACK_WORDS = {"terug", "back", "vorige"}
+SKIP_WORDS = {"overslaan", "skip", "sla over", "-"}
+_MAX_ANSWER_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One answer option; members may type its number, its label or an alias."""
+
+    value: str
+    label_key: str = ""
+    label: str = ""  # a fixed label (e.g. a profession from content) instead of a key
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Question:
+    name: str
+    prompt_key: str
+    choices: tuple[Choice, ...] = ()
+    multiple: bool = False
+    optional: bool = False
+    max_length: int | None = None
+    parser: Callable[[str], Any] | None = None
+    prompt_params: dict[str, Any] = field(default_factory=dict)
+
+
+class Flow(Protocol):
+    """A conversation a feature offers."""
+
+    name: str
+
+    def questions(self, answers: dict[str, Any]) -> Sequence[Question]:
+        """The questions, which may depend on earlier answers."""
+        ...
+
+    async def finish(self, ctx: Context, answers: dict[str, Any], completed: bool) -> None:
+        """Called once at the end; ``completed`` is False when the member said stop."""
+        ...
+
+
+def _choice_label(ctx: Context, choice: Choice) -> str:
+    return choice.label or (ctx.text(choice.label_key) if choice.label_key else choice.value)
+
+
+def match_choice(ctx: Context, question: Question, text: str) -> list[str]:
+    """The values a member picked; raises :class:`ConversationError` when unclear."""
+    parts = [p.strip() for p in text.replace(";", ",").split(",")] if question.multiple else [text.strip()]
+    parts = [p for p in parts if p]
+    if not parts:
+        raise ConversationError("core.conversation.choose_one")
+    picked: list[str] = []
+    for part in parts:
+        lowered = part.lower().rstrip(".")
+        found: Choice | None = None
+        if lowered.isdigit() and 1 <= int(lowered) <= len(question.choices):
+            found = question.choices[int(lowered) - 1]
+        else:
+            for choice in question.choices:
+                names = {
+                    choice.value.lower(),
+                    _choice_label(ctx, choice).lower(),
+                    *(a.lower() for a in choice.aliases),
+                }
+                if lowered in names:
+                    found = choice
+                    break
+        if found is None:
+            raise ConversationError(
+                "core.conversation.not_a_choice", answer=part, count=len(question.choices)
+            )
+        if found.value not in picked:
+            picked.append(found.value)
+    return picked
+
+
+class ConversationService:
+    """Runs every flow; the router hands it each DM text while a conversation is open."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+        self._flows: dict[str, Flow] = {}
+
+    def register(self, flow: Flow) -> None:
+        if flow.name in self._flows:
+            raise ValueError(f"conversation flow {flow.name!r} registered twice")
+        self._flows[flow.name] = flow
+
+    async def active(self, user_id: UserId) -> Conversation | None:
+        async with self._db.session() as session:
+            return await session.get(Conversation, user_id)
+
+    async def start(
+        self, ctx: Context, flow_name: str, room_id: RoomId, answers: dict[str, Any] | None = None
+    ) -> None:
+        """Start (or restart) a flow for the sender in ``room_id`` (their DM) and ask question one."""
+        flow = self._flows[flow_name]
+        now = self._clock.now()
+        async with self._db.transaction() as session:
+            existing = await session.get(Conversation, ctx.sender)
+            if existing is not None:
+                await session.delete(existing)
+                await session.flush()
+            session.add(
+                Conversation(
+                    user_id=ctx.sender,
+                    flow=flow_name,
+                    room_id=room_id,
+                    step=0,
+                    answers=dict(answers or {}),
+                    context={},
+                    started_at=now,
+                    updated_at=now,
+                )
+            )
+        await self._ask(ctx, flow, dict(answers or {}), 0, room_id)
+
+    async def cancel(self, user_id: UserId) -> bool:
+        async with self._db.transaction() as session:
+            result = await session.execute(delete(Conversation).where(Conversation.user_id == user_id))
+        return bool(getattr(result, "rowcount", 0))
+
+    async def handle(self, ctx: Context) -> bool:
+        """Feed the member's message to their open conversation; False when none is open."""
+        state = await self.active(ctx.sender)
+        if state is None or state.room_id != ctx.room_id:
+            return False
+        flow = self._flows.get(state.flow)
+        if flow is None:
+            log.warning("dropping conversation of unknown flow %s", state.flow)
+            await self.cancel(ctx.sender)
+            return False
+        answers = dict(state.answers)
+        step = state.step
+        questions = list(flow.questions(answers))
+        text = ctx.message.body.strip()[:_MAX_ANSWER_CHARS]
+        word = text.lower()
+        if word in STOP_WORDS:
+            await self.cancel(ctx.sender)
+            await flow.finish(ctx, answers, completed=False)
+            return True
+        if word in BACK_WORDS:
+            step = max(step - 1, 0)
+            answers.pop(questions[step].name, None)
+            await self._save(ctx.sender, step, answers)
+            await self._ask(ctx, flow, answers, step, ctx.room_id)
+            return True
+        if step >= len(questions):
+            step = len(questions) - 1
+        question = questions[step]
+        try:
+            if word in SKIP_WORDS:
+                if not question.optional:
+                    raise ConversationError("core.conversation.not_optional")
+                answers.pop(question.name, None)
+            else:
+                answers[question.name] = self._parse(ctx, question, text)
+        except ConversationError as error:
+            # Say what was wrong, then ask the same question again: nothing is lost.
+            await ctx.reply(error.key, **error.params)
+            await self._ask(ctx, flow, answers, step, ctx.room_id)
+            return True
+        step += 1
+        questions = list(flow.questions(answers))
+        if step >= len(questions):
+            await self.cancel(ctx.sender)
+            await flow.finish(ctx, answers, completed=True)
+            return True
+        await self._save(ctx.sender, step, answers)
+        await self._ask(ctx, flow, answers, step, ctx.room_id)
+        return True
+
+    def _parse(self, ctx: Context, question: Question, text: str) -> Any:
+        if question.choices:
+            picked = match_choice(ctx, question, text)
+            return picked if question.multiple else picked[0]
+        if question.max_length is not None and len(text) > question.max_length:
+            raise ConversationError("core.conversation.too_long", limit=question.max_length, length=len(text))
+        if question.parser is not None:
+            return question.parser(text)
+        if not text:
+            raise ConversationError("core.conversation.empty")
+        return text
+
+    async def _save(self, user_id: UserId, step: int, answers: dict[str, Any]) -> None:
+        async with self._db.transaction() as session:
+            state = await session.get(Conversation, user_id)
+            if state is not None:
+                state.step = step
+                state.answers = answers
+                state.updated_at = self._clock.now()
+
+    async def _ask(
+        self, ctx: Context, flow: Flow, answers: dict[str, Any], step: int, room_id: RoomId
+    ) -> None:
+        questions = list(flow.questions(answers))
+        question = questions[step]
+        lines = []
+        for number, choice in enumerate(question.choices, start=1):
+            lines.append(
+                ctx.fragment("core.conversation.choice_line", number=number, label=_choice_label(ctx, choice))
+            )
+        choices = Markup.join(lines)
+        hints = (
+            ["core.conversation.hint_multiple" if question.multiple else "core.conversation.hint_single"]
+            if lines
+            else []
+        )
+        if question.optional:
+            hints.append("core.conversation.hint_skip")
+        if step > 0:
+            hints.append("core.conversation.hint_back")
+        hints.append("core.conversation.hint_stop")
+        hint_text = " · ".join(ctx.text(h) for h in hints)
+        await ctx.services.transport.send(
+            _question_message(ctx, room_id, question, step + 1, len(questions), choices, hint_text)
+        )
+
+    async def export_member(self, user_id: UserId) -> dict[str, Any]:
+        state = await self.active(user_id)
+        if state is None:
+            return {}
+        return {"flow": state.flow, "step": state.step, "answers": state.answers}
+
+    async def erase_member(self, user_id: UserId) -> int:
+        return 1 if await self.cancel(user_id) else 0
+
+
+def _question_message(
+    ctx: Context, room_id: RoomId, question: Question, number: int, total: int, choices: Markup, hints: str
+) -> OutgoingMessage:
+    rendered = ctx.services.catalogue.render(
+        ctx.language,
+        "core.conversation.question",
+        number=number,
+        total=total,
+        question=ctx.fragment(question.prompt_key, **question.prompt_params),
+        choices=choices,
+        hints=hints,
+    )
+    return OutgoingMessage(room_id=room_id, plain=rendered.plain, html=rendered.html, txn_id=ctx._next_txn())

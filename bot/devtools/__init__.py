@@ -1,0 +1,1 @@
+"""Developer tooling: local homeserver harness for tests, the demo and benchmarks."""

@@ -1,0 +1,196 @@
+"""Turn catalogue templates plus member-supplied values into a plain body and safe HTML.
+
+Templates come from our own catalogues and may use Markdown. Values come from members
+and must never add markup of their own. Rather than guessing how to escape a value for
+each Markdown context (inside a code span a backslash escape would show up literally),
+each value is replaced by an inert placeholder token, the Markdown is rendered, and only
+then are the tokens replaced by the HTML-escaped values. The result is sanitised with an
+allow-list as a last line of defence. ``@room`` in a value gets an invisible word
+joiner, so a member cannot ping a whole room through the bot.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import logging
+import re
+import string
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import markdown
+import nh3
+
+log = logging.getLogger(__name__)
+
+_ALLOWED_TAGS = {
+    "p",
+    "br",
+    "strong",
+    "em",
+    "b",
+    "i",
+    "u",
+    "s",
+    "del",
+    "code",
+    "pre",
+    "blockquote",
+    "ul",
+    "ol",
+    "li",
+    "a",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "span",
+    "sup",
+    "sub",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "details",
+    "summary",
+}
+_ALLOWED_ATTRIBUTES = {"a": {"href"}, "ol": {"start"}, "span": {"data-mx-spoiler"}}
+_ALLOWED_URL_SCHEMES = {"https", "http", "mailto", "matrix"}
+_ROOM_PING = re.compile(r"@(room)\b", re.IGNORECASE)
+_WORD_JOINER = "\u2060"
+_MAX_VALUE_CHARS = 4000
+_token_counter = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A message ready to send: the plain body and its sanitised HTML."""
+
+    plain: str
+    html: str
+
+
+@dataclass(frozen=True)
+class Markup:
+    """A trusted fragment: Markdown with value tokens, its plain text, and token values."""
+
+    markdown: str
+    plain: str
+    values: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def join(cls, parts: Iterable[Markup], sep: str = "\n") -> Markup:
+        items = list(parts)
+        values: dict[str, str] = {}
+        for item in items:
+            values.update(item.values)
+        return cls(
+            markdown=sep.join(p.markdown for p in items),
+            plain=sep.join(p.plain for p in items),
+            values=values,
+        )
+
+    @classmethod
+    def from_rendered_parts(cls, parts: list[tuple[str, str]], sep: str = "\n") -> Markup:
+        """Join plain (markdown, plain) pairs that carry no member values."""
+        return cls(markdown=sep.join(p[0] for p in parts), plain=sep.join(p[1] for p in parts))
+
+
+def defuse_room_ping(text: str) -> str:
+    """Break ``@room`` so clients do not treat a member's text as a room-wide ping."""
+    return _ROOM_PING.sub(lambda m: "@" + _WORD_JOINER + m.group(1), text)
+
+
+def _clip(value: str) -> str:
+    return value if len(value) <= _MAX_VALUE_CHARS else value[: _MAX_VALUE_CHARS - 1] + "…"
+
+
+def _new_token() -> str:
+    # Lower-case letters and digits only: no Markdown construct can change them.
+    return f"kbtok{next(_token_counter)}z"
+
+
+class _Missing(dict[str, Any]):
+    """Leaves an unknown placeholder visible instead of failing the whole message."""
+
+    def __missing__(self, key: str) -> str:
+        log.error("template placeholder {%s} has no value", key)
+        return "{" + key + "}"
+
+
+class _SafeFormatter(string.Formatter):
+    """``str.format`` that fills only plain named fields: no attribute or index access."""
+
+    def get_field(self, field_name: str, args: Any, kwargs: Any) -> Any:
+        if not field_name.isidentifier():
+            return "{" + field_name + "}", field_name
+        return kwargs[field_name], field_name
+
+
+_FORMATTER = _SafeFormatter()
+
+
+def fill(template: str, params: Mapping[str, Any]) -> str:
+    """Fill ``{name}`` placeholders with values as they are."""
+    try:
+        return _FORMATTER.vformat(template, (), _Missing(params))
+    except (ValueError, IndexError):
+        log.error("malformed template %r", template[:60])
+        return template
+
+
+def _value_html(text: str) -> str:
+    return html.escape(text, quote=True).replace("\n", "<br>")
+
+
+def fragment(template: str, params: Mapping[str, Any] | None = None) -> Markup:
+    """Fill a template into a trusted fragment; member values become inert tokens."""
+    md_values: dict[str, Any] = {}
+    plain_values: dict[str, Any] = {}
+    token_values: dict[str, str] = {}
+    for name, value in (params or {}).items():
+        if isinstance(value, Markup):
+            md_values[name], plain_values[name] = value.markdown, value.plain
+            token_values.update(value.values)
+            continue
+        text = defuse_room_ping(_clip("" if value is None else str(value)))
+        token = _new_token()
+        md_values[name], plain_values[name] = token, text
+        token_values[token] = _value_html(text)
+    return Markup(fill(template, md_values), fill(template, plain_values), token_values)
+
+
+def markdown_to_html(text: str) -> str:
+    """Render trusted Markdown (no member values in it) and sanitise it."""
+    return sanitise(markdown.markdown(text, extensions=["sane_lists", "nl2br"], output_format="html"))
+
+
+def sanitise(fragment_html: str) -> str:
+    """Allow-listed tags, attributes and URL schemes only."""
+    return nh3.clean(
+        fragment_html,
+        tags=_ALLOWED_TAGS,
+        attributes=_ALLOWED_ATTRIBUTES,
+        url_schemes=_ALLOWED_URL_SCHEMES,
+        link_rel=None,
+    ).strip()
+
+
+def render(template: str, params: Mapping[str, Any] | None = None) -> Rendered:
+    """Build the plain body and the HTML of a template filled with member values."""
+    built = fragment(template, params)
+    rendered = markdown.markdown(built.markdown, extensions=["sane_lists", "nl2br"], output_format="html")
+    # Longest tokens first, so kbtok1z never matches inside kbtok12z.
+    for token in sorted(built.values, key=len, reverse=True):
+        rendered = rendered.replace(token, built.values[token])
+    return Rendered(plain=built.plain, html=sanitise(rendered))
+
+
+def html_escape(text: str) -> str:
+    """Plain HTML escaping, for the few places that build HTML by hand."""
+    return html.escape(text, quote=True)

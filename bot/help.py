@@ -1,0 +1,43 @@
+"""Help texts generated from the registry and the catalogues, never written by hand."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.i18n import Catalogue
+from bot.registry import Command
+
+if TYPE_CHECKING:
+    from bot.context import Context
+
+
+def param_label(catalogue: Catalogue, language: str, name: str) -> str:
+    """The member-facing name of a parameter (``core.param.<name>``), else its code name."""
+    key = f"core.param.{name}"
+    return catalogue.plain(language, key) if catalogue.has(key) else name
+
+
+def usage(command: Command, catalogue: Catalogue, language: str, prefix: str) -> str:
+    """``!buddy zoek [beroep=…]``: from the catalogue's ``usage`` if given, else the signature."""
+    custom_key = f"{command.key}.usage"
+    name = command.display_name(language)
+    if catalogue.has(custom_key):
+        return f"{prefix}{name} {catalogue.plain(language, custom_key)}".strip()
+    parts = [p.usage(param_label(catalogue, language, p.name)) for p in command.params]
+    return " ".join([f"{prefix}{name}", *parts])
+
+
+def summary(command: Command, catalogue: Catalogue, language: str) -> str:
+    return catalogue.plain(language, f"{command.key}.summary")
+
+
+async def may_run(ctx: Context, command: Command) -> bool:
+    """True when every check of the command passes for this sender here."""
+    from bot.errors import CheckFailure
+
+    for predicate in command.checks:
+        try:
+            await predicate(ctx)
+        except CheckFailure:
+            return False
+    return True

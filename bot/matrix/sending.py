@@ -1,0 +1,158 @@
+"""Outgoing events: content building (pure) and idempotent sending.
+
+Every message carries ``m.mentions``: an empty list means nobody is pinged, so a
+member's name inside a notice never becomes a ping by accident. A send with a
+``txn_id`` is recorded in ``core_sent_messages``; sending it again returns the
+recorded event id without contacting the homeserver (Synapse only remembers
+transaction ids in memory, per device, for a while). Retries of one send always
+reuse one transaction id, so a retry after a lost answer cannot double a message.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from nio import AsyncClient, RoomSendResponse, UploadResponse
+
+from bot.clock import Clock
+from bot.errors import TransportError
+from bot.ids import EventId, RoomId, UserId
+from bot.matrix.retry import request
+from bot.storage.database import Database
+from bot.storage.models import SentMessage
+from bot.transport import OutgoingMessage, Upload
+
+log = logging.getLogger(__name__)
+
+HTML_FORMAT = "org.matrix.custom.html"
+#: Attempts per send; waits in between follow ``retry_after_ms`` or the backoff.
+SEND_ATTEMPTS = 6
+
+
+def mentions(user_ids: Sequence[UserId]) -> dict[str, Any]:
+    return {"user_ids": list(dict.fromkeys(user_ids))}
+
+
+def relation(thread_root: EventId | None, reply_to: EventId | None) -> dict[str, Any] | None:
+    """``m.relates_to`` for a thread message and/or a reply (None for neither)."""
+    if thread_root is not None:
+        return {
+            "rel_type": "m.thread",
+            "event_id": thread_root,
+            # Without an explicit reply, clients without threads see a reply to the root.
+            "is_falling_back": reply_to is None,
+            "m.in_reply_to": {"event_id": reply_to or thread_root},
+        }
+    if reply_to is not None:
+        return {"m.in_reply_to": {"event_id": reply_to}}
+    return None
+
+
+def message_content(message: OutgoingMessage) -> dict[str, Any]:
+    content: dict[str, Any] = {
+        "msgtype": "m.notice" if message.notice else "m.text",
+        "body": message.plain,
+        "m.mentions": mentions(message.mentions),
+    }
+    if message.html is not None:
+        content["format"] = HTML_FORMAT
+        content["formatted_body"] = message.html
+    rel = relation(message.thread_root, message.reply_to)
+    if rel is not None:
+        content["m.relates_to"] = rel
+    return content
+
+
+def reaction_content(event_id: EventId, key: str) -> dict[str, Any]:
+    return {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": key}}
+
+
+def file_content(upload: Upload, content_uri: str) -> dict[str, Any]:
+    content: dict[str, Any] = {
+        "msgtype": "m.image" if upload.content_type.startswith("image/") else "m.file",
+        "body": upload.filename,
+        "filename": upload.filename,
+        "url": content_uri,
+        "info": {"mimetype": upload.content_type, "size": len(upload.data)},
+        "m.mentions": mentions(()),
+    }
+    rel = relation(upload.thread_root, None)
+    if rel is not None:
+        content["m.relates_to"] = rel
+    return content
+
+
+class Sender:
+    """Sends events with rate-limit retries and the sent-record."""
+
+    def __init__(self, client: AsyncClient, db: Database, clock: Clock) -> None:
+        self._client = client
+        self._db = db
+        self._clock = clock
+
+    async def send_message(self, message: OutgoingMessage) -> EventId:
+        return await self._send(message.room_id, "m.room.message", message_content(message), message.txn_id)
+
+    async def react(self, room_id: RoomId, event_id: EventId, key: str, txn_id: str | None) -> EventId:
+        return await self._send(room_id, "m.reaction", reaction_content(event_id, key), txn_id)
+
+    async def upload(self, upload: Upload) -> EventId:
+        recorded = await self._recorded(upload.txn_id)
+        if recorded is not None:
+            return recorded
+
+        async def do_upload() -> Any:
+            resp, _keys = await self._client.upload(
+                io.BytesIO(upload.data),
+                content_type=upload.content_type,
+                filename=upload.filename,
+                filesize=len(upload.data),
+            )
+            return resp
+
+        resp = await request(do_upload, f"upload to {upload.room_id}", attempts=SEND_ATTEMPTS)
+        if not isinstance(resp, UploadResponse):
+            raise TransportError(f"upload to {upload.room_id} failed")
+        return await self._send(
+            upload.room_id, "m.room.message", file_content(upload, resp.content_uri), upload.txn_id
+        )
+
+    async def _send(
+        self, room_id: RoomId, event_type: str, content: dict[str, Any], txn_id: str | None
+    ) -> EventId:
+        recorded = await self._recorded(txn_id)
+        if recorded is not None:
+            log.debug("txn %s was already sent as %s; not sending again", txn_id, recorded)
+            return recorded
+        matrix_txn = txn_id or uuid.uuid4().hex
+        resp = await request(
+            lambda: self._client.room_send(room_id, event_type, content, tx_id=matrix_txn),
+            f"sending {event_type} to {room_id}",
+            attempts=SEND_ATTEMPTS,
+        )
+        if not isinstance(resp, RoomSendResponse):
+            raise TransportError(f"sending {event_type} to {room_id} failed")
+        event_id = EventId(resp.event_id)
+        if txn_id is not None:
+            await self._record(txn_id, room_id, event_id)
+        log.debug("sent %s %s to %s", event_type, event_id, room_id)
+        return event_id
+
+    async def _recorded(self, txn_id: str | None) -> EventId | None:
+        if txn_id is None:
+            return None
+        async with self._db.session() as session:
+            row = await session.get(SentMessage, txn_id)
+            return EventId(row.event_id) if row is not None else None
+
+    async def _record(self, txn_id: str, room_id: RoomId, event_id: EventId) -> None:
+        async with self._db.transaction() as session:
+            row = await session.get(SentMessage, txn_id)
+            if row is None:
+                session.add(
+                    SentMessage(txn_id=txn_id, room_id=room_id, event_id=event_id, sent_at=self._clock.now())
+                )

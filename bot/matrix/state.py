@@ -1,0 +1,55 @@
+"""The adapter's small durable facts in ``core_state`` (sync token, credentials, first start)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from sqlalchemy import delete, select
+
+from bot.clock import ensure_utc
+from bot.storage.database import Database
+from bot.storage.models import KeyValue
+
+ACCESS_TOKEN = "matrix.access_token"
+DEVICE_ID = "matrix.device_id"
+USER_ID = "matrix.user_id"
+NEXT_BATCH = "matrix.next_batch"
+CHECKPOINT_AT = "matrix.checkpoint_at"
+FIRST_START = "matrix.first_start"
+
+
+async def load(db: Database, *keys: str) -> dict[str, str]:
+    """The stored values of ``keys`` (missing keys are absent from the result)."""
+    async with db.session() as session:
+        rows = await session.execute(select(KeyValue).where(KeyValue.key.in_(keys)))
+        return {row.key: row.value for row in rows.scalars()}
+
+
+async def save(db: Database, values: Mapping[str, str]) -> None:
+    """Insert or replace every key in one transaction."""
+    async with db.transaction() as session:
+        for key, value in values.items():
+            row = await session.get(KeyValue, key)
+            if row is None:
+                session.add(KeyValue(key=key, value=value))
+            else:
+                row.value = value
+
+
+async def remove(db: Database, *keys: str) -> None:
+    async with db.transaction() as session:
+        await session.execute(delete(KeyValue).where(KeyValue.key.in_(keys)))
+
+
+def encode_time(moment: datetime) -> str:
+    return ensure_utc(moment).isoformat()
+
+
+def decode_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return ensure_utc(datetime.fromisoformat(value))
+    except ValueError:
+        return None

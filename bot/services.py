@@ -1,0 +1,41 @@
+"""The services a feature receives at set-up; passed in, never imported as globals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bot.clock import Clock
+from bot.config import Config
+from bot.content import Professions
+from bot.i18n import Catalogue
+from bot.members import MemberService
+from bot.privacy import PrivacyRegistry
+from bot.roles import RoleService
+from bot.rooms import RoomDirectory
+from bot.storage import Database
+from bot.transport import Transport
+
+if TYPE_CHECKING:
+    from bot.conversations import ConversationService
+    from bot.nudges import NudgeService
+    from bot.registry import Registry
+    from bot.scheduler import SchedulerService
+
+
+@dataclass
+class Services:
+    config: Config
+    db: Database
+    transport: Transport
+    catalogue: Catalogue
+    clock: Clock
+    rooms: RoomDirectory
+    members: MemberService
+    roles: RoleService
+    privacy: PrivacyRegistry
+    professions: Professions
+    scheduler: SchedulerService
+    nudges: NudgeService
+    conversations: ConversationService
+    registry: Registry

@@ -1,0 +1,6 @@
+"""Storage: the async engine, sessions, the declarative base and the core tables."""
+
+from bot.storage.database import Database
+from bot.storage.models import Base
+
+__all__ = ["Base", "Database"]

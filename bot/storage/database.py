@@ -1,0 +1,105 @@
+"""The database service: one async engine, a session per unit of work.
+
+SQLite is the default. Under concurrent read-modify-write, aiosqlite with default
+settings silently lost updates and plain ``BEGIN`` raised "database is locked"; WAL,
+``BEGIN IMMEDIATE`` for writes and a busy timeout gave correct results, so writes go
+through :meth:`Database.transaction`, which takes the write lock up front.
+PostgreSQL (asyncpg) needs none of that and uses the ordinary transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import NullPool
+
+log = logging.getLogger(__name__)
+
+_BUSY_TIMEOUT_MS = 30_000
+
+
+class Database:
+    """Owns the engine; hands out sessions for reads and immediate transactions for writes."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        parsed = make_url(url)
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.is_sqlite:
+            database = parsed.database or ""
+            if database and database != ":memory:":
+                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            # One connection per unit of work; SQLite connections are cheap and WAL lets
+            # readers run beside the single writer.
+            kwargs["poolclass"] = NullPool
+            kwargs["connect_args"] = {"timeout": _BUSY_TIMEOUT_MS / 1000, "isolation_level": None}
+        else:
+            kwargs["pool_pre_ping"] = True
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if self.is_sqlite:
+            self._install_sqlite_pragmas()
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    def _install_sqlite_pragmas(self) -> None:
+        @event.listens_for(self.engine.sync_engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        # With isolation_level=None the driver does not open transactions itself; we
+        # say BEGIN (deferred, for reads) or BEGIN IMMEDIATE (for writes) ourselves.
+        @event.listens_for(self.engine.sync_engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            mode = conn.get_execution_options().get("kennisbrug_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if mode else "BEGIN")
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session for reading (and for writes that tolerate a deferred lock)."""
+        async with self._sessions() as session:
+            yield session
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A write transaction, committed on success and rolled back on error.
+
+        On SQLite it starts with ``BEGIN IMMEDIATE`` so two writers never both read
+        stale rows and then collide.
+        """
+        async with self._sessions() as session, session.begin():
+            if self.is_sqlite:
+                # Options given here reach the connection before its BEGIN runs.
+                await session.connection(execution_options={"kennisbrug_write": True})
+            yield session
+
+    async def ping(self) -> bool:
+        """True when a trivial query succeeds (used by the health report)."""
+        from sqlalchemy import text
+
+        try:
+            async with self.session() as session:
+                await session.execute(text("SELECT 1"))
+            return True
+        except Exception:  # health must report, never raise
+            log.warning("database ping failed", exc_info=True)
+            return False
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,127 @@
+"""What the core needs from a chat network, and what it receives from one.
+
+The Matrix adapter (``bot.matrix``) is one implementation; a console or test transport
+would be another. Nothing outside the adapter knows about Matrix event formats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from bot.ids import EventId, RoomId, UserId
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    """A text message a member sent, already decrypted and validated by the transport."""
+
+    event_id: EventId
+    room_id: RoomId
+    sender: UserId
+    body: str
+    timestamp: datetime
+    is_direct: bool
+    thread_root: EventId | None = None
+    reply_to: EventId | None = None
+
+
+@dataclass(frozen=True)
+class IncomingReaction:
+    """A member reacted to an event (``removed`` when they took the reaction back)."""
+
+    event_id: EventId
+    room_id: RoomId
+    sender: UserId
+    target_event_id: EventId
+    key: str
+    timestamp: datetime
+    removed: bool = False
+
+
+@dataclass(frozen=True)
+class MemberJoined:
+    """A member joined a room the bot is in."""
+
+    event_id: EventId
+    room_id: RoomId
+    user_id: UserId
+    timestamp: datetime
+
+
+IncomingEvent = IncomingMessage | IncomingReaction | MemberJoined
+EventHandler = Callable[[IncomingEvent], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """A message to send.
+
+    ``markdown`` is rendered to sanitised HTML by the transport; ``plain`` is the body
+    for clients without HTML. Both were built by :mod:`bot.formatting`, which escaped
+    user text. ``mentions`` lists who is deliberately pinged; everyone else is not.
+    ``txn_id`` makes a retry of the same send idempotent.
+    """
+
+    room_id: RoomId
+    plain: str
+    html: str | None = None
+    thread_root: EventId | None = None
+    reply_to: EventId | None = None
+    mentions: Sequence[UserId] = ()
+    notice: bool = True
+    txn_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file to post in a room (a calendar file, a chart, an export)."""
+
+    room_id: RoomId
+    data: bytes
+    filename: str
+    content_type: str
+    thread_root: EventId | None = None
+    txn_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RoomSpec:
+    """A room to create inside the community space."""
+
+    alias_localpart: str | None
+    name: str
+    topic: str = ""
+    invite: Sequence[UserId] = ()
+    is_direct: bool = False
+    encrypted: bool = False
+    power_users: dict[str, int] = field(default_factory=dict)
+
+
+class Transport(Protocol):
+    """The operations features and the core may ask of the chat network."""
+
+    @property
+    def own_user_id(self) -> UserId: ...
+
+    async def send(self, message: OutgoingMessage) -> EventId: ...
+
+    async def react(
+        self, room_id: RoomId, event_id: EventId, key: str, txn_id: str | None = None
+    ) -> EventId: ...
+
+    async def upload(self, upload: Upload) -> EventId: ...
+
+    async def direct_room(self, user_id: UserId) -> RoomId:
+        """The DM room with ``user_id``, created (and marked direct) when there is none."""
+        ...
+
+    async def create_room(self, spec: RoomSpec) -> RoomId: ...
+
+    async def power_level(self, room_id: RoomId, user_id: UserId) -> int: ...
+
+    async def is_direct(self, room_id: RoomId) -> bool: ...
+
+    async def room_members(self, room_id: RoomId) -> list[UserId]: ...

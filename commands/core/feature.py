@@ -1,0 +1,96 @@
+"""``!help``, ``!taal`` and ``!status``."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Literal
+
+from bot.checks import admin_only, dm_only
+from bot.context import Context
+from bot.errors import UserError
+from bot.formatting import Markup
+from bot.help import may_run, summary, usage
+from bot.registry import Command, Feature, check, command
+from bot.services import Services
+from commands.core.settings import FLOW_NAME, SettingsFlow
+
+
+class CoreCommands(Feature):
+    name = "core"
+
+    def __init__(self, services: Services) -> None:
+        super().__init__(services)
+        services.conversations.register(SettingsFlow(services))
+
+    @command("help", aliases=["hulp", "h", "?", "commando's", "commands"], english="help")
+    async def help(self, ctx: Context, *, topic: str | None = None) -> None:
+        """List what the sender may run, or explain one command."""
+        catalogue = self.services.catalogue
+        prefix = self.services.config.community.command_prefix
+        if topic:
+            wanted = self.services.registry.resolve(topic.lstrip(prefix).split())
+            if wanted is None or wanted[0].hidden:
+                suggestion = self.services.registry.suggest(topic.lstrip(prefix).split())
+                raise UserError("core.help.unknown", name=topic[:40], suggestion=suggestion or "help")
+            cmd = wanted[0]
+            details_key = f"{cmd.key}.details"
+            aliases = [n for n in cmd.all_names() if n != cmd.display_name(ctx.language)]
+            await ctx.reply(
+                "core.help.command",
+                usage=usage(cmd, catalogue, ctx.language, prefix),
+                summary=summary(cmd, catalogue, ctx.language),
+                details=ctx.fragment(details_key) if catalogue.has(details_key) else Markup("", ""),
+                aliases=", ".join(f"{prefix}{a}" for a in aliases) or "–",
+            )
+            return
+        groups: dict[str, list[Command]] = defaultdict(list)
+        for cmd in self.services.registry.commands:
+            if not cmd.hidden and await may_run(ctx, cmd):
+                groups[cmd.feature.name].append(cmd)
+        lines = []
+        for feature_name in sorted(groups, key=lambda n: (n != "core", n)):
+            lines.append(ctx.fragment("core.help.group", group=ctx.text(f"core.feature.{feature_name}")))
+            for cmd in sorted(groups[feature_name], key=lambda c: c.display_name(ctx.language)):
+                lines.append(
+                    ctx.fragment(
+                        "core.help.line",
+                        usage=usage(cmd, catalogue, ctx.language, prefix),
+                        summary=summary(cmd, catalogue, ctx.language),
+                    )
+                )
+        await ctx.reply(
+            "core.help.overview",
+            community=self.services.config.community.name,
+            commands=Markup.join(lines),
+        )
+
+    @command("taal", aliases=["lang", "language"], english="language")
+    async def language(self, ctx: Context, language: Literal["nl", "en"] | None = None) -> None:
+        """Show or set the member's language."""
+        if language is None:
+            await ctx.reply("core.language.current", language=ctx.text(f"core.language.name_{ctx.language}"))
+            return
+        await self.services.members.set_language(ctx.sender, language)
+        ctx.language = language
+        await ctx.reply("core.language.set", language=ctx.text(f"core.language.name_{language}"))
+
+    @command("status", english="status")
+    @check(admin_only)
+    async def status(self, ctx: Context) -> None:
+        """Admins: what the bot knows about its rooms and jobs."""
+        stats = await self.services.scheduler.stats()
+        await ctx.reply(
+            "core.status.report",
+            rooms=len(self.services.rooms.community_rooms()),
+            commands=len(self.services.registry.commands),
+            pending_jobs=stats.get("pending", 0),
+            failed_jobs=stats.get("failed", 0),
+            features=", ".join(f.name for f in self.services.registry.features),
+        )
+
+    @command("instellingen", aliases=["voorkeuren", "settings", "preferences"], english="settings")
+    @check(dm_only)
+    async def settings(self, ctx: Context) -> None:
+        """Walk the member through their settings, one question at a time."""
+        await ctx.reply("core.settings.intro")
+        await self.services.conversations.start(ctx, FLOW_NAME, ctx.room_id)

@@ -1,0 +1,120 @@
+"""A recording transport for unit tests: the fake sits at the transport boundary only;
+everything behind it (router, registry, database, catalogues) is real."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bot.clock import Clock
+from bot.config import Config, parse_config
+from bot.ids import EventId, RoomId, UserId
+from bot.rooms import RoomDirectory
+from bot.storage import Database
+from bot.transport import IncomingMessage, OutgoingMessage, RoomSpec, Upload
+
+BOT = UserId("@kennisbrug:localhost")
+ALICE = UserId("@alice:localhost")  # an admin in the test config
+BOB = UserId("@bob:localhost")  # an ordinary member
+
+
+@dataclass
+class FakeTransport:
+    config: Config
+    db: Database
+    clock: Clock
+    rooms: RoomDirectory
+    sent: list[OutgoingMessage] = field(default_factory=list)
+    reactions: list[tuple[RoomId, EventId, str]] = field(default_factory=list)
+    uploads: list[Upload] = field(default_factory=list)
+    levels: dict[tuple[str, str], int] = field(default_factory=dict)
+    _ids: Any = field(default_factory=lambda: itertools.count(1))
+    _txns: dict[str, EventId] = field(default_factory=dict)
+
+    @property
+    def own_user_id(self) -> UserId:
+        return BOT
+
+    def _event_id(self) -> EventId:
+        return EventId(f"$sent{next(self._ids)}")
+
+    async def send(self, message: OutgoingMessage) -> EventId:
+        if message.txn_id and message.txn_id in self._txns:
+            return self._txns[message.txn_id]
+        self.sent.append(message)
+        event_id = self._event_id()
+        if message.txn_id:
+            self._txns[message.txn_id] = event_id
+        return event_id
+
+    async def react(self, room_id: RoomId, event_id: EventId, key: str, txn_id: str | None = None) -> EventId:
+        self.reactions.append((room_id, event_id, key))
+        return self._event_id()
+
+    async def upload(self, upload: Upload) -> EventId:
+        self.uploads.append(upload)
+        return self._event_id()
+
+    async def direct_room(self, user_id: UserId) -> RoomId:
+        return RoomId(f"!dm-{user_id.strip('@').split(':')[0]}")
+
+    async def create_room(self, spec: RoomSpec) -> RoomId:
+        return RoomId(f"!created{next(self._ids)}")
+
+    async def power_level(self, room_id: RoomId, user_id: UserId) -> int:
+        return self.levels.get((room_id, user_id), 0)
+
+    async def is_direct(self, room_id: RoomId) -> bool:
+        return room_id.startswith("!dm-")
+
+    async def room_members(self, room_id: RoomId) -> list[UserId]:
+        return [BOT]
+
+    def texts(self) -> list[str]:
+        return [m.plain for m in self.sent]
+
+    def last(self) -> str:
+        return self.sent[-1].plain
+
+
+def make_config(tmp_path: Path, **overrides: Any) -> Config:
+    raw: dict[str, Any] = {
+        "matrix": {"homeserver": "http://127.0.0.1:1", "user_id": str(BOT), "password": "x"},
+        "database": {"url": f"sqlite+aiosqlite:///{tmp_path / 'kennisbrug.db'}"},
+        "community": {"name": "Kennisbrug", "admins": [str(ALICE)], "allowed_homeservers": ["localhost"]},
+        "rooms": {"welcome": "#welkom:localhost", "events": "#bijeenkomsten:localhost"},
+        "themes": [
+            {
+                "key": "buikpijndossiers",
+                "room": "#buikpijn:localhost",
+                "name": {"nl": "Buikpijndossiers", "en": "Complex cases"},
+            }
+        ],
+    }
+    for key, value in overrides.items():
+        raw[key] = value
+    return parse_config(raw, tmp_path / "config.yaml", env={})
+
+
+_counter = itertools.count(1)
+
+
+def message(
+    body: str,
+    sender: UserId = BOB,
+    room: str = "!welcome",
+    is_direct: bool = False,
+    thread_root: str | None = None,
+) -> IncomingMessage:
+    return IncomingMessage(
+        event_id=EventId(f"$in{next(_counter)}"),
+        room_id=RoomId(room),
+        sender=sender,
+        body=body,
+        timestamp=datetime.now(UTC),
+        is_direct=is_direct,
+        thread_root=EventId(thread_root) if thread_root else None,
+    )

@@ -1,0 +1,220 @@
+"""A real Synapse for the whole test session, real matrix-nio members, and the bot.
+
+The homeserver starts once per session on a free loopback port. Each test gets a bot
+with its own database; members are ordinary matrix-nio clients that send commands and
+wait for what the bot answers, as people would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nio import AsyncClient, JoinError, LoginError, RoomMessageNotice, RoomMessageText, RoomSendError
+
+from bot.config import Config, parse_config
+from bot.devtools.synapse import LocalSynapse, SynapseOptions
+
+SERVER = "localhost"
+_unique = itertools.count(1)
+
+
+@dataclass
+class Accounts:
+    passwords: dict[str, str] = field(default_factory=dict)
+
+    def user_id(self, localpart: str) -> str:
+        return f"@{localpart}:{SERVER}"
+
+
+@pytest.fixture(scope="session")
+def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSynapse]:
+    hs = LocalSynapse(SynapseOptions(data_dir=tmp_path_factory.mktemp("synapse")))
+    asyncio.run(hs.start())
+    try:
+        yield hs
+    finally:
+        asyncio.run(hs.stop())
+
+
+@pytest.fixture(scope="session")
+def accounts(synapse: LocalSynapse) -> Accounts:
+    result = Accounts()
+
+    async def register() -> None:
+        for name in ("kennisbrug", "alice", "bob", "carol"):
+            password = secrets.token_urlsafe(10)
+            await synapse.register_user(name, password, admin=False)
+            result.passwords[name] = password
+
+    asyncio.run(register())
+    return result
+
+
+def bot_config_dict(synapse: LocalSynapse, accounts: Accounts, tmp_path: Path, tag: str) -> dict[str, Any]:
+    """A bot config whose rooms are unique to ``tag``, so tests do not see each other."""
+    return {
+        "matrix": {
+            "homeserver": synapse.base_url,
+            "user_id": accounts.user_id("kennisbrug"),
+            "password": accounts.passwords["kennisbrug"],
+            "device_name": f"kennisbrug-{tag}",
+            "sync_timeout_ms": 10_000,
+        },
+        "database": {"url": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"},
+        "community": {
+            "name": "Kennisbrug",
+            "admins": [accounts.user_id("alice")],
+            "allowed_homeservers": [SERVER],
+            "space": f"#space-{tag}:{SERVER}",
+        },
+        "rooms": {"welcome": f"#welkom-{tag}:{SERVER}", "questions": f"#vragen-{tag}:{SERVER}"},
+        "themes": [
+            {
+                "key": "buikpijndossiers",
+                "room": f"#buikpijn-{tag}:{SERVER}",
+                "name": {"nl": "Buikpijndossiers", "en": "Complex cases"},
+            }
+        ],
+    }
+
+
+class BotRunner:
+    """The bot in this process, started and stopped like the real service."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self, timeout: float = 60) -> None:
+        from bot.app import run
+
+        ready = asyncio.Event()
+        self.task = asyncio.create_task(run(self.config, ready=ready))
+        waiter = asyncio.create_task(ready.wait())
+        await asyncio.wait({self.task, waiter}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if self.task.done():
+            self.task.result()
+        assert ready.is_set(), "the bot did not become ready"
+
+    async def stop(self) -> None:
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+        self.task = None
+
+
+class Member:
+    """A member's Matrix client: joins rooms, sends, and waits for the bot's answers."""
+
+    def __init__(self, synapse: LocalSynapse, user_id: str, password: str) -> None:
+        self.client = AsyncClient(synapse.base_url, user_id)
+        self.password = password
+        self.seen: list[Any] = []  # (room_id, event) for every message from others
+        self._synced = False
+
+    @property
+    def user_id(self) -> str:
+        return self.client.user_id
+
+    async def login(self) -> None:
+        response = await self.client.login(self.password, device_name=f"test-{next(_unique)}")
+        assert not isinstance(response, LoginError), response
+        await self.client.sync(timeout=1000, full_state=True)
+        self._synced = True
+
+    async def join(self, room: str) -> str:
+        response = await self.client.join(room)
+        assert not isinstance(response, JoinError), response
+        return response.room_id
+
+    async def send(self, room_id: str, body: str, **extra: Any) -> str:
+        content = {"msgtype": "m.text", "body": body, **extra}
+        response = await self.client.room_send(room_id, "m.room.message", content)
+        assert not isinstance(response, RoomSendError), response
+        return response.event_id
+
+    async def sync_once(self, timeout_ms: int = 1000) -> None:
+        response = await self.client.sync(timeout=timeout_ms, since=self.client.next_batch)
+        rooms = getattr(response, "rooms", None)
+        if rooms is None:
+            return
+        for room_id, room in rooms.join.items():
+            for event in room.timeline.events:
+                if getattr(event, "sender", None) != self.user_id:
+                    self.seen.append((room_id, event))
+
+    async def wait_for(
+        self, predicate: Callable[[str, Any], bool], timeout: float = 15, count: int = 1
+    ) -> list[Any]:
+        """Sync until ``count`` events from others match; returns them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            matches = [event for room, event in self.seen if predicate(room, event)]
+            if len(matches) >= count:
+                return matches
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"waited {timeout}s; saw {len(matches)} of {count} expected events")
+            await self.sync_once(int(min(remaining, 2) * 1000))
+
+    def notices(self, room_id: str) -> list[Any]:
+        return [e for r, e in self.seen if r == room_id and isinstance(e, RoomMessageNotice)]
+
+    async def ask(self, room_id: str, body: str, timeout: float = 15, **extra: Any) -> Any:
+        """Send a command and return the bot's first notice that replies to it (or follows it)."""
+        before = len(self.notices(room_id))
+        await self.send(room_id, body, **extra)
+        found = await self.wait_for(
+            lambda r, e: r == room_id and isinstance(e, RoomMessageNotice), timeout=timeout, count=before + 1
+        )
+        return found[before]
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+def is_text(event: Any) -> bool:
+    return isinstance(event, RoomMessageText | RoomMessageNotice)
+
+
+@pytest.fixture
+def tag() -> str:
+    return f"t{next(_unique)}{secrets.token_hex(2)}"
+
+
+@pytest.fixture
+def bot_config(synapse: LocalSynapse, accounts: Accounts, tmp_path: Path, tag: str) -> Config:
+    return parse_config(bot_config_dict(synapse, accounts, tmp_path, tag), tmp_path / "bot.yaml", env={})
+
+
+@pytest.fixture
+async def bot(bot_config: Config) -> AsyncIterator[BotRunner]:
+    runner = BotRunner(bot_config)
+    await runner.start()
+    yield runner
+    await runner.stop()
+
+
+@pytest.fixture
+async def member_factory(synapse: LocalSynapse, accounts: Accounts) -> AsyncIterator[Callable[..., Any]]:
+    created: list[Member] = []
+
+    async def make(name: str) -> Member:
+        member = Member(synapse, accounts.user_id(name), accounts.passwords[name])
+        await member.login()
+        created.append(member)
+        return member
+
+    yield make
+    for member in created:
+        await member.close()

@@ -1,0 +1,69 @@
+"""Config errors name the file, the dotted key and what is wrong; every problem at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.config import load_config, parse_config
+from bot.errors import ConfigError
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def test_example_config_is_valid() -> None:
+    config = load_config(PROJECT / "config" / "example.yaml", env={})
+    assert config.community.language == "nl"
+    assert "welcome" in config.rooms and config.themes
+
+
+def test_every_problem_is_reported(tmp_path: Path) -> None:
+    raw = {
+        "matrix": {"homeserver": "ftp://x", "user_id": "kennisbrug"},
+        "community": {"language": "fr", "timezone": "Mars/Olympus", "admins": ["alice"]},
+        "rooms": {"welcome": "#welkom:localhost", "events": "#bijeenkomsten"},
+        "themes": [{"key": "X Y", "room": "#a:b"}],
+        "nudges": {"quiet_hours": "laat"},
+    }
+    with pytest.raises(ConfigError) as error:
+        parse_config(raw, tmp_path / "bot.yaml", env={})
+    text = "\n".join(error.value.problems)
+    for expected in [
+        "bot.yaml: matrix.homeserver:",
+        "matrix.user_id:",
+        "matrix.password:",
+        "community.language:",
+        "community.timezone:",
+        "community.admins[0]:",
+        "rooms.events: '#bijeenkomsten' is not a room alias or id",
+        "themes[0].key:",
+        "nudges.quiet_hours:",
+    ]:
+        assert expected in text, expected
+
+
+def test_secrets_from_environment(tmp_path: Path) -> None:
+    raw = yaml.safe_load((PROJECT / "config" / "example.yaml").read_text())
+    raw["matrix"].pop("password", None)
+    config = parse_config(raw, tmp_path / "c.yaml", env={"KENNISBRUG_MATRIX_PASSWORD": "geheim"})
+    assert config.matrix.password == "geheim"
+
+
+def test_minimal_config_gets_defaults(tmp_path: Path) -> None:
+    raw = {
+        "matrix": {"homeserver": "http://127.0.0.1:8008", "user_id": "@kb:localhost", "password": "x"},
+        "community": {},
+        "rooms": {"welcome": "#welkom:localhost"},
+    }
+    config = parse_config(raw, tmp_path / "c.yaml", env={})
+    assert config.nudges.weekly_budget == 3 and config.community.command_prefix == "!"
+
+
+def test_unreadable_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("matrix: [unclosed\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert "is not valid YAML (line" in error.value.problems[0]

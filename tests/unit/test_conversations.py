@@ -1,0 +1,117 @@
+"""DM conversations: answers by number or label, back, skip, stop, and restarts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bot.app import App, build_app
+from bot.clock import FakeClock
+from bot.context import Context
+from bot.conversations import Choice, Question
+from tests.fakes import BOB, FakeTransport, make_config, message
+
+DM = "!dm-bob"
+
+
+class LanguageFlow:
+    """A small flow built from existing catalogue keys, so the test needs no texts of its own."""
+
+    name = "test.flow"
+
+    def __init__(self) -> None:
+        self.finished: list[tuple[dict[str, Any], bool]] = []
+
+    def questions(self, answers: dict[str, Any]) -> Sequence[Question]:
+        return [
+            Question(
+                "language",
+                "core.help.taal.summary",
+                choices=(
+                    Choice("nl", label_key="core.language.name_nl"),
+                    Choice("en", label_key="core.language.name_en", aliases=("english",)),
+                ),
+            ),
+            Question("note", "core.help.help.summary", optional=True, max_length=20),
+            Question(
+                "days",
+                "core.help.status.summary",
+                choices=(
+                    Choice("ma", label="maandag"),
+                    Choice("di", label="dinsdag"),
+                    Choice("wo", label="woensdag"),
+                ),
+                multiple=True,
+            ),
+        ]
+
+    async def finish(self, ctx: Context, answers: dict[str, Any], completed: bool) -> None:
+        self.finished.append((answers, completed))
+
+
+async def _start(app: App, flow: LanguageFlow) -> None:
+    app.services.conversations.register(flow)
+    ctx = Context(app.services, message("!x", room=DM, is_direct=True), "nl")
+    await app.services.conversations.start(ctx, flow.name, ctx.room_id)
+
+
+async def _say(app: App, text: str) -> None:
+    await app.router.dispatch(message(text, room=DM, is_direct=True))
+
+
+async def test_full_conversation(app: App, transport: FakeTransport) -> None:
+    flow = LanguageFlow()
+    await _start(app, flow)
+    assert "Vraag 1 van 3" in transport.last() and "1. Nederlands" in transport.last()
+    await _say(app, "english")
+    assert "Vraag 2 van 3" in transport.last()
+    await _say(app, "overslaan")
+    await _say(app, "1, 3")
+    assert flow.finished == [({"language": "en", "days": ["ma", "wo"]}, True)]
+    assert await app.services.conversations.active(BOB) is None
+
+
+async def test_invalid_answer_asks_again(app: App, transport: FakeTransport) -> None:
+    flow = LanguageFlow()
+    await _start(app, flow)
+    await _say(app, "7")
+    assert "nummer van 1 tot en met 2" in transport.sent[-2].plain
+    assert "Vraag 1 van 3" in transport.last()
+    await _say(app, "1")
+    await _say(app, "x" * 30)
+    assert "hoogstens 20" in transport.sent[-2].plain
+
+
+async def test_back_and_stop(app: App, transport: FakeTransport) -> None:
+    flow = LanguageFlow()
+    await _start(app, flow)
+    await _say(app, "nl")
+    await _say(app, "terug")
+    assert "Vraag 1 van 3" in transport.last()
+    await _say(app, "en")
+    await _say(app, "kort")
+    await _say(app, "stop")
+    assert flow.finished == [({"language": "en", "note": "kort"}, False)]
+
+
+async def test_required_question_cannot_be_skipped(app: App, transport: FakeTransport) -> None:
+    await _start(app, LanguageFlow())
+    await _say(app, "skip")
+    assert "niet overslaan" in transport.sent[-2].plain
+
+
+async def test_conversation_survives_restart(tmp_path: Path, clock: FakeClock) -> None:
+    config = make_config(tmp_path)
+    first = await build_app(config, clock=clock, transport_factory=FakeTransport)
+    await _start(first, LanguageFlow())
+    await _say(first, "2")
+    await first.stop()
+
+    second = await build_app(config, clock=clock, transport_factory=FakeTransport)
+    flow = LanguageFlow()
+    second.services.conversations.register(flow)
+    await _say(second, "het werkt")
+    await _say(second, "di")
+    assert flow.finished == [({"language": "en", "note": "het werkt", "days": ["di"]}, True)]
+    await second.stop()

@@ -1,0 +1,91 @@
+"""Arguments converted from annotations, as members type them."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.converters import ConversionContext, Options, bind_arguments, inspect_params, parse_date, tokenize
+from bot.errors import BadArgument, MissingArgument
+from bot.ids import UserId
+
+CTX = ConversionContext(today=date(2027, 3, 1), server_name="localhost")
+
+
+async def _sample(
+    ctx: object,
+    who: UserId,
+    count: int,
+    when: date,
+    mode: Literal["ja", "nee"] = "ja",
+    opts: Options = Options(),
+) -> None: ...
+
+
+async def _rest(ctx: object, number: int, *, text: str) -> None: ...
+
+
+def test_tokenize_keeps_quotes_together() -> None:
+    tokens = [t.text for t in tokenize('zoek onderwerp="lange casus met FML" regio=utrecht “dubbel woord”')]
+    assert tokens == ["zoek", "onderwerp=lange casus met FML", "regio=utrecht", "dubbel woord"]
+
+
+def test_bind_typed_arguments_and_options() -> None:
+    params = inspect_params(_sample, "sample")
+    kwargs, left = bind_arguments(params, "@Bob:localhost 3 16-03-2027 nee beroep=AD regio=Utrecht", CTX)
+    assert kwargs["who"] == "@bob:localhost"
+    assert kwargs["count"] == 3
+    assert kwargs["when"] == date(2027, 3, 16)
+    assert kwargs["mode"] == "nee"
+    assert dict(kwargs["opts"]) == {"beroep": "AD", "regio": "Utrecht"}
+    assert left == []
+
+
+def test_rest_takes_text_as_typed() -> None:
+    kwargs, _ = bind_arguments(inspect_params(_rest, "rest"), '7  Hoe  weeg jij "dit"?', CTX)
+    assert kwargs == {"number": 7, "text": 'Hoe  weeg jij "dit"?'}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("16-03-2027", date(2027, 3, 16)),
+        ("2027-03-16", date(2027, 3, 16)),
+        ("16 maart", date(2027, 3, 16)),
+        ("dinsdag 16 maart", date(2027, 3, 16)),
+        ("16 March 2027", date(2027, 3, 16)),
+        ("March 16", date(2027, 3, 16)),
+        ("1 februari", date(2028, 2, 1)),  # already past this year: next year
+        ("31-02-2027", None),
+        ("gisteren", None),
+    ],
+)
+def test_dates_in_dutch_and_english(text: str, expected: date | None) -> None:
+    assert parse_date(text, date(2027, 3, 1)) == expected
+
+
+def test_bad_and_missing_arguments() -> None:
+    params = inspect_params(_sample, "sample")
+    with pytest.raises(BadArgument) as bad:
+        bind_arguments(params, "bob@example 3 16-03-2027", CTX)
+    assert bad.value.key == "core.error.bad_user"
+    with pytest.raises(MissingArgument):
+        bind_arguments(params, "@bob:localhost", CTX)
+    with pytest.raises(BadArgument) as bad_int:
+        bind_arguments(params, "@bob:localhost drie 16-03-2027", CTX)
+    assert bad_int.value.key == "core.error.bad_int"
+
+
+def test_bare_localpart_gets_the_home_server() -> None:
+    kwargs, _ = bind_arguments(inspect_params(_sample, "s"), "bob 1 2027-01-01", CTX)
+    assert kwargs["who"] == "@bob:localhost"
+
+
+@given(st.text(max_size=300))
+def test_tokenize_never_fails(text: str) -> None:
+    tokens = tokenize(text)
+    assert all(t.start <= t.end <= len(text) for t in tokens)
