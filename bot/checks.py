@@ -5,12 +5,29 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.errors import CheckFailure
 
 if TYPE_CHECKING:
     from bot.context import Context
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def place_check(predicate: F) -> F:
+    """Mark a check that depends on *where* a command is given, not *who* gives it.
+
+    ``!help`` lists such commands anyway (with a hint), because the member may run them
+    elsewhere; role checks hide a command from those who may never run it.
+    """
+    predicate.__kennisbrug_place__ = True  # type: ignore[attr-defined]
+    return predicate
+
+
+def is_place_check(predicate: object) -> bool:
+    return bool(getattr(predicate, "__kennisbrug_place__", False))
 
 
 async def admin_only(ctx: Context) -> None:
@@ -25,12 +42,14 @@ async def moderator_only(ctx: Context) -> None:
         raise CheckFailure("core.check.moderator_only")
 
 
+@place_check
 async def dm_only(ctx: Context) -> None:
     """Personal matters go to a direct chat, not a community room."""
     if not ctx.is_direct:
         raise CheckFailure("core.check.dm_only")
 
 
+@place_check
 async def room_only(ctx: Context) -> None:
     """Commands that act on the room they are given in."""
     if ctx.is_direct:
@@ -40,6 +59,7 @@ async def room_only(ctx: Context) -> None:
 def in_room(*logical_names: str) -> object:
     """Only in the named community rooms (``events``, ``theme:*`` for any theme room)."""
 
+    @place_check
     async def predicate(ctx: Context) -> None:
         name = ctx.services.rooms.name_of(ctx.room_id) or ""
         for wanted in logical_names:

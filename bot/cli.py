@@ -36,6 +36,8 @@ def configure_logging(level: str) -> None:
     # Libraries that would log request bodies or tokens at lower levels stay quiet.
     for noisy in ("nio", "aiohttp", "apscheduler", "alembic", "sqlalchemy", "peewee"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # nio warns on every 404 of an alias look-up, which room set-up does on purpose.
+    logging.getLogger("nio.responses").setLevel(logging.ERROR)
 
 
 def _load(path: Path) -> Config:

@@ -26,7 +26,7 @@ class UserError(KennisbrugError):
 class CommandNotFound(UserError):
     """The first word is no known command; ``suggestion`` is the nearest name, if any."""
 
-    def __init__(self, name: str, suggestion: str | None) -> None:
+    def __init__(self, name: str, suggestion: str | None = None) -> None:
         if suggestion:
             super().__init__("core.error.unknown_command_suggest", name=name, suggestion=suggestion)
         else:

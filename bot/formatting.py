@@ -165,9 +165,24 @@ def fragment(template: str, params: Mapping[str, Any] | None = None) -> Markup:
     return Markup(fill(template, md_values), fill(template, plain_values), token_values)
 
 
+class _MarkdownRenderer:
+    """One reusable Markdown converter: building one per message (loading extensions)
+    cost more than the rest of answering a command."""
+
+    def __init__(self) -> None:
+        self._md = markdown.Markdown(extensions=["sane_lists", "nl2br"], output_format="html")
+
+    def convert(self, text: str) -> str:
+        self._md.reset()
+        return self._md.convert(text)
+
+
+_RENDERER = _MarkdownRenderer()
+
+
 def markdown_to_html(text: str) -> str:
     """Render trusted Markdown (no member values in it) and sanitise it."""
-    return sanitise(markdown.markdown(text, extensions=["sane_lists", "nl2br"], output_format="html"))
+    return sanitise(_RENDERER.convert(text))
 
 
 def sanitise(fragment_html: str) -> str:
@@ -184,7 +199,7 @@ def sanitise(fragment_html: str) -> str:
 def render(template: str, params: Mapping[str, Any] | None = None) -> Rendered:
     """Build the plain body and the HTML of a template filled with member values."""
     built = fragment(template, params)
-    rendered = markdown.markdown(built.markdown, extensions=["sane_lists", "nl2br"], output_format="html")
+    rendered = _RENDERER.convert(built.markdown)
     # Longest tokens first, so kbtok1z never matches inside kbtok12z.
     for token in sorted(built.values, key=len, reverse=True):
         rendered = rendered.replace(token, built.values[token])

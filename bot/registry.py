@@ -215,8 +215,8 @@ class Registry:
                 return found, length
         return None
 
-    def suggest(self, words: Sequence[str]) -> str | None:
-        """The nearest known name, for "did you mean …"."""
+    def suggest(self, words: Sequence[str]) -> Command | None:
+        """The command whose name or alias is nearest to what was typed, for "did you mean"."""
         if not words:
             return None
         candidates = list(self._by_name)
@@ -224,7 +224,7 @@ class Registry:
             attempt = " ".join(w.lower() for w in words[:length])
             match = difflib.get_close_matches(attempt, candidates, n=1, cutoff=0.6)
             if match:
-                return match[0]
+                return self._by_name[match[0]]
         return None
 
     def listeners_for(self, event: IncomingEvent) -> list[Callable[[Any], Awaitable[None]]]:

@@ -79,7 +79,8 @@ class Router:
             raise UserError("core.error.empty_command")
         resolved = self.registry.resolve(words)
         if resolved is None:
-            raise CommandNotFound(words[0][:40], self.registry.suggest(words))
+            nearest = self.registry.suggest(words)
+            raise CommandNotFound(words[0][:40], nearest.display_name(ctx.language) if nearest else None)
         command, used = resolved
         ctx.command = command
         ctx.invoked_with = " ".join(words[:used]).lower()

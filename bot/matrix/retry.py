@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 TRANSIENT_EXCEPTIONS: tuple[type[BaseException], ...] = (aiohttp.ClientError, TimeoutError, OSError)
 
 #: A homeserver asking us to wait longer than this is treated as this (a sanity cap).
-MAX_RETRY_AFTER_S = 300.0
+MAX_RETRY_AFTER_S = 60.0
 
 #: Error codes that mean our credentials are gone for good.
 _CREDENTIAL_ERRCODES = frozenset({"M_UNKNOWN_TOKEN", "M_MISSING_TOKEN"})

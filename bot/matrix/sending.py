@@ -14,9 +14,13 @@ import io
 import logging
 import uuid
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from nio import AsyncClient, RoomSendResponse, UploadResponse
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.clock import Clock
 from bot.errors import TransportError
@@ -31,6 +35,8 @@ log = logging.getLogger(__name__)
 HTML_FORMAT = "org.matrix.custom.html"
 #: Attempts per send; waits in between follow ``retry_after_ms`` or the backoff.
 SEND_ATTEMPTS = 6
+# How long a record of a sent message is kept to stop a repeat send.
+SENT_RETENTION = timedelta(days=7)
 
 
 def mentions(user_ids: Sequence[UserId]) -> dict[str, Any]:
@@ -93,6 +99,7 @@ class Sender:
         self._client = client
         self._db = db
         self._clock = clock
+        self._sent: dict[str, EventId] = {}
 
     async def send_message(self, message: OutgoingMessage) -> EventId:
         return await self._send(message.room_id, "m.room.message", message_content(message), message.txn_id)
@@ -142,17 +149,32 @@ class Sender:
         log.debug("sent %s %s to %s", event_type, event_id, room_id)
         return event_id
 
+    async def load_recent(self) -> int:
+        """Keep what was sent within the retention window in memory; prune the rest.
+
+        Checking a transaction id against the database before every send cost as much
+        as the rest of a reply; a dict costs nothing. Older records can never matter:
+        events older than the catch-up window are not handled again, and jobs are
+        marked done in their own table.
+        """
+        cutoff = self._clock.now() - SENT_RETENTION
+        async with self._db.transaction() as session:
+            await session.execute(delete(SentMessage).where(SentMessage.sent_at < cutoff))
+            rows = await session.execute(select(SentMessage.txn_id, SentMessage.event_id))
+            self._sent = {txn: EventId(event) for txn, event in rows.all()}
+        return len(self._sent)
+
     async def _recorded(self, txn_id: str | None) -> EventId | None:
         if txn_id is None:
             return None
-        async with self._db.session() as session:
-            row = await session.get(SentMessage, txn_id)
-            return EventId(row.event_id) if row is not None else None
+        return self._sent.get(txn_id)
 
     async def _record(self, txn_id: str, room_id: RoomId, event_id: EventId) -> None:
+        self._sent[txn_id] = event_id
+        insert = sqlite_insert if self._db.is_sqlite else postgresql_insert
         async with self._db.transaction() as session:
-            row = await session.get(SentMessage, txn_id)
-            if row is None:
-                session.add(
-                    SentMessage(txn_id=txn_id, room_id=room_id, event_id=event_id, sent_at=self._clock.now())
-                )
+            await session.execute(
+                insert(SentMessage)
+                .values(txn_id=txn_id, room_id=room_id, event_id=event_id, sent_at=self._clock.now())
+                .on_conflict_do_nothing(index_elements=["txn_id"])
+            )

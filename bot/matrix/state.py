@@ -6,6 +6,9 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import ensure_utc
 from bot.storage.database import Database
@@ -29,12 +32,20 @@ async def load(db: Database, *keys: str) -> dict[str, str]:
 async def save(db: Database, values: Mapping[str, str]) -> None:
     """Insert or replace every key in one transaction."""
     async with db.transaction() as session:
-        for key, value in values.items():
-            row = await session.get(KeyValue, key)
-            if row is None:
-                session.add(KeyValue(key=key, value=value))
-            else:
-                row.value = value
+        await save_in(session, values)
+
+
+async def save_in(session: AsyncSession, values: Mapping[str, str]) -> None:
+    """:func:`save` inside a transaction the caller owns: one upsert for every key."""
+    if not values:
+        return
+    rows = [{"key": key, "value": value} for key, value in values.items()]
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(KeyValue).values(rows)
+    await session.execute(
+        statement.on_conflict_do_update(index_elements=["key"], set_={"value": statement.excluded.value})
+    )
 
 
 async def remove(db: Database, *keys: str) -> None:

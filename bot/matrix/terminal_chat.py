@@ -57,7 +57,10 @@ class TerminalChat:
         if isinstance(event, RoomMessageText | RoomMessageNotice):
             name = room.user_name(event.sender) or event.sender
             body = textwrap.indent(event.body, "    ").lstrip()
-            self._print(f"\n{name}: {body}")
+            # Start on a fresh line and show the prompt again, so typing can go on.
+            prompt = self.prompt if sys.stdin.isatty() else ""
+            self.out.write(f"\r{name}: {body}\n{prompt}")
+            self.out.flush()
             self._last_message.set()
 
     async def connect(self) -> None:

@@ -23,7 +23,6 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.pool import NullPool
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +41,10 @@ class Database:
             database = parsed.database or ""
             if database and database != ":memory:":
                 Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            # One connection per unit of work; SQLite connections are cheap and WAL lets
-            # readers run beside the single writer.
-            kwargs["poolclass"] = NullPool
+            # Pooled connections: opening one (and setting its pragmas) costs about 3 ms,
+            # more than the query. WAL lets pooled readers run beside the single writer.
+            kwargs["pool_size"] = 5
+            kwargs["max_overflow"] = 10
             kwargs["connect_args"] = {"timeout": _BUSY_TIMEOUT_MS / 1000, "isolation_level": None}
         else:
             kwargs["pool_pre_ping"] = True
@@ -67,8 +67,10 @@ class Database:
         # say BEGIN (deferred, for reads) or BEGIN IMMEDIATE (for writes) ourselves.
         @event.listens_for(self.engine.sync_engine, "begin")
         def _on_begin(conn: Any) -> None:
-            mode = conn.get_execution_options().get("kennisbrug_write", False)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if mode else "BEGIN")
+            options = conn.get_execution_options()
+            if options.get("kennisbrug_single_statement", False):
+                return  # SQLite runs a lone statement as its own transaction
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("kennisbrug_write", False) else "BEGIN")
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -88,6 +90,19 @@ class Database:
                 # Options given here reach the connection before its BEGIN runs.
                 await session.connection(execution_options={"kennisbrug_write": True})
             yield session
+
+    async def execute_one(self, statement: Any) -> Any:
+        """Run one data-changing statement atomically and commit it; returns its result.
+
+        On SQLite a lone statement is its own transaction, so no BEGIN/COMMIT pair is
+        sent: two fewer trips to the database thread on hot paths (claiming an event).
+        """
+        async with self.engine.connect() as conn:
+            if self.is_sqlite:
+                conn = await conn.execution_options(kennisbrug_single_statement=True)
+            result = await conn.execute(statement)
+            await conn.commit()
+            return result
 
     async def ping(self) -> bool:
         """True when a trivial query succeeds (used by the health report)."""

@@ -9,7 +9,7 @@ from bot.checks import admin_only, dm_only
 from bot.context import Context
 from bot.errors import UserError
 from bot.formatting import Markup
-from bot.help import may_run, summary, usage
+from bot.help import dm_only_command, may_run, summary, usage
 from bot.registry import Command, Feature, check, command
 from bot.services import Services
 from commands.core.settings import FLOW_NAME, SettingsFlow
@@ -30,8 +30,9 @@ class CoreCommands(Feature):
         if topic:
             wanted = self.services.registry.resolve(topic.lstrip(prefix).split())
             if wanted is None or wanted[0].hidden:
-                suggestion = self.services.registry.suggest(topic.lstrip(prefix).split())
-                raise UserError("core.help.unknown", name=topic[:40], suggestion=suggestion or "help")
+                nearest = self.services.registry.suggest(topic.lstrip(prefix).split())
+                suggestion = nearest.display_name(ctx.language) if nearest else "help"
+                raise UserError("core.help.unknown", name=topic[:40], suggestion=suggestion)
             cmd = wanted[0]
             details_key = f"{cmd.key}.details"
             aliases = [n for n in cmd.all_names() if n != cmd.display_name(ctx.language)]
@@ -53,7 +54,7 @@ class CoreCommands(Feature):
             for cmd in sorted(groups[feature_name], key=lambda c: c.display_name(ctx.language)):
                 lines.append(
                     ctx.fragment(
-                        "core.help.line",
+                        "core.help.line_dm" if dm_only_command(cmd) else "core.help.line",
                         usage=usage(cmd, catalogue, ctx.language, prefix),
                         summary=summary(cmd, catalogue, ctx.language),
                     )

@@ -171,7 +171,8 @@ class Member:
         return [e for r, e in self.seen if r == room_id and isinstance(e, RoomMessageNotice)]
 
     async def ask(self, room_id: str, body: str, timeout: float = 15, **extra: Any) -> Any:
-        """Send a command and return the bot's first notice that replies to it (or follows it)."""
+        """Send a command and return the bot's first notice after it."""
+        await self.sync_once(100)  # take in what others caused before this command
         before = len(self.notices(room_id))
         await self.send(room_id, body, **extra)
         found = await self.wait_for(

@@ -1,8 +1,8 @@
 """core tables
 
-Revision ID: a5e0b4b30d64
+Revision ID: 53abc13a64e6
 Revises: 
-Create Date: 2026-11-28 11:28:23.716322
+Create Date: 2026-11-28 12:06:25.578026
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from alembic import op
 
 import bot.storage.models
 
-revision: str = 'a5e0b4b30d64'
+revision: str = '53abc13a64e6'
 down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -74,7 +74,8 @@ def upgrade() -> None:
     sa.Column('sent_at', bot.storage.models.UtcDateTime(), nullable=True),
     sa.Column('expires_at', bot.storage.models.UtcDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_core_nudges')),
-    sa.UniqueConstraint('dedupe_key', name=op.f('uq_core_nudges_dedupe_key'))
+    sa.UniqueConstraint('dedupe_key', name=op.f('uq_core_nudges_dedupe_key')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('core_nudges', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_core_nudges_user_id'), ['user_id'], unique=False)

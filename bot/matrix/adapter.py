@@ -1,0 +1,135 @@
+"""``MatrixTransport``: the core's :class:`~bot.transport.Transport` on Matrix, via nio.
+
+Life cycle::
+
+    transport = MatrixTransport(config, db, clock, rooms)
+    await transport.connect()                       # credentials, whoami
+    await transport.setup_community(room_names, space_name)
+    runner = asyncio.create_task(transport.run(handler))
+    await transport.wait_until_synced()
+    ...
+    await transport.stop()                          # ends run(), closes the HTTP session
+
+``run()`` awaits ``handler`` once per incoming event, in order per room; keep the
+handler short and hand long work to a task (see :mod:`bot.matrix.sync`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+
+from bot.clock import Clock
+from bot.config import Config
+from bot.ids import EventId, RoomId, UserId
+from bot.matrix.client import authenticate, build_client
+from bot.matrix.rooms import RoomManager
+from bot.matrix.sending import Sender
+from bot.matrix.sync import SyncLoop
+from bot.rooms import RoomDirectory
+from bot.storage.database import Database
+from bot.transport import EventHandler, OutgoingMessage, RoomSpec, Upload
+
+log = logging.getLogger(__name__)
+
+#: How long :meth:`MatrixTransport.stop` waits for ``run()`` to finish its current event.
+STOP_GRACE_S = 10.0
+
+
+class MatrixTransport:
+    """The Matrix transport; the only object outside ``bot.matrix`` that knows about nio."""
+
+    def __init__(self, config: Config, db: Database, clock: Clock, rooms: RoomDirectory) -> None:
+        self._config = config
+        self._client = build_client(config)
+        self._directory = rooms
+        self._rooms = RoomManager(self._client, config, db, clock, rooms)
+        self._sender = Sender(self._client, db, clock)
+        self._sync = SyncLoop(self._client, config, db, clock, self._rooms, rooms)
+        self._db = db
+        self._run_finished = asyncio.Event()
+        self._run_finished.set()
+
+    # ------------------------------------------------------------------ life cycle
+
+    @property
+    def own_user_id(self) -> UserId:
+        return UserId(self._config.matrix.user_id)
+
+    @property
+    def last_sync_ok(self) -> datetime | None:
+        """When the last sync batch was fully handled (None before the first one)."""
+        return self._sync.last_sync_ok
+
+    async def connect(self) -> None:
+        """Log in (stored token, configured token, or password once) and load DM knowledge.
+
+        Raises :class:`~bot.errors.InvalidCredentials` when the homeserver rejects every
+        credential, :class:`~bot.errors.TransportError` when it cannot be reached.
+        """
+        await self._sync.record_first_start()
+        await authenticate(self._client, self._config, self._db)
+        await self._rooms.load_direct_rooms()
+        await self._sender.load_recent()
+
+    async def setup_community(self, room_names: Mapping[str, tuple[str, str]], space_name: str) -> None:
+        """Find or create the space and the configured rooms and fill the room directory.
+
+        ``room_names`` maps logical names (``welcome``, ``theme:<key>``) to (name, topic)
+        used when a room has to be created. Idempotent.
+        """
+        await self._rooms.setup_community(room_names, space_name)
+
+    async def run(self, handler: EventHandler) -> None:
+        """Sync until :meth:`stop`; raises InvalidCredentials when the token dies."""
+        if not self._run_finished.is_set():
+            raise RuntimeError("MatrixTransport.run() is already running")
+        self._run_finished.clear()
+        try:
+            await self._sync.run(handler)
+        finally:
+            self._run_finished.set()
+
+    async def wait_until_synced(self, timeout: float | None = None) -> None:
+        """Return once the first sync batch of :meth:`run` has been handled."""
+        await asyncio.wait_for(self._sync.synced.wait(), timeout)
+
+    async def stop(self) -> None:
+        """End :meth:`run` after the event being handled, then close the HTTP session."""
+        self._sync.request_stop()
+        if not self._run_finished.is_set():
+            try:
+                await asyncio.wait_for(self._run_finished.wait(), STOP_GRACE_S)
+            except TimeoutError:
+                log.warning("the sync loop did not stop within %.0fs", STOP_GRACE_S)
+        await self._client.close()
+
+    # --------------------------------------------------------------------- sending
+
+    async def send(self, message: OutgoingMessage) -> EventId:
+        return await self._sender.send_message(message)
+
+    async def react(self, room_id: RoomId, event_id: EventId, key: str, txn_id: str | None = None) -> EventId:
+        return await self._sender.react(room_id, event_id, key, txn_id)
+
+    async def upload(self, upload: Upload) -> EventId:
+        return await self._sender.upload(upload)
+
+    # ----------------------------------------------------------------------- rooms
+
+    async def direct_room(self, user_id: UserId) -> RoomId:
+        return await self._rooms.direct_room(user_id)
+
+    async def create_room(self, spec: RoomSpec) -> RoomId:
+        return await self._rooms.create_room(spec)
+
+    async def power_level(self, room_id: RoomId, user_id: UserId) -> int:
+        return await self._rooms.power_level(room_id, user_id)
+
+    async def is_direct(self, room_id: RoomId) -> bool:
+        return await self._rooms.is_direct(room_id)
+
+    async def room_members(self, room_id: RoomId) -> list[UserId]:
+        return await self._rooms.room_members(room_id)

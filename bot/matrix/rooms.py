@@ -1,0 +1,503 @@
+"""Rooms: the community space and its rooms, direct chats, invites and power levels.
+
+Room version 12 (Synapse's default since 1.163) changes two things handled here:
+room ids carry no server name (never parse one out of a room id), and room creators
+have unlimited power and must *not* appear in the power-levels ``users`` map (Synapse
+rejects the room otherwise). On older versions the creator must appear there, so
+the default room version is asked from the homeserver once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from functools import partial
+from typing import Any
+
+from nio import (
+    AsyncClient,
+    ErrorResponse,
+    InviteMemberEvent,
+    JoinedMembersResponse,
+    JoinedRoomsResponse,
+    JoinResponse,
+    RoomCreateResponse,
+    RoomGetStateEventResponse,
+    RoomGetStateResponse,
+    RoomPreset,
+    RoomResolveAliasResponse,
+    RoomVisibility,
+)
+from sqlalchemy import select
+
+from bot.clock import Clock
+from bot.config import Config
+from bot.errors import TransportError
+from bot.ids import RoomId, UserId
+from bot.matrix import events
+from bot.matrix.client import api_json_checked
+from bot.matrix.retry import TRANSIENT_EXCEPTIONS, describe, request
+from bot.rooms import RoomDirectory
+from bot.storage.database import Database
+from bot.storage.models import DirectRoom
+from bot.transport import RoomSpec
+
+log = logging.getLogger(__name__)
+
+#: What :meth:`RoomManager.power_level` reports for a room creator in room version 12+,
+#: where creators outrank every power level (the largest integer JSON allows).
+CREATOR_POWER_LEVEL = 2**53 - 1
+
+DEFAULT_SPACE_LOCALPART = "kennisbrug"
+_NOT_FOUND = ("M_NOT_FOUND",)
+_CAPABILITY_ERRORS: tuple[type[BaseException], ...] = (TransportError, *TRANSIENT_EXCEPTIONS)
+
+
+class RoomManager:
+    """Everything about which rooms exist, which the bot is in and who may do what there."""
+
+    def __init__(
+        self, client: AsyncClient, config: Config, db: Database, clock: Clock, directory: RoomDirectory
+    ) -> None:
+        self._client = client
+        self._config = config
+        self._db = db
+        self._clock = clock
+        self._directory = directory
+        self._own = UserId(config.matrix.user_id)
+        self._server = config.matrix.server_name
+        allowed = set(config.community.allowed_homeservers)
+        allowed.add(self._server)
+        self._allowed_servers = frozenset(allowed)
+        self._direct: dict[RoomId, UserId] = {}
+        self._creators: dict[RoomId, tuple[str, frozenset[str]]] = {}
+        self._power_levels_seen: set[RoomId] = set()
+        self._default_creator_power: bool | None = None
+        self._dm_lock = asyncio.Lock()
+
+    # ------------------------------------------------------------------ knowledge
+
+    def allowed_user(self, user_id: str) -> bool:
+        """The user's homeserver may open direct chats with the bot."""
+        return events.server_of(user_id) in self._allowed_servers
+
+    def is_direct_cached(self, room_id: RoomId) -> bool:
+        """Whether a room is a direct chat, from memory only (used for every event)."""
+        if self._directory.is_known(room_id):
+            return False
+        if room_id in self._direct:
+            return True
+        room = self._client.rooms.get(room_id)
+        return room is not None and room.room_type is None and room.joined_count == 2
+
+    def acts_in(self, room_id: RoomId) -> bool:
+        """The bot handles events here: a known community room or a direct chat."""
+        return self._directory.is_known(room_id) or self.is_direct_cached(room_id)
+
+    async def is_direct(self, room_id: RoomId) -> bool:
+        if self._directory.is_known(room_id):
+            return False
+        if room_id in self._direct:
+            return True
+        try:
+            members = await self.room_members(room_id)
+        except TransportError:
+            return False
+        return len(members) == 2 and self._own in members
+
+    async def load_direct_rooms(self) -> None:
+        """Recorded DMs and the bot's ``m.direct`` account data, into memory."""
+        async with self._db.session() as session:
+            rows = (await session.execute(select(DirectRoom))).scalars().all()
+        for row in rows:
+            self._direct[RoomId(row.room_id)] = UserId(row.user_id)
+        for user_id, room_ids in (await self._m_direct()).items():
+            for room_id in room_ids:
+                self._direct.setdefault(RoomId(room_id), UserId(user_id))
+
+    def note_room_events(self, room_id: RoomId, sources: Sequence[Mapping[str, Any]]) -> None:
+        """Remember creators and that nio has power levels cached, from synced state/timeline."""
+        self._note_creators(room_id, sources)
+        if any(source.get("type") == "m.room.power_levels" for source in sources):
+            self._power_levels_seen.add(room_id)
+
+    def _note_creators(self, room_id: RoomId, sources: Sequence[Mapping[str, Any]]) -> None:
+        for source in sources:
+            found = events.creators_of(source)
+            if found is not None:
+                self._creators[room_id] = found
+
+    def forget(self, room_id: RoomId) -> None:
+        """The bot left or was removed from ``room_id``."""
+        self._direct.pop(room_id, None)
+        self._power_levels_seen.discard(room_id)
+
+    async def power_level(self, room_id: RoomId, user_id: UserId) -> int:
+        """The user's power level; nio's state cache when it has the room, else the homeserver."""
+        room = self._client.rooms.get(room_id)
+        cached = room is not None and room_id in self._power_levels_seen and room_id in self._creators
+        levels: Mapping[str, Any] = {}
+        if not cached:
+            resp = await request(
+                lambda: self._client.room_get_state(room_id), f"reading the state of {room_id}"
+            )
+            if not isinstance(resp, RoomGetStateResponse):
+                raise TransportError(f"reading the state of {room_id} failed")
+            state_events = [e for e in resp.events if isinstance(e, dict)]
+            self._note_creators(room_id, state_events)
+            for source in state_events:
+                if source.get("type") == "m.room.power_levels" and source.get("state_key") == "":
+                    content = source.get("content")
+                    levels = content if isinstance(content, Mapping) else {}
+        version, creators = self._creators.get(room_id, ("1", frozenset()))
+        if user_id in creators and events.creators_have_power(version):
+            return CREATOR_POWER_LEVEL
+        if cached and room is not None:
+            return int(room.power_levels.get_user_level(user_id))
+        users = levels.get("users")
+        level = users.get(user_id) if isinstance(users, Mapping) else None
+        if level is None:
+            level = levels.get("users_default", 0)
+        return level if isinstance(level, int) and not isinstance(level, bool) else 0
+
+    async def room_members(self, room_id: RoomId) -> list[UserId]:
+        resp = await request(lambda: self._client.joined_members(room_id), f"listing members of {room_id}")
+        if not isinstance(resp, JoinedMembersResponse):
+            raise TransportError(f"listing members of {room_id} failed")
+        return [UserId(member.user_id) for member in resp.members]
+
+    # --------------------------------------------------------------- the community
+
+    async def setup_community(self, room_names: Mapping[str, tuple[str, str]], space_name: str) -> None:
+        """Resolve (or create) the space and every configured room, join them, link them.
+
+        Idempotent: a second run finds everything and changes nothing.
+        """
+        joined = await self._joined_rooms()
+        space_ref = self._config.community.space or f"#{DEFAULT_SPACE_LOCALPART}:{self._server}"
+        space_id = await self._ensure_room("community.space", space_ref, space_name, "", joined, space=True)
+        self._directory.space_id = space_id
+        for logical, ref in self._config.all_rooms().items():
+            name, topic = room_names.get(logical, (logical, ""))
+            room_id = await self._ensure_room(f"rooms.{logical}", ref, name, topic, joined, space_id=space_id)
+            self._directory.set(logical, room_id)
+        for room_id in self._directory.community_rooms():
+            await self._link_to_space(space_id, room_id)
+        log.info("community ready: space %s, %d rooms", space_id, len(self._directory.community_rooms()))
+
+    async def _ensure_room(
+        self,
+        key: str,
+        ref: str,
+        name: str,
+        topic: str,
+        joined: set[RoomId],
+        *,
+        space: bool = False,
+        space_id: RoomId | None = None,
+    ) -> RoomId:
+        if ref.startswith("!"):
+            room_id = RoomId(ref)
+            if room_id not in joined:
+                await self._join(room_id, key, ref)
+            return room_id
+        resp = await request(
+            lambda: self._client.room_resolve_alias(ref), f"resolving {ref}", ok_errcodes=_NOT_FOUND
+        )
+        if isinstance(resp, RoomResolveAliasResponse):
+            room_id = RoomId(resp.room_id)
+            if room_id not in joined:
+                await self._join(room_id, key, ref)
+            return room_id
+        localpart, _, alias_server = ref[1:].partition(":")
+        if not self._config.community.create_rooms:
+            raise TransportError(f"{key}: {ref} does not exist and community.create_rooms is false")
+        if alias_server != self._server:
+            raise TransportError(
+                f"{key}: {ref} does not exist; the bot can only create rooms on {self._server}"
+            )
+        room_id = await self._create_community_room(
+            key, localpart, name, topic, space=space, space_id=space_id
+        )
+        joined.add(room_id)
+        return room_id
+
+    async def _create_community_room(
+        self, key: str, localpart: str, name: str, topic: str, *, space: bool, space_id: RoomId | None
+    ) -> RoomId:
+        community = self._config.community
+        users: dict[str, int] = {user: community.moderator_power_level for user in community.moderators}
+        users.update({user: community.admin_power_level for user in community.admins})
+        override: dict[str, Any] = {"users": await self._with_creator(users)}
+        if space:
+            override["events_default"] = 100  # a space is a directory, not a chat
+        initial_state = []
+        if space_id is not None:
+            initial_state.append(
+                {
+                    "type": "m.space.parent",
+                    "state_key": space_id,
+                    "content": {"via": [self._server], "canonical": True},
+                }
+            )
+        invite = [
+            user for user in dict.fromkeys((*community.admins, *community.moderators)) if user != self._own
+        ]
+        resp = await request(
+            lambda: self._client.room_create(
+                visibility=RoomVisibility.private,
+                alias=localpart,
+                name=name,
+                topic=topic or None,
+                preset=RoomPreset.public_chat,
+                invite=invite,
+                initial_state=initial_state,
+                power_level_override=override,
+                space=space,
+            ),
+            f"creating {key}",
+        )
+        if not isinstance(resp, RoomCreateResponse):
+            raise TransportError(f"{key}: creating the room failed")
+        log.info("%s: created %s (%s)", key, resp.room_id, "space" if space else "room")
+        return RoomId(resp.room_id)
+
+    async def _link_to_space(self, space_id: RoomId, room_id: RoomId) -> None:
+        """``m.space.child`` in the space and ``m.space.parent`` in the room, if missing."""
+        via = {"via": [self._server]}
+        links = (
+            (space_id, "m.space.child", room_id, {**via, "suggested": True}),
+            (room_id, "m.space.parent", space_id, {**via, "canonical": True}),
+        )
+        for target, event_type, state_key, content in links:
+            current = await request(
+                partial(self._client.room_get_state_event, target, event_type, state_key),
+                f"reading {event_type} in {target}",
+                ok_errcodes=_NOT_FOUND,
+            )
+            if isinstance(current, RoomGetStateEventResponse) and current.content.get("via"):
+                continue
+            try:
+                await request(
+                    partial(self._client.room_put_state, target, event_type, content, state_key),
+                    f"setting {event_type} in {target}",
+                )
+            except TransportError as exc:
+                log.warning("could not link %s to the space: %s", room_id, exc)
+
+    # ------------------------------------------------------------- creating rooms
+
+    async def create_room(self, spec: RoomSpec) -> RoomId:
+        if spec.encrypted:
+            raise TransportError("encrypted rooms are not supported by the Matrix adapter yet")
+        users = {user: level for user, level in spec.power_users.items() if user != self._own}
+        override = {"users": await self._with_creator(users)} if users else None
+        space_id = self._directory.space_id
+        in_space = space_id is not None and not spec.is_direct
+        initial_state = []
+        if in_space:
+            initial_state.append(
+                {"type": "m.space.parent", "state_key": space_id, "content": {"via": [self._server]}}
+            )
+        resp = await request(
+            lambda: self._client.room_create(
+                visibility=RoomVisibility.private,
+                alias=spec.alias_localpart,
+                name=spec.name,
+                topic=spec.topic or None,
+                preset=RoomPreset.private_chat,
+                is_direct=spec.is_direct,
+                invite=[user for user in spec.invite if user != self._own],
+                initial_state=initial_state,
+                power_level_override=override,
+            ),
+            f"creating room {spec.alias_localpart or '(no alias)'}",
+            ok_errcodes=("M_ROOM_IN_USE",),
+        )
+        if isinstance(resp, RoomCreateResponse):
+            room_id = RoomId(resp.room_id)
+        else:
+            # The alias exists already (a retry after a lost answer): use that room.
+            alias = f"#{spec.alias_localpart}:{self._server}"
+            room_id = await self._ensure_room(
+                "create_room", alias, spec.name, spec.topic, await self._joined_rooms()
+            )
+        if in_space and space_id is not None:
+            await self._link_to_space(space_id, room_id)
+        if spec.is_direct and len(spec.invite) == 1:
+            self._direct[room_id] = UserId(spec.invite[0])
+        elif not spec.is_direct:
+            self._directory.add_private(room_id)
+        return room_id
+
+    async def direct_room(self, user_id: UserId) -> RoomId:
+        """The recorded DM with ``user_id`` if the bot is still in it, else a new one."""
+        async with self._dm_lock:
+            async with self._db.session() as session:
+                row = await session.get(DirectRoom, user_id)
+            if row is not None and await self._dm_usable(RoomId(row.room_id), user_id):
+                return RoomId(row.room_id)
+            resp = await request(
+                lambda: self._client.room_create(
+                    visibility=RoomVisibility.private,
+                    preset=RoomPreset.private_chat,  # trusted_private_chat would make them a creator
+                    is_direct=True,
+                    invite=[user_id],
+                ),
+                "creating a direct chat",
+            )
+            if not isinstance(resp, RoomCreateResponse):
+                raise TransportError("creating a direct chat failed")
+            room_id = RoomId(resp.room_id)
+            log.info("created direct chat %s", room_id)
+            await self._record_direct(user_id, room_id)
+            return room_id
+
+    async def _dm_usable(self, room_id: RoomId, user_id: UserId) -> bool:
+        if room_id not in await self._joined_rooms():
+            return False
+        resp = await request(
+            lambda: self._client.room_get_state_event(room_id, "m.room.member", user_id),
+            f"reading membership in {room_id}",
+            ok_errcodes=_NOT_FOUND,
+        )
+        membership = resp.content.get("membership") if isinstance(resp, RoomGetStateEventResponse) else None
+        if membership in ("join", "invite"):
+            return True
+        if membership == "ban":
+            return False
+        invited = await request(
+            lambda: self._client.room_invite(room_id, user_id),
+            f"re-inviting a member to {room_id}",
+            ok_errcodes=("M_FORBIDDEN",),
+        )
+        return not isinstance(invited, ErrorResponse)
+
+    async def _record_direct(self, user_id: UserId, room_id: RoomId) -> None:
+        """The member's DM is now ``room_id``: database, memory and ``m.direct``."""
+        self._direct[room_id] = user_id
+        async with self._db.transaction() as session:
+            row = await session.get(DirectRoom, user_id)
+            if row is None:
+                session.add(DirectRoom(user_id=user_id, room_id=room_id, created_at=self._clock.now()))
+            else:
+                row.room_id = room_id
+                row.created_at = self._clock.now()
+        try:
+            current = await self._m_direct()
+            rooms = [r for r in current.get(user_id, []) if r != room_id] + [room_id]
+            current[user_id] = rooms
+            await api_json_checked(
+                self._client,
+                "PUT",
+                ["user", self._own, "account_data", "m.direct"],
+                "updating m.direct",
+                current,
+            )
+        except TransportError as exc:
+            log.warning("could not update m.direct: %s", exc)
+
+    async def _m_direct(self) -> dict[str, list[str]]:
+        try:
+            data = await api_json_checked(
+                self._client,
+                "GET",
+                ["user", self._own, "account_data", "m.direct"],
+                "reading m.direct",
+                ok_statuses=(200, 404),
+            )
+        except TransportError as exc:
+            log.warning("could not read m.direct: %s", exc)
+            return {}
+        return {
+            user: [r for r in rooms if isinstance(r, str)]
+            for user, rooms in data.items()
+            if isinstance(user, str) and user.startswith("@") and isinstance(rooms, list)
+        }
+
+    # -------------------------------------------------------------------- invites
+
+    async def handle_invite(self, room_id: RoomId, invite_state: Sequence[Any]) -> None:
+        """Accept invites to configured rooms and allowed DMs; decline everything else.
+
+        ``invite_state`` may hold several member events; only the one inviting the bot
+        counts, and the decision is taken once per room.
+        """
+        invite: InviteMemberEvent | None = None
+        for event in invite_state:
+            if (
+                isinstance(event, InviteMemberEvent)
+                and event.state_key == self._own
+                and event.membership == "invite"
+            ):
+                invite = event
+        if invite is None:
+            return
+        inviter = UserId(invite.sender)
+        if self._directory.is_known(room_id):
+            if await self._accept(room_id):
+                log.info("joined community room %s after an invite", room_id)
+            return
+        if invite.content.get("is_direct") is True and self.allowed_user(inviter):
+            if await self._accept(room_id):
+                log.info("accepted a direct chat invite to %s", room_id)
+                await self._record_direct(inviter, room_id)
+            return
+        log.info("declining an invite to %s (not a community room or an allowed direct chat)", room_id)
+        await self._leave(room_id)
+
+    async def _accept(self, room_id: RoomId) -> bool:
+        try:
+            await self._join(room_id, "invite", room_id)
+        except TransportError as exc:
+            log.warning("could not accept the invite to %s: %s", room_id, exc)
+            await self._leave(room_id)
+            return False
+        return True
+
+    async def _leave(self, room_id: RoomId) -> None:
+        try:
+            await request(lambda: self._client.room_leave(room_id), f"leaving {room_id}")
+        except TransportError as exc:
+            log.warning("could not leave %s: %s", room_id, exc)
+
+    # -------------------------------------------------------------------- helpers
+
+    async def _join(self, room_ref: str, key: str, shown: str) -> RoomId:
+        resp = await request(
+            lambda: self._client.join(room_ref),
+            f"joining {shown}",
+            ok_errcodes=("M_FORBIDDEN", "M_NOT_FOUND", "M_UNKNOWN"),
+        )
+        if not isinstance(resp, JoinResponse):
+            raise TransportError(
+                f"{key}: the bot cannot join {shown} ({describe(resp)}); invite {self._own} "
+                "or let the bot create the room"
+            )
+        return RoomId(resp.room_id)
+
+    async def _joined_rooms(self) -> set[RoomId]:
+        resp = await request(self._client.joined_rooms, "listing joined rooms")
+        if not isinstance(resp, JoinedRoomsResponse):
+            raise TransportError("listing joined rooms failed")
+        return {RoomId(r) for r in resp.rooms}
+
+    async def _with_creator(self, users: dict[str, int]) -> dict[str, int]:
+        """``users`` plus the bot at 100 where the room version needs it (before v12)."""
+        if await self._creators_have_power():
+            return {u: lvl for u, lvl in users.items() if u != self._own}
+        return {**users, self._own: 100}
+
+    async def _creators_have_power(self) -> bool:
+        if self._default_creator_power is None:
+            version = "12"
+            try:
+                caps = await api_json_checked(self._client, "GET", ["capabilities"], "reading capabilities")
+                versions = caps.get("capabilities", {}).get("m.room_versions", {})
+                if isinstance(versions.get("default"), str):
+                    version = versions["default"]
+            except _CAPABILITY_ERRORS as exc:
+                log.warning("could not read the default room version (%s); assuming %s", exc, version)
+            self._default_creator_power = events.creators_have_power(version)
+        return self._default_creator_power

@@ -1,0 +1,508 @@
+"""The sync loop: long-poll, translate, hand to the core, checkpoint, and never lose a gap.
+
+Why not ``sync_forever``: nio saves the sync token *before* running callbacks, an
+exception in a callback ends the loop, it polls in a tight loop on error responses and
+its invite callback fires once per member event. So this loop iterates the
+``SyncResponse`` itself, in this order per batch:
+
+1. invites (one decision per room);
+2. joined rooms: the bot's own arrival cuts off older history; a ``limited`` timeline
+   is completed with ``/messages`` back to what was already seen; every event is
+   handled once per run and recorded with the checkpoint (``core_processed_events``: done | failed);
+3. only then ``next_batch`` is stored (with the time), so a crash mid-batch replays
+   the batch and the processed-events table drops what was already handled.
+
+The handler is awaited per event, in timeline order per room, so order within a room
+is kept. The consequence: a slow handler stalls the whole bot. Handlers must be
+short; long work belongs in a task started by the core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any, NamedTuple
+
+from nio import AsyncClient, ErrorResponse, MessageDirection, RoomMessagesResponse, SyncResponse
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock
+from bot.config import Config
+from bot.errors import InvalidCredentials, TransportError
+from bot.ids import EventId, RoomId, UserId
+from bot.matrix import events, state
+from bot.matrix.retry import (
+    TRANSIENT_EXCEPTIONS,
+    Backoff,
+    describe,
+    is_credentials_error,
+    is_rate_limited,
+    request,
+    retry_after_s,
+)
+from bot.matrix.rooms import RoomManager
+from bot.rooms import RoomDirectory
+from bot.storage.database import Database
+from bot.storage.models import ProcessedEvent, SeenReaction
+from bot.transport import EventHandler, IncomingEvent, IncomingReaction
+
+log = logging.getLogger(__name__)
+
+#: Backoff after a failed sync: 0.5 s doubling to ``matrix.max_retry_wait_s`` (5 s).
+INITIAL_BACKOFF_S = 0.5
+#: Gap filling: pages of this many events, at most this many pages per room per batch.
+GAP_PAGE_SIZE = 100
+GAP_MAX_PAGES = 10
+#: Gap filling stops at events this much older than the last checkpoint (clock skew).
+GAP_MARGIN = timedelta(minutes=5)
+#: A batch that fails this often in a row (not counting handler errors) is skipped.
+MAX_BATCH_FAILURES = 5
+#: Processed-event rows older than this are deleted at start.
+PROCESSED_RETENTION = timedelta(days=30)
+RECENT_IN_MEMORY = 20_000
+TOKEN_ONLY_CHECKPOINT_INTERVAL = timedelta(seconds=5)
+
+
+class _Outcome(NamedTuple):
+    room_id: RoomId
+    origin_ts: datetime
+    status: str
+
+
+class SyncLoop:
+    """Runs until :meth:`request_stop`; raises :class:`InvalidCredentials` on a dead token."""
+
+    def __init__(
+        self,
+        client: AsyncClient,
+        config: Config,
+        db: Database,
+        clock: Clock,
+        rooms: RoomManager,
+        directory: RoomDirectory,
+    ) -> None:
+        self._client = client
+        self._config = config
+        self._db = db
+        self._clock = clock
+        self._rooms = rooms
+        self._directory = directory
+        self._own = UserId(config.matrix.user_id)
+        self.last_sync_ok: datetime | None = None
+        self.synced = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._first_start: datetime | None = None
+        self._checkpoint_at: datetime | None = None
+        # Events handled since the last checkpoint, and (bounded) those handled before
+        # it in this run; dicts keep insertion order, so the oldest are dropped first.
+        self._outcomes: dict[str, _Outcome] = {}
+        self._recent: dict[str, _Outcome] = {}
+
+    # ------------------------------------------------------------------ control
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def sync_filter(self) -> dict[str, Any]:
+        """A larger timeline than Synapse's 10, lazy-loaded members, no presence or typing.
+
+        The very first sync is filtered like any other: what members sent before the
+        bot's first start is history and dropped by the time cut-off, but a command sent
+        while the bot was still setting up its rooms is answered.
+        """
+        return {
+            "room": {
+                "timeline": {"limit": self._config.matrix.timeline_limit},
+                "state": {"lazy_load_members": True},
+                "ephemeral": {"not_types": ["*"]},
+            },
+            "presence": {"not_types": ["*"]},
+        }
+
+    # --------------------------------------------------------------------- loop
+
+    async def record_first_start(self) -> datetime:
+        """The moment the bot first started on this database, recorded once.
+
+        Recorded before login and room set-up: a member who joins a room the bot just
+        created and speaks at once is not history.
+        """
+        stored = await state.load(self._db, state.FIRST_START)
+        first = state.decode_time(stored.get(state.FIRST_START))
+        if first is None:
+            first = self._clock.now()
+            await state.save(self._db, {state.FIRST_START: state.encode_time(first)})
+            log.info("first start: history before now is ignored")
+        return first
+
+    async def run(self, handler: EventHandler) -> None:
+        self._stop.clear()
+        stored = await state.load(self._db, state.NEXT_BATCH, state.CHECKPOINT_AT, state.FIRST_START)
+        token = stored.get(state.NEXT_BATCH)
+        self._first_start = await self.record_first_start()
+        self._checkpoint_at = state.decode_time(stored.get(state.CHECKPOINT_AT))
+        await self._prune_processed()
+
+        backoff = Backoff(INITIAL_BACKOFF_S, self._config.matrix.max_retry_wait_s)
+        # Resuming from a token: ask once for the full state so nio's room cache (power
+        # levels, names) is complete; Synapse answers such a sync at once.
+        full_state = token is not None
+        failures = 0
+        try:
+            while not self._stop.is_set():
+                try:
+                    resp = await self._fetch(token, full_state)
+                except TRANSIENT_EXCEPTIONS as exc:
+                    await self._pause(backoff.next(), type(exc).__name__)
+                    continue
+                if resp is None:
+                    break
+                if isinstance(resp, ErrorResponse):
+                    if is_credentials_error(resp):
+                        raise InvalidCredentials(
+                            f"the homeserver rejected the access token of {self._own} during sync "
+                            f"({describe(resp)}); log in again or configure a new token"
+                        )
+                    wait = backoff.next()
+                    if is_rate_limited(resp):
+                        wait = max(wait, retry_after_s(resp) or 0.0)
+                    await self._pause(wait, describe(resp))
+                    continue
+                if not isinstance(resp, SyncResponse):
+                    await self._pause(backoff.next(), f"unexpected answer {type(resp).__name__}")
+                    continue
+
+                try:
+                    complete = await self._process(resp, handler)
+                except InvalidCredentials:
+                    raise
+                except Exception as exc:
+                    failures += 1
+                    if failures < MAX_BATCH_FAILURES:
+                        log.warning(
+                            "sync batch failed (%s: %s); retrying it",
+                            type(exc).__name__,
+                            exc,
+                            exc_info=not isinstance(exc, TransportError),
+                        )
+                        await self._pause(backoff.next(), "batch failed")
+                        continue
+                    log.error("sync batch failed %d times; skipping it", failures, exc_info=True)
+                    complete = True
+                if not complete:
+                    break  # stopped mid-batch: the batch is replayed on the next start
+                failures = 0
+                token = resp.next_batch
+                if self._outcomes or self._token_is_stale():
+                    await self._checkpoint(token)
+                full_state = False
+                backoff.reset()
+                self.last_sync_ok = self._clock.now()
+                self.synced.set()
+        finally:
+            # Statuses of handled events, and the token of the last complete batch, are
+            # written even when the loop ends early.
+            with contextlib.suppress(Exception):
+                await self._checkpoint(token)
+
+    async def _fetch(self, token: str | None, full_state: bool) -> Any:
+        """One ``/sync``; None when a stop was requested while waiting."""
+        matrix = self._config.matrix
+        sync = asyncio.ensure_future(
+            self._client.sync(
+                timeout=matrix.sync_timeout_ms,  # never 0: nio would then poll in a tight loop
+                since=token,
+                sync_filter=self.sync_filter(),
+                full_state=True if full_state else None,
+            )
+        )
+        stopper = asyncio.ensure_future(self._stop.wait())
+        limit = matrix.sync_timeout_ms / 1000 + matrix.request_timeout_s + 15
+        try:
+            done, _ = await asyncio.wait({sync, stopper}, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+            if not sync.done():
+                sync.cancel()
+                with contextlib.suppress(asyncio.CancelledError, *TRANSIENT_EXCEPTIONS):
+                    await sync
+        if sync in done and not sync.cancelled():
+            return sync.result()
+        if self._stop.is_set():
+            return None
+        raise TimeoutError("the homeserver did not answer the sync in time")
+
+    async def _pause(self, seconds: float, reason: str) -> None:
+        log.warning("sync failed (%s); retrying in %.1fs", reason, seconds)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+
+    def _token_is_stale(self) -> bool:
+        """A batch without handled events (the bot's own replies, typing) only moves the
+        token; saving that at most every few seconds halves the writes per command. A
+        token not saved is harmless: the events after it are recognised as handled."""
+        return self._checkpoint_at is None or (
+            self._clock.now() - self._checkpoint_at >= TOKEN_ONLY_CHECKPOINT_INTERVAL
+        )
+
+    async def _checkpoint(self, token: str | None) -> None:
+        """Store the token (if given) and the statuses of the events handled since the last one."""
+        now = self._clock.now()
+        values = {state.NEXT_BATCH: token, state.CHECKPOINT_AT: state.encode_time(now)} if token else {}
+        if not values and not self._outcomes:
+            return
+        async with self._db.transaction() as session:
+            await state.save_in(session, values)
+            await self._flush_outcomes(session)
+        if token:
+            self._checkpoint_at = now
+
+    # ------------------------------------------------------------------- batches
+
+    async def _process(self, resp: SyncResponse, handler: EventHandler) -> bool:
+        """Handle one batch; False when a stop interrupted it."""
+        for room_id, invite in resp.rooms.invite.items():
+            try:
+                await self._rooms.handle_invite(RoomId(room_id), invite.invite_state)
+            except TransportError as exc:
+                log.warning("invite to %s not handled: %s", room_id, exc)
+
+        for room_id_str, info in resp.rooms.join.items():
+            room_id = RoomId(room_id_str)
+            timeline = _sources(info.timeline.events)
+            self._rooms.note_room_events(room_id, [*_sources(info.state), *timeline])
+            if not self._rooms.acts_in(room_id):
+                continue
+            start = events.history_start(timeline, self._own)
+            batch = timeline[start:]
+            if info.timeline.limited and start == 0 and info.timeline.prev_batch:
+                batch = [*await self._fill_gap(room_id, info.timeline.prev_batch), *batch]
+            for source in batch:
+                if self._stop.is_set():
+                    return False
+                await self._handle(room_id, source, handler)
+
+        for room_id in resp.rooms.leave:
+            log.info("the bot is no longer in %s", room_id)
+            self._rooms.forget(RoomId(room_id))
+        return True
+
+    def _cutoff(self) -> datetime:
+        """Events older than this are history: before the first start or the catch-up window."""
+        assert self._first_start is not None
+        cutoff = self._first_start
+        hours = self._config.community.catch_up_hours
+        if hours > 0:
+            cutoff = max(cutoff, self._clock.now() - timedelta(hours=hours))
+        return cutoff
+
+    async def _fill_gap(self, room_id: RoomId, prev_batch: str) -> list[Mapping[str, Any]]:
+        """Events between the last batch we saw and a ``limited`` timeline, oldest first.
+
+        Walks ``/messages`` backwards from ``prev_batch`` until an event that was already
+        processed, an event older than the last checkpoint (or the catch-up window), the
+        bot's own arrival in the room, or ``GAP_MAX_PAGES`` pages.
+        """
+        floor = self._cutoff()
+        if self._checkpoint_at is not None:
+            floor = max(floor, self._checkpoint_at - GAP_MARGIN)
+        collected: list[Mapping[str, Any]] = []
+        token = prev_batch
+        reached = False
+        for _page in range(GAP_MAX_PAGES):
+            resp = await request(
+                partial(
+                    self._client.room_messages,
+                    room_id,
+                    start=token,
+                    direction=MessageDirection.back,
+                    limit=GAP_PAGE_SIZE,
+                ),
+                f"filling the timeline gap in {room_id}",
+            )
+            if not isinstance(resp, RoomMessagesResponse):
+                raise TransportError(f"filling the timeline gap in {room_id} failed")
+            chunk = _sources(resp.chunk)  # newest first
+            seen = await self._processed_ids([s.get("event_id") for s in chunk])
+            for source in chunk:
+                moment = events.timestamp_of(source.get("origin_server_ts"))
+                if (
+                    source.get("event_id") in seen
+                    or events.is_own_arrival(source, self._own)
+                    or (moment is not None and moment < floor)
+                ):
+                    reached = True
+                    break
+                collected.append(source)
+            if reached or not chunk or not resp.end or resp.end == token:
+                reached = True
+                break
+            token = resp.end
+        if not reached:
+            log.warning(
+                "the gap in %s is longer than %d events; older events were skipped", room_id, len(collected)
+            )
+        collected.reverse()
+        log.info("filled a timeline gap of %d events in %s", len(collected), room_id)
+        return collected
+
+    # -------------------------------------------------------------------- events
+
+    async def _handle(self, room_id: RoomId, source: Mapping[str, Any], handler: EventHandler) -> None:
+        ev = events.basics(source)
+        if ev is None or ev.sender == self._own or ev.timestamp < self._cutoff():
+            return
+        direct = self._rooms.is_direct_cached(room_id)
+        if direct and not self._rooms.allowed_user(ev.sender):
+            return
+        incoming: IncomingEvent | None = None
+        new_reaction: IncomingReaction | None = None
+        if ev.type == "m.room.message":
+            incoming = events.to_message(room_id, ev, direct)
+        elif ev.type == "m.reaction":
+            incoming = new_reaction = events.to_reaction(room_id, ev)
+        elif ev.type == "m.room.redaction":
+            removal = events.to_redaction(source, ev)
+            if removal is not None:
+                incoming = await self._withdrawn_reaction(room_id, removal)
+        elif ev.type == "m.room.member" and not direct and self._directory.is_known(room_id):
+            incoming = events.to_member_joined(room_id, source, ev)
+        if incoming is None:
+            return
+        if not await self._begin(room_id, ev, new_reaction):
+            return
+        status = "done"
+        try:
+            await handler(incoming)
+        except Exception:
+            status = "failed"
+            log.exception("handling %s %s in %s failed", ev.type, ev.event_id, room_id)
+        self._outcomes[ev.event_id] = self._outcomes[ev.event_id]._replace(status=status)
+
+    async def _withdrawn_reaction(
+        self, room_id: RoomId, removal: events.ReactionRemoval
+    ) -> IncomingReaction | None:
+        async with self._db.session() as session:
+            seen = await session.get(SeenReaction, removal.redacts)
+        if seen is None or seen.room_id != room_id:
+            return None
+        return IncomingReaction(
+            event_id=removal.event_id,
+            room_id=room_id,
+            sender=UserId(seen.sender),
+            target_event_id=EventId(seen.target_event_id),
+            key=seen.key,
+            timestamp=removal.timestamp,
+            removed=True,
+        )
+
+    async def _begin(
+        self, room_id: RoomId, ev: events.EventBasics, reaction: IncomingReaction | None
+    ) -> bool:
+        """Claim the event durably before handling it; False when it was claimed before.
+
+        One ``INSERT … ON CONFLICT DO NOTHING`` on a plain connection (no ORM session):
+        the only write on the path from a command to its reply. The final status
+        (done | failed) follows in the checkpoint's transaction.
+        """
+        if ev.event_id in self._outcomes or ev.event_id in self._recent:
+            return False
+        insert = sqlite_insert if self._db.is_sqlite else postgresql_insert
+        claimed = await self._db.execute_one(
+            insert(ProcessedEvent)
+            .values(
+                event_id=ev.event_id,
+                room_id=room_id,
+                status="started",
+                received_at=self._clock.now(),
+                origin_ts=ev.timestamp,
+            )
+            .on_conflict_do_nothing(index_elements=["event_id"])
+        )
+        if getattr(claimed, "rowcount", 0) != 1:
+            return False
+        self._outcomes[ev.event_id] = _Outcome(room_id, ev.timestamp, "started")
+        if reaction is not None:
+            await self._remember_reaction(room_id, reaction)
+        return True
+
+    async def _remember_reaction(self, room_id: RoomId, reaction: IncomingReaction) -> None:
+        """Keep a reaction's key and target: its later redaction carries neither."""
+        insert = sqlite_insert if self._db.is_sqlite else postgresql_insert
+        async with self._db.transaction() as session:
+            await session.execute(
+                insert(SeenReaction)
+                .values(
+                    event_id=reaction.event_id,
+                    room_id=room_id,
+                    sender=reaction.sender,
+                    target_event_id=reaction.target_event_id,
+                    key=reaction.key,
+                    seen_at=self._clock.now(),
+                )
+                .on_conflict_do_nothing(index_elements=["event_id"])
+            )
+
+    async def _flush_outcomes(self, session: AsyncSession) -> None:
+        """Record the handled events (done | failed) in the checkpoint's transaction."""
+        if not self._outcomes:
+            return
+        now = self._clock.now()
+        rows = [
+            {
+                "event_id": event_id,
+                "room_id": outcome.room_id,
+                "status": outcome.status,
+                "received_at": now,
+                "origin_ts": outcome.origin_ts,
+            }
+            for event_id, outcome in self._outcomes.items()
+        ]
+        insert = sqlite_insert if self._db.is_sqlite else postgresql_insert
+        statement = insert(ProcessedEvent).values(rows)
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["event_id"], set_={"status": statement.excluded.status}
+            )
+        )
+        self._recent.update(self._outcomes)
+        if len(self._recent) > RECENT_IN_MEMORY:
+            # Keep the newest half; older ones are in the database for gap filling.
+            for event_id in list(self._recent)[: len(self._recent) // 2]:
+                del self._recent[event_id]
+        self._outcomes.clear()
+
+    async def _processed_ids(self, event_ids: Sequence[Any]) -> set[str]:
+        ids = [e for e in event_ids if isinstance(e, str)]
+        if not ids:
+            return set()
+        known = {e for e in ids if e in self._recent or e in self._outcomes}
+        async with self._db.session() as session:
+            rows = await session.execute(
+                select(ProcessedEvent.event_id).where(ProcessedEvent.event_id.in_(ids))
+            )
+            return known | set(rows.scalars())
+
+    async def _prune_processed(self) -> None:
+        async with self._db.transaction() as session:
+            await session.execute(
+                delete(ProcessedEvent).where(
+                    ProcessedEvent.received_at < self._clock.now() - PROCESSED_RETENTION
+                )
+            )
+
+
+def _sources(nio_events: Sequence[Any]) -> list[Mapping[str, Any]]:
+    """The raw JSON of nio's parsed events (room events keep their full source)."""
+    return [e.source for e in nio_events if isinstance(getattr(e, "source", None), dict)]
