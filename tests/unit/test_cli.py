@@ -1,0 +1,46 @@
+"""The command line: check-config exit codes and messages, migrate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.cli import main
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def test_check_config_accepts_the_example(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-config", "--config", str(PROJECT / "config" / "example.yaml")]) == 0
+    assert "OK" in capsys.readouterr().out
+
+
+def test_check_config_explains_every_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"matrix": {"homeserver": "x"}, "rooms": {"events": "#bijeenkomsten"}}))
+    assert main(["check-config", "--config", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "rooms.events: '#bijeenkomsten' is not a room alias or id" in err
+    assert "matrix.user_id: is required" in err
+    assert "community: section is required" in err
+
+
+def test_migrate_creates_the_schema(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    raw = yaml.safe_load((PROJECT / "config" / "example.yaml").read_text())
+    raw["database"]["url"] = f"sqlite+aiosqlite:///{tmp_path / 'k.db'}"
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert main(["migrate", "--config", str(path)]) == 0
+    assert "empty ->" in capsys.readouterr().out
+    assert main(["migrate", "--config", str(path)]) == 0
+    assert "empty" not in capsys.readouterr().out
+
+
+def test_help_documents_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for word in ("run", "demo", "check-config", "migrate", "KENNISBRUG_MATRIX_PASSWORD"):
+        assert word in out
