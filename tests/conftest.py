@@ -12,7 +12,18 @@ import pytest
 from bot.app import App, build_app
 from bot.clock import FakeClock
 from bot.ids import RoomId
+from bot.storage import Base, Database
 from tests.fakes import FakeTransport, make_config
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    """A real SQLite file with every table, for tests of one service."""
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+    async with database.engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    yield database
+    await database.dispose()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ the tests move, calling the scheduler's ``run_due()`` as its wake-up.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,7 +28,7 @@ from bot.nudges import (
 )
 from bot.scheduler import SchedulerService
 from bot.storage.database import Database
-from bot.storage.models import Base, Member, Nudge, ScheduledJob
+from bot.storage.models import Member, Nudge, ScheduledJob
 
 AMS = ZoneInfo("Europe/Amsterdam")
 POLICY = NudgePolicy()
@@ -177,15 +176,6 @@ class Outbox:
             self.failures -= 1
             raise ConnectionError("homeserver unreachable")
         self.sent.append((user_id, message_key, params))
-
-
-@pytest.fixture
-async def db(tmp_path: Any) -> AsyncIterator[Database]:
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
-    async with database.engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
-    yield database
-    await database.dispose()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ wakes their jobs by itself; they move the clock and call ``run_due()`` or
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,7 +25,7 @@ from bot.scheduler import (
     next_fire_times,
 )
 from bot.storage.database import Database
-from bot.storage.models import Base, RecurringJob, ScheduledJob
+from bot.storage.models import RecurringJob, ScheduledJob
 
 AMS = ZoneInfo("Europe/Amsterdam")
 # Tuesday 2027-01-12, 11:00 in Amsterdam.
@@ -53,15 +52,6 @@ class Recorder:
     @property
     def ids(self) -> list[str]:
         return [job_id for job_id, _ in self.calls]
-
-
-@pytest.fixture
-async def db(tmp_path: Any) -> AsyncIterator[Database]:
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
-    async with database.engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
-    yield database
-    await database.dispose()
 
 
 @pytest.fixture
