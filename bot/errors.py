@@ -63,6 +63,23 @@ class TransportError(KennisbrugError):
     """The chat transport failed in a way a retry will not fix by itself."""
 
 
+class TransportUnavailable(TransportError):
+    """The homeserver cannot be reached or answers errors for now; try again later."""
+
+
+class RateLimited(TransportError):
+    """The homeserver asked us to slow down; ``retry_after`` seconds, when it said."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class MessageRejected(TransportError):
+    """The homeserver refused this message for good (no permission, no such room, too
+    large); sending it again would not help."""
+
+
 class InvalidCredentials(TransportError):
     """The homeserver rejected our token or password; the bot must stop, not loop."""
 

@@ -82,6 +82,9 @@ class ProcessedEvent(Base):
     event_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     room_id: Mapped[str] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16))  # started | done | failed
+    # How often handling began: an event whose handling was cut off by a crash is
+    # handled again at the next start, but not forever (a poison event).
+    attempts: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     received_at: Mapped[datetime]
     origin_ts: Mapped[datetime]
 
@@ -188,3 +191,36 @@ class DirectRoom(Base):
     user_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     room_id: Mapped[str] = mapped_column(String(255), unique=True)
     created_at: Mapped[datetime]
+
+
+class OutboxMessage(Base):
+    """A message the bot will send when it is due: pending → sent, or failed with a reason.
+
+    Scheduled messages (reminders, nudges, posted cases) go through the outbox, so an
+    outage or the homeserver's rate limit delays them but never loses or doubles them,
+    and they leave in order of due time.
+    """
+
+    __tablename__ = "core_outbox"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    txn_id: Mapped[str] = mapped_column(String(255), unique=True)
+    room_id: Mapped[str] = mapped_column(String(255))
+    plain: Mapped[str] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
+    thread_root: Mapped[str | None] = mapped_column(String(255))
+    reply_to: Mapped[str | None] = mapped_column(String(255))
+    mentions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    notice: Mapped[bool] = mapped_column(Boolean, default=True)
+    due_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sent|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str | None] = mapped_column(Text)
+    event_id: Mapped[str | None] = mapped_column(String(255))
+    sent_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_core_outbox_status_due_at", "status", "due_at", "id"),
+        {"sqlite_autoincrement": True},
+    )
