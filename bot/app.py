@@ -17,10 +17,12 @@ from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.content import Professions
 from bot.conversations import ConversationService
+from bot.health import Heartbeat
 from bot.i18n import Catalogue
 from bot.ids import UserId
 from bot.members import MemberService
 from bot.nudges import NudgePolicy, NudgeService
+from bot.outbox import Outbox
 from bot.privacy import PrivacyRegistry
 from bot.registry import Feature, Registry
 from bot.roles import RoleService
@@ -29,6 +31,7 @@ from bot.router import Router
 from bot.scheduler import SchedulerService
 from bot.services import Services
 from bot.storage import Database
+from bot.storage.lock import AlreadyRunning, InstanceLock
 from bot.storage.migrate import migrate
 from bot.transport import OutgoingMessage, Transport
 
@@ -66,6 +69,7 @@ class App:
         # Nudges saved just before a crash may lack their job; restore before arming.
         await self.services.nudges.restore()
         await self.services.scheduler.start()
+        await self.services.outbox.start()
         for feature in self.features:
             await feature.start()
 
@@ -75,6 +79,7 @@ class App:
                 await feature.stop()
             except Exception:
                 log.exception("feature %s failed to stop", feature.name)
+        await self.services.outbox.stop()
         await self.services.scheduler.shutdown()
         await self.services.db.dispose()
 
@@ -100,10 +105,11 @@ async def build_app(
     clock: Clock | None = None,
     transport_factory: Callable[[Config, Database, Clock, RoomDirectory], Any] | None = None,
     feature_modules: tuple[str, ...] = FEATURE_MODULES,
+    db: Database | None = None,
 ) -> App:
     """Build every service, migrate the database and load the features."""
     clock = clock or SystemClock()
-    db = Database(config.database.url)
+    db = db or Database(config.database.url)
     await migrate(db)
     catalogue = load_catalogue(config)
     rooms = RoomDirectory()
@@ -114,6 +120,7 @@ async def build_app(
     transport = transport_factory(config, db, clock, rooms)
     members = MemberService(db, clock, config.community.language)
     scheduler = SchedulerService(db, clock, config.community.timezone)
+    outbox = Outbox(db, transport, clock, max_backoff_s=config.matrix.max_retry_wait_s)
 
     async def deliver_nudge(nudge_id: int, user_id: str, message_key: str, params: dict[str, Any]) -> None:
         language = await members.language_of(UserId(user_id))
@@ -153,6 +160,7 @@ async def build_app(
         privacy=privacy,
         professions=Professions.load(config.community.professions_file),
         scheduler=scheduler,
+        outbox=outbox,
         nudges=nudges,
         conversations=conversations,
         registry=registry,
@@ -160,7 +168,7 @@ async def build_app(
     privacy.register("core.members", members.export_member, members.erase_member)
     privacy.register("core.conversations", conversations.export_member, conversations.erase_member)
     privacy.register("core.nudges", nudges.export_member, nudges.erase_member)
-    for module_name in feature_modules:
+    for module_name in (*feature_modules, *config.plugins):
         module = importlib.import_module(module_name)
         for feature in module.setup(services):
             registry.add_feature(feature)
@@ -168,9 +176,29 @@ async def build_app(
 
 
 async def run(config: Config, *, ready: asyncio.Event | None = None) -> None:
-    """Connect, set up the community, start features and handle events until stopped."""
-    app = await build_app(config)
+    """Connect, set up the community, start features and handle events until stopped.
+
+    Raises :class:`~bot.storage.lock.AlreadyRunning` when another bot holds the database.
+    """
+    db = Database(config.database.url)
+    lock = InstanceLock(db)
+    try:
+        await lock.acquire()
+    except AlreadyRunning:
+        await db.dispose()
+        raise
+    try:
+        await _run_locked(config, db, ready)
+    finally:
+        await lock.release()
+
+
+async def _run_locked(config: Config, db: Database, ready: asyncio.Event | None) -> None:
+    app = await build_app(config, db=db)
     transport = app.transport
+    heartbeat = Heartbeat(
+        db, app.services.clock, lambda: transport.last_sync_ok, lambda: app.services.scheduler.started
+    )
     try:
         await transport.connect()
         await transport.setup_community(
@@ -178,11 +206,13 @@ async def run(config: Config, *, ready: asyncio.Event | None = None) -> None:
             app.services.catalogue.plain(config.community.language, "core.rooms.space.name"),
         )
         await app.start_features()
+        heartbeat.start()
         log.info("bot started with %d commands", len(app.services.registry.commands))
         if ready is not None:
             ready.set()
         await transport.run(app.router.dispatch)
     finally:
+        await heartbeat.stop()
         await transport.stop()
         await app.stop()
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -22,6 +24,7 @@ commands:
   demo          start a local homeserver (data in .demo/), the bot, and a terminal chat
   check-config  validate a config file; exit 0, or list every problem and exit 1
   migrate       bring the database to the newest schema
+  health        report the running bot's health as JSON (exit 0 healthy, 1 not)
 
 Secrets may come from the environment: KENNISBRUG_MATRIX_PASSWORD,
 KENNISBRUG_MATRIX_ACCESS_TOKEN, KENNISBRUG_DATABASE_URL.
@@ -76,19 +79,63 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+EXIT_INVALID_CREDENTIALS = 3
+EXIT_ALREADY_RUNNING = 4
+
+
+async def _serve(config: Config) -> None:
+    """Run the bot; SIGTERM (a service manager's stop) ends it as cleanly as Ctrl-C."""
     from bot.app import run
+
+    main_task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    if main_task is not None:
+        loop.add_signal_handler(signal.SIGTERM, main_task.cancel)
+    try:
+        await run(config)
+    except asyncio.CancelledError:
+        logging.getLogger("kennisbrug").info("stopped")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bot.storage.lock import AlreadyRunning
 
     config = _load(args.config)
     configure_logging(config.log_level)
     try:
-        asyncio.run(run(config))
+        asyncio.run(_serve(config))
     except KeyboardInterrupt:
         return 0
     except InvalidCredentials as exc:
-        logging.getLogger("kennisbrug").error("stopping: %s", exc)
-        return 3
+        print(
+            f"Kennisbrug stopped: {exc}. Log in again: remove the stored token or configure a "
+            "new access token or password.",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID_CREDENTIALS
+    except AlreadyRunning as exc:
+        print(f"Kennisbrug did not start: {exc}", file=sys.stderr)
+        return EXIT_ALREADY_RUNNING
     return 0
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    from bot.clock import SystemClock
+    from bot.health import read_health
+    from bot.storage import Database
+
+    config = _load(args.config)
+
+    async def go() -> dict[str, object]:
+        db = Database(config.database.url)
+        try:
+            return (await read_health(db, SystemClock())).as_dict()
+        finally:
+            await db.dispose()
+
+    report = asyncio.run(go())
+    print(json.dumps(report))
+    return 0 if report["healthy"] else 1
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -115,6 +162,14 @@ def build_parser() -> argparse.ArgumentParser:
     mig = sub.add_parser("migrate", help="bring the database to the newest schema")
     mig.add_argument("--config", type=Path, required=True)
     mig.set_defaults(func=cmd_migrate)
+    health = sub.add_parser(
+        "health",
+        help="report the running bot's health (exit 0 healthy, 1 not)",
+        description="Print last successful sync age, scheduler, database and outbox backlog as JSON, "
+        "read from the database the running bot writes its heartbeat to.",
+    )
+    health.add_argument("--config", type=Path, required=True)
+    health.set_defaults(func=cmd_health)
     demo = sub.add_parser(
         "demo",
         help="local homeserver + bot + terminal chat as a demo member",

@@ -40,7 +40,8 @@ ROOM_ALIAS_RE = re.compile(r"^#[^:\s]+:\S+$")
 ROOM_ID_RE = re.compile(r"^![^\s:]+(:\S+)?$")
 USER_ID_RE = re.compile(r"^@[a-z0-9._=\-/+]+:\S+$")
 LOGICAL_NAME_RE = re.compile(r"^[a-z][a-z0-9_\-]*$")
-_KNOWN_SECTIONS = {"matrix", "database", "community", "rooms", "themes", "nudges", "logging", "health"}
+_KNOWN_SECTIONS = {"matrix", "database", "community", "rooms", "themes", "nudges", "logging", "plugins"}
+MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class MatrixConfig:
     sync_timeout_ms: int = 30_000
     timeline_limit: int = 100
     request_timeout_s: float = 60.0
-    max_retry_wait_s: float = 5.0
+    max_retry_wait_s: float = 3.0
 
     @property
     def server_name(self) -> str:
@@ -113,6 +114,7 @@ class Config:
     themes: tuple[ThemeConfig, ...]
     nudges: NudgesConfig
     log_level: str = "INFO"
+    plugins: tuple[str, ...] = ()
     sections: Mapping[str, Any] = field(default_factory=dict)
 
     def section(self, name: str) -> Mapping[str, Any]:
@@ -249,7 +251,7 @@ def _parse_matrix(p: _Problems, raw: Mapping[str, Any], env: Mapping[str, str]) 
         sync_timeout_ms=_int(p, m, "sync_timeout_ms", "matrix", 30_000, minimum=1000),
         timeline_limit=_int(p, m, "timeline_limit", "matrix", 100, minimum=10),
         request_timeout_s=_number(p, m, "request_timeout_s", "matrix", 60.0),
-        max_retry_wait_s=_number(p, m, "max_retry_wait_s", "matrix", 5.0),
+        max_retry_wait_s=_number(p, m, "max_retry_wait_s", "matrix", 3.0),
     )
 
 
@@ -394,6 +396,10 @@ def parse_config(raw: Any, source: Path, env: Mapping[str, str] | None = None) -
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         p.add("logging.level", f"{level!r} must be DEBUG, INFO, WARNING or ERROR")
         level = "INFO"
+    plugins = raw.get("plugins") or []
+    if not isinstance(plugins, list) or not all(isinstance(m, str) and MODULE_RE.match(m) for m in plugins):
+        p.add("plugins", "must be a list of Python module names (feature packages with setup())")
+        plugins = []
     used = set(rooms.values())
     for theme in themes:
         if theme.room in used:
@@ -411,6 +417,7 @@ def parse_config(raw: Any, source: Path, env: Mapping[str, str] | None = None) -
         themes=themes,
         nudges=nudges,
         log_level=level,
+        plugins=tuple(plugins),
         sections=sections,
     )
 

@@ -164,6 +164,11 @@ class ConversationService:
             return False
         answers = dict(state.answers)
         step = state.step
+        if state.context.get("last_event") == ctx.message.event_id:
+            # The same message again: a restart after a crash replays it. The answer was
+            # taken already; ask the current question (sent once, by transaction id).
+            await self._ask(ctx, flow, answers, step, ctx.room_id)
+            return True
         questions = list(flow.questions(answers))
         text = ctx.message.body.strip()[:_MAX_ANSWER_CHARS]
         word = text.lower()
@@ -174,7 +179,7 @@ class ConversationService:
         if word in BACK_WORDS:
             step = max(step - 1, 0)
             answers.pop(questions[step].name, None)
-            await self._save(ctx.sender, step, answers)
+            await self._save(ctx.sender, step, answers, ctx.message.event_id)
             await self._ask(ctx, flow, answers, step, ctx.room_id)
             return True
         if step >= len(questions):
@@ -198,7 +203,7 @@ class ConversationService:
             await self.cancel(ctx.sender)
             await flow.finish(ctx, answers, completed=True)
             return True
-        await self._save(ctx.sender, step, answers)
+        await self._save(ctx.sender, step, answers, ctx.message.event_id)
         await self._ask(ctx, flow, answers, step, ctx.room_id)
         return True
 
@@ -214,12 +219,13 @@ class ConversationService:
             raise ConversationError("core.conversation.empty")
         return text
 
-    async def _save(self, user_id: UserId, step: int, answers: dict[str, Any]) -> None:
+    async def _save(self, user_id: UserId, step: int, answers: dict[str, Any], event_id: str) -> None:
         async with self._db.transaction() as session:
             state = await session.get(Conversation, user_id)
             if state is not None:
                 state.step = step
                 state.answers = answers
+                state.context = {**state.context, "last_event": event_id}
                 state.updated_at = self._clock.now()
 
     async def _ask(

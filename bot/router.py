@@ -3,10 +3,17 @@
 It is the only place that turns errors into replies. Member mistakes (``UserError``)
 become their catalogue text; anything unexpected is logged with its traceback and the
 member gets a friendly message, never the exception text.
+
+Before a command is read, invisible characters (zero-width, bidi controls) are removed
+from the message and command words are compared in NFKC form (:mod:`bot.textnorm`).
+Commands and conversation answers pass flood control (:mod:`bot.flood`); plain room
+chat goes to the listeners and costs nothing.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import logging
 import uuid
 from typing import Any
@@ -14,20 +21,24 @@ from typing import Any
 from bot.context import Context
 from bot.converters import ConversionContext, bind_arguments, tokenize
 from bot.errors import BadArgument, CommandNotFound, MissingArgument, UserError
+from bot.flood import FloodLimiter, Verdict
 from bot.help import param_label, usage
 from bot.registry import Command
 from bot.services import Services
+from bot.textnorm import after_prefix, command_form, strip_invisible
 from bot.transport import IncomingEvent, IncomingMessage
 
 log = logging.getLogger(__name__)
 
 _MAX_COMMAND_WORDS = 4
+_MAX_ECHO_CHARS = 80  # how much of a rejected argument an error message repeats
 
 
 class Router:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, flood: FloodLimiter | None = None) -> None:
         self.services = services
         self.registry = services.registry
+        self.flood = flood or FloodLimiter(services.clock)
 
     async def dispatch(self, event: IncomingEvent) -> None:
         """Entry point for the transport: one event, handled completely or logged."""
@@ -51,19 +62,30 @@ class Router:
     async def on_message(self, message: IncomingMessage) -> None:
         if message.sender == self.services.transport.own_user_id or not self._in_scope(message):
             return
+        visible = strip_invisible(message.body)
+        body = visible.strip()
+        command_text = after_prefix(body, self.services.config.community.command_prefix)
+        if command_text is None and not message.is_direct:
+            for handler in self.registry.listeners_for(message):
+                await self._run_listener(handler, message)
+            return
+        verdict = self.flood.check(message.sender)
+        if verdict is Verdict.DROP:
+            log.debug("flood control: dropped event %s", message.event_id)
+            return
+        if visible != message.body:
+            message = dataclasses.replace(message, body=visible)
         language = await self.services.members.language_of(message.sender)
         ctx = Context(self.services, message, language)
-        prefix = self.services.config.community.command_prefix
-        body = message.body.strip()
+        if verdict is Verdict.NOTIFY:
+            log.info("flood control: throttling the sender of event %s", message.event_id)
+            await self._safe_reply(ctx, "core.error.slow_down")
+            return
         try:
-            if body.startswith(prefix):
-                await self.invoke(ctx, body[len(prefix) :])
-            elif message.is_direct:
-                if not await self.services.conversations.handle(ctx):
-                    await self.invoke(ctx, body)
-            else:
-                for handler in self.registry.listeners_for(message):
-                    await self._run_listener(handler, message)
+            if command_text is not None:
+                await self.invoke(ctx, command_text)
+            elif not await self.services.conversations.handle(ctx):
+                await self.invoke(ctx, body)
         except UserError as error:
             await self._reply_error(ctx, error)
         except Exception:
@@ -74,7 +96,9 @@ class Router:
     async def invoke(self, ctx: Context, text: str) -> None:
         """Resolve, check, convert and run one command."""
         tokens = tokenize(text)
-        words = [t.text for t in tokens[:_MAX_COMMAND_WORDS] if not t.quoted]
+        # A command's name is the leading unquoted words, compared in their NFKC form.
+        leading = itertools.takewhile(lambda t: not t.quoted, tokens[:_MAX_COMMAND_WORDS])
+        words = [command_form(t.text) for t in leading]
         if not words:
             raise UserError("core.error.empty_command")
         resolved = self.registry.resolve(words)
@@ -97,6 +121,9 @@ class Router:
 
     async def _reply_error(self, ctx: Context, error: UserError) -> None:
         params = dict(error.params)
+        value = params.get("value")
+        if isinstance(value, str) and len(value) > _MAX_ECHO_CHARS:
+            params["value"] = value[: _MAX_ECHO_CHARS - 1] + "…"
         if "param" in params:
             params["param"] = param_label(self.services.catalogue, ctx.language, str(params["param"]))
         key = error.key

@@ -19,6 +19,7 @@ from bot.transport import Transport
 if TYPE_CHECKING:
     from bot.conversations import ConversationService
     from bot.nudges import NudgeService
+    from bot.outbox import Outbox
     from bot.registry import Registry
     from bot.scheduler import SchedulerService
 
@@ -36,6 +37,7 @@ class Services:
     privacy: PrivacyRegistry
     professions: Professions
     scheduler: SchedulerService
+    outbox: Outbox
     nudges: NudgeService
     conversations: ConversationService
     registry: Registry

@@ -46,7 +46,7 @@ class MatrixTransport:
         self._client = build_client(config)
         self._directory = rooms
         self._rooms = RoomManager(self._client, config, db, clock, rooms)
-        self._sender = Sender(self._client, db, clock)
+        self._sender = Sender(self._client, db, clock, config.matrix.max_retry_wait_s)
         self._sync = SyncLoop(self._client, config, db, clock, self._rooms, rooms)
         self._db = db
         self._run_finished = asyncio.Event()
@@ -99,6 +99,7 @@ class MatrixTransport:
     async def stop(self) -> None:
         """End :meth:`run` after the event being handled, then close the HTTP session."""
         self._sync.request_stop()
+        self._sender.stopping = True
         if not self._run_finished.is_set():
             try:
                 await asyncio.wait_for(self._run_finished.wait(), STOP_GRACE_S)

@@ -18,7 +18,7 @@ from typing import TypeVar
 import aiohttp
 from nio import ErrorResponse, Response
 
-from bot.errors import InvalidCredentials, TransportError
+from bot.errors import InvalidCredentials, MessageRejected, RateLimited, TransportUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -105,25 +105,32 @@ async def request(
     what: str,
     *,
     ok_errcodes: Collection[str] = (),
-    attempts: int = 5,
+    attempts: int | None = 5,
     backoff: Backoff | None = None,
+    keep_trying: Callable[[], bool] = lambda: True,
 ) -> R | ErrorResponse:
-    """Run a nio call, retrying transient failures a bounded number of times.
+    """Run a nio call, retrying transient failures.
 
     Rate limits wait for ``retry_after_ms``; 5xx and connection errors wait with
-    exponential backoff. An error whose errcode is in ``ok_errcodes`` is returned to
-    the caller (for example ``M_NOT_FOUND`` when resolving an alias). Everything else
-    raises :class:`TransportError`; a rejected token raises
-    :class:`InvalidCredentials`. ``what`` names the operation for logs and errors and
-    must not contain message content.
+    exponential backoff. ``attempts=None`` retries until ``keep_trying()`` turns false
+    (a reply must outlast an outage of the homeserver). An error whose errcode is in
+    ``ok_errcodes`` is returned to the caller (for example ``M_NOT_FOUND`` when
+    resolving an alias). A rejected token raises :class:`InvalidCredentials`; any
+    other refusal raises :class:`MessageRejected`; running out of attempts raises
+    :class:`RateLimited` or :class:`TransportUnavailable`. ``what`` names the operation
+    for logs and errors and must not contain message content.
     """
     backoff = backoff or Backoff()
     last_problem = "no attempt made"
-    for attempt in range(1, attempts + 1):
+    rate_limited = False
+    attempt = 0
+    while attempts is None or attempt < attempts:
+        attempt += 1
         try:
             resp = await op()
         except TRANSIENT_EXCEPTIONS as exc:
             last_problem = type(exc).__name__
+            rate_limited = False
             wait = backoff.next()
         else:
             if not isinstance(resp, ErrorResponse):
@@ -133,16 +140,19 @@ async def request(
                 return resp
             if is_credentials_error(resp):
                 raise InvalidCredentials(f"the homeserver rejected the bot's access token ({what})")
-            if is_rate_limited(resp):
+            rate_limited = is_rate_limited(resp)
+            if rate_limited:
                 wait = max(retry_after_s(resp) or 0.0, backoff.next())
             elif is_server_error(resp):
                 wait = backoff.next()
             else:
-                raise TransportError(f"{what} failed: {describe(resp)}")
+                raise MessageRejected(f"{what} failed: {describe(resp)}")
             last_problem = describe(resp)
-        if attempt < attempts:
-            log.warning(
-                "%s: %s; retrying in %.1fs (attempt %d/%d)", what, last_problem, wait, attempt, attempts
-            )
-            await asyncio.sleep(wait)
-    raise TransportError(f"{what} failed after {attempts} attempts: {last_problem}")
+        if (attempts is not None and attempt >= attempts) or not keep_trying():
+            break
+        log.warning("%s: %s; retrying in %.1fs (attempt %d)", what, last_problem, wait, attempt)
+        await asyncio.sleep(wait)
+    message = f"{what} failed after {attempt} attempts: {last_problem}"
+    if rate_limited:
+        raise RateLimited(message)
+    raise TransportUnavailable(message)

@@ -25,7 +25,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from bot.clock import Clock
 from bot.errors import TransportError
 from bot.ids import EventId, RoomId, UserId
-from bot.matrix.retry import request
+from bot.matrix.retry import Backoff, request
 from bot.storage.database import Database
 from bot.storage.models import SentMessage
 from bot.transport import OutgoingMessage, Upload
@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 
 HTML_FORMAT = "org.matrix.custom.html"
 #: Attempts per send; waits in between follow ``retry_after_ms`` or the backoff.
-SEND_ATTEMPTS = 6
 # How long a record of a sent message is kept to stop a repeat send.
 SENT_RETENTION = timedelta(days=7)
 
@@ -93,13 +92,29 @@ def file_content(upload: Upload, content_uri: str) -> dict[str, Any]:
 
 
 class Sender:
-    """Sends events with rate-limit retries and the sent-record."""
+    """Sends events with rate-limit retries and the sent-record.
 
-    def __init__(self, client: AsyncClient, db: Database, clock: Clock) -> None:
+    A send keeps trying while the homeserver is away or asks us to wait (a reply must
+    outlast an outage, and its deterministic transaction id makes every retry the same
+    event), until the bot stops; a refusal for good raises :class:`MessageRejected`.
+    """
+
+    def __init__(self, client: AsyncClient, db: Database, clock: Clock, max_wait_s: float = 5.0) -> None:
         self._client = client
         self._db = db
         self._clock = clock
+        self._max_wait_s = max_wait_s
         self._sent: dict[str, EventId] = {}
+        self.stopping = False
+
+    def _retrying(self, op: Any, what: str) -> Any:
+        return request(
+            op,
+            what,
+            attempts=None,
+            backoff=Backoff(0.5, self._max_wait_s),
+            keep_trying=lambda: not self.stopping,
+        )
 
     async def send_message(self, message: OutgoingMessage) -> EventId:
         return await self._send(message.room_id, "m.room.message", message_content(message), message.txn_id)
@@ -121,7 +136,7 @@ class Sender:
             )
             return resp
 
-        resp = await request(do_upload, f"upload to {upload.room_id}", attempts=SEND_ATTEMPTS)
+        resp = await self._retrying(do_upload, f"upload to {upload.room_id}")
         if not isinstance(resp, UploadResponse):
             raise TransportError(f"upload to {upload.room_id} failed")
         return await self._send(
@@ -136,10 +151,9 @@ class Sender:
             log.debug("txn %s was already sent as %s; not sending again", txn_id, recorded)
             return recorded
         matrix_txn = txn_id or uuid.uuid4().hex
-        resp = await request(
+        resp = await self._retrying(
             lambda: self._client.room_send(room_id, event_type, content, tx_id=matrix_txn),
             f"sending {event_type} to {room_id}",
-            attempts=SEND_ATTEMPTS,
         )
         if not isinstance(resp, RoomSendResponse):
             raise TransportError(f"sending {event_type} to {room_id} failed")

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.clock import ensure_utc
-from bot.storage.database import Database
-from bot.storage.models import KeyValue
+from bot.storage.keyvalue import load, remove, save, save_in
+
+__all__ = ["load", "remove", "save", "save_in"]
 
 ACCESS_TOKEN = "matrix.access_token"
 DEVICE_ID = "matrix.device_id"
@@ -20,37 +15,6 @@ USER_ID = "matrix.user_id"
 NEXT_BATCH = "matrix.next_batch"
 CHECKPOINT_AT = "matrix.checkpoint_at"
 FIRST_START = "matrix.first_start"
-
-
-async def load(db: Database, *keys: str) -> dict[str, str]:
-    """The stored values of ``keys`` (missing keys are absent from the result)."""
-    async with db.session() as session:
-        rows = await session.execute(select(KeyValue).where(KeyValue.key.in_(keys)))
-        return {row.key: row.value for row in rows.scalars()}
-
-
-async def save(db: Database, values: Mapping[str, str]) -> None:
-    """Insert or replace every key in one transaction."""
-    async with db.transaction() as session:
-        await save_in(session, values)
-
-
-async def save_in(session: AsyncSession, values: Mapping[str, str]) -> None:
-    """:func:`save` inside a transaction the caller owns: one upsert for every key."""
-    if not values:
-        return
-    rows = [{"key": key, "value": value} for key, value in values.items()]
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(KeyValue).values(rows)
-    await session.execute(
-        statement.on_conflict_do_update(index_elements=["key"], set_={"value": statement.excluded.value})
-    )
-
-
-async def remove(db: Database, *keys: str) -> None:
-    async with db.transaction() as session:
-        await session.execute(delete(KeyValue).where(KeyValue.key.in_(keys)))
 
 
 def encode_time(moment: datetime) -> str:

@@ -28,7 +28,7 @@ from functools import partial
 from typing import Any, NamedTuple
 
 from nio import AsyncClient, ErrorResponse, MessageDirection, RoomMessagesResponse, SyncResponse
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -57,6 +57,8 @@ log = logging.getLogger(__name__)
 
 #: Backoff after a failed sync: 0.5 s doubling to ``matrix.max_retry_wait_s`` (5 s).
 INITIAL_BACKOFF_S = 0.5
+WATCHDOG_MARGIN_S = 15.0
+MAX_EVENT_ATTEMPTS = 3
 #: Gap filling: pages of this many events, at most this many pages per room per batch.
 GAP_PAGE_SIZE = 100
 GAP_MAX_PAGES = 10
@@ -228,7 +230,10 @@ class SyncLoop:
             )
         )
         stopper = asyncio.ensure_future(self._stop.wait())
-        limit = matrix.sync_timeout_ms / 1000 + matrix.request_timeout_s + 15
+        # The watchdog: a long-poll answers within its timeout; one that has not after
+        # a margin more is hung (a paused homeserver keeps the connection open), so it
+        # is dropped and the next attempt opens a fresh connection.
+        limit = matrix.sync_timeout_ms / 1000 + WATCHDOG_MARGIN_S
         try:
             done, _ = await asyncio.wait({sync, stopper}, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -241,6 +246,7 @@ class SyncLoop:
             return sync.result()
         if self._stop.is_set():
             return None
+        log.warning("sync watchdog: no answer within %.0fs; restarting the sync", limit)
         raise TimeoutError("the homeserver did not answer the sync in time")
 
     async def _pause(self, seconds: float, reason: str) -> None:
@@ -430,12 +436,40 @@ class SyncLoop:
             )
             .on_conflict_do_nothing(index_elements=["event_id"])
         )
-        if getattr(claimed, "rowcount", 0) != 1:
+        if getattr(claimed, "rowcount", 0) != 1 and not await self._resume_interrupted(ev.event_id):
             return False
         self._outcomes[ev.event_id] = _Outcome(room_id, ev.timestamp, "started")
         if reaction is not None:
             await self._remember_reaction(room_id, reaction)
         return True
+
+    async def _resume_interrupted(self, event_id: str) -> bool:
+        """True when an earlier run began handling the event and died before finishing.
+
+        Such an event is handled again (its replies carry the same transaction ids, so
+        what was already sent is not sent twice), at most ``MAX_EVENT_ATTEMPTS`` times:
+        an event that kills the bot every time must not keep it from starting.
+        """
+        resumed = await self._db.execute_one(
+            update(ProcessedEvent)
+            .where(
+                ProcessedEvent.event_id == event_id,
+                ProcessedEvent.status == "started",
+                ProcessedEvent.attempts < MAX_EVENT_ATTEMPTS,
+            )
+            .values(attempts=ProcessedEvent.attempts + 1)
+        )
+        if getattr(resumed, "rowcount", 0) == 1:
+            log.info("handling %s again: an earlier run was interrupted while handling it", event_id)
+            return True
+        gave_up = await self._db.execute_one(
+            update(ProcessedEvent)
+            .where(ProcessedEvent.event_id == event_id, ProcessedEvent.status == "started")
+            .values(status="failed")
+        )
+        if getattr(gave_up, "rowcount", 0):
+            log.error("giving up on %s after %d interrupted attempts", event_id, MAX_EVENT_ATTEMPTS)
+        return False
 
     async def _remember_reaction(self, room_id: RoomId, reaction: IncomingReaction) -> None:
         """Keep a reaction's key and target: its later redaction carries neither."""

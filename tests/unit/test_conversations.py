@@ -115,3 +115,16 @@ async def test_conversation_survives_restart(tmp_path: Path, clock: FakeClock) -
     await _say(second, "di")
     assert flow.finished == [({"language": "en", "note": "het werkt", "days": ["di"]}, True)]
     await second.stop()
+
+
+async def test_a_replayed_answer_is_taken_once(app: App, transport: FakeTransport) -> None:
+    # After a crash the homeserver delivers the same event again: the answer must not
+    # be taken twice (it would answer the next question too).
+    flow = LanguageFlow()
+    await _start(app, flow)
+    answer = message("en", room=DM, is_direct=True)
+    await app.router.dispatch(answer)
+    await app.router.dispatch(answer)
+    assert "Vraag 2 van 3" in transport.last()
+    state = await app.services.conversations.active(BOB)
+    assert state is not None and state.step == 1 and state.answers == {"language": "en"}

@@ -1,0 +1,71 @@
+"""Invisible characters out of what members type, before the router reads a command.
+
+Zero-width characters and bidirectional controls do not show, so ``!\u200bhelp`` or
+``\u200f!help`` look like ``!help`` to the member who typed (or pasted) them. The router
+removes them from the whole message and compares command words in NFKC form (so
+``！ｈｅｌｐ`` is ``!help`` too); the free text after a command keeps its own form.
+A zero-width joiner between two emoji stays: it is what makes 👩‍⚕️ one picture.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
+"""Zero-width space, non-joiner, joiner, word joiner, byte order mark."""
+
+BIDI_CONTROLS = "\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+"""Left-to-right/right-to-left marks, embeddings, overrides and isolates."""
+
+OTHER_INVISIBLE = "\u00ad\u180e\u2061\u2062\u2063\u2064"
+"""Soft hyphen, Mongolian vowel separator, invisible mathematical operators."""
+
+_JOINER = "\u200d"
+_INVISIBLE = re.compile(f"[{re.escape(ZERO_WIDTH + BIDI_CONTROLS + OTHER_INVISIBLE)}]")
+_EMOJI_TAIL = {"\ufe0f"}  # the emoji presentation selector may sit before a joiner
+
+
+def _is_emoji_part(char: str, *, before: bool) -> bool:
+    if before and char in _EMOJI_TAIL:
+        return True
+    return unicodedata.category(char) in ("So", "Sk")
+
+
+def strip_invisible(text: str, *, keep_emoji_joiners: bool = True) -> str:
+    """``text`` without zero-width, bidi-control and other invisible characters."""
+    if not _INVISIBLE.search(text):
+        return text
+
+    def replace(match: re.Match[str]) -> str:
+        if keep_emoji_joiners and match.group() == _JOINER:
+            at = match.start()
+            if (
+                0 < at < len(text) - 1
+                and _is_emoji_part(text[at - 1], before=True)
+                and _is_emoji_part(text[at + 1], before=False)
+            ):
+                return _JOINER
+        return ""
+
+    return _INVISIBLE.sub(replace, text)
+
+
+def command_form(text: str) -> str:
+    """The form a command word is compared in: no invisible characters, NFKC."""
+    return unicodedata.normalize("NFKC", strip_invisible(text, keep_emoji_joiners=False))
+
+
+def after_prefix(text: str, prefix: str) -> str | None:
+    """The text after a leading command prefix (also in a compatibility form, such as a
+    full-width ``！``), or None when ``text`` does not start with the prefix."""
+    if not prefix:
+        return None
+    if text.startswith(prefix):
+        return text[len(prefix) :]
+    wanted = unicodedata.normalize("NFKC", prefix)
+    # A prefix is a character or two; its compatibility form spans a few more at most.
+    for length in range(1, min(len(text), len(wanted) + 4) + 1):
+        if unicodedata.normalize("NFKC", text[:length]) == wanted:
+            return text[length:]
+    return None
