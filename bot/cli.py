@@ -36,8 +36,18 @@ def configure_logging(level: str) -> None:
         level=getattr(logging, level, logging.INFO),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
-    # Libraries that would log request bodies or tokens at lower levels stay quiet.
-    for noisy in ("nio", "aiohttp", "apscheduler", "alembic", "sqlalchemy", "peewee"):
+    # Libraries that would log request bodies, SQL parameters (message texts) or tokens
+    # at lower levels stay quiet whatever the bot's own level.
+    for noisy in (
+        "nio",
+        "aiohttp",
+        "apscheduler",
+        "alembic",
+        "sqlalchemy",
+        "aiosqlite",
+        "asyncpg",
+        "MARKDOWN",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # nio warns on every 404 of an alias look-up, which room set-up does on purpose.
     logging.getLogger("nio.responses").setLevel(logging.ERROR)

@@ -15,6 +15,7 @@ import html
 import itertools
 import logging
 import re
+import secrets
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -65,6 +66,7 @@ _ROOM_PING = re.compile(r"@(room)\b", re.IGNORECASE)
 _WORD_JOINER = "\u2060"
 _MAX_VALUE_CHARS = 4000
 _token_counter = itertools.count(1)
+_TOKEN = re.compile(r"kbtok\d+x[0-9a-f]{8}z")
 
 
 @dataclass(frozen=True)
@@ -111,8 +113,9 @@ def _clip(value: str) -> str:
 
 
 def _new_token() -> str:
-    # Lower-case letters and digits only: no Markdown construct can change them.
-    return f"kbtok{next(_token_counter)}z"
+    # Lower-case letters and digits only: no Markdown construct can change them. The
+    # random part keeps a member from typing another value's token on purpose.
+    return f"kbtok{next(_token_counter)}x{secrets.token_hex(4)}z"
 
 
 class _Missing(dict[str, Any]):
@@ -200,9 +203,8 @@ def render(template: str, params: Mapping[str, Any] | None = None) -> Rendered:
     """Build the plain body and the HTML of a template filled with member values."""
     built = fragment(template, params)
     rendered = _RENDERER.convert(built.markdown)
-    # Longest tokens first, so kbtok1z never matches inside kbtok12z.
-    for token in sorted(built.values, key=len, reverse=True):
-        rendered = rendered.replace(token, built.values[token])
+    # One pass over the rendered template: text a value brings in is never scanned again.
+    rendered = _TOKEN.sub(lambda m: built.values.get(m.group(0), m.group(0)), rendered)
     return Rendered(plain=built.plain, html=sanitise(rendered))
 
 

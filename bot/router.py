@@ -39,6 +39,9 @@ class Router:
         self.services = services
         self.registry = services.registry
         self.flood = flood or FloodLimiter(services.clock)
+        # Commands sent while the bot was down arrive all at once after a restart; they
+        # are the backlog the bot owes its members, not a flood.
+        self.started_at = services.clock.now()
 
     async def dispatch(self, event: IncomingEvent) -> None:
         """Entry point for the transport: one event, handled completely or logged."""
@@ -69,7 +72,7 @@ class Router:
             for handler in self.registry.listeners_for(message):
                 await self._run_listener(handler, message)
             return
-        verdict = self.flood.check(message.sender)
+        verdict = self.flood.check(message.sender) if message.timestamp >= self.started_at else Verdict.ALLOW
         if verdict is Verdict.DROP:
             log.debug("flood control: dropped event %s", message.event_id)
             return

@@ -1,10 +1,11 @@
 """Invisible characters out of what members type, before the router reads a command.
 
-Zero-width characters and bidirectional controls do not show, so ``!\u200bhelp`` or
-``\u200f!help`` look like ``!help`` to the member who typed (or pasted) them. The router
-removes them from the whole message and compares command words in NFKC form (so
-``！ｈｅｌｐ`` is ``!help`` too); the free text after a command keeps its own form.
-A zero-width joiner between two emoji stays: it is what makes 👩‍⚕️ one picture.
+Zero-width characters and bidirectional controls do not show, so ``!help`` with a
+zero-width space after the ``!`` (or a right-to-left mark before it) looks like
+``!help`` to the member who typed or pasted it. The router removes them from the whole
+message and compares command words in NFKC form (so a full-width ``！ｈｅｌｐ`` is
+``!help`` too); the free text after a command keeps its own form. A zero-width joiner
+between two emoji stays: it is what makes 👩‍⚕️ one picture.
 """
 
 from __future__ import annotations
@@ -32,8 +33,15 @@ def _is_emoji_part(char: str, *, before: bool) -> bool:
     return unicodedata.category(char) in ("So", "Sk")
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def strip_invisible(text: str, *, keep_emoji_joiners: bool = True) -> str:
-    """``text`` without zero-width, bidi-control and other invisible characters."""
+    """``text`` without zero-width, bidi-control and other invisible characters.
+
+    Lone surrogates (possible in JSON, impossible to store as UTF-8) become U+FFFD.
+    """
+    text = _LONE_SURROGATE.sub("\ufffd", text)
     if not _INVISIBLE.search(text):
         return text
 

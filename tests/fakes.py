@@ -108,13 +108,15 @@ def message(
     room: str = "!welcome",
     is_direct: bool = False,
     thread_root: str | None = None,
+    at: datetime | None = None,
 ) -> IncomingMessage:
+    """A member's message; ``at`` is when they sent it (now, by the real clock, if not given)."""
     return IncomingMessage(
         event_id=EventId(f"$in{next(_counter)}"),
         room_id=RoomId(room),
         sender=sender,
         body=body,
-        timestamp=datetime.now(UTC),
+        timestamp=at or datetime.now(UTC),
         is_direct=is_direct,
         thread_root=EventId(thread_root) if thread_root else None,
     )

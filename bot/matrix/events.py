@@ -224,6 +224,7 @@ def creators_of(create_source: Mapping[str, Any]) -> tuple[str, frozenset[str]] 
 
 def creators_have_power(room_version: str) -> bool:
     """Room version 12 and later give creators unlimited power (and forbid listing them)."""
-    if room_version.isdigit():
-        return int(room_version) >= 12
+    if room_version.isascii() and room_version.isdigit():  # not "²", nor 5,000 digits for int()
+        digits = room_version.lstrip("0")
+        return len(digits) > 2 or int(digits or "0") >= 12
     return not room_version.startswith("org.matrix.msc3757.")

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from bot.app import App
 from bot.clock import FakeClock
+from bot.ids import UserId
 from bot.textnorm import BIDI_CONTROLS, ZERO_WIDTH, after_prefix, command_form, strip_invisible
 from tests.fakes import ALICE, BOB, FakeTransport, message
 
@@ -68,7 +69,7 @@ ROOM_PING = re.compile(r"@room\b", re.IGNORECASE)
 # Signs that internals reached a member: only checked when the member did not type them.
 LEAKS = [
     re.compile(r"Traceback", re.IGNORECASE),
-    re.compile(r"\w*(Error|Exception)\(", re.IGNORECASE),
+    re.compile(r"(Error|Exception)\(", re.IGNORECASE),
     re.compile(r"\bException\b", re.IGNORECASE),
     re.compile(r"\b(bot|commands|sqlalchemy|nio|aiosqlite|asyncio)\.[a-z_]", re.IGNORECASE),
     re.compile(r"sqlalchemy", re.IGNORECASE),
@@ -148,9 +149,7 @@ nasty_text = st.lists(
     max_size=25,
 ).map("".join)
 some_text = st.one_of(unicode_text, nasty_text)
-places = st.sampled_from(
-    [("!welcome", False), ("!events", False), ("!buikpijn", False), ("!dm-bob", True)]
-)
+places = st.sampled_from([("!welcome", False), ("!events", False), ("!buikpijn", False), ("!dm-bob", True)])
 senders = st.sampled_from([BOB, BOB, ALICE])
 
 SETTINGS = settings(
@@ -192,7 +191,9 @@ def assert_safe_html(html: str) -> None:
 class Probe:
     """Sends one message as a member and checks everything the bot said back."""
 
-    def __init__(self, app: App, transport: FakeTransport, clock: FakeClock, caplog: pytest.LogCaptureFixture):
+    def __init__(
+        self, app: App, transport: FakeTransport, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    ):
         self.app = app
         self.transport = transport
         self.clock = clock
@@ -203,11 +204,13 @@ class Probe:
             for lang in catalogue.languages()
         ]
 
-    async def send(self, body: str, room: str = "!welcome", is_direct: bool = False, sender: str = BOB) -> list[str]:
+    async def send(
+        self, body: str, room: str = "!welcome", is_direct: bool = False, sender: UserId = BOB
+    ) -> list[str]:
         self.clock.advance(timedelta(seconds=3))  # flood control is tested elsewhere
         self.caplog.clear()
         before = len(self.transport.sent)
-        incoming = message(body, sender=sender, room=room, is_direct=is_direct)  # type: ignore[arg-type]
+        incoming = message(body, sender=sender, room=room, is_direct=is_direct)
         await self.app.router.dispatch(incoming)
         replies = self.transport.sent[before:]
         errors = [r for r in self.caplog.records if r.levelno >= logging.ERROR]
@@ -241,41 +244,51 @@ def probe(app: App, transport: FakeTransport, clock: FakeClock, caplog: pytest.L
 # -- the properties -----------------------------------------------------------------
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=1500)
 @given(body=some_text, place=places, sender=senders)
-async def test_any_text_anywhere(probe: Probe, body: str, place: tuple[str, bool], sender: str) -> None:
+async def test_any_text_anywhere(probe: Probe, body: str, place: tuple[str, bool], sender: UserId) -> None:
     await probe.send(body, room=place[0], is_direct=place[1], sender=sender)
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=1500)
 @given(body=some_text, place=places)
 async def test_any_text_after_the_prefix(probe: Probe, body: str, place: tuple[str, bool]) -> None:
     await probe.send("!" + body, room=place[0], is_direct=place[1])
 
 
-@SETTINGS
-@given(data=st.data(), args=some_text, place=places, sender=senders, separator=st.sampled_from([" ", "  ", "\n", "\t"]))
+@settings(SETTINGS, max_examples=1500)
+@given(
+    data=st.data(),
+    args=some_text,
+    place=places,
+    sender=senders,
+    separator=st.sampled_from([" ", "  ", "\n", "\t"]),
+)
 async def test_known_commands_with_any_arguments(
-    probe: Probe, data: st.DataObject, args: str, place: tuple[str, bool], sender: str, separator: str
+    probe: Probe, data: st.DataObject, args: str, place: tuple[str, bool], sender: UserId, separator: str
 ) -> None:
     name = data.draw(st.sampled_from(probe.app.services.registry.names()), label="command")
     await probe.send(f"!{name}{separator}{args}", room=place[0], is_direct=place[1], sender=sender)
 
 
 key_value = st.tuples(
-    st.one_of(st.from_regex(r"[A-Za-z][A-Za-z0-9_\-]{0,12}", fullmatch=True), st.sampled_from(["", "=", "é", "1"])),
+    st.one_of(
+        st.from_regex(r"[A-Za-z][A-Za-z0-9_\-]{0,12}", fullmatch=True), st.sampled_from(["", "=", "é", "1"])
+    ),
     st.one_of(st.text(max_size=12), st.sampled_from(['"met spaties"', "„x”", "'", "=", "a=b=c", ""])),
 ).map(lambda kv: f"{kv[0]}={kv[1]}")
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=600)
 @given(data=st.data(), pairs=st.lists(key_value, max_size=15), place=places)
-async def test_key_value_soup(probe: Probe, data: st.DataObject, pairs: list[str], place: tuple[str, bool]) -> None:
+async def test_key_value_soup(
+    probe: Probe, data: st.DataObject, pairs: list[str], place: tuple[str, bool]
+) -> None:
     name = data.draw(st.sampled_from(probe.app.services.registry.names()), label="command")
     await probe.send(f"!{name} " + " ".join(pairs), room=place[0], is_direct=place[1])
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=600)
 @given(
     data=st.data(),
     parts=st.lists(
@@ -295,7 +308,7 @@ giant_bodies = st.tuples(
 ).map(lambda pu: pu[0] + (pu[1] * (65_536 // len(pu[1]) + 1))[:65_536])
 
 
-@settings(SETTINGS, max_examples=40)
+@settings(SETTINGS, max_examples=60)
 @given(body=giant_bodies, place=places)
 async def test_giant_bodies(probe: Probe, body: str, place: tuple[str, bool]) -> None:
     await probe.send(body, room=place[0], is_direct=place[1])
@@ -303,7 +316,9 @@ async def test_giant_bodies(probe: Probe, body: str, place: tuple[str, bool]) ->
 
 nested_html = st.tuples(
     st.sampled_from(["", "!", "!help ", "!taal "]),
-    st.sampled_from(["<b>", "<i><b>", "<script>", "<img src=x onerror=alert(1)>", "<a href='javascript:x'>", "<div>"]),
+    st.sampled_from(
+        ["<b>", "<i><b>", "<script>", "<img src=x onerror=alert(1)>", "<a href='javascript:x'>", "<div>"]
+    ),
     st.integers(min_value=1_000, max_value=5_000),
     st.booleans(),
 ).map(lambda p: p[0] + p[1] * p[2] + ("x" + p[1].replace("<", "</") * p[2] if p[3] else ""))
@@ -315,10 +330,12 @@ async def test_deeply_nested_html(probe: Probe, body: str, place: tuple[str, boo
     await probe.send(body, room=place[0], is_direct=place[1])
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=800)
 @given(
     data=st.data(),
-    noise=st.lists(st.text(alphabet=ZERO_WIDTH_CHARS + BIDI_CHARS, min_size=1, max_size=3), min_size=4, max_size=4),
+    noise=st.lists(
+        st.text(alphabet=ZERO_WIDTH_CHARS + BIDI_CHARS, min_size=1, max_size=3), min_size=4, max_size=4
+    ),
     args=some_text,
 )
 async def test_invisible_characters_around_commands(
@@ -330,7 +347,7 @@ async def test_invisible_characters_around_commands(
     await probe.send(body)
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=600)
 @given(body=st.text(alphabet=st.sampled_from(CONTROL_CHARS + "!help ab=c\"'"), max_size=60), place=places)
 async def test_control_characters(probe: Probe, body: str, place: tuple[str, bool]) -> None:
     await probe.send(body, room=place[0], is_direct=place[1])
@@ -350,7 +367,6 @@ async def test_control_characters(probe: Probe, body: str, place: tuple[str, boo
         "!taal @\u200broom",
         "!hulp x@room",
         "!taal en\n@room",
-        "!status @room",
         "!＠ｒｏｏｍ",
     ],
 )
@@ -379,10 +395,10 @@ async def test_invisible_characters_do_not_hide_a_command(probe: Probe, body: st
     assert len(replies) == 1 and "!taal" in replies[0], replies
 
 
-async def test_arguments_keep_their_own_form(probe: Probe) -> None:
-    replies = await probe.send("!taal ｅｎ\u200b")
-    # The argument is not the command word: it is not folded to "en", only cleaned.
-    assert "ｅｎ" in replies[0] and "\u200b" not in replies[0]
+async def test_free_text_keeps_its_own_form(probe: Probe) -> None:
+    replies = await probe.send("!help ｔａ\u200bａｌ")
+    # Only the command word is folded; the topic is shown as typed, minus the invisible.
+    assert "ｔａａｌ" in replies[0] and "\u200b" not in replies[0]
 
 
 async def test_a_rejected_argument_is_echoed_briefly(probe: Probe) -> None:
@@ -443,5 +459,8 @@ def test_normalising_is_stable(text: str) -> None:
 def test_sprinkled_invisible_characters_change_nothing(text: str, noise: list[str]) -> None:
     clean = command_form(text)
     step = max(1, len(text) // (len(noise) + 1))
-    sprinkled = "".join(text[i : i + step] + (noise[i // step] if i // step < len(noise) else "") for i in range(0, len(text), step))
+    sprinkled = "".join(
+        text[i : i + step] + (noise[i // step] if i // step < len(noise) else "")
+        for i in range(0, len(text), step)
+    )
     assert command_form(sprinkled) == clean

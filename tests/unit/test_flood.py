@@ -27,11 +27,11 @@ async def test_thirty_commands_in_ten_seconds_give_one_notice(
     alice_answered = False
     for n in range(30):
         before = len(transport.sent)
-        await app.router.dispatch(message("!help", sender=BOB))
+        await app.router.dispatch(message("!help", sender=BOB, at=clock.now()))
         bob_answers += sum(1 for t in transport.texts()[before:] if not t.startswith(SLOW_DOWN_NL))
         if n == 20:  # another member, in the middle of the flood
             before = len(transport.sent)
-            await app.router.dispatch(message("!help", sender=ALICE))
+            await app.router.dispatch(message("!help", sender=ALICE, at=clock.now()))
             alice_answered = len(transport.sent) == before + 1 and "!taal" in transport.last()
         clock.advance(timedelta(seconds=1 / 3))
     elapsed = 29 / 3
@@ -42,32 +42,32 @@ async def test_thirty_commands_in_ten_seconds_give_one_notice(
 
     clock.advance(timedelta(seconds=limiter.capacity * limiter.refill_seconds))
     before = len(transport.sent)
-    await app.router.dispatch(message("!help", sender=BOB))
+    await app.router.dispatch(message("!help", sender=BOB, at=clock.now()))
     assert len(transport.sent) == before + 1 and "!taal" in transport.last()
 
 
 async def test_the_notice_is_in_the_members_language(
     app: App, transport: FakeTransport, clock: FakeClock
 ) -> None:
-    await app.router.dispatch(message("!taal en"))
+    await app.router.dispatch(message("!taal en", at=clock.now()))
     for _ in range(app.router.flood.capacity + 3):
-        await app.router.dispatch(message("!help"))
+        await app.router.dispatch(message("!help", at=clock.now()))
     notices = [t for t in transport.texts() if t.startswith("Let's slow down")]
     assert len(notices) == 1
     assert transport.sent[-1].notice
 
 
-async def test_plain_room_chat_costs_nothing(app: App, transport: FakeTransport) -> None:
+async def test_plain_room_chat_costs_nothing(app: App, transport: FakeTransport, clock: FakeClock) -> None:
     for _ in range(50):
-        await app.router.dispatch(message("hallo allemaal"))
-    await app.router.dispatch(message("!help"))
+        await app.router.dispatch(message("hallo allemaal", at=clock.now()))
+    await app.router.dispatch(message("!help", at=clock.now()))
     assert transport.sent and "!taal" in transport.last()
     assert slow_downs(transport) == []
 
 
-async def test_direct_messages_count(app: App, transport: FakeTransport) -> None:
+async def test_direct_messages_count(app: App, transport: FakeTransport, clock: FakeClock) -> None:
     for _ in range(app.router.flood.capacity + 5):
-        await app.router.dispatch(message("help", room="!dm-bob", is_direct=True))
+        await app.router.dispatch(message("help", room="!dm-bob", is_direct=True, at=clock.now()))
     assert len(slow_downs(transport)) == 1
     assert len(transport.sent) == app.router.flood.capacity + 1
 
@@ -154,3 +154,14 @@ def test_numbers_must_be_positive(still: FakeClock) -> None:
         FloodLimiter(still, capacity=0)
     with pytest.raises(ValueError):
         FloodLimiter(still, refill_seconds=0)
+
+
+async def test_the_backlog_after_a_restart_is_not_a_flood(
+    app: App, transport: FakeTransport, clock: FakeClock
+) -> None:
+    # Twenty commands sent while the bot was down arrive in one go: all are answered.
+    while_down = clock.now() - timedelta(minutes=2)
+    for n in range(20):
+        await app.router.dispatch(message("!help", sender=BOB, at=while_down + timedelta(seconds=n)))
+    assert slow_downs(transport) == []
+    assert len(transport.sent) == 20
