@@ -118,8 +118,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     except InvalidCredentials as exc:
         print(
-            f"Kennisbrug stopped: {exc}. Log in again: remove the stored token or configure a "
-            "new access token or password.",
+            f"Kennisbrug stopped: {exc}.\nTo log in again, configure matrix.password (or "
+            "KENNISBRUG_MATRIX_PASSWORD) or a new matrix.access_token.",
             file=sys.stderr,
         )
         return EXIT_INVALID_CREDENTIALS

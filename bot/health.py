@@ -80,7 +80,10 @@ class Heartbeat:
                 await self.beat()
             except Exception:
                 log.warning("could not write the heartbeat", exc_info=True)
-            await asyncio.sleep(HEARTBEAT_INTERVAL.total_seconds())
+            # Until the first sync succeeds, beat every second: a supervisor asking
+            # right after start should not hear "no successful sync yet" for 15 s.
+            waiting = self._last_sync_ok() is None
+            await asyncio.sleep(1.0 if waiting else HEARTBEAT_INTERVAL.total_seconds())
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="heartbeat")

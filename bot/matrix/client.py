@@ -86,9 +86,7 @@ async def authenticate(client: AsyncClient, config: Config, db: Database) -> Non
     if not m.password:
         if candidates:
             raise InvalidCredentials(
-                f"the homeserver rejected the access token for {m.user_id} and no password is "
-                "configured; set matrix.password (or KENNISBRUG_MATRIX_PASSWORD) or a new "
-                "matrix.access_token"
+                f"the homeserver rejected the access token for {m.user_id} and no password is configured"
             )
         raise InvalidCredentials(f"no access token or password configured for {m.user_id}")
 

@@ -174,7 +174,7 @@ class SyncLoop:
                     if is_credentials_error(resp):
                         raise InvalidCredentials(
                             f"the homeserver rejected the access token of {self._own} during sync "
-                            f"({describe(resp)}); log in again or configure a new token"
+                            f"({describe(resp)})"
                         )
                     wait = backoff.next()
                     if is_rate_limited(resp):
