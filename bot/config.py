@@ -40,7 +40,17 @@ ROOM_ALIAS_RE = re.compile(r"^#[^:\s]+:\S+$")
 ROOM_ID_RE = re.compile(r"^![^\s:]+(:\S+)?$")
 USER_ID_RE = re.compile(r"^@[a-z0-9._=\-/+]+:\S+$")
 LOGICAL_NAME_RE = re.compile(r"^[a-z][a-z0-9_\-]*$")
-_KNOWN_SECTIONS = {"matrix", "database", "community", "rooms", "themes", "nudges", "logging", "plugins"}
+_KNOWN_SECTIONS = {
+    "matrix",
+    "database",
+    "community",
+    "rooms",
+    "themes",
+    "nudges",
+    "flood",
+    "logging",
+    "plugins",
+}
 MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
@@ -105,6 +115,14 @@ class NudgesConfig:
 
 
 @dataclass(frozen=True)
+class FloodConfig:
+    """Per-member flood control: a burst of ``burst`` commands, then one per ``seconds_per_command``."""
+
+    burst: int = 8
+    seconds_per_command: float = 1.5
+
+
+@dataclass(frozen=True)
 class Config:
     source: Path
     matrix: MatrixConfig
@@ -113,6 +131,7 @@ class Config:
     rooms: Mapping[str, str]
     themes: tuple[ThemeConfig, ...]
     nudges: NudgesConfig
+    flood: FloodConfig = field(default_factory=FloodConfig)
     log_level: str = "INFO"
     plugins: tuple[str, ...] = ()
     sections: Mapping[str, Any] = field(default_factory=dict)
@@ -396,6 +415,13 @@ def parse_config(raw: Any, source: Path, env: Mapping[str, str] | None = None) -
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         p.add("logging.level", f"{level!r} must be DEBUG, INFO, WARNING or ERROR")
         level = "INFO"
+    flood_section = _mapping(p, raw, "flood")
+    flood = FloodConfig(
+        burst=_int(p, flood_section, "burst", "flood", 8, minimum=1),
+        seconds_per_command=_number(p, flood_section, "seconds_per_command", "flood", 1.5),
+    )
+    if flood.seconds_per_command <= 0:
+        p.add("flood.seconds_per_command", "must be more than 0")
     plugins = raw.get("plugins") or []
     if not isinstance(plugins, list) or not all(isinstance(m, str) and MODULE_RE.match(m) for m in plugins):
         p.add("plugins", "must be a list of Python module names (feature packages with setup())")
@@ -416,6 +442,7 @@ def parse_config(raw: Any, source: Path, env: Mapping[str, str] | None = None) -
         rooms=rooms,
         themes=themes,
         nudges=nudges,
+        flood=flood,
         log_level=level,
         plugins=tuple(plugins),
         sections=sections,

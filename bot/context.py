@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from bot.formatting import Markup
+from bot.formatting import Markup, Rendered
 from bot.i18n import format_datetime
 from bot.ids import EventId, RoomId, UserId
 from bot.transport import IncomingMessage, OutgoingMessage, Upload
@@ -68,7 +68,12 @@ class Context:
 
     async def reply(self, key: str, /, *, mentions: Sequence[UserId] = (), **params: Any) -> EventId:
         """Answer in the same room (and thread) as a notice."""
-        rendered = self.services.catalogue.render(self.language, key, **params)
+        return await self.reply_rendered(
+            self.services.catalogue.render(self.language, key, **params), mentions
+        )
+
+    async def reply_rendered(self, rendered: Rendered, mentions: Sequence[UserId] = ()) -> EventId:
+        """Answer with a message rendered earlier (a cached one, say)."""
         return await self.services.transport.send(
             OutgoingMessage(
                 room_id=self.room_id,

@@ -38,7 +38,11 @@ class Router:
     def __init__(self, services: Services, flood: FloodLimiter | None = None) -> None:
         self.services = services
         self.registry = services.registry
-        self.flood = flood or FloodLimiter(services.clock)
+        self.flood = flood or FloodLimiter(
+            services.clock,
+            capacity=services.config.flood.burst,
+            refill_seconds=services.config.flood.seconds_per_command,
+        )
         # Commands sent while the bot was down arrive all at once after a restart; they
         # are the backlog the bot owes its members, not a flood.
         self.started_at = services.clock.now()

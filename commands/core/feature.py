@@ -8,7 +8,7 @@ from typing import Literal
 from bot.checks import admin_only, dm_only
 from bot.context import Context
 from bot.errors import UserError
-from bot.formatting import Markup
+from bot.formatting import Markup, Rendered
 from bot.help import dm_only_command, may_run, summary, usage
 from bot.registry import Command, Feature, check, command
 from bot.services import Services
@@ -21,6 +21,9 @@ class CoreCommands(Feature):
     def __init__(self, services: Services) -> None:
         super().__init__(services)
         services.conversations.register(SettingsFlow(services))
+        # The overview depends only on the language and on which commands the member
+        # may run; rendering it is most of the cost of the most used command.
+        self._overview_cache: dict[tuple[str, tuple[str, ...]], Rendered] = {}
 
     @command("help", aliases=["hulp", "h", "?", "commando's", "commands"], english="help")
     async def help(self, ctx: Context, *, topic: str | None = None) -> None:
@@ -48,6 +51,16 @@ class CoreCommands(Feature):
         for cmd in self.services.registry.commands:
             if not cmd.hidden and await may_run(ctx, cmd):
                 groups[cmd.feature.name].append(cmd)
+        cache_key = (ctx.language, tuple(sorted(c.name for cmds in groups.values() for c in cmds)))
+        rendered = self._overview_cache.get(cache_key)
+        if rendered is None:
+            rendered = self._render_overview(ctx, groups)
+            self._overview_cache[cache_key] = rendered
+        await ctx.reply_rendered(rendered)
+
+    def _render_overview(self, ctx: Context, groups: dict[str, list[Command]]) -> Rendered:
+        catalogue = self.services.catalogue
+        prefix = self.services.config.community.command_prefix
         lines = []
         for feature_name in sorted(groups, key=lambda n: (n != "core", n)):
             lines.append(ctx.fragment("core.help.group", group=ctx.text(f"core.feature.{feature_name}")))
@@ -59,7 +72,8 @@ class CoreCommands(Feature):
                         summary=summary(cmd, catalogue, ctx.language),
                     )
                 )
-        await ctx.reply(
+        return catalogue.render(
+            ctx.language,
             "core.help.overview",
             community=self.services.config.community.name,
             commands=Markup.join(lines),
