@@ -108,7 +108,7 @@ async def main(rounds: int, block: int, log_level: str) -> None:
         bot = subprocess.Popen(
             [
                 sys.executable,
-                os.environ.get("KB_BOT", str(ROOT / "run_bot.py")),
+                str(ROOT / "run_bot.py"),
                 "run",
                 "--config",
                 str(work / "config.yaml"),

@@ -105,6 +105,10 @@ class MatrixTransport:
                 await asyncio.wait_for(self._run_finished.wait(), STOP_GRACE_S)
             except TimeoutError:
                 log.warning("the sync loop did not stop within %.0fs", STOP_GRACE_S)
+        try:
+            await self._sender.close()
+        except Exception:
+            log.warning("could not record the last sent messages", exc_info=True)
         await self._client.close()
 
     # --------------------------------------------------------------------- sending

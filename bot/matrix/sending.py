@@ -10,6 +10,8 @@ reuse one transaction id, so a retry after a lost answer cannot double a message
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 import logging
 import uuid
@@ -36,6 +38,8 @@ HTML_FORMAT = "org.matrix.custom.html"
 #: Attempts per send; waits in between follow ``retry_after_ms`` or the backoff.
 # How long a record of a sent message is kept to stop a repeat send.
 SENT_RETENTION = timedelta(days=7)
+# How long a send may wait in memory before it is written (batched with others).
+RECORD_DELAY_S = 0.25
 
 
 def mentions(user_ids: Sequence[UserId]) -> dict[str, Any]:
@@ -105,6 +109,8 @@ class Sender:
         self._clock = clock
         self._max_wait_s = max_wait_s
         self._sent: dict[str, EventId] = {}
+        self._unrecorded: list[dict[str, Any]] = []
+        self._flush_task: asyncio.Task[None] | None = None
         self.stopping = False
 
     def _retrying(self, op: Any, what: str) -> Any:
@@ -184,11 +190,45 @@ class Sender:
         return self._sent.get(txn_id)
 
     async def _record(self, txn_id: str, room_id: RoomId, event_id: EventId) -> None:
+        """Remember a send at once in memory, and in the database a moment later.
+
+        The write is batched off the reply's path (see :meth:`flush`). A crash in that
+        moment cannot double a reply: a replay sends with the same transaction id from
+        the same device, which the homeserver answers with the event it already has.
+        """
         self._sent[txn_id] = event_id
+        self._unrecorded.append(
+            {"txn_id": txn_id, "room_id": room_id, "event_id": event_id, "sent_at": self._clock.now()}
+        )
+        if self._flush_task is None or self._flush_task.done():
+            self._flush_task = asyncio.create_task(self._flush_later(), name="sent-record")
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(RECORD_DELAY_S)
+        try:
+            await self.flush()
+        except Exception:
+            log.warning("could not record sent messages; retrying with the next send", exc_info=True)
+
+    async def close(self) -> None:
+        """At shutdown: no more waiting, write what is left."""
+        if self._flush_task is not None and not self._flush_task.done():
+            self._flush_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flush_task
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Write the sends not yet recorded."""
+        rows, self._unrecorded = self._unrecorded, []
+        if not rows:
+            return
         insert = sqlite_insert if self._db.is_sqlite else postgresql_insert
-        async with self._db.transaction() as session:
-            await session.execute(
-                insert(SentMessage)
-                .values(txn_id=txn_id, room_id=room_id, event_id=event_id, sent_at=self._clock.now())
-                .on_conflict_do_nothing(index_elements=["txn_id"])
-            )
+        try:
+            async with self._db.transaction() as session:
+                await session.execute(
+                    insert(SentMessage).values(rows).on_conflict_do_nothing(index_elements=["txn_id"])
+                )
+        except BaseException:
+            self._unrecorded = rows + self._unrecorded
+            raise

@@ -70,6 +70,7 @@ MAX_BATCH_FAILURES = 5
 PROCESSED_RETENTION = timedelta(days=30)
 RECENT_IN_MEMORY = 20_000
 TOKEN_ONLY_CHECKPOINT_INTERVAL = timedelta(seconds=5)
+CHECKPOINT_DELAY_S = 0.25
 
 
 class _Outcome(NamedTuple):
@@ -106,6 +107,8 @@ class SyncLoop:
         # it in this run; dicts keep insertion order, so the oldest are dropped first.
         self._outcomes: dict[str, _Outcome] = {}
         self._recent: dict[str, _Outcome] = {}
+        self._completed_token: str | None = None
+        self._checkpoint_task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ control
 
@@ -152,6 +155,7 @@ class SyncLoop:
         self._stop.clear()
         stored = await state.load(self._db, state.NEXT_BATCH, state.CHECKPOINT_AT, state.FIRST_START)
         token = stored.get(state.NEXT_BATCH)
+        self._completed_token = token
         self._first_start = await self.record_first_start()
         self._checkpoint_at = state.decode_time(stored.get(state.CHECKPOINT_AT))
         await self._prune_processed()
@@ -206,8 +210,9 @@ class SyncLoop:
                     break  # stopped mid-batch: the batch is replayed on the next start
                 failures = 0
                 token = resp.next_batch
+                self._completed_token = token
                 if self._outcomes or self._token_is_stale():
-                    await self._checkpoint(token)
+                    self._checkpoint_soon()
                 full_state = False
                 backoff.reset()
                 self.last_sync_ok = self._clock.now()
@@ -215,8 +220,12 @@ class SyncLoop:
         finally:
             # Statuses of handled events, and the token of the last complete batch, are
             # written even when the loop ends early.
+            if self._checkpoint_task is not None:
+                self._checkpoint_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._checkpoint_task
             with contextlib.suppress(Exception):
-                await self._checkpoint(token)
+                await self._checkpoint(self._completed_token)
 
     async def _fetch(self, token: str | None, full_state: bool) -> Any:
         """One ``/sync``; None when a stop was requested while waiting."""
@@ -262,15 +271,48 @@ class SyncLoop:
             self._clock.now() - self._checkpoint_at >= TOKEN_ONLY_CHECKPOINT_INTERVAL
         )
 
+    def _checkpoint_soon(self) -> None:
+        """Write a checkpoint shortly, off the path of the next reply.
+
+        Writing right after every batch put a transaction between each answer and the
+        next long-poll, on a machine the homeserver shares; a short delay batches the
+        writes of a busy moment into one. A crash in the delay loses nothing: events
+        claimed as started are handled again and their replies are recognised as sent.
+        """
+        if self._checkpoint_task is None or self._checkpoint_task.done():
+            self._checkpoint_task = asyncio.create_task(self._delayed_checkpoint(), name="sync-checkpoint")
+
+    async def _delayed_checkpoint(self) -> None:
+        await asyncio.sleep(CHECKPOINT_DELAY_S)
+        try:
+            await self._checkpoint(self._completed_token)
+        except Exception:
+            log.warning("checkpoint failed; it is retried after the next batch", exc_info=True)
+
     async def _checkpoint(self, token: str | None) -> None:
-        """Store the token (if given) and the statuses of the events handled since the last one."""
+        """Store the token (if given) and the statuses of the events handled since the last one.
+
+        Only finished events are written; one still being handled keeps its claim.
+        """
         now = self._clock.now()
         values = {state.NEXT_BATCH: token, state.CHECKPOINT_AT: state.encode_time(now)} if token else {}
-        if not values and not self._outcomes:
+        finished = {k: v for k, v in self._outcomes.items() if v.status != "started"}
+        if not values and not finished:
             return
-        async with self._db.transaction() as session:
-            await state.save_in(session, values)
-            await self._flush_outcomes(session)
+        for event_id in finished:  # taken out before awaiting: the loop may add more
+            del self._outcomes[event_id]
+        try:
+            async with self._db.transaction() as session:
+                await state.save_in(session, values)
+                await self._write_outcomes(session, finished)
+        except BaseException:
+            self._outcomes.update(finished)
+            raise
+        self._recent.update(finished)
+        if len(self._recent) > RECENT_IN_MEMORY:
+            # Keep the newest half; older ones are in the database for gap filling.
+            for event_id in list(self._recent)[: len(self._recent) // 2]:
+                del self._recent[event_id]
         if token:
             self._checkpoint_at = now
 
@@ -488,9 +530,9 @@ class SyncLoop:
                 .on_conflict_do_nothing(index_elements=["event_id"])
             )
 
-    async def _flush_outcomes(self, session: AsyncSession) -> None:
-        """Record the handled events (done | failed) in the checkpoint's transaction."""
-        if not self._outcomes:
+    async def _write_outcomes(self, session: AsyncSession, outcomes: dict[str, _Outcome]) -> None:
+        """Record handled events (done | failed) in the checkpoint's transaction."""
+        if not outcomes:
             return
         now = self._clock.now()
         rows = [
@@ -501,7 +543,7 @@ class SyncLoop:
                 "received_at": now,
                 "origin_ts": outcome.origin_ts,
             }
-            for event_id, outcome in self._outcomes.items()
+            for event_id, outcome in outcomes.items()
         ]
         insert = sqlite_insert if self._db.is_sqlite else postgresql_insert
         statement = insert(ProcessedEvent).values(rows)
@@ -510,12 +552,6 @@ class SyncLoop:
                 index_elements=["event_id"], set_={"status": statement.excluded.status}
             )
         )
-        self._recent.update(self._outcomes)
-        if len(self._recent) > RECENT_IN_MEMORY:
-            # Keep the newest half; older ones are in the database for gap filling.
-            for event_id in list(self._recent)[: len(self._recent) // 2]:
-                del self._recent[event_id]
-        self._outcomes.clear()
 
     async def _processed_ids(self, event_ids: Sequence[Any]) -> set[str]:
         ids = [e for e in event_ids if isinstance(e, str)]
