@@ -86,9 +86,11 @@ class RoomManager:
         """Whether a room is a direct chat, from memory only (used for every event)."""
         if self._directory.is_known(room_id):
             return False
-        if room_id in self._direct:
-            return True
         room = self._client.rooms.get(room_id)
+        if room_id in self._direct:
+            # A direct chat that others have joined is not private any more: the bot
+            # must not treat it as a place for personal answers.
+            return room is None or room.joined_count <= 2
         return room is not None and room.room_type is None and room.joined_count == 2
 
     def acts_in(self, room_id: RoomId) -> bool:
@@ -98,12 +100,12 @@ class RoomManager:
     async def is_direct(self, room_id: RoomId) -> bool:
         if self._directory.is_known(room_id):
             return False
-        if room_id in self._direct:
-            return True
         try:
             members = await self.room_members(room_id)
         except TransportError:
             return False
+        if room_id in self._direct:
+            return len(members) <= 2
         return len(members) == 2 and self._own in members
 
     async def load_direct_rooms(self) -> None:

@@ -142,3 +142,20 @@ async def test_a_new_bot_ignores_old_commands(
         assert not [e for e in bob.notices(room) if "Kies je taal" in e.body]
     finally:
         await fresh.stop()
+
+
+async def test_a_direct_chat_others_join_is_no_longer_private(
+    bot: BotRunner, bot_config: Config, member_factory: Any
+) -> None:
+    bob: Member = await member_factory("bob")
+    carol: Member = await member_factory("carol")
+    dm = await _open_dm(bob, bot_config.matrix.user_id)
+    assert "!taal" in (await bob.ask(dm, "help")).body
+    # Bob lets Carol in: personal answers must not go to a room with a third person.
+    await bob.client.room_invite(dm, carol.user_id)
+    await carol.join(dm)
+    await asyncio.sleep(1)
+    await bob.send(dm, "help")
+    await asyncio.sleep(3)
+    await bob.sync_once(500)
+    assert len([e for e in bob.notices(dm) if "!taal" in e.body]) == 1
