@@ -33,7 +33,7 @@ from bot.services import Services
 from bot.storage import Database
 from bot.storage.lock import AlreadyRunning, InstanceLock
 from bot.storage.migrate import migrate
-from bot.transport import OutgoingMessage, Transport
+from bot.transport import OutgoingMessage
 
 log = logging.getLogger(__name__)
 
@@ -217,4 +217,4 @@ async def _run_locked(config: Config, db: Database, ready: asyncio.Event | None)
         await app.stop()
 
 
-__all__ = ["App", "Transport", "build_app", "run"]
+__all__ = ["App", "build_app", "run"]

@@ -50,7 +50,9 @@ class Context:
     def prefix(self) -> str:
         return self.services.config.community.command_prefix
 
-    def _next_txn(self) -> str:
+    def next_txn_id(self) -> str:
+        """The transaction id of this context's next message: derived from the event
+        answered, so a replay after a crash sends nothing twice."""
         self._sent += 1
         return reply_txn_id(self.message.event_id, self._sent)
 
@@ -82,7 +84,7 @@ class Context:
                 thread_root=self.message.thread_root,
                 reply_to=None if self.message.thread_root else self.message.event_id,
                 mentions=tuple(mentions),
-                txn_id=self._next_txn(),
+                txn_id=self.next_txn_id(),
             )
         )
 
@@ -93,7 +95,7 @@ class Context:
         )
         rendered = self.services.catalogue.render(self.language, key, **params)
         return await self.services.transport.send(
-            OutgoingMessage(room_id=room, plain=rendered.plain, html=rendered.html, txn_id=self._next_txn())
+            OutgoingMessage(room_id=room, plain=rendered.plain, html=rendered.html, txn_id=self.next_txn_id())
         )
 
     async def react(self, key: str) -> EventId:
@@ -108,6 +110,10 @@ class Context:
             room = await self.services.transport.direct_room(self.sender)
         return await self.services.transport.upload(
             Upload(
-                room_id=room, data=data, filename=filename, content_type=content_type, txn_id=self._next_txn()
+                room_id=room,
+                data=data,
+                filename=filename,
+                content_type=content_type,
+                txn_id=self.next_txn_id(),
             )
         )

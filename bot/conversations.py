@@ -276,4 +276,6 @@ def _question_message(
         choices=choices,
         hints=hints,
     )
-    return OutgoingMessage(room_id=room_id, plain=rendered.plain, html=rendered.html, txn_id=ctx._next_txn())
+    return OutgoingMessage(
+        room_id=room_id, plain=rendered.plain, html=rendered.html, txn_id=ctx.next_txn_id()
+    )

@@ -97,11 +97,6 @@ class Markup:
             values=values,
         )
 
-    @classmethod
-    def from_rendered_parts(cls, parts: list[tuple[str, str]], sep: str = "\n") -> Markup:
-        """Join plain (markdown, plain) pairs that carry no member values."""
-        return cls(markdown=sep.join(p[0] for p in parts), plain=sep.join(p[1] for p in parts))
-
 
 def defuse_room_ping(text: str) -> str:
     """Break ``@room`` so clients do not treat a member's text as a room-wide ping."""
@@ -183,11 +178,6 @@ class _MarkdownRenderer:
 _RENDERER = _MarkdownRenderer()
 
 
-def markdown_to_html(text: str) -> str:
-    """Render trusted Markdown (no member values in it) and sanitise it."""
-    return sanitise(_RENDERER.convert(text))
-
-
 def sanitise(fragment_html: str) -> str:
     """Allow-listed tags, attributes and URL schemes only."""
     return nh3.clean(
@@ -206,8 +196,3 @@ def render(template: str, params: Mapping[str, Any] | None = None) -> Rendered:
     # One pass over the rendered template: text a value brings in is never scanned again.
     rendered = _TOKEN.sub(lambda m: built.values.get(m.group(0), m.group(0)), rendered)
     return Rendered(plain=built.plain, html=sanitise(rendered))
-
-
-def html_escape(text: str) -> str:
-    """Plain HTML escaping, for the few places that build HTML by hand."""
-    return html.escape(text, quote=True)

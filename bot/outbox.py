@@ -39,6 +39,7 @@ from enum import Enum
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from bot.backoff import Backoff
 from bot.clock import Clock, ensure_utc
 from bot.errors import InvalidCredentials, MessageRejected, RateLimited, TransportError
 from bot.ids import EventId, RoomId, UserId
@@ -59,12 +60,6 @@ INITIAL_BACKOFF_S = 0.5
 # A reason is for an operator reading the table: the class and the start of the
 # message are enough, and a short cap keeps a verbose error page out of the row.
 _REASON_MAX_CHARS = 300
-
-
-def backoff_delay(failures: int, cap: float) -> float:
-    """The pause after the ``failures``-th consecutive error (1-based): 0.5 s, 1 s, 2 s, ... <= cap."""
-    exponent = min(max(failures, 1) - 1, 30)  # 2**30 already exceeds any sensible cap
-    return min(INITIAL_BACKOFF_S * 2**exponent, cap)
 
 
 def _reason(exc: BaseException) -> str:
@@ -214,7 +209,7 @@ class Outbox:
         # The first pass looks at once: what fell due while the bot was down goes out
         # late rather than never, in its original order.
         log.info("outbox worker started")
-        failures = 0  # consecutive retryable errors, for the backoff
+        backoff = Backoff(INITIAL_BACKOFF_S, self._max_backoff_s)  # over consecutive retryable errors
         while True:
             # Cleared before looking, so an enqueue that lands after the query still
             # wakes the wait below instead of being missed.
@@ -228,19 +223,18 @@ class Outbox:
                 log.exception("outbox worker pass failed; retrying")
                 result = _Result(_Outcome.RETRY)
             if result is None:
-                failures = 0
+                backoff.reset()
                 await self._wait_for_work()
             elif result.outcome is _Outcome.RETRY:
-                failures += 1
                 if result.retry_after is not None:
                     delay = max(result.retry_after, 0.0)
                 else:
-                    delay = backoff_delay(failures, self._max_backoff_s)
+                    delay = backoff.next()
                 # A plain sleep, not the wake event: new messages must not cut short
                 # the pause a failing or throttling homeserver needs.
                 await asyncio.sleep(delay)
             else:
-                failures = 0
+                backoff.reset()
 
     async def _wait_for_work(self) -> None:
         """Sleep until the next row is due (at most ``idle_poll_s``) or until woken."""

@@ -18,6 +18,7 @@ from typing import TypeVar
 import aiohttp
 from nio import ErrorResponse, Response
 
+from bot.backoff import Backoff
 from bot.errors import InvalidCredentials, MessageRejected, RateLimited, TransportUnavailable
 
 log = logging.getLogger(__name__)
@@ -33,24 +34,7 @@ _CREDENTIAL_ERRCODES = frozenset({"M_UNKNOWN_TOKEN", "M_MISSING_TOKEN"})
 
 R = TypeVar("R", bound=Response)
 
-
-class Backoff:
-    """Exponential backoff: ``initial``, doubling, capped at ``cap`` seconds."""
-
-    def __init__(self, initial: float = 0.5, cap: float = 5.0, factor: float = 2.0) -> None:
-        self.initial = initial
-        self.cap = max(cap, initial)
-        self.factor = factor
-        self._next = initial
-
-    def next(self) -> float:
-        """The wait before the next attempt (grows until :meth:`reset`)."""
-        wait = self._next
-        self._next = min(self._next * self.factor, self.cap)
-        return wait
-
-    def reset(self) -> None:
-        self._next = self.initial
+__all__ = ["Backoff", "request"]
 
 
 def http_status(resp: Response) -> int | None:

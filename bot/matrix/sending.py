@@ -21,8 +21,6 @@ from typing import Any
 
 from nio import AsyncClient, RoomSendResponse, UploadResponse
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.clock import Clock
 from bot.errors import TransportError
@@ -223,11 +221,12 @@ class Sender:
         rows, self._unrecorded = self._unrecorded, []
         if not rows:
             return
-        insert = sqlite_insert if self._db.is_sqlite else postgresql_insert
         try:
             async with self._db.transaction() as session:
                 await session.execute(
-                    insert(SentMessage).values(rows).on_conflict_do_nothing(index_elements=["txn_id"])
+                    self._db.insert(SentMessage)
+                    .values(rows)
+                    .on_conflict_do_nothing(index_elements=["txn_id"])
                 )
         except BaseException:
             self._unrecorded = rows + self._unrecorded

@@ -29,8 +29,6 @@ from typing import Any, NamedTuple
 
 from nio import AsyncClient, ErrorResponse, MessageDirection, RoomMessagesResponse, SyncResponse
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
@@ -55,7 +53,7 @@ from bot.transport import EventHandler, IncomingEvent, IncomingReaction
 
 log = logging.getLogger(__name__)
 
-#: Backoff after a failed sync: 0.5 s doubling to ``matrix.max_retry_wait_s`` (5 s).
+#: Backoff after a failed sync: 0.5 s doubling to ``matrix.max_retry_wait_s`` (3 s).
 INITIAL_BACKOFF_S = 0.5
 WATCHDOG_MARGIN_S = 15.0
 MAX_EVENT_ATTEMPTS = 3
@@ -466,9 +464,8 @@ class SyncLoop:
         """
         if ev.event_id in self._outcomes or ev.event_id in self._recent:
             return False
-        insert = sqlite_insert if self._db.is_sqlite else postgresql_insert
         claimed = await self._db.execute_one(
-            insert(ProcessedEvent)
+            self._db.insert(ProcessedEvent)
             .values(
                 event_id=ev.event_id,
                 room_id=room_id,
@@ -515,10 +512,9 @@ class SyncLoop:
 
     async def _remember_reaction(self, room_id: RoomId, reaction: IncomingReaction) -> None:
         """Keep a reaction's key and target: its later redaction carries neither."""
-        insert = sqlite_insert if self._db.is_sqlite else postgresql_insert
         async with self._db.transaction() as session:
             await session.execute(
-                insert(SeenReaction)
+                self._db.insert(SeenReaction)
                 .values(
                     event_id=reaction.event_id,
                     room_id=room_id,
@@ -545,8 +541,7 @@ class SyncLoop:
             }
             for event_id, outcome in outcomes.items()
         ]
-        insert = sqlite_insert if self._db.is_sqlite else postgresql_insert
-        statement = insert(ProcessedEvent).values(rows)
+        statement = self._db.insert(ProcessedEvent).values(rows)
         await session.execute(
             statement.on_conflict_do_update(
                 index_elements=["event_id"], set_={"status": statement.excluded.status}

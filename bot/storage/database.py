@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -27,6 +29,11 @@ from sqlalchemy.ext.asyncio import (
 log = logging.getLogger(__name__)
 
 _BUSY_TIMEOUT_MS = 30_000
+
+
+def dialect_insert(dialect: str) -> Any:
+    """SQLite's or PostgreSQL's INSERT construct (both have ``on_conflict_do_*``)."""
+    return postgresql_insert if dialect == "postgresql" else sqlite_insert
 
 
 class Database:
@@ -90,6 +97,10 @@ class Database:
                 # Options given here reach the connection before its BEGIN runs.
                 await session.connection(execution_options={"kennisbrug_write": True})
             yield session
+
+    def insert(self, table: Any) -> Any:
+        """An INSERT that knows ``ON CONFLICT`` on this database's dialect."""
+        return dialect_insert(self.engine.dialect.name)(table)
 
     async def execute_one(self, statement: Any) -> Any:
         """Run one data-changing statement atomically and commit it; returns its result.

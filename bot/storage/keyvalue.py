@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.storage.database import Database
+from bot.storage.database import Database, dialect_insert
 from bot.storage.models import KeyValue
 
 
@@ -32,8 +30,7 @@ async def save_in(session: AsyncSession, values: Mapping[str, str]) -> None:
         return
     rows = [{"key": key, "value": value} for key, value in values.items()]
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(KeyValue).values(rows)
+    statement = dialect_insert(dialect)(KeyValue).values(rows)
     await session.execute(
         statement.on_conflict_do_update(index_elements=["key"], set_={"value": statement.excluded.value})
     )

@@ -21,10 +21,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from bot.backoff import Backoff
 from bot.clock import Clock, FakeClock, SystemClock
 from bot.errors import InvalidCredentials, MessageRejected, RateLimited, TransportUnavailable
 from bot.ids import EventId, RoomId, UserId
-from bot.outbox import Outbox, backoff_delay
+from bot.outbox import Outbox
 from bot.storage.database import Database
 from bot.storage.models import OutboxMessage
 from bot.transport import OutgoingMessage
@@ -240,9 +241,10 @@ async def test_restart_delivers_what_was_pending_and_nothing_twice(db: Database,
 
 
 def test_backoff_doubles_from_half_a_second_up_to_the_cap() -> None:
-    assert [backoff_delay(n, 5.0) for n in range(1, 7)] == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
-    assert backoff_delay(10_000, 5.0) == 5.0
-    assert backoff_delay(1, 0.05) == 0.05
+    backoff = Backoff(0.5, 5.0)
+    assert [backoff.next() for _ in range(6)] == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
+    assert [backoff.next() for _ in range(10_000)][-1] == 5.0
+    assert Backoff(0.5, 0.05).next() == 0.05
 
 
 # -- the worker, in real time ---------------------------------------------------------------
