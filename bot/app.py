@@ -17,6 +17,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.content import Professions
 from bot.conversations import ConversationService
+from bot.erasure import CoreErasure
 from bot.health import Heartbeat
 from bot.i18n import Catalogue
 from bot.ids import UserId
@@ -39,7 +40,7 @@ log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Feature packages, loaded in this order; each has setup(services) -> list[Feature].
-FEATURE_MODULES: tuple[str, ...] = ("commands.core",)
+FEATURE_MODULES: tuple[str, ...] = ("commands.core", "commands.privacy", "commands.introductions")
 
 
 def locale_directories() -> list[Path]:
@@ -168,6 +169,11 @@ async def build_app(
     privacy.register("core.members", members.export_member, members.erase_member)
     privacy.register("core.conversations", conversations.export_member, conversations.erase_member)
     privacy.register("core.nudges", nudges.export_member, nudges.erase_member)
+    erasure = CoreErasure(db, transport, scheduler)
+    privacy.register("core.direct_room", erasure.export_direct_room, erasure.erase_direct_room)
+    privacy.register("core.reactions", erasure.export_reactions, erasure.erase_reactions)
+    privacy.register("core.outbox", erasure.export_outbox, erasure.erase_outbox)
+    privacy.register("core.jobs", erasure.export_jobs, erasure.erase_jobs)
     for module_name in (*feature_modules, *config.plugins):
         module = importlib.import_module(module_name)
         for feature in module.setup(services):

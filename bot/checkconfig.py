@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
-from bot.config import load_config
+from bot.config import Config, load_config
 from bot.content import Professions
 from bot.errors import ConfigError
 from bot.i18n import Catalogue, CatalogueError, placeholders
@@ -39,4 +40,22 @@ def check_everything(path: Path) -> list[str]:
     except ConfigError as exc:
         problems += exc.problems
     problems += check_catalogue()
+    problems += check_feature_sections(config)
+    return problems
+
+
+def check_feature_sections(config: Config) -> list[str]:
+    """Each feature package may offer ``check_config(config) -> problems`` for its section."""
+    from bot.app import FEATURE_MODULES
+
+    problems: list[str] = []
+    for module_name in (*FEATURE_MODULES, *config.plugins):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            problems.append(f"plugins: {module_name!r} cannot be imported ({exc})")
+            continue
+        checker = getattr(module, "check_config", None)
+        if callable(checker):
+            problems += checker(config)
     return problems

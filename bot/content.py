@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from bot.errors import ConfigError
+from bot.textnorm import is_number
 
 
 @dataclass(frozen=True)
@@ -15,6 +16,7 @@ class Profession:
     key: str
     labels: dict[str, str]
     abbreviations: tuple[str, ...]
+    badge: str = "•"
 
     def label(self, language: str) -> str:
         return self.labels.get(language) or self.labels.get("nl") or self.key
@@ -55,7 +57,9 @@ class Professions:
                 problems.append(f"{where}.key: {entry['key']!r} is used twice")
             seen.add(entry["key"])
             abbreviations = tuple(str(a) for a in entry.get("abbreviations") or [])
-            items.append(Profession(entry["key"], {k: str(v) for k, v in labels.items()}, abbreviations))
+            badge = str(entry.get("badge") or "•")
+            names = {k: str(v) for k, v in labels.items()}
+            items.append(Profession(entry["key"], names, abbreviations, badge))
         if problems:
             raise ConfigError(problems)
         return cls(items)
@@ -66,7 +70,7 @@ class Professions:
     def find(self, text: str) -> Profession | None:
         """A profession by its number in the list (1-based), key, label or abbreviation."""
         cleaned = text.strip().lower()
-        if cleaned.isdigit():
+        if is_number(cleaned):
             index = int(cleaned) - 1
             return self.items[index] if 0 <= index < len(self.items) else None
         return self._lookup.get(cleaned)

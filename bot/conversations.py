@@ -4,6 +4,8 @@ A flow declares its questions; the service stores where each member is (and thei
 answers so far) in ``core_conversations``, so a restart in the middle loses nothing.
 Members answer by number, label or alias; ``stop`` ends (keeping what was given),
 ``terug``/``back`` goes one question back, ``overslaan``/``skip`` skips an optional one.
+A flow may start with answers filled in (a member editing what they gave before): the
+question then shows the current answer, and ``ok``/``houden``/``keep`` keeps it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.errors import ConversationError
@@ -21,6 +24,7 @@ from bot.formatting import Markup
 from bot.ids import RoomId, UserId
 from bot.storage import Database
 from bot.storage.models import Conversation
+from bot.textnorm import is_number, split_list
 from bot.transport import OutgoingMessage
 
 if TYPE_CHECKING:
@@ -31,6 +35,7 @@ log = logging.getLogger(__name__)
 STOP_WORDS = {"stop", "stoppen", "annuleer", "cancel", "quit"}
 BACK_WORDS = {"terug", "back", "vorige"}
 SKIP_WORDS = {"overslaan", "skip", "sla over", "-"}
+KEEP_WORDS = {"ok", "oké", "okay", "houden", "zo laten", "laten", "keep", "="}
 _MAX_ANSWER_CHARS = 4000
 
 
@@ -42,6 +47,9 @@ class Choice:
     label_key: str = ""
     label: str = ""  # a fixed label (e.g. a profession from content) instead of a key
     aliases: tuple[str, ...] = ()
+    # Fixed labels per language, as (language, label) pairs, for content with its own
+    # translations (professions, themes).
+    labels: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -71,35 +79,43 @@ class Flow(Protocol):
 
 
 def _choice_label(ctx: Context, choice: Choice) -> str:
+    if choice.labels:
+        by_language = dict(choice.labels)
+        return by_language.get(ctx.language) or next(iter(by_language.values()))
     return choice.label or (ctx.text(choice.label_key) if choice.label_key else choice.value)
+
+
+def _all_labels(ctx: Context, choice: Choice) -> set[str]:
+    return {label.lower() for _, label in choice.labels} | {_choice_label(ctx, choice).lower()}
+
+
+def _find_choice(ctx: Context, question: Question, part: str) -> Choice | None:
+    """The choice one answer names: its number, value, label (any language) or alias."""
+    lowered = part.strip().lower().rstrip(".")
+    if is_number(lowered):
+        number = int(lowered)
+        return question.choices[number - 1] if 1 <= number <= len(question.choices) else None
+    for choice in question.choices:
+        names = {choice.value.lower(), *_all_labels(ctx, choice), *(a.lower() for a in choice.aliases)}
+        if lowered in names:
+            return choice
+    return None
 
 
 def match_choice(ctx: Context, question: Question, text: str) -> list[str]:
     """The values a member picked; raises :class:`ConversationError` when unclear."""
-    parts = [p.strip() for p in text.replace(";", ",").split(",")] if question.multiple else [text.strip()]
-    parts = [p for p in parts if p]
+    if question.multiple:
+        parts = split_list(text, lambda part: _find_choice(ctx, question, part) is not None)
+    else:
+        parts = [text.strip()] if text.strip() else []
     if not parts:
         raise ConversationError("core.conversation.choose_one")
     picked: list[str] = []
     for part in parts:
-        lowered = part.lower().rstrip(".")
-        found: Choice | None = None
-        if lowered.isdigit() and 1 <= int(lowered) <= len(question.choices):
-            found = question.choices[int(lowered) - 1]
-        else:
-            for choice in question.choices:
-                names = {
-                    choice.value.lower(),
-                    _choice_label(ctx, choice).lower(),
-                    *(a.lower() for a in choice.aliases),
-                }
-                if lowered in names:
-                    found = choice
-                    break
+        found = _find_choice(ctx, question, part)
         if found is None:
-            raise ConversationError(
-                "core.conversation.not_a_choice", answer=part, count=len(question.choices)
-            )
+            count = len(question.choices)
+            raise ConversationError("core.conversation.not_a_choice", answer=part, count=count)
         if found.value not in picked:
             picked.append(found.value)
     return picked
@@ -147,6 +163,21 @@ class ConversationService:
             )
         await self._ask(ctx, flow, dict(answers or {}), 0, room_id)
 
+    def open_in(
+        self, session: AsyncSession, user_id: UserId, flow_name: str, room_id: RoomId, answers: dict[str, Any]
+    ) -> None:
+        """Open a flow inside the caller's transaction without asking anything: the caller
+        sends the first question itself (an onboarding message that ends with it)."""
+        if flow_name not in self._flows:
+            raise ValueError(f"unknown conversation flow {flow_name!r}")
+        now = self._clock.now()
+        session.add(
+            Conversation(
+                user_id=user_id, flow=flow_name, room_id=room_id, step=0, answers=dict(answers),
+                context={}, started_at=now, updated_at=now,
+            )
+        )
+
     async def cancel(self, user_id: UserId) -> bool:
         async with self._db.transaction() as session:
             result = await session.execute(delete(Conversation).where(Conversation.user_id == user_id))
@@ -177,8 +208,8 @@ class ConversationService:
             await flow.finish(ctx, answers, completed=False)
             return True
         if word in BACK_WORDS:
+            # The earlier answer stays as the current one, so the member can keep it.
             step = max(step - 1, 0)
-            answers.pop(questions[step].name, None)
             await self._save(ctx.sender, step, answers, ctx.message.event_id)
             await self._ask(ctx, flow, answers, step, ctx.room_id)
             return True
@@ -186,13 +217,19 @@ class ConversationService:
             step = len(questions) - 1
         question = questions[step]
         try:
-            if word in SKIP_WORDS:
+            if word in KEEP_WORDS and question.name in answers:
+                pass
+            elif word in SKIP_WORDS:
                 if not question.optional:
                     raise ConversationError("core.conversation.not_optional")
                 answers.pop(question.name, None)
             else:
                 answers[question.name] = self._parse(ctx, question, text)
         except ConversationError as error:
+            if question.choices and ctx.services.registry.resolve(text.split()[:4]) is not None:
+                # Not an answer but a command typed without the prefix ("help" in a DM):
+                # let the router run it; the question stays open.
+                return False
             # Say what was wrong, then ask the same question again: nothing is lost.
             await ctx.reply(error.key, **error.params)
             await self._ask(ctx, flow, answers, step, ctx.room_id)
@@ -244,14 +281,17 @@ class ConversationService:
             if lines
             else []
         )
+        if question.name in answers:
+            hints.insert(0, "core.conversation.hint_keep")
         if question.optional:
             hints.append("core.conversation.hint_skip")
         if step > 0:
             hints.append("core.conversation.hint_back")
         hints.append("core.conversation.hint_stop")
         hint_text = " · ".join(ctx.text(h) for h in hints)
+        current = _current_answer(ctx, question, answers.get(question.name))
         await ctx.services.transport.send(
-            _question_message(ctx, room_id, question, step + 1, len(questions), choices, hint_text)
+            _question_message(ctx, room_id, question, step + 1, len(questions), choices, hint_text, current)
         )
 
     async def export_member(self, user_id: UserId) -> dict[str, Any]:
@@ -264,8 +304,27 @@ class ConversationService:
         return 1 if await self.cancel(user_id) else 0
 
 
+def _current_answer(ctx: Context, question: Question, value: Any) -> Markup:
+    """The answer a member gave before, shown so they can keep it."""
+    if value is None or value == [] or value == "":
+        return Markup("", "")
+    values = value if isinstance(value, list) else [value]
+    by_value = {choice.value: _choice_label(ctx, choice) for choice in question.choices}
+    shown = ", ".join(by_value.get(str(v), str(v)) for v in values)
+    if len(shown) > 200:
+        shown = shown[:199] + "…"
+    return ctx.fragment("core.conversation.current", answer=shown)
+
+
 def _question_message(
-    ctx: Context, room_id: RoomId, question: Question, number: int, total: int, choices: Markup, hints: str
+    ctx: Context,
+    room_id: RoomId,
+    question: Question,
+    number: int,
+    total: int,
+    choices: Markup,
+    hints: str,
+    current: Markup,
 ) -> OutgoingMessage:
     rendered = ctx.services.catalogue.render(
         ctx.language,
@@ -275,6 +334,7 @@ def _question_message(
         question=ctx.fragment(question.prompt_key, **question.prompt_params),
         choices=choices,
         hints=hints,
+        current=current,
     )
     return OutgoingMessage(
         room_id=room_id, plain=rendered.plain, html=rendered.html, txn_id=ctx.next_txn_id()

@@ -20,6 +20,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 from bot.errors import BadArgument, MissingArgument, RegistryError
 from bot.ids import UserId
+from bot.textnorm import is_number
 
 _QUOTES = {'"': '"', "“": "”", "„": "”", "'": "'", "‘": "’", "«": "»"}
 _TRUE = {"ja", "j", "yes", "y", "aan", "on", "true", "1", "waar"}
@@ -252,15 +253,15 @@ def parse_date(value: str, today: date) -> date | None:
     words = text.split()
     if words and words[0] in WEEKDAYS and len(words) > 1:
         words = words[1:]
-    if len(words) in (2, 3) and words[0].isdigit() and words[1] in MONTHS:
+    if len(words) in (2, 3) and is_number(words[0]) and words[1] in MONTHS:
         d, m = int(words[0]), MONTHS[words[1]]
         if len(words) == 3:
-            return _safe_date(int(words[2]), m, d) if words[2].isdigit() else None
+            return _safe_date(int(words[2]), m, d) if is_number(words[2]) else None
         candidate = _safe_date(today.year, m, d)
         if candidate and candidate < today:
             candidate = _safe_date(today.year + 1, m, d)
         return candidate
-    if len(words) in (2, 3) and words[0] in MONTHS and words[1].isdigit():  # "March 16 2027"
+    if len(words) in (2, 3) and words[0] in MONTHS and is_number(words[1]):  # "March 16 2027"
         return parse_date(" ".join([words[1], words[0], *words[2:]]), today)
     return None
 

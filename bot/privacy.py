@@ -47,7 +47,9 @@ class PrivacyRegistry:
     async def erase_all(self, user_id: UserId) -> dict[str, int]:
         """Erase the member everywhere; returns how many records each feature removed."""
         removed: dict[str, int] = {}
-        for name, hooks in sorted(self._hooks.items()):
-            removed[name] = await hooks.erase(user_id)
+        # Features first, the core's safety nets (outbox, jobs, DM) last: they then also
+        # catch what a feature's own erasing left behind (a cancelled job's payload).
+        for name in sorted(self._hooks, key=lambda name: (name.startswith("core."), name)):
+            removed[name] = await self._hooks[name].erase(user_id)
         log.info("erased member data in %d features", len(removed))
         return removed

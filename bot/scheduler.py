@@ -712,7 +712,8 @@ class SchedulerService:
                 _round(lateness),
             )
         try:
-            await registration.handler(job_id, payload)
+            # The occurrence goes along so a handler can derive stable transaction ids.
+            await registration.handler(job_id, {**payload, "occurrence": occurrence.isoformat()})
         except Exception:
             # No retry: the next occurrence is the retry of a recurring job.
             log.exception("recurring job %s (%s) failed", job_id, kind)

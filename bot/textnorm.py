@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 
 ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
 """Zero-width space, non-joiner, joiner, word joiner, byte order mark."""
@@ -77,3 +78,24 @@ def after_prefix(text: str, prefix: str) -> str | None:
         if unicodedata.normalize("NFKC", text[:length]) == wanted:
             return text[length:]
     return None
+
+
+def is_number(text: str, max_digits: int = 6) -> bool:
+    """A plain ASCII whole number that ``int()`` reads cheaply (not "²", not 5,000 digits)."""
+    return text.isascii() and text.isdigit() and len(text) <= max_digits
+
+
+def split_list(text: str, is_item: Callable[[str], bool] | None = None) -> list[str]:
+    """The parts of a list answer: ``ma, di en do``, ``1;3``, ``1/3`` or ``ma di``, in order.
+
+    ``is_item`` recognises one whole answer, so a label that itself holds "en" or spaces
+    ("Inspiratie en kennis opdoen") is not cut into pieces.
+    """
+    whole = text.strip()
+    if is_item is not None and whole and is_item(whole):
+        return [whole]
+    cleaned = whole.replace(";", ",").replace("/", ",").replace(" en ", ",").replace(" and ", ",")
+    parts = [p.strip() for p in cleaned.split(",") if p.strip()]
+    if len(parts) == 1 and " " in parts[0] and (is_item is None or not is_item(parts[0])):
+        parts = parts[0].split()
+    return parts

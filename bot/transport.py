@@ -114,8 +114,19 @@ class Transport(Protocol):
 
     async def upload(self, upload: Upload) -> EventId: ...
 
+    async def redact(self, room_id: RoomId, event_id: EventId, reason: str | None = None) -> None:
+        """Remove an event (an introduction card of a member who asked to be forgotten).
+
+        An event that is gone already counts as done; retried like a send.
+        """
+        ...
+
     async def direct_room(self, user_id: UserId) -> RoomId:
         """The DM room with ``user_id``, created (and marked direct) when there is none."""
+        ...
+
+    async def forget_direct_room(self, user_id: UserId) -> None:
+        """Drop whatever the transport remembers about the member's DM (after an erase)."""
         ...
 
     async def create_room(self, spec: RoomSpec) -> RoomId: ...

@@ -30,6 +30,8 @@ class FakeTransport:
     sent: list[OutgoingMessage] = field(default_factory=list)
     reactions: list[tuple[RoomId, EventId, str]] = field(default_factory=list)
     uploads: list[Upload] = field(default_factory=list)
+    redactions: list[tuple[RoomId, EventId, str | None]] = field(default_factory=list)
+    forgotten_direct_rooms: list[UserId] = field(default_factory=list)
     levels: dict[tuple[str, str], int] = field(default_factory=dict)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
     _txns: dict[str, EventId] = field(default_factory=dict)
@@ -58,8 +60,14 @@ class FakeTransport:
         self.uploads.append(upload)
         return self._event_id()
 
+    async def redact(self, room_id: RoomId, event_id: EventId, reason: str | None = None) -> None:
+        self.redactions.append((room_id, event_id, reason))
+
     async def direct_room(self, user_id: UserId) -> RoomId:
         return RoomId(f"!dm-{user_id.strip('@').split(':')[0]}")
+
+    async def forget_direct_room(self, user_id: UserId) -> None:
+        self.forgotten_direct_rooms.append(user_id)
 
     async def create_room(self, spec: RoomSpec) -> RoomId:
         return RoomId(f"!created{next(self._ids)}")

@@ -122,10 +122,16 @@ class MatrixTransport:
     async def upload(self, upload: Upload) -> EventId:
         return await self._sender.upload(upload)
 
+    async def redact(self, room_id: RoomId, event_id: EventId, reason: str | None = None) -> None:
+        await self._sender.redact(room_id, event_id, reason)
+
     # ----------------------------------------------------------------------- rooms
 
     async def direct_room(self, user_id: UserId) -> RoomId:
         return await self._rooms.direct_room(user_id)
+
+    async def forget_direct_room(self, user_id: UserId) -> None:
+        await self._rooms.forget_direct_room(user_id)
 
     async def create_room(self, spec: RoomSpec) -> RoomId:
         return await self._rooms.create_room(spec)

@@ -114,7 +114,7 @@ class RoomManager:
             rows = (await session.execute(select(DirectRoom))).scalars().all()
         for row in rows:
             self._direct[RoomId(row.room_id)] = UserId(row.user_id)
-        for user_id, room_ids in (await self._m_direct()).items():
+        for user_id, room_ids in ((await self._m_direct()) or {}).items():
             for room_id in room_ids:
                 self._direct.setdefault(RoomId(room_id), UserId(user_id))
 
@@ -388,6 +388,8 @@ class RoomManager:
                 row.created_at = self._clock.now()
         try:
             current = await self._m_direct()
+            if current is None:
+                return
             rooms = [r for r in current.get(user_id, []) if r != room_id] + [room_id]
             current[user_id] = rooms
             await api_json_checked(
@@ -400,7 +402,36 @@ class RoomManager:
         except TransportError as exc:
             log.warning("could not update m.direct: %s", exc)
 
-    async def _m_direct(self) -> dict[str, list[str]]:
+    async def forget_direct_room(self, user_id: UserId) -> None:
+        """The member was forgotten: drop their DM from memory and from ``m.direct``.
+
+        The database row is erased by the core (:mod:`bot.erasure`). The room stays:
+        the member reads the confirmation there and may talk to the bot again; while
+        two are in it, it is still recognised as a direct chat by its size.
+        """
+        async with self._dm_lock:
+            for room_id in [room for room, member in self._direct.items() if member == user_id]:
+                del self._direct[room_id]
+            # An unreadable m.direct is not written back (that would wipe every other
+            # member's entry).
+            current = await self._m_direct()
+            if current is None or user_id not in current:
+                return
+            del current[user_id]
+            try:
+                await api_json_checked(
+                    self._client,
+                    "PUT",
+                    ["user", self._own, "account_data", "m.direct"],
+                    "updating m.direct",
+                    current,
+                )
+            except TransportError as exc:
+                log.warning("could not remove a forgotten member from m.direct: %s", exc)
+
+    async def _m_direct(self) -> dict[str, list[str]] | None:
+        """The bot's ``m.direct`` ({} when it has none); None when it could not be read,
+        so no caller writes back a list that lost every other member's entry."""
         try:
             data = await api_json_checked(
                 self._client,
@@ -411,7 +442,7 @@ class RoomManager:
             )
         except TransportError as exc:
             log.warning("could not read m.direct: %s", exc)
-            return {}
+            return None
         return {
             user: [r for r in rooms if isinstance(r, str)]
             for user, rooms in data.items()

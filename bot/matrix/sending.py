@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import io
 import logging
 import uuid
@@ -19,7 +20,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from nio import AsyncClient, RoomSendResponse, UploadResponse
+from nio import AsyncClient, RoomRedactResponse, RoomSendResponse, UploadResponse
 from sqlalchemy import delete, select
 
 from bot.clock import Clock
@@ -38,6 +39,8 @@ HTML_FORMAT = "org.matrix.custom.html"
 SENT_RETENTION = timedelta(days=7)
 # How long a send may wait in memory before it is written (batched with others).
 RECORD_DELAY_S = 0.25
+# A redaction of an event that no longer exists has nothing left to do.
+_GONE_ERRCODES = ("M_NOT_FOUND",)
 
 
 def mentions(user_ids: Sequence[UserId]) -> dict[str, Any]:
@@ -146,6 +149,26 @@ class Sender:
         return await self._send(
             upload.room_id, "m.room.message", file_content(upload, resp.content_uri), upload.txn_id
         )
+
+    async def redact(self, room_id: RoomId, event_id: EventId, reason: str | None) -> None:
+        """Redact an event, retried like a send; an event that is gone already is done.
+
+        The transaction id derives from the event, so a retry after a lost answer is
+        the same redaction (redacting an already redacted event also succeeds).
+        """
+        digest = hashlib.sha256(f"{room_id}|{event_id}".encode()).hexdigest()[:24]
+        resp = await request(
+            lambda: self._client.room_redact(room_id, event_id, reason, tx_id=f"kb.redact.{digest}"),
+            f"redacting {event_id} in {room_id}",
+            ok_errcodes=_GONE_ERRCODES,
+            attempts=None,
+            backoff=Backoff(0.5, self._max_wait_s),
+            keep_trying=lambda: not self.stopping,
+        )
+        if isinstance(resp, RoomRedactResponse):
+            log.debug("redacted %s in %s", event_id, room_id)
+        else:
+            log.info("%s in %s was gone already; nothing to redact", event_id, room_id)
 
     async def _send(
         self, room_id: RoomId, event_type: str, content: dict[str, Any], txn_id: str | None

@@ -1,0 +1,124 @@
+"""The introduction conversation: consent first, then the profile, one question at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from bot.conversations import Choice, Question
+from commands.introductions.fields import parse_years
+from commands.introductions.vocabulary import (
+    ABOUT_LIMIT,
+    DAYS,
+    EXPERIENCE,
+    GOALS,
+    REGIONS,
+    SETTINGS,
+    WEIGHING_LIMIT,
+)
+
+if TYPE_CHECKING:
+    from bot.context import Context
+    from bot.services import Services
+
+FLOW_NAME = "introductions.intro"
+
+# Answers the flow keeps for itself (never stored in a profile).
+HAS_PROFILE = "_has_profile"
+ONE_LINE = "_one_line"
+WELCOME = "_welcome"
+
+YES_NO = (
+    Choice(
+        "yes",
+        label_key="introductions.answer.yes",
+        aliases=("ja", "j", "yes", "y", "graag", "akkoord", "prima"),
+    ),
+    Choice("no", label_key="introductions.answer.no", aliases=("nee", "n", "no", "liever niet", "niet")),
+)
+
+Finisher = Callable[["Context", dict[str, Any], bool], Awaitable[None]]
+
+
+class IntroFlow:
+    """Asks what a profile holds. ``finish`` is the feature's, which stores and announces."""
+
+    name = FLOW_NAME
+
+    def __init__(self, services: Services, finisher: Finisher) -> None:
+        self.services = services
+        self._finisher = finisher
+        self._profession_choices = tuple(
+            Choice(p.key, labels=tuple(p.labels.items()), aliases=p.abbreviations)
+            for p in services.professions.items
+        )
+        self._theme_choices = tuple(
+            Choice(t.key, labels=tuple(t.name.items()), aliases=(t.key,)) for t in services.config.themes
+        )
+
+    def consent_question(self) -> Question:
+        return Question("consent", "introductions.ask.consent", choices=YES_NO)
+
+    def questions(self, answers: dict[str, Any]) -> Sequence[Question]:
+        consent = [] if answers.get(HAS_PROFILE) else [self.consent_question()]
+        if answers.get(ONE_LINE) or answers.get("consent") == "no":
+            # Everything else was given in one line (or the member declined): consent
+            # is the only question.
+            return consent
+        questions = [
+            *consent,
+            Question("profession", "introductions.ask.profession", choices=self._profession_choices),
+            Question("experience", "introductions.ask.experience", choices=EXPERIENCE.choices()),
+            Question("years", "introductions.ask.years", optional=True, parser=parse_years),
+            Question("region", "introductions.ask.region", choices=REGIONS.choices()),
+            Question("setting", "introductions.ask.setting", choices=SETTINGS.choices(), optional=True),
+            Question(
+                "work_days",
+                "introductions.ask.work_days",
+                choices=DAYS.choices(),
+                multiple=True,
+                optional=True,
+            ),
+            Question(
+                "meet_days",
+                "introductions.ask.meet_days",
+                choices=DAYS.choices(),
+                multiple=True,
+                optional=True,
+            ),
+            Question("goals", "introductions.ask.goals", choices=GOALS.choices(), multiple=True),
+        ]
+        if self._theme_choices:
+            questions.append(
+                Question(
+                    "themes",
+                    "introductions.ask.themes",
+                    choices=self._theme_choices,
+                    multiple=True,
+                    optional=True,
+                )
+            )
+        questions += [
+            Question(
+                "about",
+                "introductions.ask.about",
+                optional=True,
+                max_length=ABOUT_LIMIT,
+                prompt_params={"limit": ABOUT_LIMIT},
+            ),
+            Question(
+                "weighing",
+                "introductions.ask.weighing",
+                optional=True,
+                max_length=WEIGHING_LIMIT,
+                prompt_params={"limit": WEIGHING_LIMIT},
+            ),
+            Question("listed", "introductions.ask.listed", choices=YES_NO),
+        ]
+        if answers.get("weighing"):
+            # Only a member who wrote how they weigh decisions has something to spotlight.
+            questions.append(Question("spotlight", "introductions.ask.spotlight", choices=YES_NO))
+        return questions
+
+    async def finish(self, ctx: Context, answers: dict[str, Any], completed: bool) -> None:
+        await self._finisher(ctx, answers, completed)

@@ -1,0 +1,203 @@
+"""Reads and writes profiles, welcome markers and spotlight history."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import delete, func, select
+
+from bot.clock import Clock
+from bot.storage import Database, keyvalue
+from commands.introductions.models import Profile, SpotlightPost, WelcomeMarker
+from commands.introductions.records import ProfileRecord
+from commands.introductions.spotlight import ShownBefore
+
+_MARKER_SECRET_KEY = "introductions.welcome_secret"
+
+# Answer names (as the conversation and the one-line form use them) -> record fields.
+LIST_FIELDS = ("work_days", "meet_days", "goals", "themes")
+TEXT_FIELDS = ("about", "weighing")
+SCALAR_FIELDS = ("profession", "experience", "years", "region", "setting", "listed", "spotlight")
+PROFILE_FIELDS = SCALAR_FIELDS + LIST_FIELDS + TEXT_FIELDS
+
+
+def to_record(row: Profile) -> ProfileRecord:
+    return ProfileRecord(
+        user_id=row.user_id,
+        profession=row.profession,
+        experience=row.experience,
+        years=row.years,
+        region=row.region,
+        setting=row.setting,
+        work_days=tuple(row.work_days or ()),
+        meet_days=tuple(row.meet_days or ()),
+        goals=tuple(row.goals or ()),
+        themes=tuple(row.themes or ()),
+        about=row.about,
+        weighing=row.weighing,
+        listed=bool(row.listed),
+        spotlight=bool(row.spotlight),
+        updated_at=row.updated_at,
+    )
+
+
+def answers_of(record: ProfileRecord) -> dict[str, Any]:
+    """A record as conversation answers (the defaults when a member introduces again)."""
+    answers: dict[str, Any] = {}
+    for name in PROFILE_FIELDS:
+        value = getattr(record, name)
+        if value is None or value == ():
+            continue
+        answers[name] = list(value) if isinstance(value, tuple) else value
+    for flag in ("listed", "spotlight"):
+        answers[flag] = "yes" if getattr(record, flag) else "no"
+    return answers
+
+
+class ProfileStore:
+    """The introductions feature's database access; every method is one transaction."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+        self._marker_secret: bytes | None = None
+
+    async def get(self, user_id: str) -> ProfileRecord | None:
+        async with self._db.session() as session:
+            row = await session.get(Profile, user_id)
+        return to_record(row) if row is not None else None
+
+    async def listed(self) -> list[ProfileRecord]:
+        async with self._db.session() as session:
+            rows = (await session.scalars(select(Profile).where(Profile.listed.is_(True)))).all()
+        return [to_record(row) for row in rows]
+
+    async def save(self, user_id: str, values: Mapping[str, Any]) -> tuple[ProfileRecord, bool]:
+        """Create or update a profile; returns it and whether it is new.
+
+        Only called after the member consented: the consent moment is kept on creation.
+        """
+        now = self._clock.now()
+        async with self._db.transaction() as session:
+            row = await session.get(Profile, user_id)
+            created = row is None
+            if row is None:
+                row = Profile(user_id=user_id, consent_at=now, created_at=now, listed=False, spotlight=False)
+                row.work_days, row.meet_days, row.goals, row.themes = [], [], [], []
+                session.add(row)
+            for name, value in values.items():
+                if name in PROFILE_FIELDS:
+                    setattr(row, name, list(value) if name in LIST_FIELDS else value)
+            row.updated_at = now
+            await session.flush()
+            record = to_record(row)
+        return record, created
+
+    async def set_card(self, user_id: str, room_id: str, event_id: str) -> None:
+        async with self._db.transaction() as session:
+            row = await session.get(Profile, user_id)
+            if row is not None:
+                row.card_room_id, row.card_event_id = room_id, event_id
+
+    async def clear_card(self, user_id: str) -> None:
+        async with self._db.transaction() as session:
+            row = await session.get(Profile, user_id)
+            if row is not None:
+                row.card_room_id, row.card_event_id = None, None
+
+    async def card_of(self, user_id: str) -> tuple[str, str] | None:
+        async with self._db.session() as session:
+            row = await session.get(Profile, user_id)
+        if row is None or not row.card_room_id or not row.card_event_id:
+            return None
+        return row.card_room_id, row.card_event_id
+
+    # -- welcome markers ------------------------------------------------------------
+
+    async def marker_for(self, user_id: str) -> str:
+        """A keyed hash of the member id: the secret stays in the database, the id does not."""
+        if self._marker_secret is None:
+            stored = (await keyvalue.load(self._db, _MARKER_SECRET_KEY)).get(_MARKER_SECRET_KEY)
+            if stored is None:
+                stored = secrets.token_hex(32)
+                await keyvalue.save(self._db, {_MARKER_SECRET_KEY: stored})
+                # Two first joins at once could both create a secret; the first saved wins.
+                stored = (await keyvalue.load(self._db, _MARKER_SECRET_KEY))[_MARKER_SECRET_KEY]
+            self._marker_secret = bytes.fromhex(stored)
+        return hmac.new(self._marker_secret, user_id.encode(), hashlib.sha256).hexdigest()
+
+    async def was_welcomed(self, marker: str) -> bool:
+        async with self._db.session() as session:
+            return await session.get(WelcomeMarker, marker) is not None
+
+    async def mark_welcomed(self, marker: str) -> None:
+        async with self._db.transaction() as session:
+            if await session.get(WelcomeMarker, marker) is None:
+                session.add(WelcomeMarker(marker=marker, sent_at=self._clock.now()))
+
+    # -- spotlight -------------------------------------------------------------------
+
+    async def spotlight_candidates(self) -> list[ProfileRecord]:
+        async with self._db.session() as session:
+            rows = (
+                await session.scalars(
+                    select(Profile).where(
+                        Profile.spotlight.is_(True), Profile.listed.is_(True), Profile.weighing.is_not(None)
+                    )
+                )
+            ).all()
+        return [to_record(row) for row in rows if (row.weighing or "").strip()]
+
+    async def spotlight_history(self) -> list[ShownBefore]:
+        async with self._db.session() as session:
+            rows = (await session.scalars(select(SpotlightPost).order_by(SpotlightPost.id))).all()
+        return [ShownBefore(r.user_id, r.profession, r.round, r.shown_at) for r in rows]
+
+    async def record_spotlight(self, user_id: str, profession: str, round_number: int) -> None:
+        async with self._db.transaction() as session:
+            session.add(
+                SpotlightPost(
+                    user_id=user_id, profession=profession, round=round_number, shown_at=self._clock.now()
+                )
+            )
+
+    # -- privacy ---------------------------------------------------------------------
+
+    async def export_member(self, user_id: str) -> dict[str, Any]:
+        async with self._db.session() as session:
+            row = await session.get(Profile, user_id)
+            shown = (
+                await session.scalars(select(SpotlightPost.shown_at).where(SpotlightPost.user_id == user_id))
+            ).all()
+        if row is None and not shown:
+            return {}
+        data: dict[str, Any] = {}
+        if row is not None:
+            record = to_record(row)
+            data["profile"] = {name: _plain(getattr(record, name)) for name in PROFILE_FIELDS}
+            data["consent_given_at"] = row.consent_at.isoformat()
+            data["created_at"] = row.created_at.isoformat()
+            data["updated_at"] = row.updated_at.isoformat()
+            if row.card_event_id:
+                data["introduction_card"] = {"room_id": row.card_room_id, "event_id": row.card_event_id}
+        if shown:
+            data["practice_spotlight_shown_at"] = [moment.isoformat() for moment in shown]
+        return data
+
+    async def erase_member(self, user_id: str) -> int:
+        async with self._db.transaction() as session:
+            profiles = await session.execute(delete(Profile).where(Profile.user_id == user_id))
+            posts = await session.execute(delete(SpotlightPost).where(SpotlightPost.user_id == user_id))
+        return int(getattr(profiles, "rowcount", 0) or 0) + int(getattr(posts, "rowcount", 0) or 0)
+
+    async def count_profiles(self) -> int:
+        async with self._db.session() as session:
+            return int(await session.scalar(select(func.count()).select_from(Profile)) or 0)
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value

@@ -1,0 +1,435 @@
+"""Introductions as a member meets them, through the real router and a real database
+file; only the chat network is a recording fake."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.app import App, build_app
+from bot.clock import FakeClock
+from bot.ids import EventId, RoomId, UserId
+from bot.storage.models import Conversation
+from bot.transport import MemberJoined
+from commands.introductions.feature import SPOTLIGHT_JOB, Introductions
+from commands.introductions.models import Profile, WelcomeMarker
+from tests.fakes import ALICE, BOB, FakeTransport, make_config, message
+from tests.privacy_scan import rows_mentioning
+
+CAROL = UserId("@carol:localhost")
+
+
+@pytest.fixture
+async def app(tmp_path: Path, clock: FakeClock) -> AsyncIterator[App]:
+    """The shared app, with flood control opened wide: these members answer quickly."""
+    config = make_config(tmp_path, flood={"burst": 10_000, "seconds_per_command": 0.001})
+    built = await build_app(config, clock=clock, transport_factory=FakeTransport)
+    for name, room in (
+        ("welcome", "!welcome"),
+        ("events", "!events"),
+        ("theme:buikpijndossiers", "!buikpijn"),
+    ):
+        built.services.rooms.set(name, RoomId(room))
+    yield built
+    await built.stop()
+
+
+DM_BOB = "!dm-bob"
+ONE_LINE = (
+    "!intro beroep=arbeidsdeskundige ervaring=ervaren regio=utrecht werkdagen=ma,di,do zoekt=netwerk,buddy"
+)
+
+
+def feature(app: App) -> Introductions:
+    found = next(f for f in app.features if isinstance(f, Introductions))
+    return found
+
+
+async def say(app: App, text: str, *, sender: UserId = BOB, room: str | None = None) -> None:
+    dm = f"!dm-{sender.strip('@').split(':')[0]}"
+    target = room or dm
+    await app.router.dispatch(message(text, sender=sender, room=target, is_direct=target.startswith("!dm-")))
+
+
+def texts(transport: FakeTransport, room: str) -> list[str]:
+    return [m.plain for m in transport.sent if m.room_id == room]
+
+
+async def join(app: App, user: UserId, room: str = "!welcome", event: str | None = None) -> None:
+    await app.router.dispatch(
+        MemberJoined(
+            event_id=EventId(event or f"$join-{user}-{room}"),
+            room_id=RoomId(room),
+            user_id=user,
+            timestamp=datetime.now(UTC),
+        )
+    )
+    await app.services.outbox.deliver_due()
+
+
+async def introduce(app: App, user: UserId, options: str) -> None:
+    """A member introduces themselves in one line and consents."""
+    await say(app, f"!intro {options}", sender=user)
+    await say(app, "ja", sender=user)
+
+
+# -- onboarding --------------------------------------------------------------------
+
+
+async def test_first_join_sends_one_welcome_dm_with_the_consent_question(
+    app: App, transport: FakeTransport
+) -> None:
+    await join(app, BOB)
+    welcome = texts(transport, DM_BOB)
+    assert len(welcome) == 1
+    assert "Welkom bij **Kennisbrug**" in welcome[0]
+    assert "!mijngegevens" in welcome[0] and "!vergeet-mij" in welcome[0]
+    assert "Mag ik bewaren" in welcome[0]
+    # Joining more rooms, the same join again, and a feature rebuilt after a restart: no second welcome.
+    await join(app, BOB, "!events")
+    await join(app, BOB, "!buikpijn")
+    assert len(texts(transport, DM_BOB)) == 1
+    # Nothing personal is stored yet; the marker does not name the member.
+    async with app.services.db.session() as session:
+        assert await session.get(Profile, BOB) is None
+        markers = list((await session.scalars(select(WelcomeMarker.marker))).all())
+    assert markers and all("bob" not in m for m in markers)
+
+
+async def test_no_welcome_for_the_bot_itself_or_outside_the_community(
+    app: App, transport: FakeTransport
+) -> None:
+    await join(app, app.services.transport.own_user_id)
+    await join(app, CAROL, "!somewhere-else")
+    assert transport.sent == []
+
+
+async def test_welcome_conversation_consent_yes_walks_through_the_profile(
+    app: App, transport: FakeTransport
+) -> None:
+    await join(app, BOB)
+    for answer in ("ja", "bedrijfsarts", "nieuw"):
+        await say(app, answer)
+    await say(app, "heel lang")  # not a number: explained, asked again
+    assert "kan ik niet lezen als aantal jaren" in texts(transport, DM_BOB)[-2]
+    assert "Hoeveel jaar" in texts(transport, DM_BOB)[-1]
+    await say(app, "3")
+    await say(app, "Utrecht")
+    await say(app, "terug")  # back to the region question, which shows the answer so far
+    assert "Nu: **Utrecht**" in transport.last()
+    await say(app, "ok")  # keeps Utrecht
+    await say(app, "overslaan")  # setting
+    await say(app, "ma, di en do")  # work days
+    await say(app, "di")  # meet days
+    await say(app, "netwerk, 6")  # goals: by word and by number
+    await say(app, "1")  # themes
+    await say(app, "Bedrijfsarts in een regionale arbodienst, vooral mkb.")
+    await say(app, "Ik kijk eerst naar wat iemand nog wel kan.")
+    await say(app, "ja")  # listed
+    await say(app, "ja")  # spotlight
+    async with app.services.db.session() as session:
+        row = await session.get(Profile, BOB)
+        assert await session.get(Conversation, BOB) is None
+    assert row is not None
+    assert (row.profession, row.experience, row.years, row.region, row.setting) == (
+        "bedrijfsarts",
+        "frisse-blik",
+        3,
+        "utrecht",
+        None,
+    )
+    assert row.work_days == ["ma", "di", "do"] and row.meet_days == ["di"]
+    assert row.goals == ["netwerk", "buddy"] and row.themes == ["buikpijndossiers"]
+    assert row.listed and row.spotlight
+    card = texts(transport, "!welcome")
+    assert len(card) == 1 and "Bedrijfsarts" in card[0] and "@bob:localhost" in card[0]
+    assert "Utrecht" in card[0] and "Mijn netwerk uitbreiden" in card[0]
+    assert "Dank je wel" in texts(transport, DM_BOB)[-1]
+    assert row.card_event_id is not None
+
+
+async def test_consent_no_stores_nothing(app: App, transport: FakeTransport) -> None:
+    await join(app, BOB)
+    await say(app, "nee")
+    assert "bewaar ik niets" in transport.last()
+    assert await rows_mentioning(app.services.db, BOB) == []
+
+
+async def test_stop_halfway_keeps_what_was_given(app: App, transport: FakeTransport) -> None:
+    await say(app, "!intro")
+    for answer in ("ja", "jobcoach", "ervaren", "overslaan", "limburg", "stop"):
+        await say(app, answer)
+    assert "heb ik bewaard" in transport.last()
+    record = await feature(app).store.get(BOB)
+    assert record is not None and record.profession == "jobcoach" and record.region == "limburg"
+    assert not record.listed  # never asked, so not listed and no card
+    assert texts(transport, "!welcome") == []
+    # Introducing again starts from the answers given, consent is not asked twice.
+    await say(app, "!intro")
+    assert "Jobcoach" in transport.last() and "Vraag 1 van" in transport.last()
+    assert "Mag ik bewaren" not in transport.last()
+
+
+async def test_intro_in_a_room_continues_in_the_dm(app: App, transport: FakeTransport) -> None:
+    await say(app, "!intro", room="!welcome")
+    assert "privébericht" in texts(transport, "!welcome")[-1]
+    assert "Mag ik bewaren" in texts(transport, DM_BOB)[-1]
+
+
+# -- one line ------------------------------------------------------------------------
+
+
+async def test_one_line_intro_asks_consent_then_saves_and_posts_the_card(
+    app: App, transport: FakeTransport
+) -> None:
+    await say(app, ONE_LINE, room="!welcome")
+    assert "Mag ik bewaren" in texts(transport, DM_BOB)[-1]
+    async with app.services.db.session() as session:
+        assert await session.get(Profile, BOB) is None  # nothing before consent
+    await say(app, "ja")
+    record = await feature(app).store.get(BOB)
+    assert record is not None
+    assert (record.profession, record.experience, record.region) == (
+        "arbeidsdeskundige",
+        "ervaren",
+        "utrecht",
+    )
+    assert record.work_days == ("ma", "di", "do") and record.goals == ("netwerk", "buddy") and record.listed
+    assert "Arbeidsdeskundige" in texts(transport, "!welcome")[-1]
+
+
+async def test_one_line_in_english_keys(app: App) -> None:
+    await introduce(app, BOB, "profession=labour-expert experience=deep region=nationwide lookingfor=law")
+    record = await feature(app).store.get(BOB)
+    assert record is not None
+    assert (record.profession, record.experience, record.region, record.goals) == (
+        "arbeidsdeskundige",
+        "diepgaand",
+        "landelijk",
+        ("wetgeving",),
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ("beroep=bakker ervaring=ervaren regio=utrecht", "Het beroep `bakker` ken ik niet"),
+        ("beroep=BA ervaring=ervaren regio=mars", "De regio `mars` ken ik niet"),
+        ("beroep=BA ervaring=ervaren regio=utrecht werkdagen=zo", "`zo` herken ik niet als werkdag"),
+        ("beroep=BA", "heb ik ook nog nodig: ervaring, regio"),
+        ("beroep=BA ervaring=ervaren regio=utrecht kleur=blauw", "Deze velden ken ik niet: kleur"),
+        ("beroep=BA ervaring=ervaren regio=utrecht overmij=" + "x" * 501, "hoogstens 500"),
+    ],
+)
+async def test_one_line_bad_input_is_explained(
+    app: App, transport: FakeTransport, options: str, expected: str
+) -> None:
+    await say(app, f"!intro {options}", room="!welcome")
+    assert expected in transport.last()
+    async with app.services.db.session() as session:
+        assert await session.get(Profile, BOB) is None
+
+
+# -- profiles ----------------------------------------------------------------------
+
+
+async def test_profile_own_other_and_unlisted(app: App, transport: FakeTransport) -> None:
+    await say(app, "!profiel")
+    assert "nog geen profiel" in transport.last()
+    await introduce(app, BOB, "beroep=BA ervaring=ervaren regio=utrecht overmij=Hallo!")
+    await introduce(app, CAROL, "beroep=VA ervaring=ervaren regio=limburg vindbaar=nee")
+    await say(app, "!profiel")
+    assert "Je profiel" in transport.last() and "Hallo!" in transport.last()
+    await say(app, "!profiel @bob:localhost", sender=CAROL)
+    assert "Bedrijfsarts" in transport.last() and "vindbaar" not in transport.last()
+    await say(app, "!profiel @carol:localhost")
+    assert "geen vindbaar profiel" in transport.last() and "Verzekeringsarts" not in transport.last()
+
+
+async def test_profile_set_changes_one_field_and_unlisting_removes_the_card(
+    app: App, transport: FakeTransport
+) -> None:
+    await introduce(app, BOB, "beroep=BA ervaring=ervaren regio=utrecht")
+    await say(app, "!profiel zet regio Noord-Brabant")
+    assert "Noord-Brabant" in transport.last()
+    assert (await feature(app).store.get(BOB)).region == "noord-brabant"  # type: ignore[union-attr]
+    await say(app, "!profile set workdays mon,fri")
+    assert (await feature(app).store.get(BOB)).work_days == ("ma", "vr")  # type: ignore[union-attr]
+    await say(app, "!profiel zet kleur blauw")
+    assert "Het veld `kleur` ken ik niet" in transport.last()
+    await say(app, "!profiel zet spotlight ja")
+    assert "afwegen" in transport.last()
+    card_event = (await feature(app).store.card_of(BOB))[1]  # type: ignore[index]
+    await say(app, "!profiel zet vindbaar nee")
+    assert transport.redactions and transport.redactions[-1][1] == card_event
+    assert feature(app).directory.get(BOB) is None
+    assert await feature(app).store.card_of(BOB) is None
+
+
+# -- the directory ------------------------------------------------------------------
+
+
+async def _community(app: App) -> None:
+    await introduce(
+        app, BOB, "beroep=bedrijfsarts ervaring=ervaren regio=utrecht werkdagen=di afspreken=di zoekt=netwerk"
+    )
+    await introduce(
+        app,
+        CAROL,
+        "beroep=arbeidsdeskundige ervaring=frisse-blik regio=limburg werkdagen=ma zoekt=buddy themas=1",
+    )
+    await introduce(
+        app,
+        ALICE,
+        "beroep=bedrijfsarts ervaring=diepgaand regio=landelijk werkdagen=do overmij=FML-specialist",
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "found", "not_found"),
+    [
+        ("beroep=bedrijfsarts", ["@bob", "@alice"], ["@carol"]),
+        ("regio=utrecht", ["@bob", "@alice"], ["@carol"]),  # nationwide counts for every region
+        ("ervaring=frisse-blik", ["@carol"], ["@bob", "@alice"]),
+        ("dag=di", ["@bob"], ["@carol", "@alice"]),
+        ("thema=buikpijndossiers", ["@carol"], ["@bob", "@alice"]),
+        ("zoekt=buddy", ["@carol"], ["@bob", "@alice"]),
+        ("fml", ["@alice"], ["@bob", "@carol"]),
+        ("beroep=bedrijfsarts regio=utrecht dag=di", ["@bob"], ["@carol", "@alice"]),
+    ],
+)
+async def test_find_by_each_filter(
+    app: App, transport: FakeTransport, query: str, found: list[str], not_found: list[str]
+) -> None:
+    await _community(app)
+    await say(app, f"!zoek {query}", room="!welcome")
+    result = transport.last()
+    assert f"{len(found)} gevonden" in result
+    for name in found:
+        assert name in result
+    for name in not_found:
+        assert name not in result
+
+
+async def test_find_ranks_exact_region_before_nationwide(app: App, transport: FakeTransport) -> None:
+    await _community(app)
+    await say(app, "!zoek regio=utrecht")
+    result = transport.last()
+    assert result.index("@bob") < result.index("@alice")
+
+
+async def test_find_nothing_suggests_which_filter_to_drop(app: App, transport: FakeTransport) -> None:
+    await _community(app)
+    await say(app, "!zoek beroep=jobcoach regio=utrecht")
+    assert "niemand gevonden" in transport.last()
+    await say(app, "!zoek beroep=bedrijfsarts regio=limburg dag=ma")
+    assert "Zonder het filter op" in transport.last()
+    await say(app, "!zoek kleur=rood")
+    assert "Op `kleur` kan ik niet zoeken" in transport.last()
+
+
+async def test_find_pages_by_ten(app: App, transport: FakeTransport) -> None:
+    for i in range(23):
+        await introduce(
+            app, UserId(f"@lid{i:02d}:localhost"), "beroep=jobcoach ervaring=ervaren regio=zeeland"
+        )
+    await say(app, "!zoek beroep=jobcoach")
+    first = transport.last()
+    assert "23 gevonden" in first and "pagina 1 van 3" in first and "pagina=2" in first
+    assert first.count("](https://matrix.to") == 10
+    await say(app, "!zoek beroep=jobcoach pagina=3")
+    assert transport.last().count("](https://matrix.to") == 3
+    await say(app, "!zoek beroep=jobcoach pagina=x")
+    assert "geen paginanummer" in transport.last()
+
+
+async def test_members_counts_professions_and_regions(app: App, transport: FakeTransport) -> None:
+    await say(app, "!leden")
+    assert "nog niemand" in transport.last()
+    await _community(app)
+    await say(app, "!taal en")
+    await say(app, "!members")
+    report = transport.last()
+    assert "3 listed members" in report
+    assert "Occupational physician: 2" in report and "Labour expert: 1" in report
+    assert "Nationwide: 1" in report
+    assert "Not at the table yet" in report and "Job coach" in report
+
+
+# -- the spotlight ------------------------------------------------------------------
+
+
+async def test_spotlight_rotates_professions_and_posts_only_opted_in(
+    app: App, transport: FakeTransport, clock: FakeClock
+) -> None:
+    await introduce(app, BOB, "beroep=BA ervaring=ervaren regio=utrecht afwegen=Eerst_de_mens spotlight=ja")
+    await introduce(
+        app, CAROL, "beroep=AD ervaring=ervaren regio=utrecht afwegen=Eerst_het_werk spotlight=ja"
+    )
+    await introduce(app, ALICE, "beroep=BA ervaring=ervaren regio=utrecht afwegen=Niet_tonen spotlight=nee")
+    intro = feature(app)
+    shown = []
+    for week in range(4):
+        before = len(texts(transport, "!welcome"))
+        await intro._run_spotlight(SPOTLIGHT_JOB, {"occurrence": f"week{week}"})
+        await app.services.outbox.deliver_due()
+        posts = texts(transport, "!welcome")[before:]
+        assert len(posts) == 1
+        shown.append("bob" if "Eerst_de_mens" in posts[0] else "carol")
+        assert "Niet_tonen" not in posts[0]
+    assert shown[0] != shown[1] and shown[2] != shown[3] and set(shown) == {"bob", "carol"}
+    # The same occurrence again (a rerun) posts nothing new.
+    before = len(transport.sent)
+    await intro._run_spotlight(SPOTLIGHT_JOB, {"occurrence": "week3"})
+    await app.services.outbox.deliver_due()
+    assert len(transport.sent) == before
+
+
+async def test_spotlight_with_nobody_opted_in_posts_nothing(app: App, transport: FakeTransport) -> None:
+    await introduce(app, BOB, "beroep=BA ervaring=ervaren regio=utrecht")
+    before = len(transport.sent)
+    await feature(app)._run_spotlight(SPOTLIGHT_JOB, {"occurrence": "x"})
+    await app.services.outbox.deliver_due()
+    assert len(transport.sent) == before
+
+
+# -- privacy -------------------------------------------------------------------------
+
+
+async def test_export_holds_the_profile_and_erase_leaves_no_row(app: App, transport: FakeTransport) -> None:
+    await join(app, BOB)
+    await say(app, "nee")
+    await introduce(
+        app, BOB, "beroep=BA ervaring=ervaren regio=utrecht overmij=Mijn_tekst afwegen=Zo spotlight=ja"
+    )
+    await feature(app)._run_spotlight(SPOTLIGHT_JOB, {"occurrence": "now"})
+    exported = await app.services.privacy.export_all(BOB)
+    assert exported["introductions"]["profile"]["about"] == "Mijn_tekst"
+    assert exported["introductions"]["practice_spotlight_shown_at"]
+    card_event = (await feature(app).store.card_of(BOB))[1]  # type: ignore[index]
+    assert await rows_mentioning(app.services.db, BOB)
+    await app.services.privacy.erase_all(BOB)
+    assert await rows_mentioning(app.services.db, BOB) == []
+    assert any(r[1] == card_event for r in transport.redactions)
+    assert feature(app).directory.get(BOB) is None
+    # Forgotten, then joining again: still no second welcome.
+    await join(app, BOB, "!events", event="$later")
+    assert sum("Welkom bij" in t for t in texts(transport, DM_BOB)) == 1
+
+
+async def test_check_config_reports_a_bad_section(tmp_path: object) -> None:
+    from commands.introductions import check_config
+    from tests.fakes import make_config
+
+    config = make_config(tmp_path, introductions={"spotlight": {"cron": "elke maandag", "room": "kantine"}})  # type: ignore[arg-type]
+    problems = check_config(config)
+    assert any("spotlight.cron" in p for p in problems) and any("kantine" in p for p in problems)
+    assert check_config(make_config(tmp_path)) == []  # type: ignore[arg-type]
+
+
+def test_clock_is_timezone_aware(clock: FakeClock) -> None:
+    assert clock.now().tzinfo is not None and clock.now() + timedelta(0) == clock.now()
