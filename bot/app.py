@@ -107,8 +107,13 @@ async def build_app(
     transport_factory: Callable[[Config, Database, Clock, RoomDirectory], Any] | None = None,
     feature_modules: tuple[str, ...] = FEATURE_MODULES,
     db: Database | None = None,
+    transport_clock: Clock | None = None,
 ) -> App:
-    """Build every service, migrate the database and load the features."""
+    """Build every service, migrate the database and load the features.
+
+    ``transport_clock`` is the time the network is judged by (what is history, when a
+    sync was last good); it is ``clock`` unless a test moves the bot's own time.
+    """
     clock = clock or SystemClock()
     db = db or Database(config.database.url)
     await migrate(db)
@@ -118,7 +123,7 @@ async def build_app(
         from bot.matrix import MatrixTransport
 
         transport_factory = MatrixTransport
-    transport = transport_factory(config, db, clock, rooms)
+    transport = transport_factory(config, db, transport_clock or clock, rooms)
     members = MemberService(db, clock, config.community.language)
     scheduler = SchedulerService(db, clock, config.community.timezone)
     outbox = Outbox(db, transport, clock, max_backoff_s=config.matrix.max_retry_wait_s)
@@ -181,10 +186,18 @@ async def build_app(
     return App(services=services, router=Router(services), transport=transport)
 
 
-async def run(config: Config, *, ready: asyncio.Event | None = None) -> None:
+async def run(
+    config: Config,
+    *,
+    ready: asyncio.Event | None = None,
+    clock: Clock | None = None,
+    on_app: Callable[[App], None] | None = None,
+) -> None:
     """Connect, set up the community, start features and handle events until stopped.
 
-    Raises :class:`~bot.storage.lock.AlreadyRunning` when another bot holds the database.
+    ``clock`` and ``on_app`` are for tests that run the real bot at a moved time and
+    look at its services. Raises :class:`~bot.storage.lock.AlreadyRunning` when another
+    bot holds the database.
     """
     db = Database(config.database.url)
     lock = InstanceLock(db)
@@ -194,13 +207,22 @@ async def run(config: Config, *, ready: asyncio.Event | None = None) -> None:
         await db.dispose()
         raise
     try:
-        await _run_locked(config, db, ready)
+        await _run_locked(config, db, ready, clock, on_app)
     finally:
         await lock.release()
 
 
-async def _run_locked(config: Config, db: Database, ready: asyncio.Event | None) -> None:
-    app = await build_app(config, db=db)
+async def _run_locked(
+    config: Config,
+    db: Database,
+    ready: asyncio.Event | None,
+    clock: Clock | None,
+    on_app: Callable[[App], None] | None,
+) -> None:
+    # A moved clock moves the bot's own time; the homeserver's stays real.
+    app = await build_app(config, db=db, clock=clock, transport_clock=SystemClock() if clock else None)
+    if on_app is not None:
+        on_app(app)
     transport = app.transport
     heartbeat = Heartbeat(
         db, app.services.clock, lambda: transport.last_sync_ok, lambda: app.services.scheduler.started

@@ -37,6 +37,20 @@ class FakeClock:
         self._now += delta
 
 
+class OffsetClock:
+    """The real clock moved forward by a chosen offset: a running bot in a test lives
+    "next Tuesday" while its network, timers and homeserver stay real."""
+
+    def __init__(self, offset: timedelta = timedelta(0)) -> None:
+        self.offset = offset
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, delta: timedelta) -> None:
+        self.offset += delta
+
+
 def ensure_utc(moment: datetime) -> datetime:
     """Return ``moment`` as aware UTC; naive values are a programming error."""
     if moment.tzinfo is None:

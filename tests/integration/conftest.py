@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 from nio import AsyncClient, JoinError, LoginError, RoomMessageNotice, RoomMessageText, RoomSendError
 
+from bot.app import App
+from bot.clock import Clock
 from bot.config import Config, parse_config
 from bot.devtools.synapse import LocalSynapse, SynapseOptions
 
@@ -90,15 +92,21 @@ def bot_config_dict(synapse: LocalSynapse, accounts: Accounts, tmp_path: Path, t
 class BotRunner:
     """The bot in this process, started and stopped like the real service."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, clock: Clock | None = None) -> None:
         self.config = config
+        self.clock = clock  # an OffsetClock lets a test live "next week"
+        self.app: App | None = None
         self.task: asyncio.Task[None] | None = None
 
     async def start(self, timeout: float = 60) -> None:
         from bot.app import run
 
         ready = asyncio.Event()
-        self.task = asyncio.create_task(run(self.config, ready=ready))
+
+        def keep(app: App) -> None:
+            self.app = app
+
+        self.task = asyncio.create_task(run(self.config, ready=ready, clock=self.clock, on_app=keep))
         waiter = asyncio.create_task(ready.wait())
         await asyncio.wait({self.task, waiter}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         if self.task.done():

@@ -416,8 +416,8 @@ DAYS = ["ma", "di", "wo", "do", "vr"]
 THEMES = ["kanker-en-werk", "neurodiversiteit", "demedicaliseren"]
 GOALS = ["netwerk", "buddy", "wetgeving"]
 # Few letters (with accents and capitals) so that short words often occur.
-TEXT = st.text(alphabet="abeéEÉ -", max_size=12)
-WORD = st.text(alphabet="abeéE -", min_size=0, max_size=3)
+TEXT = st.text(alphabet="abeéEÉüçß -", max_size=12)
+WORD = st.text(alphabet="abeéEÜçs -", min_size=0, max_size=3)
 STAMPS = [None, NOW, NOW - timedelta(days=1), NOW - timedelta(days=30)]
 
 records_strategy = st.builds(

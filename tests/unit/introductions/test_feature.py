@@ -433,3 +433,23 @@ async def test_check_config_reports_a_bad_section(tmp_path: object) -> None:
 
 def test_clock_is_timezone_aware(clock: FakeClock) -> None:
     assert clock.now().tzinfo is not None and clock.now() + timedelta(0) == clock.now()
+
+
+async def test_spotlight_is_scheduled_mondays_at_ten_and_fires_then(
+    app: App, transport: FakeTransport, clock: FakeClock
+) -> None:
+    from bot.storage.models import RecurringJob
+
+    await introduce(app, BOB, "beroep=BA ervaring=ervaren regio=utrecht afwegen=Eerst_de_mens spotlight=ja")
+    await feature(app).start()
+    async with app.services.db.session() as session:
+        job = await session.get(RecurringJob, SPOTLIGHT_JOB)
+    assert job is not None and (job.cron, job.timezone) == ("0 10 * * mon", "Europe/Amsterdam")
+    # Tuesday 16 March 2027 10:00 local -> the next Monday 22 March 10:00 CET is 09:00 UTC.
+    clock.advance(timedelta(days=5, hours=23, minutes=59))
+    assert not await app.services.scheduler._fire_recurring(SPOTLIGHT_JOB)
+    clock.advance(timedelta(minutes=2))
+    assert await app.services.scheduler._fire_recurring(SPOTLIGHT_JOB)
+    await app.services.outbox.deliver_due()
+    assert "Eerst_de_mens" in texts(transport, "!welcome")[-1]
+    assert not await app.services.scheduler._fire_recurring(SPOTLIGHT_JOB)  # once per occurrence
