@@ -386,21 +386,10 @@ class RoomManager:
             else:
                 row.room_id = room_id
                 row.created_at = self._clock.now()
-        try:
-            current = await self._m_direct()
-            if current is None:
-                return
-            rooms = [r for r in current.get(user_id, []) if r != room_id] + [room_id]
-            current[user_id] = rooms
-            await api_json_checked(
-                self._client,
-                "PUT",
-                ["user", self._own, "account_data", "m.direct"],
-                "updating m.direct",
-                current,
-            )
-        except TransportError as exc:
-            log.warning("could not update m.direct: %s", exc)
+        current = await self._m_direct()
+        if current is not None:
+            current[user_id] = [r for r in current.get(user_id, []) if r != room_id] + [room_id]
+            await self._put_m_direct(current)
 
     async def forget_direct_room(self, user_id: UserId) -> None:
         """The member was forgotten: drop their DM from memory and from ``m.direct``.
@@ -418,16 +407,20 @@ class RoomManager:
             if current is None or user_id not in current:
                 return
             del current[user_id]
-            try:
-                await api_json_checked(
-                    self._client,
-                    "PUT",
-                    ["user", self._own, "account_data", "m.direct"],
-                    "updating m.direct",
-                    current,
-                )
-            except TransportError as exc:
-                log.warning("could not remove a forgotten member from m.direct: %s", exc)
+            await self._put_m_direct(current)
+
+    async def _put_m_direct(self, current: dict[str, list[str]]) -> None:
+        """Write the bot's ``m.direct``; a failure is logged, the DM works without it."""
+        try:
+            await api_json_checked(
+                self._client,
+                "PUT",
+                ["user", self._own, "account_data", "m.direct"],
+                "updating m.direct",
+                current,
+            )
+        except TransportError as exc:
+            log.warning("could not update m.direct: %s", exc)
 
     async def _m_direct(self) -> dict[str, list[str]] | None:
         """The bot's ``m.direct`` ({} when it has none); None when it could not be read,

@@ -192,6 +192,18 @@ class Member:
         await self.client.close()
 
 
+async def open_dm(member: Member, bot_user: str) -> str:
+    """The member opens a direct chat with the bot; returns it once the bot has joined."""
+    created = await member.client.room_create(is_direct=True, invite=[bot_user])
+    room_id = created.room_id
+    for _ in range(100):  # the bot accepts the invite within a moment
+        members = await member.client.joined_members(room_id)
+        if bot_user in [m.user_id for m in getattr(members, "members", [])]:
+            return room_id
+        await asyncio.sleep(0.1)
+    raise AssertionError("the bot did not join the direct chat")
+
+
 def is_text(event: Any) -> bool:
     return isinstance(event, RoomMessageText | RoomMessageNotice)
 

@@ -42,14 +42,18 @@ async def _accept_invites(member: Member) -> None:
         await member.client.join(room_id)
 
 
-async def _welcome_dm(member: Member, timeout: float = 30) -> tuple[str, Any]:
-    """Sync (accepting the bot's DM invite) until the welcome arrives; its room is the DM."""
+async def _welcome_dm(member: Member, since_ms: int, timeout: float = 30) -> tuple[str, Any]:
+    """Sync (accepting the bot's DM invite) until the welcome arrives; its room is the DM.
+
+    Only a welcome sent after ``since_ms`` counts: joining an old invite brings that
+    room's history, which may hold a welcome from another test's bot."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         await member.sync_once(1000)
         await _accept_invites(member)
         for room_id, event in member.seen:
-            if isinstance(event, RoomMessageNotice) and "Welkom bij" in event.body:
+            recent = event.server_timestamp >= since_ms
+            if isinstance(event, RoomMessageNotice) and "Welkom bij" in event.body and recent:
                 return room_id, event
     raise AssertionError("no welcome DM arrived")
 
@@ -73,8 +77,9 @@ async def test_new_member_onboarding_directory_export_and_erasure(
     bot: BotRunner, bot_config: Config, member_factory: Any
 ) -> None:
     bob: Member = await member_factory("bob")
+    joined_at_ms = int(time.time() * 1000) - 1000  # the homeserver's clock is this machine's
     await bob.join(bot_config.rooms["welcome"])
-    dm, welcome = await _welcome_dm(bob)
+    dm, welcome = await _welcome_dm(bob, joined_at_ms)
     assert "Mag ik bewaren" in welcome.body and "!vergeet-mij" in welcome.body
 
     await _answer(bob, dm, "ja", "Wat is je beroep?")
@@ -112,7 +117,8 @@ async def test_new_member_onboarding_directory_export_and_erasure(
     await bob.join(bot_config.themes[0].room)
     await asyncio.sleep(1.5)
     await bob.sync_once(1000)
-    assert sum(isinstance(e, RoomMessageNotice) and "Welkom bij" in e.body for _, e in bob.seen) == 1
+    welcomes = [e for _, e in bob.seen if isinstance(e, RoomMessageNotice) and "Welkom bij" in e.body]
+    assert sum(e.server_timestamp >= joined_at_ms for e in welcomes) == 1
 
     # Another member finds bob by every filter and by free text.
     carol: Member = await member_factory("carol")
