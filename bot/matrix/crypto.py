@@ -47,7 +47,7 @@ from nio import (
 
 from bot.clock import Clock
 from bot.config import Config
-from bot.errors import TransportError
+from bot.errors import ConfigError, TransportError
 from bot.ids import RoomId, UserId
 from bot.matrix import state
 from bot.matrix.retry import TRANSIENT_EXCEPTIONS, request
@@ -62,8 +62,14 @@ UNDECRYPTED = "matrix.undecrypted"
 MAX_PENDING = 500
 
 
-class CryptoStoreError(TransportError):
-    """The crypto store cannot be opened (wrong ``matrix.store_key``, unreadable folder)."""
+class CryptoStoreError(ConfigError):
+    """The crypto store cannot be opened (wrong ``matrix.store_key``, unreadable folder).
+
+    A configuration problem: the command line reports it like one and exits with 2.
+    """
+
+    def __init__(self, problem: str) -> None:
+        super().__init__([problem])
 
 
 @dataclass
@@ -224,12 +230,12 @@ class Crypto:
             self._client.load_store()
         except Exception as exc:
             raise CryptoStoreError(
-                f"the crypto store in {self._config.matrix.store_path} cannot be opened for device "
-                f"{self._client.device_id} ({type(exc).__name__}); is matrix.store_key the key it was "
-                "made with?"
+                f"matrix.store_key: the crypto store in {self._config.matrix.store_path} cannot be "
+                f"opened for device {self._client.device_id} ({type(exc).__name__}); is this the key "
+                "it was made with?"
             ) from exc
         if self._client.olm is None:
-            raise CryptoStoreError("encryption is on, but nio could not load the crypto store")
+            raise CryptoStoreError("matrix.store_path: encryption is on, but nio could not load the store")
         log.info(
             "end-to-end encryption on: device %s, store in %s",
             self._client.device_id,

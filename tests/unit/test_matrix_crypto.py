@@ -196,3 +196,33 @@ def test_only_well_formed_encrypted_events_wait(tmp_path: Path) -> None:
     del broken["content"]["session_id"]
     assert crypto.undecrypted(RoomId("!dm"), broken, NOW) is None
     assert Undecrypted.from_json({"event_id": "$z"}) is None
+
+
+async def test_a_store_opened_with_another_key_stops_the_bot_with_a_clear_message(
+    tmp_path: Path, db: Database
+) -> None:
+    from nio import AsyncClient
+
+    from bot.clock import FakeClock
+    from bot.matrix.client import build_client
+    from bot.matrix.crypto import CryptoStoreError
+
+    def opened(key: str) -> tuple[AsyncClient, Crypto]:
+        cfg = config(tmp_path, store_path=str(tmp_path / "store"), store_key=key)
+        client = build_client(cfg)
+        client.user_id, client.device_id, client.access_token = "@kennisbrug:localhost", "DEVICE", "t"
+        return client, Crypto(client, cfg, db, FakeClock(NOW))
+
+    client, crypto = opened("first-key-0123456789")
+    await crypto.prepare()
+    client.load_store()  # creates the device's account, pickled with the first key
+    assert client.olm is not None and client.config.pickle_key == "first-key-0123456789"
+    await client.close()
+
+    client, crypto = opened("other-key-0123456789")
+    await crypto.prepare()
+    with pytest.raises(CryptoStoreError) as error:
+        await crypto.load()
+    assert error.value.problems[0].startswith("matrix.store_key: the crypto store in")
+    assert "other-key" not in error.value.problems[0]
+    await client.close()
