@@ -75,6 +75,7 @@ class MatrixConfig:
     store_key: str | None = None
     trust: str = "all"
     encrypt_private_rooms: bool = True
+    encrypt_community_rooms: bool = False
     undecryptable_wait_s: float = 60.0
 
     @property
@@ -312,6 +313,7 @@ def _parse_matrix(
         store_key=store_key,
         trust=trust,
         encrypt_private_rooms=_bool(p, m, "encrypt_private_rooms", "matrix", True),
+        encrypt_community_rooms=_bool(p, m, "encrypt_community_rooms", "matrix", False),
         undecryptable_wait_s=_number(p, m, "undecryptable_wait_s", "matrix", 60.0),
     )
 

@@ -237,7 +237,7 @@ class RoomManager:
         override: dict[str, Any] = {"users": await self._with_creator(users)}
         if space:
             override["events_default"] = 100  # a space is a directory, not a chat
-        initial_state = []
+        initial_state: list[dict[str, Any]] = []
         if space_id is not None:
             initial_state.append(
                 {
@@ -246,6 +246,8 @@ class RoomManager:
                     "content": {"via": [self._server], "canonical": True},
                 }
             )
+        if not space and self._config.matrix.encryption and self._config.matrix.encrypt_community_rooms:
+            initial_state.append(ENCRYPTION_STATE)
         invite = [
             user for user in dict.fromkeys((*community.admins, *community.moderators)) if user != self._own
         ]

@@ -87,11 +87,13 @@ async def test_a_killed_bot_answers_every_encrypted_command_once_after_the_resta
     tmp_path: Path,
     tag: str,
 ) -> None:
-    bot = bot_processes(reliability_config(server, tmp_path, tag))
+    config = reliability_config(server, tmp_path, tag, level="DEBUG")
+    bot = bot_processes(config)
     await bot.start()
     bob: EncryptedMember = await encrypted_member_factory("bob")
     dm = await bob.open_encrypted_dm(server.bot_user)
-    first = await bob.send(dm, "!taal")
+    canary = f"kanarie-{tag}-geheim"
+    first = await bob.send(dm, f"!help {canary}")
     await wait_answered(bob, dm, server.bot_user, [first], 30)
 
     await bot.kill()
@@ -114,7 +116,24 @@ async def test_a_killed_bot_answers_every_encrypted_command_once_after_the_resta
     assert doubles == {}
     assert all(a.decrypted for replies in got.values() for a in replies)
     assert bob.undecryptable() == []
-    assert "cannot decrypt" not in bot.run_log()
+    log = bot.run_log()
+    assert "cannot decrypt" not in log
+    # Decrypted text and the generated store key stay out of even a DEBUG log.
+    store_key = await generated_store_key(config["database"]["url"])
+    assert store_key and store_key not in log
+    assert canary not in log
+
+
+async def generated_store_key(url: str) -> str | None:
+    from bot.matrix.crypto import STORE_KEY
+    from bot.matrix.state import load
+    from bot.storage.database import Database
+
+    db = Database(url)
+    try:
+        return (await load(db, STORE_KEY)).get(STORE_KEY)
+    finally:
+        await db.dispose()
 
 
 @pytest.mark.parametrize("mode", ["before", "after"], ids=["dies-before-reply", "dies-after-reply"])

@@ -43,6 +43,7 @@ def test_encryption_defaults_suit_a_community_bot(tmp_path: Path) -> None:
     assert m.encryption is True
     assert m.trust == "all" and m.share_with_unverified is True
     assert m.encrypt_private_rooms is True
+    assert m.encrypt_community_rooms is False
     assert m.store_path == Path("/var/lib/kennisbrug/bot-crypto")  # next to the database
     assert m.store_key is None  # generated once and kept in the database, never nio's default
 
