@@ -376,8 +376,11 @@ class Buddy(Feature):
             if offer.candidate_id:
                 load[offer.candidate_id] = load.get(offer.candidate_id, 0) + 1
         candidates = []
+        # One query for the listed profiles; an available member who is not listed
+        # (rare) is read on their own.
+        listed = {record.user_id: record for record in await self.profiles.listed()}
         for state in await self.store.available_members():
-            profile = await self.profiles.get(state.user_id)
+            profile = listed.get(state.user_id) or await self.profiles.get(state.user_id)
             if profile is None:
                 continue
             candidates.append(

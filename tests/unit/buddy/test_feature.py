@@ -3,39 +3,23 @@ only the chat network is a recording fake."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
-from bot.app import App, build_app
+from bot.app import App
 from bot.clock import FakeClock
 from bot.ids import RoomId, UserId
 from commands.buddy.feature import Buddy
 from commands.buddy.models import BuddyOffer, BuddyPair
-from tests.fakes import BOB, FakeTransport, make_config, message
+from tests.fakes import BOB, FakeTransport, message
 from tests.privacy_scan import rows_mentioning
 
 CAROL = UserId("@carol:localhost")
 DAVE = UserId("@dave:localhost")
 ERIN = UserId("@erin:localhost")
 FRANK = UserId("@frank:localhost")
-
-
-@pytest.fixture
-async def app(tmp_path: Path, clock: FakeClock) -> AsyncIterator[App]:
-    config = make_config(
-        tmp_path,
-        flood={"burst": 10_000, "seconds_per_command": 0.001},
-        nudges={"weekly_budget": 10, "quiet_hours": "00:00-00:00", "quiet_weekends": False},
-    )
-    built = await build_app(config, clock=clock, transport_factory=FakeTransport)
-    built.services.rooms.set("welcome", RoomId("!welcome"))
-    yield built
-    await built.stop()
 
 
 def feature(app: App) -> Buddy:
