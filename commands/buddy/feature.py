@@ -349,8 +349,7 @@ class Buddy(Feature):
             await ctx.reply("buddy.find.searching", number=request_id, days=self._offer_days())
 
     def _offer_days(self) -> str:
-        hours = self.settings.offer_timeout.total_seconds() / 3600
-        return f"{hours / 24:g}" if hours >= 24 else f"{hours:g} h"
+        return f"{self.settings.offer_timeout.total_seconds() / 86400:.3g}"
 
     @command("buddy annuleer", aliases=["buddy intrekken"], english="buddy cancel")
     async def cancel(self, ctx: Context) -> None:

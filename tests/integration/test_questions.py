@@ -45,7 +45,7 @@ async def test_question_invitations_restart_answer_and_escalation(bot_config: Co
             await profiles.save(member.user_id, {"profession": "bedrijfsarts", "listed": True})
         room = await bob.join(bot_config.rooms["questions"])
         reply = await say(bob, room, "!vraag BA Hoe lees ik een FML bij wisselende klachten?", "uitgenodigd")
-        assert "Ik heb 2 Bedrijfsarts(s) uitgenodigd" in reply
+        assert "Ik heb 2 collega's (Bedrijfsarts) uitgenodigd" in reply
         [post] = await bob.wait_for(
             lambda r, e: r == room and isinstance(e, RoomMessageText) and "Vraag aan: Bedrijfsarts" in e.body
         )

@@ -86,7 +86,7 @@ async def test_a_question_is_posted_invites_rotate_and_the_asker_hears_of_answer
     [post] = [m for m in transport.sent if m.room_id == QROOM]
     assert "Vraag aan: Bedrijfsarts" in post.plain and "wisselende klachten" in post.plain
     assert BOB in post.plain and post.mentions == () and "@\u2060room" in post.plain
-    assert "Ik heb 3 Bedrijfsarts(s) uitgenodigd" in texts(transport, "!welcome")[-1]
+    assert "Ik heb 3 collega's (Bedrijfsarts) uitgenodigd" in texts(transport, "!welcome")[-1]
     await run_jobs(app)
     invited = [i.user_id for i in await invites(app)]
     assert len(invited) == 3 and BAS[0] not in invited and "@hidden:localhost" not in invited
