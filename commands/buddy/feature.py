@@ -60,6 +60,10 @@ log = logging.getLogger(__name__)
 OFFER_TIMEOUT_KIND = "buddy:offer-timeout"
 CHECKIN_KIND = "buddy:checkin"
 
+# A pair made this recently may have been interrupted half-way through its set-up
+# (room made, agenda or message not yet queued); older pairs are complete.
+RESUME_WINDOW = timedelta(days=1)
+
 OFFERED = "offered"
 NOBODY = "nobody"
 NOTHING = "nothing"
@@ -141,9 +145,12 @@ class Buddy(Feature):
 
     async def _resume(self) -> None:
         """Finish what a stop may have interrupted; every step is idempotent."""
+        recent = self.services.clock.now() - RESUME_WINDOW
         for pair in await self.store.active_pairs():
             if pair.room_id:
                 self.services.rooms.add_private(RoomId(pair.room_id))
+                if pair.started_at < recent:
+                    continue  # set up long ago; nothing can be half done
             try:
                 await self._complete_pair(pair.id)
             except Exception:
