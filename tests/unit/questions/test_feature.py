@@ -162,3 +162,17 @@ async def test_erasing_the_asker_takes_the_question_down(app: App, transport: Fa
     await say(app, "!vergeet-mij", sender=UserId(invited))
     await say(app, "ja", sender=UserId(invited))
     assert await rows_mentioning(app.services.db, invited) == []
+
+
+async def test_a_replayed_command_posts_and_invites_once(app: App, transport: FakeTransport) -> None:
+    await members(app)
+    event = message("!vraag BA Hoe weeg je een second opinion mee in de FML?", sender=BOB, room="!welcome")
+    await app.router.dispatch(event)
+    await app.router.dispatch(event)  # the same event again, as after a crash mid-command
+    await run_jobs(app)
+    assert len([m for m in transport.sent if m.room_id == QROOM]) == 1
+    assert len(await invites(app)) == 3
+    async with app.services.db.session() as session:
+        assert len((await session.scalars(select(Question))).all()) == 1
+    invited = (await invites(app))[0].user_id
+    assert sum("Een collega heeft een vraag" in t for t in texts(transport, dm(UserId(invited)))) == 1
