@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed-$(shell cksum requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint bench lock clean-demo
+.PHONY: demo test lint bench bench-directory lock clean-demo
 
 $(STAMP):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/latency.py
+
+# !zoek on 1,000 / 10,000 / 100,000 generated profiles: the index alone, then the whole
+# command path.
+bench-directory: $(STAMP)
+	$(PY) bench/directory.py
+	$(PY) bench/find_command.py
 
 # Re-pin after changing dependencies in pyproject.toml.
 lock: $(STAMP)

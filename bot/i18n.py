@@ -102,8 +102,10 @@ class Catalogue:
         return fragment(self.template(language, key), {**self.globals, **params})
 
     def plain(self, language: str, key: str, /, **params: Any) -> str:
-        """Only the plain text (for places that take no formatting, like a room name)."""
-        return self.render(language, key, **params).plain
+        """Only the plain text (for places that take no formatting, like a room name).
+
+        No HTML is built: labels are read this way many times per message."""
+        return fragment(self.template(language, key), {**self.globals, **params}).plain
 
 
 def _babel_locale(language: str) -> str:

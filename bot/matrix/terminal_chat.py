@@ -1,8 +1,10 @@
 """A small terminal Matrix client, so a newcomer can talk to the bot from the demo.
 
 It logs in as a member, joins one room, prints what others say there and sends every
-line typed. When standard input is not a terminal (a script pipes commands in), it
-waits for the answers after the last line and then ends by itself.
+line typed. Direct chats the bot opens (the welcome, an introduction conversation) are
+joined and shown too, marked ``[dm]``; ``/dm`` sends to the direct chat from then on,
+``/room`` back to the room. When standard input is not a terminal (a script pipes
+commands in), it waits for the answers after the last line and then ends by itself.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TextIO
 
 from nio import (
     AsyncClient,
+    InviteMemberEvent,
     JoinError,
     LoginError,
     MatrixRoom,
@@ -42,6 +45,8 @@ class TerminalChat:
         self.password = password
         self.room_alias = room
         self.room_id: str | None = None
+        self.dm_id: str | None = None  # the latest direct chat someone opened with us
+        self.target: str | None = None  # where typed lines go
         self.out = out
         self.prompt = prompt
         self._ready = False
@@ -52,16 +57,33 @@ class TerminalChat:
         self.out.flush()
 
     async def _on_message(self, room: MatrixRoom, event: RoomMessage) -> None:
-        if not self._ready or room.room_id != self.room_id or event.sender == self.client.user_id:
+        if not self._ready or event.sender == self.client.user_id:
+            return
+        if room.room_id != self.room_id and room.member_count == 2:
+            self.dm_id = room.room_id  # a direct chat joined in an earlier run
+        if room.room_id not in (self.room_id, self.dm_id):
             return
         if isinstance(event, RoomMessageText | RoomMessageNotice):
             name = room.user_name(event.sender) or event.sender
+            if room.room_id == self.dm_id:
+                name = f"[dm] {name}"
             body = textwrap.indent(event.body, "    ").lstrip()
             # Start on a fresh line and show the prompt again, so typing can go on.
             prompt = self.prompt if sys.stdin.isatty() else ""
-            self.out.write(f"\r{name}: {body}\n{prompt}")
+            hint = ""
+            if room.room_id == self.dm_id and self.target != self.dm_id:
+                hint = "    (type /dm to answer in this direct chat, /room to go back)\n"
+            self.out.write(f"\r{name}: {body}\n{hint}{prompt}")
             self.out.flush()
             self._last_message.set()
+
+    async def _on_invite(self, room: MatrixRoom, event: InviteMemberEvent) -> None:
+        """Join the direct chat the bot opens (its welcome) and show it from then on."""
+        if event.state_key != self.client.user_id or event.membership != "invite":
+            return
+        joined = await self.client.join(room.room_id)
+        if not isinstance(joined, JoinError):
+            self.dm_id = joined.room_id
 
     async def connect(self) -> None:
         login = await self.client.login(self.password, device_name="terminal-chat")
@@ -70,8 +92,9 @@ class TerminalChat:
         joined = await self.client.join(self.room_alias)
         if isinstance(joined, JoinError):
             raise RuntimeError(f"could not join {self.room_alias}: {joined.message}")
-        self.room_id = joined.room_id
+        self.room_id = self.target = joined.room_id
         self.client.add_event_callback(self._on_message, (RoomMessageText, RoomMessageNotice))
+        self.client.add_event_callback(self._on_invite, InviteMemberEvent)
         # The first sync brings history; it is not shown.
         await self.client.sync(timeout=1000, full_state=True)
         self._ready = True
@@ -81,9 +104,9 @@ class TerminalChat:
             await self.client.sync(timeout=_SYNC_TIMEOUT_MS, since=self.client.next_batch)
 
     async def send(self, text: str) -> None:
-        assert self.room_id is not None
+        assert self.target is not None
         await self.client.room_send(
-            self.room_id, "m.room.message", {"msgtype": "m.text", "body": text, "m.mentions": {}}
+            self.target, "m.room.message", {"msgtype": "m.text", "body": text, "m.mentions": {}}
         )
 
     async def run(self, read_line: Callable[[], asyncio.Future[str]] | None = None) -> None:
@@ -102,6 +125,11 @@ class TerminalChat:
                 line = line.strip()
                 if line in ("/quit", "/exit"):
                     return
+                if line in ("/dm", "/room"):
+                    self.target = self.dm_id if line == "/dm" and self.dm_id else self.room_id
+                    where = "the direct chat" if self.target == self.dm_id else self.room_alias
+                    self._print(f"    (now writing in {where})")
+                    continue
                 if line:
                     self._last_message.clear()
                     await self.send(line)

@@ -578,6 +578,7 @@ class Buddy(Feature):
                     topic=catalogue.plain(language, "buddy.room.topic"),
                     invite=[UserId(pair.member_a), UserId(pair.member_b)],
                     is_direct=False,
+                    private=True,  # encrypted when matrix.encrypt_private_rooms (the default)
                 )
             )
             await self.store.set_room(pair.id, room)

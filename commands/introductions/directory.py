@@ -9,8 +9,8 @@ within a field any value matches (OR): profession, experience; a shared day amon
 member's work and meeting days; a shared theme; a shared goal. A member whose region is
 asked for matches, and so does a nationwide (``landelijk``) member, for any region,
 because they work everywhere. Every free-text word must occur in the record's
-searchable text (``describe``), ignoring case and accents; a word containing spaces
-is matched as a phrase.
+searchable text (``describe``), ignoring case and (Latin) accents; a word containing
+spaces is matched as a phrase.
 
 Ranking, best first; each step only breaks ties left by the one before:
 
@@ -27,11 +27,14 @@ Speed. Filters are unions and intersections of inverted indexes (value -> user i
 so they cost what the matching sets cost, not the directory size. Free-text words go
 through a token index: a word without spaces occurs in a text exactly when it occurs
 in one of its whitespace-separated tokens, so scanning the distinct tokens replaces
-scanning every record when that is cheaper. Ranking splits the matches into tiers of
-equal (region, relevance) with set operations, skips whole tiers that lie before the
-asked-for page, and takes only the needed members of a tier, by walking the
-precomputed order of steps 3-5 or with ``heapq.nsmallest``; the full match set is
-never sorted unless a page needs it all.
+reading every record when that is cheaper; the own texts have a token index of their
+own for ranking step 2. Ranking splits the matches into tiers of equal (region,
+relevance) with set operations, skips whole tiers that lie before the asked-for page,
+and takes only the needed members of a tier, by walking the precomputed order of
+steps 3-5 or with ``heapq.nsmallest``; the full match set is never sorted unless a
+page needs it all. The price is memory: the two token indexes hold one entry per
+distinct word per member, most of the index's roughly 5 KB per member
+(``bench/directory.py`` prints timings and memory).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ import re
 import unicodedata
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from itertools import islice
 
@@ -97,12 +101,14 @@ class DirectoryQuery:
             or self.days
             or self.themes
             or self.goals
-            or any(w.strip() for w in self.words)
+            or any(fold(w) for w in self.words)
         )
 
 
 @dataclass(frozen=True)
 class SearchPage:
+    """One page of results; ``page`` is the page actually shown (clamped), ``pages`` >= 1."""
+
     results: list[ProfileRecord]
     total: int
     page: int
@@ -111,6 +117,9 @@ class SearchPage:
 
 @dataclass(frozen=True)
 class DirectoryCounts:
+    """Listed members per profession and per region (members without a region are only
+    in ``total``); keys sorted, values never zero."""
+
     by_profession: dict[str, int]
     by_region: dict[str, int]
     total: int
@@ -173,12 +182,12 @@ class _MultiIndex:
                 if not ids:
                     del self._ids[value]
 
-    def get(self, value: str) -> set[str]:
-        """The ids with ``value``; callers must not mutate the returned set."""
+    def get(self, value: str) -> AbstractSet[str]:
+        """The ids with ``value``: the index's own set, hence read-only."""
         return self._ids.get(value, _EMPTY)
 
-    def any_of(self, values: Iterable[str]) -> set[str]:
-        """The ids with at least one of ``values``; may be an index set: read only."""
+    def any_of(self, values: Iterable[str]) -> AbstractSet[str]:
+        """The ids with at least one of ``values``; may be the index's own set."""
         sets = [self._ids[v] for v in values if v in self._ids]
         if not sets:
             return _EMPTY
@@ -189,7 +198,7 @@ class _MultiIndex:
     def sizes(self) -> dict[str, int]:
         return {value: len(ids) for value, ids in self._ids.items()}
 
-    def tokens(self) -> Iterator[tuple[str, set[str]]]:
+    def tokens(self) -> Iterator[tuple[str, AbstractSet[str]]]:
         return iter(self._ids.items())
 
     def __len__(self) -> int:
@@ -199,7 +208,7 @@ class _MultiIndex:
         self._ids.clear()
 
 
-_EMPTY: set[str] = set()
+_EMPTY: frozenset[str] = frozenset()
 
 
 class DirectoryIndex:
@@ -343,9 +352,9 @@ class DirectoryIndex:
         results = [self._records[user_id] for user_id in user_ids]
         return SearchPage(results=results, total=total, page=page, pages=pages)
 
-    def _matching(self, query: DirectoryQuery, words: list[str]) -> set[str] | None:
+    def _matching(self, query: DirectoryQuery, words: list[str]) -> AbstractSet[str] | None:
         """The user ids matching ``query`` (read only), or None for everyone."""
-        field_sets: list[set[str]] = []
+        field_sets: list[AbstractSet[str]] = []
         if query.professions:
             field_sets.append(self._by_profession.any_of(query.professions))
         if query.experience:
@@ -358,7 +367,7 @@ class DirectoryIndex:
             field_sets.append(self._by_theme.any_of(query.themes))
         if query.goals:
             field_sets.append(self._by_goal.any_of(query.goals))
-        matches: set[str] | None = None
+        matches: AbstractSet[str] | None = None
         if field_sets:
             # Python intersects by iterating the smaller operand: start smallest.
             field_sets.sort(key=len)
@@ -376,16 +385,16 @@ class DirectoryIndex:
     def _containing(
         self,
         word: str,
-        candidates: set[str] | None,
+        candidates: AbstractSet[str] | None,
         texts: dict[str, str],
         tokens: _MultiIndex,
-    ) -> set[str]:
+    ) -> AbstractSet[str]:
         """The candidates (None: everyone) whose text in ``texts`` contains the folded
         ``word``, through ``tokens`` (the token index of ``texts``) when that is cheaper."""
         pool = self._records.keys() if candidates is None else candidates
         if " " in word:
             # Each part of a phrase lies within one token: narrow cheaply, then read.
-            narrowed: set[str] | None = candidates
+            narrowed: AbstractSet[str] | None = candidates
             for part in word.split(" "):
                 narrowed = self._containing(part, narrowed, texts, tokens)
             pool = narrowed if narrowed is not None else pool
@@ -398,7 +407,7 @@ class DirectoryIndex:
         return found if candidates is None else candidates & found
 
     def _ranked_slice(
-        self, query: DirectoryQuery, words: list[str], matches: set[str], start: int, count: int
+        self, query: DirectoryQuery, words: list[str], matches: AbstractSet[str], start: int, count: int
     ) -> list[str]:
         """User ids ``start`` to ``start + count`` of ``matches`` in ranking order."""
         result: list[str] = []
@@ -415,11 +424,13 @@ class DirectoryIndex:
                 break
         return result[:count]
 
-    def _tiers(self, query: DirectoryQuery, words: list[str], matches: set[str]) -> Iterator[set[str]]:
+    def _tiers(
+        self, query: DirectoryQuery, words: list[str], matches: AbstractSet[str]
+    ) -> Iterator[AbstractSet[str]]:
         """``matches`` split by (region rank, relevance), best tier first."""
         # (weight, ids) pairs; a member's relevance is the sum of the weights of the
         # pairs whose ids contain them. A meeting day gets both day pairs (1 + 1).
-        pairs: list[tuple[int, set[str]]] = []
+        pairs: list[tuple[int, AbstractSet[str]]] = []
         for day in sorted(query.days):
             pairs.append((WORK_DAY_WEIGHT, self._by_day.get(day)))
             pairs.append((MEET_DAY_WEIGHT - WORK_DAY_WEIGHT, self._by_meet_day.get(day)))
@@ -430,11 +441,11 @@ class DirectoryIndex:
         for word in words:
             own = self._containing(word, matches, self._own_texts, self._by_own_token)
             pairs.append((OWN_WORD_WEIGHT, own))
-        levels: dict[int, set[str]] = {0: matches}
+        levels: dict[int, AbstractSet[str]] = {0: matches}
         for weight, ids in pairs:
             if not ids:
                 continue
-            shifted: dict[int, set[str]] = {}
+            shifted: dict[int, AbstractSet[str]] = {}
             for relevance, members in levels.items():
                 hit = members & ids
                 _merge(shifted, relevance + weight, hit)
@@ -450,7 +461,7 @@ class DirectoryIndex:
         for members in ordered:
             yield members - exact
 
-    def _best_static(self, user_ids: set[str], count: int) -> list[str]:
+    def _best_static(self, user_ids: AbstractSet[str], count: int) -> list[str]:
         """The first ``count`` of ``user_ids`` in the static order (steps 3-5)."""
         if count >= len(user_ids):
             return sorted(user_ids, key=self._static_keys.__getitem__)
@@ -466,7 +477,7 @@ def _optional(value: str | None) -> tuple[str, ...]:
     return (value,) if value else ()
 
 
-def _merge(levels: dict[int, set[str]], relevance: int, members: set[str]) -> None:
+def _merge(levels: dict[int, AbstractSet[str]], relevance: int, members: AbstractSet[str]) -> None:
     # Never mutate a set in place: it may be one of the index's own sets.
     if not members:
         return

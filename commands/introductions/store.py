@@ -26,22 +26,27 @@ PROFILE_FIELDS = SCALAR_FIELDS + LIST_FIELDS + TEXT_FIELDS
 
 
 def to_record(row: Profile) -> ProfileRecord:
+    return record_from({name: getattr(row, name) for name in (*PROFILE_FIELDS, "user_id", "updated_at")})
+
+
+def record_from(values: Mapping[str, Any]) -> ProfileRecord:
+    """A profile row's values (read as a plain row or from an ORM object) as a record."""
     return ProfileRecord(
-        user_id=row.user_id,
-        profession=row.profession,
-        experience=row.experience,
-        years=row.years,
-        region=row.region,
-        setting=row.setting,
-        work_days=tuple(row.work_days or ()),
-        meet_days=tuple(row.meet_days or ()),
-        goals=tuple(row.goals or ()),
-        themes=tuple(row.themes or ()),
-        about=row.about,
-        weighing=row.weighing,
-        listed=bool(row.listed),
-        spotlight=bool(row.spotlight),
-        updated_at=row.updated_at,
+        user_id=str(values["user_id"]),
+        profession=str(values["profession"]),
+        experience=values["experience"],
+        years=values["years"],
+        region=values["region"],
+        setting=values["setting"],
+        work_days=tuple(values["work_days"] or ()),
+        meet_days=tuple(values["meet_days"] or ()),
+        goals=tuple(values["goals"] or ()),
+        themes=tuple(values["themes"] or ()),
+        about=values["about"],
+        weighing=values["weighing"],
+        listed=bool(values["listed"]),
+        spotlight=bool(values["spotlight"]),
+        updated_at=values["updated_at"],
     )
 
 
@@ -72,9 +77,12 @@ class ProfileStore:
         return to_record(row) if row is not None else None
 
     async def listed(self) -> list[ProfileRecord]:
+        """Every listed profile, read as plain rows: at start-up this loads the whole
+        directory, where building ORM objects would cost most of the time."""
+        columns = [getattr(Profile, name) for name in (*PROFILE_FIELDS, "user_id", "updated_at")]
         async with self._db.session() as session:
-            rows = (await session.scalars(select(Profile).where(Profile.listed.is_(True)))).all()
-        return [to_record(row) for row in rows]
+            rows = (await session.execute(select(*columns).where(Profile.listed.is_(True)))).mappings().all()
+        return [record_from(dict(row)) for row in rows]
 
     async def save(self, user_id: str, values: Mapping[str, Any]) -> tuple[ProfileRecord, bool]:
         """Create or update a profile; returns it and whether it is new.

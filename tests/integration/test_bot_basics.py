@@ -9,20 +9,9 @@ import pytest
 from nio import RoomMessageNotice
 
 from bot.config import Config
-from tests.integration.conftest import BotRunner, Member
+from tests.integration.conftest import BotRunner, Member, open_dm
 
 pytestmark = pytest.mark.integration
-
-
-async def _open_dm(member: Member, bot_user: str) -> str:
-    created = await member.client.room_create(is_direct=True, invite=[bot_user])
-    room_id = created.room_id
-    for _ in range(100):  # the bot accepts the invite within a moment
-        members = await member.client.joined_members(room_id)
-        if bot_user in [m.user_id for m in getattr(members, "members", [])]:
-            return room_id
-        await asyncio.sleep(0.1)
-    raise AssertionError("the bot did not join the direct chat")
 
 
 def _formatted(event: Any) -> str:
@@ -43,7 +32,7 @@ async def test_help_in_a_room(bot: BotRunner, bot_config: Config, member_factory
 
 async def test_help_in_a_dm_without_prefix(bot: BotRunner, bot_config: Config, member_factory: Any) -> None:
     bob: Member = await member_factory("bob")
-    dm = await _open_dm(bob, bot_config.matrix.user_id)
+    dm = await open_dm(bob, bot_config.matrix.user_id)
     reply = await bob.ask(dm, "help")
     assert "!taal" in reply.body
 
@@ -81,7 +70,7 @@ async def test_conversation_survives_a_bot_restart(bot_config: Config, member_fa
     await runner.start()
     bob: Member = await member_factory("bob")
     try:
-        dm = await _open_dm(bob, bot_config.matrix.user_id)
+        dm = await open_dm(bob, bot_config.matrix.user_id)
         await bob.ask(dm, "!instellingen")  # the intro, then question 1
         question = await bob.wait_for(lambda r, e: r == dm and "Vraag 1 van 2" in getattr(e, "body", ""))
         assert "2. English" in question[0].body
@@ -149,7 +138,7 @@ async def test_a_direct_chat_others_join_is_no_longer_private(
 ) -> None:
     bob: Member = await member_factory("bob")
     carol: Member = await member_factory("carol")
-    dm = await _open_dm(bob, bot_config.matrix.user_id)
+    dm = await open_dm(bob, bot_config.matrix.user_id)
     assert "!taal" in (await bob.ask(dm, "help")).body
     # Bob lets Carol in: personal answers must not go to a room with a third person.
     await bob.client.room_invite(dm, carol.user_id)

@@ -14,10 +14,11 @@ import pytest
 from nio import (
     MemoryDownloadResponse,
     RedactedEvent,
+    RoomEncryptedFile,
     RoomGetEventResponse,
-    RoomMessageFile,
     RoomMessageNotice,
 )
+from nio.crypto.attachments import decrypt_attachment
 
 from bot.config import Config, parse_config
 from bot.devtools.synapse import LocalSynapse
@@ -42,14 +43,18 @@ async def _accept_invites(member: Member) -> None:
         await member.client.join(room_id)
 
 
-async def _welcome_dm(member: Member, timeout: float = 30) -> tuple[str, Any]:
-    """Sync (accepting the bot's DM invite) until the welcome arrives; its room is the DM."""
+async def _welcome_dm(member: Member, since_ms: int, timeout: float = 30) -> tuple[str, Any]:
+    """Sync (accepting the bot's DM invite) until the welcome arrives; its room is the DM.
+
+    Only a welcome sent after ``since_ms`` counts: joining an old invite brings that
+    room's history, which may hold a welcome from another test's bot."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         await member.sync_once(1000)
         await _accept_invites(member)
         for room_id, event in member.seen:
-            if isinstance(event, RoomMessageNotice) and "Welkom bij" in event.body:
+            recent = event.server_timestamp >= since_ms
+            if isinstance(event, RoomMessageNotice) and "Welkom bij" in event.body and recent:
                 return room_id, event
     raise AssertionError("no welcome DM arrived")
 
@@ -70,11 +75,14 @@ async def _answer(member: Member, room: str, text: str, expect: str, timeout: fl
 
 
 async def test_new_member_onboarding_directory_export_and_erasure(
-    bot: BotRunner, bot_config: Config, member_factory: Any
+    bot: BotRunner, bot_config: Config, member_factory: Any, encrypted_member_factory: Any
 ) -> None:
-    bob: Member = await member_factory("bob")
+    # Bob's client encrypts, as Element does: the welcome DM the bot opens is encrypted.
+    bob: Member = await encrypted_member_factory("bob")
+    joined_at_ms = int(time.time() * 1000) - 1000  # the homeserver's clock is this machine's
     await bob.join(bot_config.rooms["welcome"])
-    dm, welcome = await _welcome_dm(bob)
+    dm, welcome = await _welcome_dm(bob, joined_at_ms)
+    assert bob.client.rooms[dm].encrypted
     assert "Mag ik bewaren" in welcome.body and "!vergeet-mij" in welcome.body
 
     await _answer(bob, dm, "ja", "Wat is je beroep?")
@@ -112,7 +120,8 @@ async def test_new_member_onboarding_directory_export_and_erasure(
     await bob.join(bot_config.themes[0].room)
     await asyncio.sleep(1.5)
     await bob.sync_once(1000)
-    assert sum(isinstance(e, RoomMessageNotice) and "Welkom bij" in e.body for _, e in bob.seen) == 1
+    welcomes = [e for _, e in bob.seen if isinstance(e, RoomMessageNotice) and "Welkom bij" in e.body]
+    assert sum(e.server_timestamp >= joined_at_ms for e in welcomes) == 1
 
     # Another member finds bob by every filter and by free text.
     carol: Member = await member_factory("carol")
@@ -134,10 +143,11 @@ async def test_new_member_onboarding_directory_export_and_erasure(
 
     # The export holds the profile.
     await bob.send(dm, "!mijngegevens")
-    [file_event] = await bob.wait_for(lambda r, e: r == dm and isinstance(e, RoomMessageFile), timeout=20)
+    [file_event] = await bob.wait_for(lambda r, e: r == dm and isinstance(e, RoomEncryptedFile), timeout=20)
     download = await bob.client.download(mxc=file_event.url)
     assert isinstance(download, MemoryDownloadResponse)
-    exported = json.loads(download.body.decode("utf-8"))["data"]["introductions"]
+    plain = decrypt_attachment(download.body, file_event.key["k"], file_event.hashes["sha256"], file_event.iv)
+    exported = json.loads(plain.decode("utf-8"))["data"]["introductions"]
     assert exported["profile"]["profession"] == "arbeidsdeskundige"
     assert exported["profile"]["work_days"] == ["ma", "di", "do"]
 

@@ -3,7 +3,6 @@ forget them; afterwards no row in the bot's database names them."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -18,21 +17,10 @@ from bot.rooms import RoomDirectory
 from bot.storage import Database
 from bot.storage.migrate import migrate
 from bot.transport import OutgoingMessage
-from tests.integration.conftest import BotRunner, Member
+from tests.integration.conftest import BotRunner, Member, open_dm
 from tests.privacy_scan import rows_mentioning
 
 pytestmark = pytest.mark.integration
-
-
-async def _open_dm(member: Member, bot_user: str) -> str:
-    created = await member.client.room_create(is_direct=True, invite=[bot_user])
-    room_id = created.room_id
-    for _ in range(100):  # the bot accepts the invite within a moment
-        members = await member.client.joined_members(room_id)
-        if bot_user in [m.user_id for m in getattr(members, "members", [])]:
-            return room_id
-        await asyncio.sleep(0.1)
-    raise AssertionError("the bot did not join the direct chat")
 
 
 async def _download_json(member: Member, event: RoomMessageFile) -> dict[str, Any]:
@@ -43,7 +31,7 @@ async def _download_json(member: Member, event: RoomMessageFile) -> dict[str, An
 
 async def test_my_data_then_forget_me(bot: BotRunner, bot_config: Config, member_factory: Any) -> None:
     bob: Member = await member_factory("bob")
-    dm = await _open_dm(bob, bot_config.matrix.user_id)
+    dm = await open_dm(bob, bot_config.matrix.user_id)
     assert "vanaf nu" in (await bob.ask(dm, "!taal nl")).body
 
     explanation = await bob.ask(dm, "!mijngegevens")

@@ -27,6 +27,9 @@ pytestmark = pytest.mark.integration
 def bot_config(synapse: LocalSynapse, accounts: Accounts, tmp_path: Path, tag: str) -> Config:
     raw = bot_config_dict(synapse, accounts, tmp_path, tag)
     raw["flood"] = {"burst": 100, "seconds_per_command": 0.05}
+    # Plain direct chats and pair rooms: these members' clients have no encryption
+    # (tests/integration/test_introductions.py covers the encrypted DM).
+    raw["matrix"]["encrypt_private_rooms"] = False
     raw["nudges"] = {"weekly_budget": 20, "quiet_hours": "00:00-00:00", "quiet_weekends": False}
     raw["questions"] = {"invite_count": 2, "escalate_hours": 48}
     return parse_config(raw, tmp_path / "bot.yaml", env={})
