@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed-$(shell cksum requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint bench bench-encrypted bench-directory lock clean-demo
+.PHONY: demo test lint bench bench-encrypted bench-directory bench-buddy lock clean-demo
 
 $(STAMP):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ bench-encrypted: $(STAMP)
 bench-directory: $(STAMP)
 	$(PY) bench/directory.py
 	$(PY) bench/find_command.py
+
+# Buddy matching on 1,000 / 10,000 / 100,000 candidates.
+bench-buddy: $(STAMP)
+	$(PY) bench/buddy_matching.py
 
 # Re-pin after changing dependencies in pyproject.toml.
 lock: $(STAMP)
