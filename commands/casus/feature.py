@@ -195,10 +195,15 @@ class Casus(Feature):
         zone = self.services.config.community.timezone
         if schedule.week_matches(occurrence, zone):
             return occurrence
-        start = occurrence - timedelta(days=7 * schedule.every_weeks + 1)
-        fires = next_fire_times(schedule.cron, zone, start, 7 * schedule.every_weeks * 24)
-        matching = [f for f in fires if f <= occurrence and schedule.week_matches(f, zone)]
-        return matching[-1] if matching else None
+        latest: datetime | None = None
+        moment = occurrence - timedelta(days=7 * schedule.every_weeks + 1)
+        while True:
+            fires = next_fire_times(schedule.cron, zone, moment, 1)
+            if not fires or fires[0] > occurrence:
+                return latest
+            if schedule.week_matches(fires[0], zone):
+                latest = fires[0]
+            moment = fires[0]
 
     async def post_next(self, theme: str, slot: str, case_id: str | None = None) -> RunRecord | None:
         """Claim ``(theme, slot)`` and post its case (the next of the bank, or ``case_id``)."""
@@ -804,7 +809,12 @@ class Casus(Feature):
             )
             for s in pending
         ]
-        await ctx.reply("casus.queue.report", count=len(pending), rows=Markup.join(rows, "\n\n"))
+        # Waiting cases (and who brought them in) stay out of community rooms.
+        if ctx.is_direct:
+            await ctx.reply("casus.queue.report", count=len(pending), rows=Markup.join(rows, "\n\n"))
+            return
+        await ctx.send_dm("casus.queue.report", count=len(pending), rows=Markup.join(rows, "\n\n"))
+        await ctx.reply("casus.queue.sent_to_dm", count=len(pending))
 
     @command("casus goedkeuren", aliases=["casus approve"], english="case approve")
     @check(moderator_only)

@@ -326,7 +326,8 @@ async def test_a_member_submits_a_case_and_the_guard_keeps_nothing_flagged(
     await say(app, "!casus wachtrij", BOB)
     assert "moderator" in fake(app).last().lower()
     await say(app, "!casus wachtrij", ALICE)
-    queue = fake(app).last()
+    assert "in je privégesprek" in fake(app).last()
+    queue = in_room(app, "!dm-alice")[-1].plain
     assert "Een re-integratie die vastloopt" in queue and BOB in queue and "met naam" in queue
     await say(app, "!casus goedkeuren 1", ALICE)
     assert "ingediend-1" in fake(app).last()
@@ -398,3 +399,25 @@ async def test_a_bot_restart_rebuilds_the_listener_from_the_database(
         assert await feature(second).store.contributions(run.id) == [(BOB, "unknown")]
     finally:
         await second.stop()
+
+
+async def test_a_post_missed_while_down_comes_late_also_every_other_week(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    built = await make_app(
+        tmp_path,
+        clock,
+        schedules={"buikpijndossiers": {"cron": "30 10 * * tue", "every_weeks": 2, "anchor": "2027-03-16"}},
+    )
+    try:
+        await feature(built).start()
+        # Down on Tuesday 16 March; back on the off-week Tuesday: the missed case is posted, once.
+        await tick(built, clock, POST_AT + timedelta(weeks=1, seconds=5))
+        await tick(built, clock, POST_AT + timedelta(weeks=1, minutes=5))
+        [run] = await feature(built).store.runs("open")
+        assert run.slot == f"schedule:{POST_AT.isoformat()}"
+        assert len([m for m in posts(built) if m.thread_root is None]) == 1
+        await tick(built, clock, POST_AT + timedelta(weeks=2, seconds=5))
+        assert len([m for m in posts(built) if m.thread_root is None]) == 2
+    finally:
+        await built.stop()
