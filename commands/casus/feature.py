@@ -481,6 +481,7 @@ class Casus(Feature):
                 language,
                 "casus.post.next_step",
                 days=f"{days:g}",
+                number=step + 1,
                 name=catalogue.plain(language, f"casus.step.{STEPS[step]}"),
             )
         else:

@@ -52,7 +52,7 @@ def accounts(synapse: LocalSynapse) -> Accounts:
     result = Accounts()
 
     async def register() -> None:
-        for name in ("kennisbrug", "alice", "bob", "carol", "dave", "erin"):
+        for name in ("kennisbrug", "alice", "bob", "carol", "dave", "erin", "frank", "gina"):
             password = secrets.token_urlsafe(10)
             await synapse.register_user(name, password, admin=False)
             result.passwords[name] = password

@@ -91,9 +91,10 @@ async def test_a_scheduled_case_from_post_to_summary(bot_config: Config, member_
     await runner.start()
     try:
         theme_alias = bot_config.themes[0].room
-        bob: Member = await member_factory("bob")
-        carol: Member = await member_factory("carol")
-        alice: Member = await member_factory("alice")
+        # Accounts of their own: the DMs the bot opens here must not meet other tests.
+        bob: Member = await member_factory("dave")
+        carol: Member = await member_factory("frank")
+        alice: Member = await member_factory("gina")
         erin: Member = await member_factory("erin")
         room = await bob.join(theme_alias)
         for member in (carol, alice, erin):

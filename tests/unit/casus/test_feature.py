@@ -164,7 +164,7 @@ async def test_a_scheduled_case_runs_its_steps_meter_invitations_and_summary(
     await tick(app, clock, POST_AT + timedelta(days=7, minutes=1))
     summary = [m for m in in_room(app, ROOM) if m.thread_root == root][-1]
     assert "Afgesloten: Twintig maanden verder" in summary.plain
-    assert "4 leden praatten mee, in 6 berichten" in summary.plain
+    assert "Deelnemers: 4 · berichten: 6" in summary.plain
     assert "- 1 bedrijfsarts" in summary.plain and "- 2 leden zonder profiel" not in summary.plain
     for user in (BOB, CAROL, DAVE, ERIN):
         assert user in summary.plain and f"https://matrix.to/#/{user}" in summary.html
