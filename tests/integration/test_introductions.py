@@ -43,13 +43,22 @@ async def _accept_invites(member: Member) -> None:
 
 
 async def _welcome_dm(member: Member, timeout: float = 30) -> tuple[str, Any]:
-    """Sync (accepting the bot's DM invite) until the welcome arrives; its room is the DM."""
+    """Sync (accepting the bot's DM invite) until the welcome arrives; its room is the DM.
+
+    Only a welcome sent after this call counts: an earlier test's bot (same accounts)
+    may have left an invite to an older DM holding an older welcome.
+    """
+    since_ms = int(time.time() * 1000) - 5_000
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         await member.sync_once(1000)
         await _accept_invites(member)
         for room_id, event in member.seen:
-            if isinstance(event, RoomMessageNotice) and "Welkom bij" in event.body:
+            if (
+                isinstance(event, RoomMessageNotice)
+                and "Welkom bij" in event.body
+                and event.server_timestamp >= since_ms
+            ):
                 return room_id, event
     raise AssertionError("no welcome DM arrived")
 
@@ -112,7 +121,15 @@ async def test_new_member_onboarding_directory_export_and_erasure(
     await bob.join(bot_config.themes[0].room)
     await asyncio.sleep(1.5)
     await bob.sync_once(1000)
-    assert sum(isinstance(e, RoomMessageNotice) and "Welkom bij" in e.body for _, e in bob.seen) == 1
+    assert (
+        sum(
+            isinstance(e, RoomMessageNotice)
+            and "Welkom bij" in e.body
+            and e.server_timestamp >= welcome.server_timestamp  # older ones: an earlier test's bot
+            for _, e in bob.seen
+        )
+        == 1
+    )
 
     # Another member finds bob by every filter and by free text.
     carol: Member = await member_factory("carol")
