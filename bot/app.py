@@ -46,6 +46,7 @@ FEATURE_MODULES: tuple[str, ...] = (
     "commands.introductions",
     "commands.buddy",
     "commands.questions",
+    "commands.casus",
 )
 
 

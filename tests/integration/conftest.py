@@ -62,7 +62,7 @@ def accounts(synapse: LocalSynapse) -> Accounts:
     result = Accounts()
 
     async def register() -> None:
-        for name in ("kennisbrug", "alice", "bob", "carol", "dave", "erin"):
+        for name in ("kennisbrug", "alice", "bob", "carol", "dave", "erin", "frank", "gina", "hank", "ivy"):
             password = secrets.token_urlsafe(10)
             await synapse.register_user(name, password, admin=False)
             result.passwords[name] = password
@@ -252,6 +252,15 @@ class EncryptedMember(Member):
             await client.keys_claim(client.get_users_for_key_claiming())
         await client.send_to_device_messages()
 
+    async def join(self, room: str) -> str:
+        room_id = await super().join(room)
+        # nio encrypts only for rooms it has synced; a send right after joining must work.
+        for _ in range(20):
+            if room_id in self.client.rooms:
+                break
+            await self.sync_once(500)
+        return room_id
+
     async def send(self, room_id: str, body: str, **extra: Any) -> str:
         content = {"msgtype": "m.text", "body": body, **extra}
         response = await self.client.room_send(
@@ -272,6 +281,19 @@ class EncryptedMember(Member):
                     if getattr(event, "sender", None) != self.user_id:
                         self.seen.append((room_id, event))
         await self.keys()
+        self._retry_decryption()
+
+    def _retry_decryption(self) -> None:
+        """A room key may arrive a sync after the message it opens (the bot restarted and
+        shares a new session); like Element, try such messages again."""
+        for index, (room_id, event) in enumerate(self.seen):
+            if not isinstance(event, MegolmEvent):
+                continue
+            try:
+                decrypted = self.client.decrypt_event(event)
+            except Exception:
+                continue
+            self.seen[index] = (room_id, decrypted)
 
     def undecryptable(self) -> list[Any]:
         """Events from others this device could not decrypt."""
