@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from datetime import timedelta
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 from nio import MegolmEvent, RoomMessageNotice, RoomMessageText, ToDeviceMessage
 
-from bot.clock import SystemClock
+from bot.clock import OffsetClock, SystemClock
 from bot.config import Config, parse_config
 from bot.devtools.synapse import LocalSynapse
 from bot.ids import RoomId, UserId
@@ -372,3 +373,40 @@ async def test_encrypted_community_rooms_when_configured(
         await runner.stop()
     assert ida.client.rooms[welcome].encrypted
     assert isinstance(reply, RoomMessageNotice) and reply.decrypted
+
+
+async def test_after_a_restart_the_bot_can_still_write_first_in_an_encrypted_dm(
+    synapse: LocalSynapse,
+    accounts: Accounts,
+    tmp_path: Path,
+    tag: str,
+    encrypted_member_factory: Callable[..., Any],
+) -> None:
+    """The bot writes first in an encrypted DM (a welcome), restarts, and writes again
+    (an invitation, a reminder) before the member has even joined: the member's device
+    reads both once it joins."""
+    config = config_for(synapse, accounts, tmp_path, tag)
+    clock = OffsetClock(timedelta(days=6))  # the bot lives next week; the network does not
+    runner = BotRunner(config, clock=clock)
+    await runner.start()
+    frank: EncryptedMember = await encrypted_member_factory("frank")
+    try:
+        assert runner.app is not None
+        await frank.join(config.rooms["welcome"])  # the bot learns frank's device here
+        dm = await runner.app.services.transport.direct_room(UserId(frank.user_id))
+        await runner.app.services.transport.send(OutgoingMessage(room_id=dm, plain="Voor de herstart"))
+        await runner.stop()
+        clock.advance(timedelta(hours=24))
+        await runner.start()
+        assert runner.app is not None
+        await runner.app.services.transport.send(OutgoingMessage(room_id=dm, plain="Na de herstart"))
+        await frank.sync_once(500)
+        await frank.client.join(dm)
+        wanted = ("Voor de herstart", "Na de herstart")
+        seen = await frank.wait_for(
+            lambda r, e: r == dm and (getattr(e, "body", "") in wanted or isinstance(e, MegolmEvent)), 20, count=2
+        )
+        assert [getattr(e, "body", type(e).__name__) for e in seen] == list(wanted)
+    finally:
+        await runner.stop()
+    assert frank.undecryptable() == []
