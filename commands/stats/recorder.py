@@ -155,6 +155,22 @@ class InteractionRecorder:
             )
             return {day: int(n) for day, n in rows.all()}
 
+    async def weekly(self, since: date, until: date) -> dict[tuple[date, str], int]:
+        """Replies given per profession per week (Monday), all professions answered."""
+        async with self._db.session() as session:
+            rows = await session.execute(
+                select(
+                    StatsInteraction.day, StatsInteraction.from_profession, func.sum(StatsInteraction.count)
+                )
+                .where(StatsInteraction.day >= since, StatsInteraction.day <= until)
+                .group_by(StatsInteraction.day, StatsInteraction.from_profession)
+            )
+            found: dict[tuple[date, str], int] = {}
+            for day, profession, n in rows.all():
+                key = (day - timedelta(days=day.weekday()), profession)
+                found[key] = found.get(key, 0) + int(n)
+        return found
+
     # -- privacy -----------------------------------------------------------------------
 
     async def export_member(self, user_id: str) -> dict[str, int]:
