@@ -6,10 +6,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from bot.formatting import Markup
-from commands.digest.sources import DigestItem, DigestSection
+from commands.digest.sources import ITEMS_SHOWN, DigestItem, DigestSection
 
-MAX_ITEMS = 5
-"""Lines per section; the rest is summarised as "and N more"."""
+MAX_ITEMS = ITEMS_SHOWN
 
 
 @dataclass(frozen=True)
@@ -30,7 +29,7 @@ def compose(
         if not items:
             continue
         shown = tuple(i.line for i in items[:max_items])
-        result.append(ComposedSection(section.title, shown, len(items) - len(shown)))
+        result.append(ComposedSection(section.title, shown, len(items) - len(shown) + section.more))
     return result
 
 

@@ -17,6 +17,9 @@ from typing import Protocol, runtime_checkable
 
 from bot.formatting import Markup
 
+ITEMS_SHOWN = 5
+"""Lines per section in a digest; the rest is summarised as "and N more"."""
+
 
 @dataclass(frozen=True)
 class DigestRequest:
@@ -41,11 +44,14 @@ class DigestItem:
 
 @dataclass(frozen=True)
 class DigestSection:
-    """A titled block; ``order`` places it (lower first)."""
+    """A titled block; ``order`` places it (lower first). ``more`` counts lines a source
+    left unrendered (it need not render more than ``ITEMS_SHOWN`` lines that have no
+    thread: the digest shows no more than that)."""
 
     order: int
     title: Markup
     items: tuple[DigestItem, ...] = field(default_factory=tuple)
+    more: int = 0
 
 
 @runtime_checkable

@@ -9,7 +9,9 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from bot.clock import Clock
+from bot.i18n import LANGUAGES
 from bot.storage import Database
+from bot.storage.models import Member
 from commands.digest.models import DigestActivity, DigestSubscription
 
 WEEKLY = "weekly"
@@ -67,6 +69,19 @@ class DigestStore:
                 select(DigestSubscription).where(DigestSubscription.user_id.in_(users))
             ):
                 row.last_sent_at = at
+
+    async def languages(self, user_ids: list[str]) -> dict[str, str]:
+        """The language each member chose (members who chose none are absent)."""
+        found: dict[str, str] = {}
+        async with self._db.session() as session:
+            for start in range(0, len(user_ids), 500):
+                rows = await session.execute(
+                    select(Member.user_id, Member.language).where(
+                        Member.user_id.in_(user_ids[start : start + 500])
+                    )
+                )
+                found.update({user: language for user, language in rows.all() if language in LANGUAGES})
+        return found
 
     # -- activity markers ----------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from bot.services import Services
 from bot.storage.models import Conversation
 from bot.textnorm import is_number
 from bot.transport import MemberJoined, OutgoingMessage
-from commands.digest.sources import DigestItem, DigestRequest, DigestSection
+from commands.digest.sources import ITEMS_SHOWN, DigestItem, DigestRequest, DigestSection
 from commands.introductions.cards import CardRenderer
 from commands.introductions.directory import DirectoryIndex, DirectoryQuery
 from commands.introductions.fields import FIELDS, FieldParser, field_named, parse_fields
@@ -479,10 +479,13 @@ class Introductions(Feature):
                         profession=self._digest_label(request.language, p.profession),
                     )
                 )
-                for p in found
+                for p in found[:ITEMS_SHOWN]
             )
             sections[request.user_id] = DigestSection(
-                30, catalogue.fragment(request.language, "introductions.digest.title"), items
+                30,
+                catalogue.fragment(request.language, "introductions.digest.title"),
+                items,
+                more=max(len(found) - ITEMS_SHOWN, 0),
             )
         return sections
 

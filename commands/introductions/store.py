@@ -203,6 +203,20 @@ class ProfileStore:
             posts = await session.execute(delete(SpotlightPost).where(SpotlightPost.user_id == user_id))
         return int(getattr(profiles, "rowcount", 0) or 0) + int(getattr(posts, "rowcount", 0) or 0)
 
+    async def professions_and_themes(self, user_ids: list[str]) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """Profession and themes of many members in one query (for the digest)."""
+        found: dict[str, tuple[str, tuple[str, ...]]] = {}
+        async with self._db.session() as session:
+            for start in range(0, len(user_ids), 500):
+                rows = await session.execute(
+                    select(Profile.user_id, Profile.profession, Profile.themes).where(
+                        Profile.user_id.in_(user_ids[start : start + 500])
+                    )
+                )
+                for user, profession, themes in rows.all():
+                    found[user] = (profession, tuple(themes or ()))
+        return found
+
     async def listed_since(self, since: datetime) -> list[ProfileRecord]:
         """Listed profiles created since ``since`` (new members, for the digest)."""
         async with self._db.session() as session:
