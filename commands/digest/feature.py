@@ -21,6 +21,7 @@ from bot.context import Context
 from bot.errors import UserError
 from bot.formatting import Markup
 from bot.ids import UserId
+from bot.nudges import deliver_job_id
 from bot.registry import Feature, command, listener
 from bot.scheduler import MissedPolicy
 from bot.services import Services
@@ -33,6 +34,8 @@ from commands.introductions.store import ProfileStore
 log = logging.getLogger(__name__)
 
 SEND_KIND = "digest:send"
+DIGEST_KIND = "digest"
+"""The nudge kind of a digest."""
 SEND_JOB = "digest:weekly"
 SEND_CRON = "30 8 * * mon"
 BATCH = 500
@@ -114,11 +117,9 @@ class Digest(Feature):
         if not self.services.rooms.is_known(message.room_id):
             return
         now = self.services.clock.now()
-        for target in {message.thread_root, message.reply_to} - {None}:
-            assert target is not None
-            await self.store.record_activity(message.sender, target, now)
-        # A member's own post (a question, a case) counts as taking part in it.
-        await self.store.record_activity(message.sender, message.event_id, now)
+        for target in {message.thread_root, message.reply_to}:
+            if target is not None:
+                await self.store.record_activity(message.sender, target, now)
 
     # -- building ------------------------------------------------------------------------
 
@@ -170,6 +171,7 @@ class Digest(Feature):
         return catalogue.fragment(language, "digest.section", title=section.title, lines=Markup.join(lines))
 
     async def _send_job(self, job_id: str, payload: dict[str, Any]) -> None:
+        await self.store.prune()
         occurrence = (
             ensure_utc(datetime.fromisoformat(payload["occurrence"])) if "occurrence" in payload else None
         )
@@ -196,7 +198,7 @@ class Digest(Feature):
                 async with slots:
                     nudge_id = await self.services.nudges.nudge(
                         user,
-                        "digest",
+                        DIGEST_KIND,
                         "digest.message",
                         {"body": markup_param(body)},
                         dedupe_key=f"digest:{user}:{stamp}",
@@ -217,7 +219,12 @@ class Digest(Feature):
         return await self.store.export_member(user_id)
 
     async def _erase(self, user_id: UserId) -> int:
-        return await self.store.erase_member(user_id)
+        """The member's choice and markers, and other members' digests that name them."""
+        removed = await self.store.forget_mentions(user_id, DIGEST_KIND)
+        for nudge_id, status in removed:
+            if status == "pending":
+                await self.services.scheduler.cancel(deliver_job_id(nudge_id))
+        return await self.store.erase_member(user_id) + len(removed)
 
 
 __all__ = ["Digest"]

@@ -9,9 +9,10 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from bot.clock import Clock
+from bot.erasure import column_mentions, reference_forms, value_mentions
 from bot.i18n import LANGUAGES
 from bot.storage import Database
-from bot.storage.models import Member
+from bot.storage.models import Member, Nudge
 from commands.digest.models import DigestActivity, DigestSubscription
 
 WEEKLY = "weekly"
@@ -134,6 +135,24 @@ class DigestStore:
             },
             "threads_taken_part_in": [{"event_id": m.event_id, "at": m.at.isoformat()} for m in marks],
         }
+
+    async def forget_mentions(self, user_id: str, kind: str) -> list[tuple[int, str]]:
+        """Delete other members' digests that name ``user_id`` (a newcomer line links
+        them); returns ``(nudge id, status)`` of each so pending deliveries can be
+        cancelled."""
+        forms = reference_forms(user_id)
+        async with self._db.transaction() as session:
+            rows = (
+                await session.execute(
+                    select(Nudge.id, Nudge.status, Nudge.params).where(
+                        Nudge.kind == kind, column_mentions(Nudge.params, forms)
+                    )
+                )
+            ).all()
+            hits = [(int(i), str(status)) for i, status, params in rows if value_mentions((params,), forms)]
+            if hits:
+                await session.execute(delete(Nudge).where(Nudge.id.in_([i for i, _ in hits])))
+        return hits
 
     async def erase_member(self, user_id: str) -> int:
         async with self._db.transaction() as session:

@@ -171,3 +171,16 @@ async def test_mydata_and_forget_me_cover_the_digest(app: App) -> None:
     assert exported["digest"]["threads_taken_part_in"]
     await app.services.privacy.erase_all(BA)
     assert [r for r in await rows_mentioning(app.services.db, BA) if r[0].startswith("digest_")] == []
+
+
+async def test_forgetting_a_newcomer_removes_them_from_other_members_digests(
+    app: App, clock: FakeClock
+) -> None:
+    await say(app, "!digest aan", BA)
+    clock.set(MONDAY)
+    assert await digest(app).send_all(MONDAY) == 1  # names AD and JC as new members
+    assert any(r[0] == "core_nudges" for r in await rows_mentioning(app.services.db, JC))
+    await app.services.privacy.erase_all(JC)
+    assert await rows_mentioning(app.services.db, JC) == []
+    await deliver(app)
+    assert not [t for t in sent_to(app, BA) if "Je overzicht van" in t]
