@@ -97,7 +97,7 @@ class Digest(Feature):
 
     @command("digest nu", aliases=["digest voorbeeld", "digest preview"], english="digest now")
     async def now(self, ctx: Context) -> None:
-        """See your digest right away (a preview; it does not count as a nudge)."""
+        """See your digest right away (a preview in your DM; it does not count as a nudge)."""
         sub = await self.store.get(ctx.sender)
         rhythm = sub.rhythm if sub else WEEKLY
         now = self.services.clock.now()
@@ -105,7 +105,10 @@ class Digest(Feature):
         body = built.get(ctx.sender)
         if body is None:
             raise UserError("digest.preview.empty")
-        await ctx.reply("digest.preview.message", body=body)
+        # Buddy requests are private: the preview goes to the member's DM, never a room.
+        if not ctx.is_direct:
+            await ctx.reply("digest.preview.sent_to_dm")
+        await ctx.send_dm("digest.preview.message", body=body)
 
     # -- activity ------------------------------------------------------------------------
 

@@ -184,3 +184,10 @@ async def test_forgetting_a_newcomer_removes_them_from_other_members_digests(
     assert await rows_mentioning(app.services.db, JC) == []
     await deliver(app)
     assert not [t for t in sent_to(app, BA) if "Je overzicht van" in t]
+
+
+async def test_a_preview_asked_in_a_room_goes_to_the_dm(app: App) -> None:
+    await say(app, "!digest nu", JC, room="!welcome")
+    [in_room] = [m for m in transport(app).sent if m.room_id == RoomId("!welcome")]
+    assert "privébericht" in in_room.plain and "Nieuwe leden" not in in_room.plain
+    assert "Nieuwe leden" in sent_to(app, JC)[-1]
