@@ -18,6 +18,7 @@ from bot.config import Config
 from bot.content import Professions
 from bot.conversations import ConversationService
 from bot.erasure import CoreErasure
+from bot.formatting import Markup
 from bot.health import Heartbeat
 from bot.i18n import Catalogue
 from bot.ids import UserId
@@ -47,6 +48,8 @@ FEATURE_MODULES: tuple[str, ...] = (
     "commands.buddy",
     "commands.questions",
     "commands.casus",
+    "commands.stats",
+    "commands.digest",
 )
 
 
@@ -61,6 +64,18 @@ def load_catalogue(config: Config) -> Catalogue:
     catalogue = Catalogue.load(locale_directories(), default_language=config.community.language)
     catalogue.globals = {"prefix": config.community.command_prefix, "community": config.community.name}
     return catalogue
+
+
+def revive_markup(params: dict[str, Any]) -> dict[str, Any]:
+    """A nudge's stored parameters with prepared fragments (``{"__markup__": ...}``,
+    e.g. a digest's sections) turned back into :class:`Markup`."""
+    revived: dict[str, Any] = {}
+    for name, value in params.items():
+        if isinstance(value, dict) and isinstance(value.get("__markup__"), dict):
+            data = value["__markup__"]
+            value = Markup(str(data["markdown"]), str(data["plain"]), dict(data.get("values") or {}))
+        revived[name] = value
+    return revived
 
 
 @dataclass
@@ -137,7 +152,7 @@ async def build_app(
 
     async def deliver_nudge(nudge_id: int, user_id: str, message_key: str, params: dict[str, Any]) -> None:
         language = await members.language_of(UserId(user_id))
-        rendered = catalogue.render(language, message_key, **params)
+        rendered = catalogue.render(language, message_key, **revive_markup(params))
         room = await transport.direct_room(UserId(user_id))
         await transport.send(
             OutgoingMessage(

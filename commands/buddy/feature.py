@@ -21,7 +21,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from datetime import timedelta
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -50,10 +51,12 @@ from commands.buddy.store import (
     WITHDRAWN,
     BuddyStore,
 )
+from commands.digest.sources import DigestItem, DigestRequest, DigestSection
 from commands.introductions.fields import FieldParser
 from commands.introductions.records import ProfileRecord
 from commands.introductions.store import ProfileStore
 from commands.introductions.vocabulary import DAYS, EXPERIENCE, REGIONS, parse_yes_no
+from commands.stats.sources import StatCount
 
 log = logging.getLogger(__name__)
 
@@ -731,6 +734,33 @@ class Buddy(Feature):
                 )
             )
         await ctx.reply("buddy.status.report", lines=Markup.join(lines))
+
+    # -- digest and stats ----------------------------------------------------------------
+
+    async def digest_sections(self, requests: Sequence[DigestRequest]) -> Mapping[str, DigestSection]:
+        """Buddy requests offered to the member that still wait for their answer."""
+        waiting: dict[str, list[BuddyOffer]] = {}
+        for offer in await self.store.pending_offers():
+            if offer.candidate_id:
+                waiting.setdefault(offer.candidate_id, []).append(offer)
+        sections: dict[str, DigestSection] = {}
+        for request in requests:
+            offers = waiting.get(request.user_id)
+            if not offers:
+                continue
+            catalogue = self.services.catalogue
+            items = tuple(
+                DigestItem(catalogue.fragment(request.language, "buddy.digest.line", number=o.id))
+                for o in sorted(offers, key=lambda o: o.id)
+            )
+            sections[request.user_id] = DigestSection(
+                10, catalogue.fragment(request.language, "buddy.digest.title"), items
+            )
+        return sections
+
+    async def stats_counts(self, since: datetime, until: datetime) -> list[StatCount]:
+        """Buddy requests, matches and check-in outcomes in the period."""
+        return await self.store.stats(since, until)
 
     # -- privacy -------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
@@ -25,6 +25,7 @@ from commands.buddy.models import (
     BuddyPair,
     BuddyRequest,
 )
+from commands.stats.sources import StatCount
 
 SEARCHING = "searching"
 MATCHED = "matched"
@@ -234,6 +235,33 @@ class BuddyStore:
             return await session.scalar(
                 select(BuddyOffer).where(BuddyOffer.request_id == request_id, BuddyOffer.status == PENDING)
             )
+
+    async def stats(self, since: datetime, until: datetime) -> list[StatCount]:
+        """Requests, matches and check-in answers in the period (counts only)."""
+        async with self._db.session() as session:
+            requests = await session.scalar(
+                select(func.count())
+                .select_from(BuddyRequest)
+                .where(BuddyRequest.created_at >= since, BuddyRequest.created_at < until)
+            )
+            pairs = await session.scalar(
+                select(func.count())
+                .select_from(BuddyPair)
+                .where(BuddyPair.started_at >= since, BuddyPair.started_at < until)
+            )
+            answers = (
+                await session.execute(
+                    select(BuddyCheckin.answer, func.count())
+                    .where(BuddyCheckin.answered_at >= since, BuddyCheckin.answered_at < until)
+                    .group_by(BuddyCheckin.answer)
+                )
+            ).all()
+        counts = [
+            StatCount("buddy_requests", None, int(requests or 0)),
+            StatCount("buddy_matches", None, int(pairs or 0)),
+        ]
+        counts += [StatCount(f"buddy_checkin_{answer}", None, int(n)) for answer, n in sorted(answers)]
+        return counts
 
     async def pending_offers(self) -> list[BuddyOffer]:
         async with self._db.session() as session:

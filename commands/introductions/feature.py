@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -21,6 +23,7 @@ from bot.services import Services
 from bot.storage.models import Conversation
 from bot.textnorm import is_number
 from bot.transport import MemberJoined, OutgoingMessage
+from commands.digest.sources import ITEMS_SHOWN, DigestItem, DigestRequest, DigestSection
 from commands.introductions.cards import CardRenderer
 from commands.introductions.directory import DirectoryIndex, DirectoryQuery
 from commands.introductions.fields import FIELDS, FieldParser, field_named, parse_fields
@@ -30,6 +33,7 @@ from commands.introductions.settings import IntroductionSettings
 from commands.introductions.spotlight import pick_next
 from commands.introductions.store import LIST_FIELDS, PROFILE_FIELDS, ProfileStore, answers_of
 from commands.introductions.vocabulary import DAYS, EXPERIENCE, GOALS, REGIONS
+from commands.stats.sources import StatCount
 
 log = logging.getLogger(__name__)
 
@@ -445,6 +449,57 @@ class Introductions(Feature):
             OutgoingMessage(room_id=room, plain=rendered.plain, html=rendered.html, notice=False, txn_id=txn)
         )
         await self.store.record_spotlight(record.user_id, record.profession, pick.round)
+
+    # -- digest and stats ------------------------------------------------------------
+
+    async def digest_sections(self, requests: Sequence[DigestRequest]) -> Mapping[str, DigestSection]:
+        """New members of other professions; with themes, those who share one of them."""
+        if not requests:
+            return {}
+        newcomers = await self.store.listed_since(min(r.since for r in requests))
+        catalogue = self.services.catalogue
+        sections: dict[str, DigestSection] = {}
+        for request in requests:
+            found = [
+                p
+                for p in newcomers
+                if p.user_id != request.user_id
+                and p.profession != request.profession
+                and p.updated_at is not None
+                and (not request.themes or set(p.themes) & set(request.themes))
+            ]
+            if not found:
+                continue
+            items = tuple(
+                DigestItem(
+                    catalogue.fragment(
+                        request.language,
+                        "introductions.digest.line",
+                        member=catalogue.fragment(request.language, "introductions.mention", user=p.user_id),
+                        profession=self._digest_label(request.language, p.profession),
+                    )
+                )
+                for p in found[:ITEMS_SHOWN]
+            )
+            sections[request.user_id] = DigestSection(
+                30,
+                catalogue.fragment(request.language, "introductions.digest.title"),
+                items,
+                more=max(len(found) - ITEMS_SHOWN, 0),
+            )
+        return sections
+
+    def _digest_label(self, language: str, key: str) -> str:
+        found = self.services.professions.get(key)
+        return found.label(language) if found else key
+
+    async def stats_counts(self, since: datetime, until: datetime) -> list[StatCount]:
+        """Members (profiles) per profession and how many introduced themselves."""
+        counts: list[StatCount] = []
+        for profession, (total, cards) in sorted((await self.store.profession_counts()).items()):
+            counts.append(StatCount("members", profession, total))
+            counts.append(StatCount("introduced", profession, cards))
+        return counts
 
     # -- privacy ---------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -201,6 +202,40 @@ class ProfileStore:
             profiles = await session.execute(delete(Profile).where(Profile.user_id == user_id))
             posts = await session.execute(delete(SpotlightPost).where(SpotlightPost.user_id == user_id))
         return int(getattr(profiles, "rowcount", 0) or 0) + int(getattr(posts, "rowcount", 0) or 0)
+
+    async def professions_and_themes(self, user_ids: list[str]) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """Profession and themes of many members in one query (for the digest)."""
+        found: dict[str, tuple[str, tuple[str, ...]]] = {}
+        async with self._db.session() as session:
+            for start in range(0, len(user_ids), 500):
+                rows = await session.execute(
+                    select(Profile.user_id, Profile.profession, Profile.themes).where(
+                        Profile.user_id.in_(user_ids[start : start + 500])
+                    )
+                )
+                for user, profession, themes in rows.all():
+                    found[user] = (profession, tuple(themes or ()))
+        return found
+
+    async def listed_since(self, since: datetime) -> list[ProfileRecord]:
+        """Listed profiles created since ``since`` (new members, for the digest)."""
+        async with self._db.session() as session:
+            rows = await session.scalars(
+                select(Profile)
+                .where(Profile.listed.is_(True), Profile.created_at >= since)
+                .order_by(Profile.created_at)
+            )
+            return [to_record(row) for row in rows.all()]
+
+    async def profession_counts(self) -> dict[str, tuple[int, int]]:
+        """Per profession: profiles, and how many of them introduced themselves (a card)."""
+        async with self._db.session() as session:
+            rows = await session.execute(
+                select(Profile.profession, func.count(), func.count(Profile.card_event_id)).group_by(
+                    Profile.profession
+                )
+            )
+            return {profession: (int(total), int(cards)) for profession, total, cards in rows.all()}
 
     async def count_profiles(self) -> int:
         async with self._db.session() as session:

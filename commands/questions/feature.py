@@ -17,6 +17,8 @@ job is claimed through the question's ``rounds`` counter.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from bot.context import Context
@@ -27,11 +29,13 @@ from bot.registry import Feature, command, listener
 from bot.scheduler import MissedPolicy
 from bot.services import Services
 from bot.transport import IncomingMessage, OutgoingMessage
+from commands.digest.sources import DigestItem, DigestRequest, DigestSection
 from commands.introductions.store import ProfileStore
 from commands.questions.models import Question
 from commands.questions.rotation import pick_invitees
 from commands.questions.settings import QuestionSettings
 from commands.questions.store import ANSWERED, OPEN, QuestionStore
+from commands.stats.sources import StatCount
 
 log = logging.getLogger(__name__)
 
@@ -290,6 +294,46 @@ class Questions(Feature):
                 )
             )
         await ctx.reply("questions.open.report", total=len(questions), groups=Markup.join(blocks, "\n\n"))
+
+    # -- digest and stats ----------------------------------------------------------------
+
+    async def digest_sections(self, requests: Sequence[DigestRequest]) -> Mapping[str, DigestSection]:
+        """Open questions to the member's profession (not their own)."""
+        by_profession: dict[str, list[Question]] = {}
+        for question in await self.store.open_questions():
+            by_profession.setdefault(question.profession, []).append(question)
+        sections: dict[str, DigestSection] = {}
+        for request in requests:
+            found = [
+                q for q in by_profession.get(request.profession or "", []) if q.asker_id != request.user_id
+            ]
+            if not found:
+                continue
+            catalogue = self.services.catalogue
+            items = tuple(
+                DigestItem(
+                    catalogue.fragment(
+                        request.language,
+                        "questions.digest.line",
+                        number=q.id,
+                        excerpt=excerpt(q.text, 80),
+                        link=self._link(q.room_id, q.event_id),
+                    ),
+                    q.event_id,
+                )
+                for q in reversed(found)
+            )
+            title = catalogue.fragment(
+                request.language,
+                "questions.digest.title",
+                profession=self._label(request.language, request.profession or ""),
+            )
+            sections[request.user_id] = DigestSection(20, title, items)
+        return sections
+
+    async def stats_counts(self, since: datetime, until: datetime) -> list[StatCount]:
+        """Questions asked and answered per profession, and the median hours to a first answer."""
+        return await self.store.stats(since, until)
 
     # -- privacy -------------------------------------------------------------------------
 

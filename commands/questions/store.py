@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from statistics import median
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -10,6 +12,7 @@ from bot.clock import Clock
 from bot.storage import Database
 from commands.questions.models import Question, QuestionInvite, QuestionPreference
 from commands.questions.rotation import InviteHistory
+from commands.stats.sources import StatCount
 
 OPEN = "open"
 ANSWERED = "answered"
@@ -71,6 +74,29 @@ class QuestionStore:
             return list(
                 (await session.scalars(select(Question).where(*conditions).order_by(Question.id))).all()
             )
+
+    async def stats(self, since: datetime, until: datetime) -> list[StatCount]:
+        """Asked and answered per profession in the period; median hours to a first answer."""
+        async with self._db.session() as session:
+            rows = (
+                await session.execute(
+                    select(Question.profession, Question.created_at, Question.answered_at).where(
+                        Question.created_at >= since, Question.created_at < until
+                    )
+                )
+            ).all()
+        asked: dict[str, int] = {}
+        answered: dict[str, int] = {}
+        waits: dict[str, list[float]] = {}
+        for profession, created, first in rows:
+            asked[profession] = asked.get(profession, 0) + 1
+            if first is not None:
+                answered[profession] = answered.get(profession, 0) + 1
+                waits.setdefault(profession, []).append((first - created).total_seconds() / 3600)
+        counts = [StatCount("questions_asked", p, n) for p, n in sorted(asked.items())]
+        counts += [StatCount("questions_answered", p, n) for p, n in sorted(answered.items())]
+        counts += [StatCount("questions_median_hours", p, round(median(w))) for p, w in sorted(waits.items())]
+        return counts
 
     async def latest_open_of(self, asker: str) -> Question | None:
         async with self._db.session() as session:

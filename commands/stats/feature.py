@@ -1,0 +1,222 @@
+"""Insight for organisers: is cross-profession dialogue growing?
+
+A listener counts replies and thread replies in community rooms where a member of one
+profession answers a member of another (:mod:`commands.stats.recorder`): only day,
+profession pair and kind of room are kept, never text or user ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.checks import moderator_only
+from bot.context import Context
+from bot.converters import Options
+from bot.errors import UserError
+from bot.formatting import Markup
+from bot.i18n import format_date
+from bot.ids import UserId
+from bot.registry import Feature, check, command, listener
+from bot.services import Services
+from bot.transport import IncomingMessage
+from commands.introductions.store import ProfileStore
+from commands.stats.charts import ChartTexts, heat_map, participation_chart
+from commands.stats.recorder import InteractionRecorder
+from commands.stats.report import DERIVED, Report, parse_period, shown, to_csv
+from commands.stats.sources import StatsSource
+
+log = logging.getLogger(__name__)
+
+
+class Stats(Feature):
+    name = "stats"
+
+    def __init__(self, services: Services) -> None:
+        super().__init__(services)
+        self.recorder = InteractionRecorder(services.db, services.clock, services.config.community.timezone)
+        self.profiles = ProfileStore(services.db, services.clock)
+        self.sources: list[StatsSource] = []
+        services.privacy.register("stats", self._export, self._erase)
+
+    async def start(self) -> None:
+        self.sources = [f for f in self.services.registry.features if isinstance(f, StatsSource)]
+        await self.recorder.prune()
+
+    def room_kind(self, message: IncomingMessage) -> str | None:
+        if message.is_direct:
+            return None
+        name = self.services.rooms.name_of(message.room_id)
+        if name is None:
+            return None
+        return "theme" if name.startswith("theme:") else name
+
+    @listener(IncomingMessage)
+    async def on_message(self, message: IncomingMessage) -> None:
+        """Count a reply to another member as an interaction between two professions."""
+        if message.sender == self.services.transport.own_user_id:
+            return
+        kind = self.room_kind(message)
+        if kind is None:
+            return
+        profile = await self.profiles.get(message.sender)
+        if profile is None or not profile.profession:
+            return
+        await self.recorder.record(
+            message.event_id,
+            message.sender,
+            profile.profession,
+            kind,
+            message.reply_to or message.thread_root,
+            self.services.clock.now(),
+        )
+
+    # -- the organisers' report ----------------------------------------------------------
+
+    def _period(self, options: Options) -> tuple[date, date, datetime, datetime]:
+        raw = options.first("periode", "period", "p")
+        days = parse_period(raw)
+        if days is None:
+            raise UserError("stats.error.period", value=(raw or "")[:20])
+        zone = ZoneInfo(self.services.config.community.timezone)
+        now = self.services.clock.now()
+        until = now.astimezone(zone).date()
+        since = until - timedelta(days=days - 1)
+        start = datetime.combine(since, time(0, 0), tzinfo=zone)
+        return since, until, start, now
+
+    async def build_report(self, since: date, until: date, start: datetime, end: datetime) -> Report:
+        report = Report(since=since, until=until)
+        for source in self.sources:
+            try:
+                report.counts.extend(await source.stats_counts(start, end))
+            except Exception:
+                log.exception("stats source %s failed", type(source).__name__)
+        report.matrix = await self.recorder.matrix(since, until)
+        report.weekly = await self.recorder.weekly(since, until)
+        return report
+
+    def _label(self, language: str, key: str | None) -> str:
+        if key is None:
+            return ""
+        found = self.services.professions.get(key)
+        return found.label(language) if found else key
+
+    def _metric(self, language: str, metric: str) -> str:
+        key = f"stats.metric.{metric}"
+        return self.services.catalogue.plain(language, key) if self.services.catalogue.has(key) else metric
+
+    def render_report(self, ctx: Context, report: Report) -> Markup:
+        blocks: list[Markup] = []
+        for metric, values in report.metrics().items():
+            lines = [
+                ctx.fragment(
+                    "stats.report.line",
+                    label=self._label(ctx.language, profession)
+                    if profession
+                    else ctx.text("stats.report.all"),
+                    value=str(value) if metric in DERIVED else shown(value),
+                )
+                for profession, value in sorted(values.items(), key=lambda kv: kv[0] or "")
+            ]
+            if lines:
+                blocks.append(
+                    ctx.fragment(
+                        "stats.report.block",
+                        title=self._metric(ctx.language, metric),
+                        lines=Markup.join(lines),
+                    )
+                )
+        pairs = [
+            ctx.fragment(
+                "stats.report.pair",
+                source=self._label(ctx.language, a),
+                target=self._label(ctx.language, b),
+                value=shown(n),
+            )
+            for (a, b), n in sorted(report.matrix.items(), key=lambda kv: (-kv[1], kv[0]))
+        ]
+        interactions = (
+            ctx.fragment(
+                "stats.report.interactions",
+                lines=Markup.join(pairs),
+                cross=shown(report.cross_total()),
+                total=shown(report.all_total()),
+            )
+            if pairs
+            else ctx.fragment("stats.report.no_interactions")
+        )
+        return ctx.fragment(
+            "stats.report.body",
+            since=format_date(report.since, ctx.language, "d MMMM y"),
+            until=format_date(report.until, ctx.language, "d MMMM y"),
+            blocks=Markup.join(blocks, "\n\n") if blocks else ctx.fragment("stats.report.no_counts"),
+            interactions=interactions,
+        )
+
+    async def charts(self, language: str, report: Report) -> tuple[bytes, bytes]:
+        """The two PNGs, rendered in a worker thread."""
+        catalogue = self.services.catalogue
+        weeks = sorted({week for week, _ in report.weekly})
+        professions = sorted({p for _, p in report.weekly})
+        series = [
+            (self._label(language, p), [report.weekly.get((w, p), 0) for w in weeks]) for p in professions
+        ]
+        periods = [w.strftime("%d-%m") for w in weeks]
+        note = catalogue.plain(language, "stats.chart.note")
+        bars = ChartTexts(
+            catalogue.plain(language, "stats.chart.participation.title"),
+            catalogue.plain(language, "stats.chart.participation.x"),
+            catalogue.plain(language, "stats.chart.participation.y"),
+            note,
+        )
+        labels_keys = report.professions()
+        grid = [[report.matrix.get((a, b), 0) for b in labels_keys] for a in labels_keys]
+        heat = ChartTexts(
+            catalogue.plain(language, "stats.chart.heat.title"),
+            catalogue.plain(language, "stats.chart.heat.x"),
+            catalogue.plain(language, "stats.chart.heat.y"),
+            note,
+        )
+        labels = [self._label(language, k) for k in labels_keys]
+        first = await asyncio.to_thread(participation_chart, periods, series, bars)
+        second = await asyncio.to_thread(heat_map, labels, grid, heat)
+        return first, second
+
+    @command("stats", aliases=["statistieken", "statistiek", "statistics"], english="stats")
+    @check(moderator_only)
+    async def stats(self, ctx: Context, options: Options) -> None:
+        """Moderators: is cross-profession dialogue growing? A report with two charts, in a DM."""
+        since, until, start, end = self._period(options)
+        report = await self.build_report(since, until, start, end)
+        if not ctx.is_direct:
+            await ctx.reply("stats.sent_to_dm")
+        await ctx.send_dm("stats.report.message", body=self.render_report(ctx, report))
+        bars, heat = await self.charts(ctx.language, report)
+        stamp = until.isoformat()
+        await ctx.upload(bars, f"deelname-{stamp}.png", "image/png", to_dm=True)
+        await ctx.upload(heat, f"interacties-{stamp}.png", "image/png", to_dm=True)
+
+    @command("stats export", aliases=["statistieken export", "stats csv"], english="stats export")
+    @check(moderator_only)
+    async def export(self, ctx: Context, options: Options) -> None:
+        """Moderators: the counts behind the report as a CSV file, in a DM."""
+        since, until, start, end = self._period(options)
+        report = await self.build_report(since, until, start, end)
+        if not ctx.is_direct:
+            await ctx.reply("stats.sent_to_dm")
+        await ctx.upload(
+            to_csv(report),
+            f"kennisbrug-stats-{since.isoformat()}-{until.isoformat()}.csv",
+            "text/csv",
+            to_dm=True,
+        )
+        await ctx.send_dm("stats.exported", min_cell=3)
+
+    async def _export(self, user_id: UserId) -> dict[str, int]:
+        return await self.recorder.export_member(user_id)
+
+    async def _erase(self, user_id: UserId) -> int:
+        return await self.recorder.erase_member(user_id)
