@@ -40,7 +40,12 @@ log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Feature packages, loaded in this order; each has setup(services) -> list[Feature].
-FEATURE_MODULES: tuple[str, ...] = ("commands.core", "commands.privacy", "commands.introductions")
+FEATURE_MODULES: tuple[str, ...] = (
+    "commands.core",
+    "commands.privacy",
+    "commands.introductions",
+    "commands.events",
+)
 
 
 def locale_directories() -> list[Path]:
