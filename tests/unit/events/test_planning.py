@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.content import Professions
 from bot.config import DEFAULT_PROFESSIONS_FILE
+from bot.content import Professions
 from bot.errors import UserError
 from commands.events.feature import reminder_time
 from commands.events.planning import (
