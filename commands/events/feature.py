@@ -65,6 +65,9 @@ EVALUATE_KIND = "events.evaluate"
 REACTIONS = {"✅": GOING, "✔": GOING, "👍": GOING, "🤔": MAYBE, "❌": NOT_GOING, "👎": NOT_GOING}
 SERIES_STEPS = ("beeldvorming", "oordeelsvorming", "besluitvorming")
 EVALUATION_LATE = timedelta(days=7)
+# A reminder is prepared this long before it is due and leaves the outbox when due,
+# so the member gets it on time rather than a database round trip later.
+REMINDER_LEAD = timedelta(seconds=2)
 
 
 def remind_job_id(event_id: int, offset: ReminderOffset) -> str:
@@ -136,7 +139,7 @@ class Events(Feature):
         for offset in self.settings.reminders:
             jobs[remind_job_id(event_id, offset)] = (
                 f"{REMIND_KIND}.{offset.label}",
-                reminder_time(starts_at, offset, self.timezone),
+                reminder_time(starts_at, offset, self.timezone) - REMINDER_LEAD,
             )
         if self.settings.evaluation_enabled:
             jobs[evaluate_job_id(event_id)] = (EVALUATE_KIND, self._evaluation_moment(ends_at))
@@ -152,28 +155,16 @@ class Events(Feature):
         """Make sure every announced event has its jobs; returns how many were added.
 
         The jobs' rows are the truth and the scheduler arms them at start; this only
-        adds what is missing (an event announced just before a crash), so it reads all
-        rows once instead of asking per job."""
-        from sqlalchemy import select
-
-        from bot.storage.models import ScheduledJob
-
+        adds what is missing (an event announced just before a crash), all in one
+        transaction."""
         now = self.services.clock.now()
-        rows = await self.store.schedule_rows(now)
-        async with self.services.db.session() as session:
-            existing = set(
-                (
-                    await session.scalars(
-                        select(ScheduledJob.job_id).where(ScheduledJob.job_id.like("events:%"))
-                    )
-                ).all()
-            )
-        added = 0
-        for event_id, starts_at, ends_at in rows:
-            for job_id, (kind, run_at) in self._plan(event_id, starts_at, ends_at).items():
-                if job_id not in existing and run_at > now:
-                    await self.services.scheduler.schedule_once(job_id, kind, run_at, {"event": event_id})
-                    added += 1
+        planned = [
+            (job_id, kind, run_at, {"event": event_id})
+            for event_id, starts_at, ends_at in await self.store.schedule_rows(now)
+            for job_id, (kind, run_at) in self._plan(event_id, starts_at, ends_at).items()
+            if run_at > now
+        ]
+        added = await self.services.scheduler.schedule_many(planned)
         if added:
             log.info("events: %d missing job(s) scheduled", added)
         return added
@@ -206,8 +197,10 @@ class Events(Feature):
         late = now - due
         if late > timedelta(seconds=60):
             log.info("reminder %s is sent late (%ds after it was due)", job_id, int(late.total_seconds()))
+        due = max(due, now)
         stamp = int(event.starts_at.timestamp())
-        for rsvp in await self.store.going_with_reminders(event.id):
+        going = await self.store.going_with_reminders(event.id)
+        for rsvp in going:
             user = UserId(rsvp.user_id)
             language = await self.services.members.language_of(user)
             rendered = self.services.catalogue.render(
@@ -226,8 +219,10 @@ class Events(Feature):
                     plain=rendered.plain,
                     html=rendered.html,
                     txn_id=f"ev.remind.{event.id}.{label}.{rsvp.id}.{stamp}",
-                )
+                ),
+                due_at=due,
             )
+        log.info("reminder %s queued for %d member(s)", job_id, len(going))
 
     async def _evaluate(self, job_id: str, payload: dict[str, Any]) -> None:
         """The day after: every attendee gets the evaluation in their DM."""
@@ -756,17 +751,17 @@ class Events(Feature):
         if outcome.changed and outcome.status == GOING:
             await self._send_ics(event, user, language, room, f"{txn}.ics")
 
-    @command("aanmelden", aliases=["rsvp", "ik kom", "inschrijven", "signup", "sign up"], english="rsvp")
+    @command("aanmelden", aliases=["inschrijven", "signup", "sign up"], english="rsvp")
     async def rsvp(self, ctx: Context, event_id: int) -> None:
         """Sign up for an event (or join its waitlist when it is full)."""
         await self._answer(ctx.sender, event_id, GOING, "command", ctx, ctx.next_txn_id())
 
-    @command("misschien", aliases=["maybe"], english="maybe")
+    @command("aanmelden misschien", aliases=["misschien aanmelden"], english="rsvp maybe")
     async def maybe(self, ctx: Context, event_id: int) -> None:
         """Say you might come; you get no place and no reminders."""
         await self._answer(ctx.sender, event_id, MAYBE, "command", ctx, ctx.next_txn_id())
 
-    @command("afmelden", aliases=["cancel", "uitschrijven", "ik kom niet"], english="cancel")
+    @command("afmelden", aliases=["uitschrijven"], english="cancel")
     async def cancel(self, ctx: Context, event_id: int) -> None:
         """Cancel your sign-up; your place goes to the first on the waitlist."""
         current = await self.store.answer_of(event_id, ctx.sender)
@@ -984,7 +979,9 @@ class Events(Feature):
         lines = [
             ctx.fragment(
                 "events.accreditation.line",
-                day=format_date(e.starts_at.date(), ctx.language, "d MMM y"),
+                day=format_date(
+                    e.starts_at.astimezone(ZoneInfo(self.timezone)).date(), ctx.language, "d MMM y"
+                ),
                 title=e.title,
                 accreditation=e.accreditation or ctx.text("events.accreditation.no_points"),
             )

@@ -42,11 +42,19 @@ class Event(Base):
     # Sign-ups get increasing numbers under the event's lock: the waitlist's order.
     signup_counter: Mapped[int] = mapped_column(Integer, default=0)
     card_room_id: Mapped[str | None] = mapped_column(String(255))
-    card_event_id: Mapped[str | None] = mapped_column(String(255), index=True)
-    # Earlier cards (replaced after a change): reactions on them still count.
-    old_cards: Mapped[list[str]] = mapped_column(JSON, default=list)
+    card_event_id: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class Card(Base):
+    """Every card posted for an event (a change replaces the card): a reaction on any of
+    them counts for the event."""
+
+    __tablename__ = "events_cards"
+
+    card_event_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events_events.id", ondelete="CASCADE"), index=True)
 
 
 class Rsvp(Base):

@@ -31,7 +31,6 @@ class EventRecord:
     sequence: int
     card_room_id: str | None
     card_event_id: str | None
-    old_cards: tuple[str, ...]
     updated_at: datetime
 
     @property

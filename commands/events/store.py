@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.errors import UserError
 from bot.storage import Database
-from commands.events.models import Attendance, Evaluation, Event, ReminderPreference, Rsvp
+from commands.events.models import Attendance, Card, Evaluation, Event, ReminderPreference, Rsvp
 from commands.events.records import EvaluationRecord, EventRecord, RsvpOutcome, RsvpRecord
 
 GOING = "going"
@@ -58,7 +58,6 @@ def to_record(row: Event) -> EventRecord:
         sequence=row.sequence,
         card_room_id=row.card_room_id,
         card_event_id=row.card_event_id,
-        old_cards=tuple(row.old_cards or ()),
         updated_at=_aware(row.updated_at),
     )
 
@@ -127,7 +126,6 @@ class EventStore:
                     organiser=organiser,
                     sequence=0,
                     signup_counter=0,
-                    old_cards=[],
                     series_part=part if len(items) > 1 else None,
                     series_size=len(items) if len(items) > 1 else None,
                     created_at=now,
@@ -223,24 +221,15 @@ class EventStore:
             row = await session.get(Event, event_id)
             if row is None:
                 return
-            if row.card_event_id and row.card_event_id != card_event_id:
-                row.old_cards = [*(row.old_cards or []), row.card_event_id]
             row.card_room_id, row.card_event_id = room_id, card_event_id
+            if await session.get(Card, card_event_id) is None:
+                session.add(Card(card_event_id=card_event_id, event_id=event_id))
 
     async def by_card(self, card_event_id: str) -> int | None:
         """The event announced by a card (the current one, or one it replaced)."""
         async with self._db.session() as session:
-            found = await session.scalar(select(Event.id).where(Event.card_event_id == card_event_id))
-            if found is not None:
-                return int(found)
-            # Older cards: few events ever change, so scanning them is cheap.
-            rows = (
-                await session.execute(select(Event.id, Event.old_cards).where(Event.old_cards != "[]"))
-            ).all()
-        for event_id, cards in rows:
-            if card_event_id in (cards or []):
-                return int(event_id)
-        return None
+            card = await session.get(Card, card_event_id)
+        return int(card.event_id) if card is not None else None
 
     # -- sign-ups --------------------------------------------------------------------
 

@@ -4,22 +4,19 @@ database file; only the chat network is a recording fake."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
 from icalendar import Calendar
 from sqlalchemy import select
 
-from bot.app import App, build_app
+from bot.app import App
 from bot.clock import FakeClock
 from bot.ids import EventId, RoomId, UserId
 from bot.storage.models import ScheduledJob
 from bot.transport import IncomingReaction
-from commands.events.feature import Events
+from commands.events.feature import REMINDER_LEAD, Events
 from commands.events.store import GOING, WAITING
-from tests.fakes import ALICE, BOB, FakeTransport, make_config, message
+from tests.fakes import ALICE, BOB, FakeTransport, message
 from tests.privacy_scan import rows_mentioning
 
 CAROL = UserId("@carol:localhost")
@@ -28,20 +25,6 @@ ONE_LINE = (
     '!event nieuw titel="Casus FML" datum=13-04-2027 tijd=09:30-13:00 plaats="Utrecht, Catharijnesingel 1" '
     'accreditatie="3 PE-punten NVvA" lunch=ja capaciteit=2 doelgroep=BA,AD programma="Casus en netwerken"'
 )
-
-
-@pytest.fixture
-async def app(tmp_path: Path, clock: FakeClock) -> AsyncIterator[App]:
-    config = make_config(tmp_path, flood={"burst": 10_000, "seconds_per_command": 0.001})
-    built = await build_app(config, clock=clock, transport_factory=FakeTransport)
-    for name, room in (
-        ("welcome", "!welcome"),
-        ("events", "!events"),
-        ("theme:buikpijndossiers", "!buikpijn"),
-    ):
-        built.services.rooms.set(name, RoomId(room))
-    yield built
-    await built.stop()
 
 
 def feature(app: App) -> Events:
@@ -241,7 +224,10 @@ async def test_moving_an_event_reschedules_and_tells_everyone(app: App, transpor
     assert after["UID"] == before["UID"] and int(after["SEQUENCE"]) == int(before["SEQUENCE"]) + 1
     async with app.services.db.session() as session:
         job = await session.get(ScheduledJob, f"events:remind:{event_id}:2h")
-    assert job is not None and job.run_at.replace(tzinfo=UTC) == datetime(2027, 4, 20, 6, 0, tzinfo=UTC)
+    assert (
+        job is not None
+        and job.run_at.replace(tzinfo=UTC) == datetime(2027, 4, 20, 6, 0, tzinfo=UTC) - REMINDER_LEAD
+    )
     assert transport.redactions  # the old card is replaced
     await say(app, f"!event annuleer {event_id}", sender=ALICE, room="!events")
     assert any("gaat helaas niet door" in t for t in await outbox_texts(app, transport, dm(BOB)))

@@ -1,8 +1,8 @@
 """events
 
-Revision ID: 7cbeb4526c5c
+Revision ID: 8488121e0dcc
 Revises: 9ad494532701
-Create Date: 2026-11-29 12:39:54.639949
+Create Date: 2026-11-29 12:58:10.123978
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from alembic import op
 
 import bot.storage.models
 
-revision: str = '7cbeb4526c5c'
+revision: str = '8488121e0dcc'
 down_revision: str | Sequence[str] | None = '9ad494532701'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -47,14 +47,12 @@ def upgrade() -> None:
     sa.Column('signup_counter', sa.Integer(), nullable=False),
     sa.Column('card_room_id', sa.String(length=255), nullable=True),
     sa.Column('card_event_id', sa.String(length=255), nullable=True),
-    sa.Column('old_cards', sa.JSON(), nullable=False),
     sa.Column('created_at', bot.storage.models.UtcDateTime(), nullable=False),
     sa.Column('updated_at', bot.storage.models.UtcDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_events_events')),
     sa.UniqueConstraint('uid', name=op.f('uq_events_events_uid'))
     )
     with op.batch_alter_table('events_events', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_events_events_card_event_id'), ['card_event_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_events_series_id'), ['series_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_events_starts_at'), ['starts_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_events_status'), ['status'], unique=False)
@@ -72,6 +70,15 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['event_id'], ['events_events.id'], name=op.f('fk_events_attendance_event_id_events_events'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('event_id', 'user_id', name=op.f('pk_events_attendance'))
     )
+    op.create_table('events_cards',
+    sa.Column('card_event_id', sa.String(length=255), nullable=False),
+    sa.Column('event_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.ForeignKeyConstraint(['event_id'], ['events_events.id'], name=op.f('fk_events_cards_event_id_events_events'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('card_event_id', name=op.f('pk_events_cards'))
+    )
+    with op.batch_alter_table('events_cards', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_events_cards_event_id'), ['event_id'], unique=False)
+
     op.create_table('events_evaluations',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('event_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -121,13 +128,16 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_events_evaluations_event_id'))
 
     op.drop_table('events_evaluations')
+    with op.batch_alter_table('events_cards', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_events_cards_event_id'))
+
+    op.drop_table('events_cards')
     op.drop_table('events_attendance')
     op.drop_table('events_reminder_prefs')
     with op.batch_alter_table('events_events', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_events_events_status'))
         batch_op.drop_index(batch_op.f('ix_events_events_starts_at'))
         batch_op.drop_index(batch_op.f('ix_events_events_series_id'))
-        batch_op.drop_index(batch_op.f('ix_events_events_card_event_id'))
 
     op.drop_table('events_events')
     # ### end Alembic commands ###
