@@ -193,6 +193,17 @@ class Events(Feature):
             log.warning("reminder %s missed: event %d has started", job_id, event.id)
             return
         offset = next((o for o in self.settings.reminders if o.label == label), None)
+        closer = [
+            o
+            for o in self.settings.reminders
+            if offset is not None
+            and o.delta < offset.delta
+            and reminder_time(event.starts_at, o, self.timezone) - REMINDER_LEAD <= now
+        ]
+        if closer:
+            # Late (the bot was down), and a nearer reminder is due too: that one goes.
+            log.warning("reminder %s skipped: reminder %s is due as well", job_id, closer[0].label)
+            return
         due = reminder_time(event.starts_at, offset, self.timezone) if offset else now
         late = now - due
         if late > timedelta(seconds=60):

@@ -7,6 +7,7 @@ and an evaluation round."""
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
@@ -27,10 +28,12 @@ from nio import (
 from bot.clock import OffsetClock
 from bot.config import Config, parse_config
 from bot.devtools.synapse import LocalSynapse
+from bot.storage import Database
 from commands.events.feature import Events
 from commands.events.records import EventRecord
 from commands.events.store import GOING, WAITING
 from tests.integration.conftest import SERVER, Accounts, BotRunner, Member, bot_config_dict, is_text
+from tests.privacy_scan import rows_mentioning
 
 pytestmark = pytest.mark.integration
 BOT = f"@kennisbrug:{SERVER}"
@@ -343,5 +346,31 @@ async def test_reminders_across_daylight_saving_and_a_restart_then_evaluation(
         await _wait(bob, _notice("Dank je wel!", since))
         report = (await alice.ask(room, f"!event evaluatie {event.id}")).body
         assert "Arbeidsdeskundige" in report and "Vaker in het oosten" in report and bob.user_id not in report
+
+        # Bob's export holds his sign-up, attendance and evaluation; erasing leaves no row naming him.
+        await bob.send(dm, "!mijngegevens")
+        [(_, export)] = await _wait(
+            bob,
+            lambda r, e: (
+                r == dm
+                and isinstance(e, RoomMessageFile)
+                and e.body.endswith(".json")
+                and e.server_timestamp >= since
+            ),
+        )
+        download = await bob.client.download(mxc=export.url)
+        assert isinstance(download, MemoryDownloadResponse)
+        exported = json.loads(download.body.decode("utf-8"))["data"]["events"]
+        assert exported["sign_ups"][0]["status"] == GOING and exported["attended"][0]["event"] == event.id
+        assert exported["evaluations"][0]["worked"] == "De casus van een verzekeringsarts"
+        await bob.send(dm, "!vergeet-mij")
+        await _wait(bob, _notice("Vraag 1 van 1", since))
+        await bob.send(dm, "ja")
+        await _wait(bob, _notice("Klaar", since))
+        db = Database(bot_config.database.url)
+        try:
+            assert await rows_mentioning(db, bob.user_id) == []
+        finally:
+            await db.dispose()
     finally:
         await runner.stop()

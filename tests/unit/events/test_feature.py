@@ -291,3 +291,24 @@ async def test_bad_input_gets_a_clear_answer(app: App, transport: FakeTransport)
     assert "niet na het begin" in transport.last()
     await say(app, "!herinneringen misschien", room="!events")
     assert "`aan` of `uit`" in transport.last()
+
+
+async def test_after_a_long_downtime_only_the_nearest_reminder_goes(
+    app: App, transport: FakeTransport, clock: FakeClock
+) -> None:
+    event_id = await announce(app)
+    await say(app, f"!aanmelden {event_id}", sender=BOB, room="!events")
+    event = await feature(app).store.get(event_id)
+    assert event is not None
+    # Down from before the week-before reminder until after the day-before one.
+    clock.set(event.starts_at - timedelta(hours=20))
+    await app.services.scheduler.run_due()
+    reminders = [t for t in await outbox_texts(app, transport, dm(BOB)) if "Herinnering" in t]
+    assert len(reminders) == 1 and "over 20 uur" in reminders[0]
+    # After the start, what is left is recorded as missed, not sent.
+    clock.set(event.starts_at + timedelta(minutes=1))
+    await app.services.scheduler.run_due()
+    async with app.services.db.session() as session:
+        job = await session.get(ScheduledJob, f"events:remind:{event_id}:2h")
+    assert job is not None and job.status == "missed"
+    assert len([t for t in await outbox_texts(app, transport, dm(BOB)) if "Herinnering" in t]) == 1
