@@ -3,8 +3,10 @@ attendance, accreditation and evaluations."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
+import uuid
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -127,6 +129,8 @@ class Events(Feature):
                 f"{REMIND_KIND}.{offset.label}", self._remind, MissedPolicy.within(offset.delta)
             )
         services.scheduler.register(EVALUATE_KIND, self._evaluate, MissedPolicy.within(EVALUATION_LATE))
+        self._card_locks: dict[int, asyncio.Lock] = {}
+        self._stale_cards: set[int] = set()
 
     async def start(self) -> None:
         await self.rebuild_jobs()
@@ -610,7 +614,7 @@ class Events(Feature):
         if moved:
             await self._schedule(record)
         promoted = await self.store.fill_places(record.id) if "capacity" in values else ()
-        await self._post_card(record)
+        await self._post_card(await self._event(record.id))
         changed = ", ".join(ctx.text(f"events.option.{name}") for name in sorted(_option_names(values)))
         notified = await self._tell_signed_up(record, "events.changed", changed=changed)
         await self._tell_promoted(record, promoted)
@@ -712,12 +716,46 @@ class Events(Feature):
                 OutgoingMessage(room_id=room, plain=rendered.plain, html=rendered.html, txn_id=txn)
             )
             await self._send_ics(event, user, language, room, f"{txn}.ics")
-        if promoted:
-            await self._refresh_places(event)
 
-    async def _refresh_places(self, event: EventRecord) -> None:
-        """Cards are replaced only when the event changes; places are shown live by
-        ``!event <id>``, so nothing is posted on every sign-up."""
+    async def _refresh_places(self, event_id: int) -> None:
+        """Edit the event's card so it shows the places left now.
+
+        Sign-ups that arrive while an edit is under way are folded into one more edit
+        after it, so a rush of fifty costs a few edits, not fifty. A failed edit is
+        logged: the sign-up itself stands, and ``!event <id>`` is always current."""
+        self._stale_cards.add(event_id)
+        lock = self._card_locks.setdefault(event_id, asyncio.Lock())
+        if lock.locked():
+            return
+        async with lock:
+            while event_id in self._stale_cards:
+                self._stale_cards.discard(event_id)
+                try:
+                    await self._edit_card(event_id)
+                except Exception:
+                    log.exception("card of event %d could not be updated", event_id)
+        self._card_locks.pop(event_id, None)
+
+    async def _edit_card(self, event_id: int) -> None:
+        event = await self.store.get(event_id)
+        if event is None or event.status != ANNOUNCED or not event.card_event_id or not event.card_room_id:
+            return
+        language = self.services.config.community.language
+        counts = (await self.store.counts([event.id]))[event.id]
+        rendered = self.services.catalogue.render(
+            language, "events.card.message", card=self.card(event, language, counts)
+        )
+        await self.services.transport.send(
+            OutgoingMessage(
+                room_id=RoomId(event.card_room_id),
+                plain=rendered.plain,
+                html=rendered.html,
+                notice=False,
+                replaces=EventId(event.card_event_id),
+                # A repeated edit is harmless; a reused id would hide a later count.
+                txn_id=f"ev.card-edit.{event.id}.{uuid.uuid4().hex}",
+            )
+        )
 
     # -- signing up ------------------------------------------------------------------
 
@@ -728,6 +766,8 @@ class Events(Feature):
         event = await self._event(event_id)
         await self._confirm(user, event, outcome, reply, txn)
         await self._tell_promoted(event, outcome.promoted)
+        if outcome.changed:
+            await self._refresh_places(event_id)
         return outcome
 
     async def _confirm(
@@ -802,6 +842,7 @@ class Events(Feature):
                     event = await self._event(event_id)
                     await self._confirm(user, event, outcome, None, txn)
                     await self._tell_promoted(event, outcome.promoted)
+                    await self._refresh_places(event_id)
                 return
             await self._answer(user, event_id, wanted, "reaction", None, txn)
         except UserError as error:
@@ -1089,6 +1130,7 @@ class Events(Feature):
             event = await self.store.get(event_id)
             if event is not None:
                 await self._tell_promoted(event, promoted)
+            await self._refresh_places(event_id)
         return removed
 
 

@@ -137,6 +137,16 @@ async def test_create_card_sign_up_reactions_and_waitlist(
     # calendar file in his DM.
     reply = await bob.ask(room, f"!aanmelden {event.id}")
     assert "Je bent aangemeld" in reply.body
+    # The card is edited to show the event is full.
+    await _wait(
+        bob,
+        lambda r, e: (
+            r == room
+            and e.sender == BOT
+            and "m.new_content" in e.source.get("content", {})
+            and "vol (1)" in e.source["content"]["m.new_content"]["body"]
+        ),
+    )
     await _wait(bob, _notice("Het agendabestand stuur ik hierbij", since))
     [(_, dm_file)] = await _wait(
         bob, lambda r, e: r != room and isinstance(e, RoomMessageFile) and e.server_timestamp >= since

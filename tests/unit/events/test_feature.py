@@ -138,6 +138,9 @@ async def test_waitlist_moves_up_in_order(app: App, transport: FakeTransport) ->
     assert any("wachtlijst als nummer 1" in t for t in texts(transport, "!events"))
     assert any("Je bent aangemeld" in t for t in texts(transport, dm(BOB)))
     assert [u.filename for u in transport.uploads if u.room_id == dm(BOB)] == [f"bijeenkomst-{event_id}.ics"]
+    # The card shows the event is full now (an edit of the card, not a new message).
+    edit = [m for m in transport.sent if m.replaces is not None][-1]
+    assert edit.room_id == "!events" and "vol (2); 1 op de wachtlijst" in edit.plain
     await say(app, f"!afmelden {event_id}", sender=BOB, room="!events")
     assert any("Goed nieuws" in t for t in await outbox_texts(app, transport, dm(DAVE)))
     statuses = {r.user_id: r.status for r in await feature(app).store.rsvps(event_id)}
