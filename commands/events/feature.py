@@ -133,6 +133,8 @@ class Events(Feature):
         self._stale_cards: set[int] = set()
 
     async def start(self) -> None:
+        if self.services.rooms.room_id(self.settings.room) is None:
+            log.warning("no %r room is configured: events cannot be announced", self.settings.room)
         await self.rebuild_jobs()
 
     # -- jobs ------------------------------------------------------------------------
@@ -569,6 +571,8 @@ class Events(Feature):
     @check(organiser_only)
     async def event_new(self, ctx: Context, options: Options) -> None:
         """Create an event: a DM conversation, or one line with options."""
+        if self.services.rooms.room_id(self.settings.room) is None:
+            raise UserError("events.error.no_room")
         if options:
             draft = parse_options(
                 options.items(),

@@ -57,7 +57,9 @@ class EventSettings:
         section = config.section("events")
         problems: list[str] = []
         room = str(section.get("room", cls.room))
-        if room not in config.all_rooms():
+        # The default room may be missing from a minimal config (events are then not
+        # announced, and organisers are told so); a room named here must exist.
+        if "room" in section and room not in config.all_rooms():
             choices = ", ".join(sorted(config.all_rooms()))
             problems.append(f"events.room: {room!r} is not a configured room (one of {choices})")
         organisers = section.get("organisers") or []

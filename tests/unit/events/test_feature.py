@@ -315,3 +315,9 @@ async def test_after_a_long_downtime_only_the_nearest_reminder_goes(
         job = await session.get(ScheduledJob, f"events:remind:{event_id}:2h")
     assert job is not None and job.status == "missed"
     assert len([t for t in await outbox_texts(app, transport, dm(BOB)) if "Herinnering" in t]) == 1
+
+
+async def test_without_an_events_room_organisers_are_told(app: App, transport: FakeTransport) -> None:
+    app.services.rooms.by_name.pop("events")
+    await say(app, ONE_LINE, sender=ALICE, room="!welcome")
+    assert "geen ruimte voor bijeenkomsten" in transport.last()

@@ -19,6 +19,12 @@ def test_defaults(tmp_path: Path) -> None:
     assert settings.room == "events" and settings.evaluation_time == time(10, 0)
 
 
+def test_a_minimal_config_without_an_events_room_still_loads(tmp_path: Path) -> None:
+    config = make_config(tmp_path, rooms={"welcome": "#welkom:localhost"})
+    assert EventSettings.from_config(config).room == "events"
+    assert check_config(config) == []
+
+
 def test_configured_values(tmp_path: Path) -> None:
     config = make_config(
         tmp_path,
