@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed-$(shell cksum requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint bench bench-directory lock clean-demo
+.PHONY: demo test lint bench bench-encrypted bench-directory bench-buddy lock clean-demo
 
 $(STAMP):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,11 +32,19 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/latency.py
 
+# !help round trip in an encrypted direct chat against a plain one, in the same run.
+bench-encrypted: $(STAMP)
+	$(PY) bench/encrypted_latency.py
+
 # !zoek on 1,000 / 10,000 / 100,000 generated profiles: the index alone, then the whole
 # command path.
 bench-directory: $(STAMP)
 	$(PY) bench/directory.py
 	$(PY) bench/find_command.py
+
+# Buddy matching on 1,000 / 10,000 / 100,000 candidates.
+bench-buddy: $(STAMP)
+	$(PY) bench/buddy_matching.py
 
 # Re-pin after changing dependencies in pyproject.toml.
 lock: $(STAMP)

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from nio import AsyncClient, RoomMessageNotice
+from nio import AsyncClient
 from sqlalchemy import delete, insert, select
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +53,7 @@ from bot.ids import EventId, RoomId, UserId  # noqa: E402
 from bot.rooms import RoomDirectory  # noqa: E402
 from bot.storage import Database  # noqa: E402
 from bot.storage.migrate import migrate  # noqa: E402
-from bot.storage.models import ScheduledJob  # noqa: E402
+from bot.storage.models import OutboxMessage, ScheduledJob  # noqa: E402
 from bot.transport import OutgoingMessage, RoomSpec, Upload  # noqa: E402
 from commands.events.feature import REMINDER_LEAD, Events  # noqa: E402
 from commands.events.models import Event, Rsvp  # noqa: E402
@@ -184,7 +184,7 @@ async def populate(
             await session.execute(insert(Rsvp), rsvps[start : start + 10_000])
     jobs = []
     sample_due: list[tuple[str, datetime]] = []
-    for eid, starts, ends, title in events:
+    for eid, starts, ends, _title in events:
         starts, ends = starts.replace(tzinfo=UTC), ends.replace(tzinfo=UTC)
         for job_id, (kind, run_at) in feature._plan(int(eid), starts, ends).items():
             if run_at <= now:
@@ -200,7 +200,7 @@ async def populate(
                 }
             )
             if job_id.endswith(":2h") and starts - now < timedelta(hours=3):  # the sample
-                sample_due.append((str(title), run_at + REMINDER_LEAD))
+                sample_due.append((str(eid), run_at + REMINDER_LEAD))
     async with db.transaction() as session:
         await session.execute(insert(ScheduledJob), jobs)
     await app.stop()
@@ -258,25 +258,39 @@ async def measure_lateness(
     observer = AsyncClient(synapse.base_url, config.matrix.user_id)
     await observer.login(bot_password, device_name="bench-observer")
     await observer.sync(timeout=1000, full_state=True)
-    due_by_title = dict(sample_due)
+    # Reminders are found by event id (the outbox records what it sent), so the DMs may
+    # be encrypted, as they are by default: the server timestamp is readable either way.
+    due_by_event = dict(sample_due)
     expected = len(sample_due) * len(attendees)
+    server_ts: dict[str, int] = {}
     seen: dict[str, list[float]] = {}
-    deadline = sample_due[-1][1] + timedelta(seconds=90)
+    deadline = sample_due[-1][1] + timedelta(seconds=120)
     if datetime.now(UTC) >= sample_due[0][1]:
         print("warning: start-up took longer than planned; the first reminders fired before observing")
-    while sum(len(v) for v in seen.values()) < expected and datetime.now(UTC) < deadline:
-        response = await observer.sync(timeout=5000, since=observer.next_batch)
+    while datetime.now(UTC) < deadline:
+        response = await observer.sync(timeout=3000, since=observer.next_batch)
         rooms = getattr(response, "rooms", None)
-        if rooms is None:
-            continue
-        for room in rooms.join.values():
-            for event in room.timeline.events:
-                if not isinstance(event, RoomMessageNotice) or "Herinnering" not in event.body:
-                    continue
-                title = event.body.split("**Herinnering:** ", 1)[-1].split(" begint", 1)[0]
-                if title in due_by_title:
-                    lateness = event.server_timestamp / 1000 - due_by_title[title].timestamp()
-                    seen.setdefault(title, []).append(lateness * 1000)
+        if rooms is not None:
+            for room in rooms.join.values():
+                for event in room.timeline.events:
+                    if getattr(event, "sender", None) == config.matrix.user_id:
+                        server_ts[event.event_id] = event.server_timestamp
+        async with app.services.db.session() as session:
+            sent = (
+                await session.execute(
+                    select(OutboxMessage.txn_id, OutboxMessage.event_id).where(
+                        OutboxMessage.txn_id.like("ev.remind.%"), OutboxMessage.status == "sent"
+                    )
+                )
+            ).all()
+        seen = {}
+        for txn_id, event_id in sent:
+            event_key = txn_id.split(".")[2]
+            if event_key in due_by_event and event_id in server_ts:
+                lateness = server_ts[event_id] / 1000 - due_by_event[event_key].timestamp()
+                seen.setdefault(event_key, []).append(lateness * 1000)
+        if sum(len(v) for v in seen.values()) >= expected:
+            break
     await observer.close()
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

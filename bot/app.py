@@ -44,6 +44,9 @@ FEATURE_MODULES: tuple[str, ...] = (
     "commands.core",
     "commands.privacy",
     "commands.introductions",
+    "commands.buddy",
+    "commands.questions",
+    "commands.casus",
     "commands.events",
 )
 

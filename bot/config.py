@@ -7,6 +7,7 @@ Secrets may come from the environment instead of the file:
 - ``KENNISBRUG_MATRIX_PASSWORD``      overrides ``matrix.password``
 - ``KENNISBRUG_MATRIX_ACCESS_TOKEN``  overrides ``matrix.access_token``
 - ``KENNISBRUG_DATABASE_URL``         overrides ``database.url``
+- ``KENNISBRUG_MATRIX_STORE_KEY``     overrides ``matrix.store_key``
 
 Feature sections (``casus:``, ``buddy:`` …) are kept as raw mappings in
 :attr:`Config.sections`; each feature validates its own section.
@@ -34,6 +35,8 @@ DEFAULT_PROFESSIONS_FILE = PROJECT_ROOT / "config" / "professions.yaml"
 ENV_PASSWORD = "KENNISBRUG_MATRIX_PASSWORD"
 ENV_ACCESS_TOKEN = "KENNISBRUG_MATRIX_ACCESS_TOKEN"
 ENV_DATABASE_URL = "KENNISBRUG_DATABASE_URL"
+ENV_STORE_KEY = "KENNISBRUG_MATRIX_STORE_KEY"
+TRUST_POLICIES = ("all", "verified")
 
 ROOM_ALIAS_RE = re.compile(r"^#[^:\s]+:\S+$")
 # Room version 12 ids carry no server part, so the id pattern must not require one.
@@ -66,10 +69,23 @@ class MatrixConfig:
     timeline_limit: int = 100
     request_timeout_s: float = 60.0
     max_retry_wait_s: float = 3.0
+    # End-to-end encryption (see bot/matrix/crypto.py).
+    encryption: bool = True
+    store_path: Path = Path("data/kennisbrug-crypto")
+    store_key: str | None = None
+    trust: str = "all"
+    encrypt_private_rooms: bool = True
+    encrypt_community_rooms: bool = False
+    undecryptable_wait_s: float = 60.0
 
     @property
     def server_name(self) -> str:
         return self.user_id.split(":", 1)[1]
+
+    @property
+    def share_with_unverified(self) -> bool:
+        """Room keys go to every device of every member (``trust: all``)."""
+        return self.trust == "all"
 
 
 @dataclass(frozen=True)
@@ -247,7 +263,20 @@ def _clock_time(p: _Problems, value: Any, path: str, default: time) -> time:
     return default
 
 
-def _parse_matrix(p: _Problems, raw: Mapping[str, Any], env: Mapping[str, str]) -> MatrixConfig:
+def default_store_path(database_url: str) -> Path:
+    """The crypto store's folder next to an SQLite database file, else ``data/kennisbrug-crypto``."""
+    prefix = "sqlite+aiosqlite:///"
+    if database_url.startswith(prefix):
+        location = database_url[len(prefix) :].split("?", 1)[0]
+        if location and location != ":memory:":
+            db_file = Path(location)
+            return db_file.with_name(f"{db_file.stem}-crypto")
+    return Path("data/kennisbrug-crypto")
+
+
+def _parse_matrix(
+    p: _Problems, raw: Mapping[str, Any], env: Mapping[str, str], database_url: str
+) -> MatrixConfig:
     m = _mapping(p, raw, "matrix", required=True)
     homeserver = _str(p, m, "homeserver", "matrix", required=True) or "http://127.0.0.1:8008"
     if not re.match(r"^https?://", homeserver):
@@ -260,6 +289,14 @@ def _parse_matrix(p: _Problems, raw: Mapping[str, Any], env: Mapping[str, str]) 
     access_token = env.get(ENV_ACCESS_TOKEN) or _str(p, m, "access_token", "matrix")
     if not password and not access_token:
         p.add("matrix.password", f"give a password (or access_token), in the file or in ${ENV_PASSWORD}")
+    store = _str(p, m, "store_path", "matrix")
+    store_key = env.get(ENV_STORE_KEY) or _str(p, m, "store_key", "matrix")
+    if store_key is not None and len(store_key) < 16:
+        p.add("matrix.store_key", "must be at least 16 characters (a long random text)")
+    trust = _str(p, m, "trust", "matrix", default="all") or "all"
+    if trust not in TRUST_POLICIES:
+        p.add("matrix.trust", f"{trust!r} must be one of {', '.join(TRUST_POLICIES)}")
+        trust = "all"
     return MatrixConfig(
         homeserver=homeserver.rstrip("/"),
         user_id=user_id,
@@ -271,6 +308,13 @@ def _parse_matrix(p: _Problems, raw: Mapping[str, Any], env: Mapping[str, str]) 
         timeline_limit=_int(p, m, "timeline_limit", "matrix", 100, minimum=10),
         request_timeout_s=_number(p, m, "request_timeout_s", "matrix", 60.0),
         max_retry_wait_s=_number(p, m, "max_retry_wait_s", "matrix", 3.0),
+        encryption=_bool(p, m, "encryption", "matrix", True),
+        store_path=Path(store) if store else default_store_path(database_url),
+        store_key=store_key,
+        trust=trust,
+        encrypt_private_rooms=_bool(p, m, "encrypt_private_rooms", "matrix", True),
+        encrypt_community_rooms=_bool(p, m, "encrypt_community_rooms", "matrix", False),
+        undecryptable_wait_s=_number(p, m, "undecryptable_wait_s", "matrix", 60.0),
     )
 
 
@@ -401,9 +445,9 @@ def parse_config(raw: Any, source: Path, env: Mapping[str, str] | None = None) -
     p = _Problems(source)
     if not isinstance(raw, Mapping):
         raise ConfigError([f"{source}: the file must contain a mapping (matrix:, community:, …)"])
-    matrix = _parse_matrix(p, raw, env)
     db = _mapping(p, raw, "database")
     db_url = env.get(ENV_DATABASE_URL) or _str(p, db, "url", "database", DatabaseConfig.url)
+    matrix = _parse_matrix(p, raw, env, db_url or DatabaseConfig.url)
     if db_url and not re.match(r"^(sqlite\+aiosqlite|postgresql\+asyncpg)://", db_url):
         p.add("database.url", f"{db_url!r} must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
     community = _parse_community(p, raw, source.parent)

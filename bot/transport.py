@@ -99,7 +99,10 @@ class RoomSpec:
     topic: str = ""
     invite: Sequence[UserId] = ()
     is_direct: bool = False
+    #: Always encrypted (``encrypted``), or as a room for private matters, which the
+    #: transport encrypts by default (``matrix.encrypt_private_rooms``); DMs count as private.
     encrypted: bool = False
+    private: bool = False
     power_users: dict[str, int] = field(default_factory=dict)
 
 

@@ -121,8 +121,15 @@ async def run_demo(data_dir: Path, template: Path, *, reset: bool = False, out: 
             file=out,
             flush=True,
         )
+        member_store = data_dir / "member-store"
+        shutil.rmtree(member_store, ignore_errors=True)  # the chat logs in as a new device
         chat = TerminalChat(
-            synapse.base_url, f"@{MEMBER_LOCALPART}:{server}", creds[MEMBER_LOCALPART], welcome, out=out
+            synapse.base_url,
+            f"@{MEMBER_LOCALPART}:{server}",
+            creds[MEMBER_LOCALPART],
+            welcome,
+            store_dir=member_store,
+            out=out,
         )
         await chat.connect()
         chat_task = asyncio.create_task(chat.run())

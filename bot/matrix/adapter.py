@@ -23,11 +23,14 @@ from datetime import datetime
 
 from bot.clock import Clock
 from bot.config import Config
+from bot.i18n import Catalogue
 from bot.ids import EventId, RoomId, UserId
 from bot.matrix.client import authenticate, build_client
+from bot.matrix.crypto import Crypto
 from bot.matrix.rooms import RoomManager
 from bot.matrix.sending import Sender
 from bot.matrix.sync import SyncLoop
+from bot.members import MemberService
 from bot.rooms import RoomDirectory
 from bot.storage.database import Database
 from bot.transport import EventHandler, OutgoingMessage, RoomSpec, Upload
@@ -41,14 +44,26 @@ STOP_GRACE_S = 10.0
 class MatrixTransport:
     """The Matrix transport; the only object outside ``bot.matrix`` that knows about nio."""
 
-    def __init__(self, config: Config, db: Database, clock: Clock, rooms: RoomDirectory) -> None:
+    def __init__(
+        self,
+        config: Config,
+        db: Database,
+        clock: Clock,
+        rooms: RoomDirectory,
+        catalogue: Catalogue | None = None,
+    ) -> None:
         self._config = config
         self._client = build_client(config)
         self._directory = rooms
+        self._crypto = Crypto(self._client, config, db, clock)
         self._rooms = RoomManager(self._client, config, db, clock, rooms)
-        self._sender = Sender(self._client, db, clock, config.matrix.max_retry_wait_s)
-        self._sync = SyncLoop(self._client, config, db, clock, self._rooms, rooms)
+        self._sender = Sender(self._client, db, clock, config.matrix.max_retry_wait_s, self._crypto)
+        self._sync = SyncLoop(
+            self._client, config, db, clock, self._rooms, rooms, self._crypto, self._tell_undecryptable
+        )
         self._db = db
+        self._clock = clock
+        self._catalogue = catalogue
         self._run_finished = asyncio.Event()
         self._run_finished.set()
 
@@ -70,7 +85,9 @@ class MatrixTransport:
         credential, :class:`~bot.errors.TransportError` when it cannot be reached.
         """
         await self._sync.record_first_start()
+        await self._crypto.prepare()
         await authenticate(self._client, self._config, self._db)
+        await self._crypto.load()
         await self._rooms.load_direct_rooms()
         await self._sender.load_recent()
 
@@ -110,6 +127,30 @@ class MatrixTransport:
         except Exception:
             log.warning("could not record the last sent messages", exc_info=True)
         await self._client.close()
+
+    async def _tell_undecryptable(self, room_id: RoomId, sender: UserId, event_id: EventId) -> None:
+        """Tell a member, in their language, that the bot could not read their message."""
+        if self._catalogue is None:
+            from bot.app import load_catalogue  # the core's texts; imported late (app imports us)
+
+            self._catalogue = load_catalogue(self._config)
+        language = await MemberService(self._db, self._clock, self._config.community.language).language_of(
+            sender
+        )
+        direct = self._rooms.is_direct_cached(room_id)
+        rendered = self._catalogue.render(
+            language, "core.encryption.undecryptable_direct" if direct else "core.encryption.undecryptable"
+        )
+        await self._sender.send_message(
+            OutgoingMessage(
+                room_id=room_id,
+                plain=rendered.plain,
+                html=rendered.html,
+                reply_to=event_id,
+                mentions=() if direct else (sender,),
+                txn_id=f"kb.undecryptable.{event_id}",
+            )
+        )
 
     # --------------------------------------------------------------------- sending
 

@@ -39,8 +39,8 @@ def build_client(config: Config) -> AsyncClient:
 
     ``max_timeouts=1`` keeps one immediate retry of a dropped keep-alive connection;
     ``max_limit_exceeded=0`` hands every 429 back to us instead of sleeping inside nio.
-    Encryption stays off for now; turning it on later needs a store path and
-    ``encryption_enabled=True`` here, nothing else in the adapter.
+    With ``matrix.encryption`` the crypto store's folder and pickle key are filled in by
+    :meth:`bot.matrix.crypto.Crypto.prepare` before login; the sync token stays ours.
     """
     m = config.matrix
     client_config = AsyncClientConfig(
@@ -48,10 +48,12 @@ def build_client(config: Config) -> AsyncClient:
         max_timeouts=1,
         max_timeout_retry_wait_time=m.max_retry_wait_s,
         request_timeout=m.request_timeout_s,
-        encryption_enabled=False,
+        encryption_enabled=m.encryption,
         store_sync_tokens=False,
     )
-    return AsyncClient(m.homeserver, m.user_id, device_id=m.device_id or "", config=client_config)
+    return AsyncClient(
+        m.homeserver, m.user_id, device_id=m.device_id or "", store_path="", config=client_config
+    )
 
 
 async def authenticate(client: AsyncClient, config: Config, db: Database) -> None:

@@ -50,6 +50,9 @@ log = logging.getLogger(__name__)
 CREATOR_POWER_LEVEL = 2**53 - 1
 
 DEFAULT_SPACE_LOCALPART = "kennisbrug"
+MEGOLM = "m.megolm.v1.aes-sha2"
+#: The state event that switches a room's encryption on (it cannot be switched off).
+ENCRYPTION_STATE = {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": MEGOLM}}
 _NOT_FOUND = ("M_NOT_FOUND",)
 _CAPABILITY_ERRORS: tuple[type[BaseException], ...] = (TransportError, *TRANSIENT_EXCEPTIONS)
 
@@ -234,7 +237,7 @@ class RoomManager:
         override: dict[str, Any] = {"users": await self._with_creator(users)}
         if space:
             override["events_default"] = 100  # a space is a directory, not a chat
-        initial_state = []
+        initial_state: list[dict[str, Any]] = []
         if space_id is not None:
             initial_state.append(
                 {
@@ -243,6 +246,8 @@ class RoomManager:
                     "content": {"via": [self._server], "canonical": True},
                 }
             )
+        if not space and self._config.matrix.encryption and self._config.matrix.encrypt_community_rooms:
+            initial_state.append(ENCRYPTION_STATE)
         invite = [
             user for user in dict.fromkeys((*community.admins, *community.moderators)) if user != self._own
         ]
@@ -290,18 +295,30 @@ class RoomManager:
 
     # ------------------------------------------------------------- creating rooms
 
+    def encrypt_new_room(self, spec: RoomSpec | None) -> bool:
+        """Whether a room the bot creates is encrypted: when the spec asks for it, and for
+        private matters (direct chats, ``private`` rooms) when ``matrix.encrypt_private_rooms``."""
+        m = self._config.matrix
+        if spec is not None and spec.encrypted:
+            if not m.encryption:
+                raise TransportError("an encrypted room was asked for, but matrix.encryption is off")
+            return True
+        private = spec is None or spec.is_direct or spec.private
+        return m.encryption and m.encrypt_private_rooms and private
+
     async def create_room(self, spec: RoomSpec) -> RoomId:
-        if spec.encrypted:
-            raise TransportError("encrypted rooms are not supported by the Matrix adapter yet")
+        encrypted = self.encrypt_new_room(spec)
         users = {user: level for user, level in spec.power_users.items() if user != self._own}
         override = {"users": await self._with_creator(users)} if users else None
         space_id = self._directory.space_id
         in_space = space_id is not None and not spec.is_direct
-        initial_state = []
+        initial_state: list[dict[str, Any]] = []
         if in_space:
             initial_state.append(
                 {"type": "m.space.parent", "state_key": space_id, "content": {"via": [self._server]}}
             )
+        if encrypted:
+            initial_state.append(ENCRYPTION_STATE)
         resp = await request(
             lambda: self._client.room_create(
                 visibility=RoomVisibility.private,
@@ -346,6 +363,7 @@ class RoomManager:
                     preset=RoomPreset.private_chat,  # trusted_private_chat would make them a creator
                     is_direct=True,
                     invite=[user_id],
+                    initial_state=[ENCRYPTION_STATE] if self.encrypt_new_room(None) else [],
                 ),
                 "creating a direct chat",
             )

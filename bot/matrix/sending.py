@@ -26,6 +26,7 @@ from sqlalchemy import delete, select
 from bot.clock import Clock
 from bot.errors import TransportError
 from bot.ids import EventId, RoomId, UserId
+from bot.matrix.crypto import Crypto
 from bot.matrix.retry import Backoff, request
 from bot.storage.database import Database
 from bot.storage.models import SentMessage
@@ -90,15 +91,19 @@ def reaction_content(event_id: EventId, key: str) -> dict[str, Any]:
     return {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": key}}
 
 
-def file_content(upload: Upload, content_uri: str) -> dict[str, Any]:
+def file_content(upload: Upload, content_uri: str, keys: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An ``m.file``/``m.image``; with ``keys`` (an encrypted upload) the URI goes in ``file``."""
     content: dict[str, Any] = {
         "msgtype": "m.image" if upload.content_type.startswith("image/") else "m.file",
         "body": upload.filename,
         "filename": upload.filename,
-        "url": content_uri,
         "info": {"mimetype": upload.content_type, "size": len(upload.data)},
         "m.mentions": mentions(()),
     }
+    if keys is not None:
+        content["file"] = {**keys, "url": content_uri}
+    else:
+        content["url"] = content_uri
     rel = relation(upload.thread_root, None)
     if rel is not None:
         content["m.relates_to"] = rel
@@ -113,8 +118,16 @@ class Sender:
     event), until the bot stops; a refusal for good raises :class:`MessageRejected`.
     """
 
-    def __init__(self, client: AsyncClient, db: Database, clock: Clock, max_wait_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        client: AsyncClient,
+        db: Database,
+        clock: Clock,
+        max_wait_s: float = 5.0,
+        crypto: Crypto | None = None,
+    ) -> None:
         self._client = client
+        self._crypto = crypto
         self._db = db
         self._clock = clock
         self._max_wait_s = max_wait_s
@@ -143,11 +156,18 @@ class Sender:
         if recorded is not None:
             return recorded
 
+        if self._crypto is not None:
+            await self._crypto.prepare_send(upload.room_id)  # nio must know whether to encrypt
+        encrypt = self._crypto is not None and self._crypto.is_encrypted(upload.room_id)
+        keys: dict[str, Any] | None = None
+
         async def do_upload() -> Any:
-            resp, _keys = await self._client.upload(
+            nonlocal keys
+            resp, keys = await self._client.upload(
                 io.BytesIO(upload.data),
-                content_type=upload.content_type,
+                content_type="application/octet-stream" if encrypt else upload.content_type,
                 filename=upload.filename,
+                encrypt=encrypt,
                 filesize=len(upload.data),
             )
             return resp
@@ -155,9 +175,8 @@ class Sender:
         resp = await self._retrying(do_upload, f"upload to {upload.room_id}")
         if not isinstance(resp, UploadResponse):
             raise TransportError(f"upload to {upload.room_id} failed")
-        return await self._send(
-            upload.room_id, "m.room.message", file_content(upload, resp.content_uri), upload.txn_id
-        )
+        content = file_content(upload, resp.content_uri, keys if encrypt else None)
+        return await self._send(upload.room_id, "m.room.message", content, upload.txn_id)
 
     async def redact(self, room_id: RoomId, event_id: EventId, reason: str | None) -> None:
         """Redact an event, retried like a send; an event that is gone already is done.
@@ -187,10 +206,14 @@ class Sender:
             log.debug("txn %s was already sent as %s; not sending again", txn_id, recorded)
             return recorded
         matrix_txn = txn_id or uuid.uuid4().hex
-        resp = await self._retrying(
-            lambda: self._client.room_send(room_id, event_type, content, tx_id=matrix_txn),
-            f"sending {event_type} to {room_id}",
-        )
+
+        async def do_send() -> Any:
+            # In an encrypted room nio encrypts (sharing the room key first when needed);
+            # a retry encrypts again, under the same transaction id.
+            options = await self._crypto.prepare_send(room_id) if self._crypto is not None else {}
+            return await self._client.room_send(room_id, event_type, content, tx_id=matrix_txn, **options)
+
+        resp = await self._retrying(do_send, f"sending {event_type} to {room_id}")
         if not isinstance(resp, RoomSendResponse):
             raise TransportError(f"sending {event_type} to {room_id} failed")
         event_id = EventId(resp.event_id)

@@ -12,6 +12,15 @@ its invite callback fires once per member event. So this loop iterates the
 3. only then ``next_batch`` is stored (with the time), so a crash mid-batch replays
    the batch and the processed-events table drops what was already handled.
 
+Encrypted rooms: nio decrypts while parsing the sync (and ``/messages`` pages), so a
+decrypted message reaches this loop as the ``m.room.message`` it was, under the event id
+of the encrypted event: claims, checkpoints and replays work unchanged. Before a batch
+is handled, keys are uploaded, queried and claimed (:meth:`Crypto.housekeeping`). An
+event nio could not decrypt waits in :class:`~bot.matrix.crypto.PendingDecryptions`;
+after every batch decryption is retried (keys arrive as to-device messages) and an
+event still unreadable after ``matrix.undecryptable_wait_s`` is claimed like any
+other and answered once with an explanation.
+
 The handler is awaited per event, in timeline order per room, so order within a room
 is kept. The consequence: a slow handler stalls the whole bot. Handlers must be
 short; long work belongs in a task started by the core.
@@ -22,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, NamedTuple
@@ -36,6 +45,7 @@ from bot.config import Config
 from bot.errors import InvalidCredentials, TransportError
 from bot.ids import EventId, RoomId, UserId
 from bot.matrix import events, state
+from bot.matrix.crypto import Crypto, Undecrypted
 from bot.matrix.retry import (
     TRANSIENT_EXCEPTIONS,
     Backoff,
@@ -88,8 +98,12 @@ class SyncLoop:
         clock: Clock,
         rooms: RoomManager,
         directory: RoomDirectory,
+        crypto: Crypto | None = None,
+        tell_undecryptable: Callable[[RoomId, UserId, EventId], Awaitable[None]] | None = None,
     ) -> None:
         self._client = client
+        self._crypto = crypto
+        self._tell_undecryptable = tell_undecryptable
         self._config = config
         self._db = db
         self._clock = clock
@@ -188,7 +202,11 @@ class SyncLoop:
                     continue
 
                 try:
+                    if self._crypto is not None:
+                        await self._crypto.housekeeping()
                     complete = await self._process(resp, handler)
+                    if complete:
+                        await self._retry_undecrypted(handler)
                 except InvalidCredentials:
                     raise
                 except Exception as exc:
@@ -228,9 +246,15 @@ class SyncLoop:
     async def _fetch(self, token: str | None, full_state: bool) -> Any:
         """One ``/sync``; None when a stop was requested while waiting."""
         matrix = self._config.matrix
+        timeout_ms = matrix.sync_timeout_ms
+        if self._crypto is not None:
+            # A message waiting for its key is explained on time, even in a quiet room.
+            due = self._crypto.pending.seconds_to_next_deadline(self._clock.now())
+            if due is not None:
+                timeout_ms = int(min(timeout_ms, max(1000.0, due * 1000 + 100)))
         sync = asyncio.ensure_future(
             self._client.sync(
-                timeout=matrix.sync_timeout_ms,  # never 0: nio would then poll in a tight loop
+                timeout=timeout_ms,  # never 0: nio would then poll in a tight loop
                 since=token,
                 sync_filter=self.sync_filter(),
                 full_state=True if full_state else None,
@@ -240,7 +264,7 @@ class SyncLoop:
         # The watchdog: a long-poll answers within its timeout; one that has not after
         # a margin more is hung (a paused homeserver keeps the connection open), so it
         # is dropped and the next attempt opens a fresh connection.
-        limit = matrix.sync_timeout_ms / 1000 + WATCHDOG_MARGIN_S
+        limit = timeout_ms / 1000 + WATCHDOG_MARGIN_S
         try:
             done, _ = await asyncio.wait({sync, stopper}, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -414,6 +438,9 @@ class SyncLoop:
             return
         incoming: IncomingEvent | None = None
         new_reaction: IncomingReaction | None = None
+        if ev.type == "m.room.encrypted":
+            await self._undecryptable(room_id, source, ev)
+            return
         if ev.type == "m.room.message":
             incoming = events.to_message(room_id, ev, direct)
         elif ev.type == "m.reaction":
@@ -435,6 +462,67 @@ class SyncLoop:
             status = "failed"
             log.exception("handling %s %s in %s failed", ev.type, ev.event_id, room_id)
         self._outcomes[ev.event_id] = self._outcomes[ev.event_id]._replace(status=status)
+
+    # ------------------------------------------------------------ undecryptable
+
+    async def _undecryptable(
+        self, room_id: RoomId, source: Mapping[str, Any], ev: events.EventBasics
+    ) -> None:
+        """nio could not decrypt this event: keep it, ask for its key, retry after each batch."""
+        if self._crypto is None or not self._crypto.enabled:
+            return
+        if ev.event_id in self._outcomes or ev.event_id in self._recent:
+            return
+        if await self._processed_ids([ev.event_id]):
+            return
+        item = self._crypto.undecrypted(room_id, source, self._clock.now())
+        if item is None or not self._crypto.pending.add(item):
+            return
+        log.info("cannot decrypt %s in %s yet (session %s)", ev.event_id, room_id, item.session_id)
+        await self._crypto.request_key(item)
+        for old in self._crypto.pending.overflow():
+            await self._give_up(old)
+        await self._crypto.pending.save()
+
+    async def _retry_undecrypted(self, handler: EventHandler) -> None:
+        """Handle waiting events whose keys arrived; explain the ones that waited too long.
+
+        An entry leaves the durable list only after it was handled, so a crash in between
+        retries it, and the claim in ``core_processed_events`` keeps it exactly-once.
+        """
+        if self._crypto is None or not self._crypto.pending.items:
+            return
+        pending = self._crypto.pending
+        now = self._clock.now()
+        for item in list(pending.items.values()):
+            if self._stop.is_set():
+                break
+            decrypted = self._crypto.try_decrypt(item)
+            if decrypted is not None:
+                log.info("decrypted %s after its room key arrived", item.event_id)
+                await self._handle(RoomId(item.room_id), decrypted, handler)
+                pending.remove(item.event_id)
+            elif pending.expired(item, now):
+                await self._give_up(item)
+        await pending.save()
+
+    async def _give_up(self, item: Undecrypted) -> None:
+        """Claim an event that stayed unreadable and tell its sender once per session."""
+        assert self._crypto is not None
+        self._crypto.pending.remove(item.event_id)
+        ev = events.basics(item.source)
+        if ev is None or not await self._begin(RoomId(item.room_id), ev, None):
+            return
+        log.warning("could not decrypt %s in %s; telling the sender", ev.event_id, item.room_id)
+        status = "done"
+        try:
+            if self._crypto.pending.first_notice(item) and self._tell_undecryptable is not None:
+                await self._tell_undecryptable(RoomId(item.room_id), ev.sender, ev.event_id)
+        except Exception:
+            status = "failed"
+            log.exception("telling the sender of %s that it was unreadable failed", ev.event_id)
+        self._outcomes[ev.event_id] = self._outcomes[ev.event_id]._replace(status=status)
+        self._checkpoint_soon()
 
     async def _withdrawn_reaction(
         self, room_id: RoomId, removal: events.ReactionRemoval

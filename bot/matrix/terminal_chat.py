@@ -10,14 +10,17 @@ commands in), it waits for the answers after the last line and then ends by itse
 from __future__ import annotations
 
 import asyncio
+import secrets
 import sys
 import textwrap
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import TextIO
 
 from nio import (
     AsyncClient,
+    AsyncClientConfig,
     InviteMemberEvent,
     JoinError,
     LoginError,
@@ -38,10 +41,20 @@ class TerminalChat:
         password: str,
         room: str,
         *,
+        store_dir: Path | None = None,
         out: TextIO = sys.stdout,
         prompt: str = "> ",
     ) -> None:
-        self.client = AsyncClient(homeserver, user_id)
+        if store_dir is None:
+            self.client = AsyncClient(homeserver, user_id)
+        else:
+            # With a store the chat encrypts like Element does: the bot's direct chats are
+            # encrypted. A new device each run, so a fresh key for a fresh store.
+            store_dir.mkdir(parents=True, exist_ok=True)
+            config = AsyncClientConfig(
+                encryption_enabled=True, store_sync_tokens=False, pickle_key=secrets.token_urlsafe(16)
+            )
+            self.client = AsyncClient(homeserver, user_id, store_path=str(store_dir), config=config)
         self.password = password
         self.room_alias = room
         self.room_id: str | None = None
@@ -95,18 +108,37 @@ class TerminalChat:
         self.room_id = self.target = joined.room_id
         self.client.add_event_callback(self._on_message, (RoomMessageText, RoomMessageNotice))
         self.client.add_event_callback(self._on_invite, InviteMemberEvent)
+        await self._keys()
         # The first sync brings history; it is not shown.
         await self.client.sync(timeout=1000, full_state=True)
+        await self._keys()
         self._ready = True
+
+    async def _keys(self) -> None:
+        """What nio's own sync loop does for encryption: publish our keys, learn others'."""
+        client = self.client
+        if not client.olm:
+            return
+        if client.should_upload_keys:
+            await client.keys_upload()
+        if client.should_query_keys:
+            await client.keys_query()
+        if client.should_claim_keys:
+            await client.keys_claim(client.get_users_for_key_claiming())
+        await client.send_to_device_messages()
 
     async def _sync_forever(self) -> None:
         while True:
             await self.client.sync(timeout=_SYNC_TIMEOUT_MS, since=self.client.next_batch)
+            await self._keys()
 
     async def send(self, text: str) -> None:
         assert self.target is not None
         await self.client.room_send(
-            self.target, "m.room.message", {"msgtype": "m.text", "body": text, "m.mentions": {}}
+            self.target,
+            "m.room.message",
+            {"msgtype": "m.text", "body": text, "m.mentions": {}},
+            ignore_unverified_devices=True,
         )
 
     async def run(self, read_line: Callable[[], asyncio.Future[str]] | None = None) -> None:

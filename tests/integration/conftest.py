@@ -18,7 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nio import AsyncClient, JoinError, LoginError, RoomMessageNotice, RoomMessageText, RoomSendError
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    JoinError,
+    LoginError,
+    MegolmEvent,
+    RoomKeyRequest,
+    RoomMessageNotice,
+    RoomMessageText,
+    RoomSendError,
+)
 
 from bot.app import App
 from bot.clock import Clock
@@ -52,7 +62,7 @@ def accounts(synapse: LocalSynapse) -> Accounts:
     result = Accounts()
 
     async def register() -> None:
-        for name in ("kennisbrug", "alice", "bob", "carol"):
+        for name in ("kennisbrug", "alice", "bob", "carol", "dave", "erin", "frank", "gina", "hank", "ivy"):
             password = secrets.token_urlsafe(10)
             await synapse.register_user(name, password, admin=False)
             result.passwords[name] = password
@@ -202,6 +212,131 @@ async def open_dm(member: Member, bot_user: str) -> str:
             return room_id
         await asyncio.sleep(0.1)
     raise AssertionError("the bot did not join the direct chat")
+
+
+class EncryptedMember(Member):
+    """A member whose matrix-nio client has encryption on, with its own store in ``store_dir``.
+
+    After every sync it does what ``sync_forever`` would: upload keys, query devices,
+    claim one-time keys, send to-device messages. It trusts every device (as Element does
+    before verification), so it shares its room keys with the bot without a dialogue.
+    Two instances for one user are two devices of the same member.
+    """
+
+    def __init__(self, synapse: LocalSynapse, user_id: str, password: str, store_dir: Path) -> None:
+        store_dir.mkdir(parents=True, exist_ok=True)
+        config = AsyncClientConfig(
+            encryption_enabled=True, store_sync_tokens=False, pickle_key=secrets.token_urlsafe(16)
+        )
+        self.client = AsyncClient(synapse.base_url, user_id, store_path=str(store_dir), config=config)
+        self.password = password
+        self.seen: list[Any] = []
+        self.key_requests: list[RoomKeyRequest] = []  # room key requests other users sent us
+        self._synced = False
+
+    async def login(self) -> None:
+        response = await self.client.login(self.password, device_name=f"test-e2e-{next(_unique)}")
+        assert not isinstance(response, LoginError), response
+        await self.keys()
+        await self.client.sync(timeout=1000, full_state=True)
+        await self.keys()
+        self._synced = True
+
+    async def keys(self) -> None:
+        client = self.client
+        if client.should_upload_keys:
+            await client.keys_upload()
+        if client.should_query_keys:
+            await client.keys_query()
+        if client.should_claim_keys:
+            await client.keys_claim(client.get_users_for_key_claiming())
+        await client.send_to_device_messages()
+
+    async def join(self, room: str) -> str:
+        room_id = await super().join(room)
+        # nio encrypts only for rooms it has synced; a send right after joining must work.
+        for _ in range(20):
+            if room_id in self.client.rooms:
+                break
+            await self.sync_once(500)
+        return room_id
+
+    async def send(self, room_id: str, body: str, **extra: Any) -> str:
+        content = {"msgtype": "m.text", "body": body, **extra}
+        response = await self.client.room_send(
+            room_id, "m.room.message", content, ignore_unverified_devices=True
+        )
+        assert not isinstance(response, RoomSendError), response
+        return response.event_id
+
+    async def sync_once(self, timeout_ms: int = 1000) -> None:
+        response = await self.client.sync(timeout=timeout_ms, since=self.client.next_batch)
+        for event in getattr(response, "to_device_events", []):
+            if isinstance(event, RoomKeyRequest):
+                self.key_requests.append(event)
+        rooms = getattr(response, "rooms", None)
+        if rooms is not None:
+            for room_id, room in rooms.join.items():
+                for event in room.timeline.events:
+                    if getattr(event, "sender", None) != self.user_id:
+                        self.seen.append((room_id, event))
+        await self.keys()
+        self._retry_decryption()
+
+    def _retry_decryption(self) -> None:
+        """A room key may arrive a sync after the message it opens (the bot restarted and
+        shares a new session); like Element, try such messages again."""
+        for index, (room_id, event) in enumerate(self.seen):
+            if not isinstance(event, MegolmEvent):
+                continue
+            try:
+                decrypted = self.client.decrypt_event(event)
+            except Exception:
+                continue
+            self.seen[index] = (room_id, decrypted)
+
+    def undecryptable(self) -> list[Any]:
+        """Events from others this device could not decrypt."""
+        return [e for _room, e in self.seen if isinstance(e, MegolmEvent)]
+
+    async def open_encrypted_dm(self, bot_user: str, timeout: float = 20) -> str:
+        """An encrypted direct chat with the bot, once the bot has joined it."""
+        created = await self.client.room_create(
+            is_direct=True,
+            invite=[bot_user],
+            initial_state=[
+                {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}
+            ],
+        )
+        room_id = getattr(created, "room_id", None)
+        assert room_id, created
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            await self.sync_once(500)
+            room = self.client.rooms.get(room_id)
+            if room is not None and bot_user in room.users and bot_user not in room.invited_users:
+                assert room.encrypted
+                return room_id
+        raise AssertionError(f"the bot did not join the encrypted DM within {timeout}s")
+
+
+@pytest.fixture
+async def encrypted_member_factory(
+    synapse: LocalSynapse, accounts: Accounts, tmp_path: Path
+) -> AsyncIterator[Callable[..., Any]]:
+    """``await make("alice")``: a new encrypted device of that member (call twice: two devices)."""
+    created: list[EncryptedMember] = []
+
+    async def make(name: str) -> EncryptedMember:
+        store = tmp_path / "member-stores" / f"{name}-{len(created)}"
+        member = EncryptedMember(synapse, accounts.user_id(name), accounts.passwords[name], store)
+        await member.login()
+        created.append(member)
+        return member
+
+    yield make
+    for member in created:
+        await member.close()
 
 
 def is_text(event: Any) -> bool:

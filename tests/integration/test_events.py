@@ -46,6 +46,9 @@ def bot_config(synapse: LocalSynapse, accounts: Accounts, tmp_path: Path, tag: s
     raw = bot_config_dict(synapse, accounts, tmp_path, tag)
     raw["rooms"]["events"] = f"#bijeenkomsten-{tag}:{SERVER}"
     raw["flood"] = {"burst": 100, "seconds_per_command": 0.05}
+    # Plain direct chats: these members' clients have no encryption (the encrypted DM
+    # is covered by test_introductions.py and test_encryption.py).
+    raw["matrix"]["encrypt_private_rooms"] = False
     return parse_config(raw, tmp_path / "bot.yaml", env={})
 
 

@@ -14,10 +14,11 @@ import pytest
 from nio import (
     MemoryDownloadResponse,
     RedactedEvent,
+    RoomEncryptedFile,
     RoomGetEventResponse,
-    RoomMessageFile,
     RoomMessageNotice,
 )
+from nio.crypto.attachments import decrypt_attachment
 
 from bot.config import Config, parse_config
 from bot.devtools.synapse import LocalSynapse
@@ -74,12 +75,14 @@ async def _answer(member: Member, room: str, text: str, expect: str, timeout: fl
 
 
 async def test_new_member_onboarding_directory_export_and_erasure(
-    bot: BotRunner, bot_config: Config, member_factory: Any
+    bot: BotRunner, bot_config: Config, member_factory: Any, encrypted_member_factory: Any
 ) -> None:
-    bob: Member = await member_factory("bob")
+    # Bob's client encrypts, as Element does: the welcome DM the bot opens is encrypted.
+    bob: Member = await encrypted_member_factory("bob")
     joined_at_ms = int(time.time() * 1000) - 1000  # the homeserver's clock is this machine's
     await bob.join(bot_config.rooms["welcome"])
     dm, welcome = await _welcome_dm(bob, joined_at_ms)
+    assert bob.client.rooms[dm].encrypted
     assert "Mag ik bewaren" in welcome.body and "!vergeet-mij" in welcome.body
 
     await _answer(bob, dm, "ja", "Wat is je beroep?")
@@ -140,10 +143,11 @@ async def test_new_member_onboarding_directory_export_and_erasure(
 
     # The export holds the profile.
     await bob.send(dm, "!mijngegevens")
-    [file_event] = await bob.wait_for(lambda r, e: r == dm and isinstance(e, RoomMessageFile), timeout=20)
+    [file_event] = await bob.wait_for(lambda r, e: r == dm and isinstance(e, RoomEncryptedFile), timeout=20)
     download = await bob.client.download(mxc=file_event.url)
     assert isinstance(download, MemoryDownloadResponse)
-    exported = json.loads(download.body.decode("utf-8"))["data"]["introductions"]
+    plain = decrypt_attachment(download.body, file_event.key["k"], file_event.hashes["sha256"], file_event.iv)
+    exported = json.loads(plain.decode("utf-8"))["data"]["introductions"]
     assert exported["profile"]["profession"] == "arbeidsdeskundige"
     assert exported["profile"]["work_days"] == ["ma", "di", "do"]
 

@@ -92,7 +92,14 @@ async def hs(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalSyn
 
 def make_config(hs: LocalSynapse, **matrix: Any) -> Config:
     raw: dict[str, Any] = {
-        "matrix": {"homeserver": hs.base_url, "user_id": BOT, "password": BOT_PASSWORD, **matrix},
+        "matrix": {
+            "homeserver": hs.base_url,
+            "user_id": BOT,
+            "password": BOT_PASSWORD,
+            # The members here are plain clients; encrypted DMs are tested in test_encryption.py.
+            "encrypt_private_rooms": False,
+            **matrix,
+        },
         "community": {"admins": [ADMIN], "moderators": [MODERATOR]},
         "rooms": {"welcome": WELCOME, "questions": QUESTIONS},
         "themes": [{"key": "verzuim", "room": THEME, "name": "Verzuim"}],

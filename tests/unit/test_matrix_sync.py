@@ -99,6 +99,7 @@ def config_for(server: FakeHomeserver, **matrix: Any) -> Config:
             "user_id": BOT,
             "access_token": "syt_test",
             "sync_timeout_ms": 1000,
+            "encryption": False,  # the fake homeserver has no key endpoints
             **matrix,
         },
         "community": {},

@@ -1,8 +1,8 @@
 """events
 
-Revision ID: 8488121e0dcc
-Revises: 9ad494532701
-Create Date: 2026-11-29 12:58:10.123978
+Revision ID: c0808456928a
+Revises: 4d0c417a4eed
+Create Date: 2026-11-29 13:34:21.553197
 """
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from alembic import op
 
 import bot.storage.models
 
-revision: str = '8488121e0dcc'
-down_revision: str | Sequence[str] | None = '9ad494532701'
+revision: str = 'c0808456928a'
+down_revision: str | Sequence[str] | None = '4d0c417a4eed'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,372 @@
+"""End-to-end encryption: one device with its crypto store, keys for members, and
+messages that cannot be decrypted yet.
+
+nio does the cryptography (vodozemac). This module decides the rest:
+
+- **One device.** The store (Olm account, sessions, room keys; nio's SQLite store, one
+  file per user and device) lives in ``matrix.store_path`` and is pickled with
+  ``matrix.store_key`` (or ``$KENNISBRUG_MATRIX_STORE_KEY``). Without one, a random key
+  is generated once and kept in ``core_state`` (never nio's built-in default). The
+  device id and token are kept by :mod:`bot.matrix.client`, so a restart opens the same
+  store and no key is lost.
+- **Housekeeping after every sync**, as ``sync_forever`` would do it: upload one-time
+  keys, query changed devices, claim keys for new Olm sessions, send queued to-device
+  messages (key requests).
+- **Sending.** nio encrypts in ``room_send``; :meth:`Crypto.prepare_send` makes sure nio
+  knows the room (a room created a moment ago, or one not synced yet) and applies the
+  trust policy: ``all`` shares room keys with every device of every member,
+  ``verified`` only with devices verified in the store (the others are blacklisted).
+- **Undecryptable messages** (:class:`Undecrypted`): kept durably in ``core_state``;
+  keys are requested from the sender's devices, decryption is retried after every sync
+  (room keys arrive as to-device messages), and after ``matrix.undecryptable_wait_s``
+  the sync loop tells the member once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from nio import (
+    AsyncClient,
+    EncryptionError,
+    Event,
+    LocalProtocolError,
+    MatrixRoom,
+    MegolmEvent,
+    RoomGetStateResponse,
+    RoomMemberEvent,
+)
+
+from bot.clock import Clock
+from bot.config import Config
+from bot.errors import ConfigError, TransportError
+from bot.ids import RoomId, UserId
+from bot.matrix import state
+from bot.matrix.retry import TRANSIENT_EXCEPTIONS, request
+from bot.storage.database import Database
+
+log = logging.getLogger(__name__)
+
+#: ``core_state`` keys: the generated pickle key and the messages not decrypted yet.
+STORE_KEY = "matrix.store_key"
+UNDECRYPTED = "matrix.undecrypted"
+#: At most this many undecryptable messages wait for keys; beyond it the oldest is given up.
+MAX_PENDING = 500
+
+
+class CryptoStoreError(ConfigError):
+    """The crypto store cannot be opened (wrong ``matrix.store_key``, unreadable folder).
+
+    A configuration problem: the command line reports it like one and exits with 2.
+    """
+
+    def __init__(self, problem: str) -> None:
+        super().__init__([problem])
+
+
+@dataclass
+class Undecrypted:
+    """A message the bot could not decrypt yet, waiting for its room key."""
+
+    event_id: str
+    room_id: str
+    sender: str
+    session_id: str
+    first_seen: datetime
+    source: Mapping[str, Any]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "room_id": self.room_id,
+            "sender": self.sender,
+            "session_id": self.session_id,
+            "first_seen": state.encode_time(self.first_seen),
+            "source": dict(self.source),
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> Undecrypted | None:
+        if not isinstance(data, Mapping):
+            return None
+        fields = [data.get(k) for k in ("event_id", "room_id", "sender", "session_id")]
+        texts = [f for f in fields if isinstance(f, str)]
+        first_seen = state.decode_time(data.get("first_seen"))
+        source = data.get("source")
+        if len(texts) != 4 or first_seen is None or not isinstance(source, Mapping):
+            return None
+        event_id, room_id, sender, session_id = texts
+        return cls(event_id, room_id, sender, session_id, first_seen, source)
+
+    @property
+    def session_key(self) -> str:
+        """One notice per member, room and Megolm session (a lost key hides all its messages)."""
+        return f"{self.room_id}|{self.sender}|{self.session_id}"
+
+
+class PendingDecryptions:
+    """The undecryptable messages and the sessions already explained, kept in ``core_state``."""
+
+    def __init__(self, db: Database, wait_s: float) -> None:
+        self._db = db
+        self.wait = timedelta(seconds=wait_s)
+        self.items: dict[str, Undecrypted] = {}
+        self.told: dict[str, None] = {}  # session keys the member was told about (ordered)
+        self.dirty = False
+
+    async def load(self) -> None:
+        stored = (await state.load(self._db, UNDECRYPTED)).get(UNDECRYPTED)
+        if not stored:
+            return
+        try:
+            data = json.loads(stored)
+        except ValueError:
+            log.warning("the list of undecrypted messages is unreadable; starting a new one")
+            return
+        for raw in data.get("items", []) if isinstance(data, dict) else []:
+            item = Undecrypted.from_json(raw)
+            if item is not None:
+                self.items[item.event_id] = item
+        told = data.get("told", []) if isinstance(data, dict) else []
+        self.told = {key: None for key in told if isinstance(key, str)}
+        if self.items:
+            log.info("%d messages are still waiting for their room keys", len(self.items))
+
+    async def save(self) -> None:
+        if not self.dirty:
+            return
+        told = list(self.told)[-MAX_PENDING:]
+        payload = {"items": [item.as_json() for item in self.items.values()], "told": told}
+        await state.save(self._db, {UNDECRYPTED: json.dumps(payload, separators=(",", ":"))})
+        self.dirty = False
+
+    def add(self, item: Undecrypted) -> bool:
+        if item.event_id in self.items:
+            return False
+        self.items[item.event_id] = item
+        self.dirty = True
+        return True
+
+    def remove(self, event_id: str) -> None:
+        if self.items.pop(event_id, None) is not None:
+            self.dirty = True
+
+    def overflow(self) -> list[Undecrypted]:
+        """The oldest items beyond :data:`MAX_PENDING` (to be given up at once)."""
+        extra = len(self.items) - MAX_PENDING
+        return list(self.items.values())[:extra] if extra > 0 else []
+
+    def expired(self, item: Undecrypted, now: datetime) -> bool:
+        return now - item.first_seen >= self.wait
+
+    def seconds_to_next_deadline(self, now: datetime) -> float | None:
+        if not self.items:
+            return None
+        earliest = min(item.first_seen for item in self.items.values())
+        return max(0.0, (earliest + self.wait - now).total_seconds())
+
+    def first_notice(self, item: Undecrypted) -> bool:
+        """True the first time for a member's session; the member is told only then."""
+        if item.session_key in self.told:
+            return False
+        self.told[item.session_key] = None
+        self.dirty = True
+        return True
+
+
+class Crypto:
+    """The encryption side of the adapter; every method is a no-op with encryption off."""
+
+    def __init__(self, client: AsyncClient, config: Config, db: Database, clock: Clock) -> None:
+        self._client = client
+        self._config = config
+        self._db = db
+        self._clock = clock
+        self._own = UserId(config.matrix.user_id)
+        self.pending = PendingDecryptions(db, config.matrix.undecryptable_wait_s)
+
+    @property
+    def enabled(self) -> bool:
+        return self._client.olm is not None
+
+    # ------------------------------------------------------------------ the store
+
+    async def prepare(self) -> None:
+        """Before login: the store's folder and pickle key (a password login opens the store)."""
+        m = self._config.matrix
+        if not m.encryption:
+            return
+        key = m.store_key or await self._generated_key()
+        path = Path(m.store_path)
+        try:
+            path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise CryptoStoreError(f"matrix.store_path: cannot create {path} ({exc.strerror})") from exc
+        self._client.store_path = str(path)
+        self._client.config = dataclasses.replace(self._client.config, pickle_key=key)
+
+    async def _generated_key(self) -> str:
+        stored = (await state.load(self._db, STORE_KEY)).get(STORE_KEY)
+        if stored:
+            return stored
+        key = secrets.token_urlsafe(32)
+        await state.save(self._db, {STORE_KEY: key})
+        log.info("generated a key for the crypto store and kept it in the database (set matrix.store_key)")
+        return key
+
+    async def load(self) -> None:
+        """After login: open this device's store and publish its keys when needed."""
+        if not self._config.matrix.encryption:
+            return
+        try:
+            self._client.load_store()
+        except Exception as exc:
+            raise CryptoStoreError(
+                f"matrix.store_key: the crypto store in {self._config.matrix.store_path} cannot be "
+                f"opened for device {self._client.device_id} ({type(exc).__name__}); is this the key "
+                "it was made with?"
+            ) from exc
+        if self._client.olm is None:
+            raise CryptoStoreError("matrix.store_path: encryption is on, but nio could not load the store")
+        log.info(
+            "end-to-end encryption on: device %s, store in %s",
+            self._client.device_id,
+            self._client.store_path,
+        )
+        await self.pending.load()
+        await self.housekeeping()
+
+    # -------------------------------------------------------------- after a sync
+
+    async def housekeeping(self) -> None:
+        """Upload keys, query devices, claim one-time keys and send to-device messages.
+
+        A failure is logged and retried after the next sync; it never stops the batch.
+        """
+        client = self._client
+        if client.olm is None:
+            return
+        try:
+            if client.should_upload_keys:
+                await request(client.keys_upload, "uploading encryption keys")
+            if client.should_query_keys:
+                await request(client.keys_query, "querying device keys")
+            if client.should_claim_keys:
+                users = client.get_users_for_key_claiming()
+                await request(lambda: client.keys_claim(users), "claiming one-time keys")
+            if client.outgoing_to_device_messages:
+                await client.send_to_device_messages()
+        except (TransportError, LocalProtocolError, *TRANSIENT_EXCEPTIONS) as exc:
+            log.warning("encryption housekeeping failed (%s); retrying after the next sync", exc)
+
+    # ------------------------------------------------------------------ sending
+
+    async def prepare_send(self, room_id: RoomId) -> dict[str, Any]:
+        """Arguments for ``room_send``; nio learns the room first if it has not synced it."""
+        client = self._client
+        if client.olm is None:
+            return {}
+        room = client.rooms.get(room_id)
+        if room is None:
+            room = await self._load_room(room_id)
+        if room.encrypted and not self._config.matrix.share_with_unverified:
+            await self._withhold_from_unverified(room)
+        return {"ignore_unverified_devices": self._config.matrix.share_with_unverified}
+
+    def is_encrypted(self, room_id: RoomId) -> bool:
+        room = self._client.rooms.get(room_id)
+        return self._client.olm is not None and room is not None and room.encrypted
+
+    async def _load_room(self, room_id: RoomId) -> MatrixRoom:
+        """nio's room from the room's current state (members, invited ones too, and encryption)."""
+        client = self._client
+        resp = await request(lambda: client.room_get_state(room_id), f"reading the state of {room_id}")
+        if not isinstance(resp, RoomGetStateResponse):
+            raise TransportError(f"reading the state of {room_id} failed")
+        room = client.rooms.get(room_id) or MatrixRoom(room_id, self._own, room_id in client.encrypted_rooms)
+        for raw in resp.events:
+            if not isinstance(raw, dict):
+                continue
+            event = Event.parse_event(raw)
+            if isinstance(event, RoomMemberEvent):
+                room.handle_membership(event)
+            elif isinstance(event, Event):
+                room.handle_event(event)
+        client.rooms.setdefault(room_id, room)
+        room = client.rooms[room_id]
+        if room.encrypted and client.olm is not None:
+            client.encrypted_rooms.add(room_id)
+            client.olm.update_tracked_users(room)
+        return room
+
+    async def _withhold_from_unverified(self, room: MatrixRoom) -> None:
+        """``trust: verified``: devices not verified in the store get no room key."""
+        client = self._client
+        if not room.members_synced:
+            await request(lambda: client.joined_members(room.room_id), f"listing members of {room.room_id}")
+        if client.should_query_keys:
+            await request(client.keys_query, "querying device keys")
+        for user_id in list(room.users):
+            for device in client.device_store.active_user_devices(user_id):
+                if not device.verified and not device.blacklisted:
+                    client.blacklist_device(device)
+
+    # ------------------------------------------------------------- undecryptable
+
+    def undecrypted(self, room_id: RoomId, source: Mapping[str, Any], now: datetime) -> Undecrypted | None:
+        """The waiting entry for an encrypted event nio could not decrypt (None if malformed)."""
+        content = source.get("content")
+        event_id, sender = source.get("event_id"), source.get("sender")
+        session_id = content.get("session_id") if isinstance(content, Mapping) else None
+        if not (isinstance(event_id, str) and isinstance(sender, str) and isinstance(session_id, str)):
+            return None
+        return Undecrypted(event_id, room_id, sender, session_id, now, source)
+
+    async def request_key(self, item: Undecrypted) -> None:
+        """Ask for the missing room key (once per session): the sender's devices and our own.
+
+        nio's ``request_room_key`` only asks the bot's own other devices (and remembers
+        the request, which nio needs to accept a forwarded key); a bot has none, so the
+        same request also goes to every device of the sender, who holds the session.
+        """
+        client = self._client
+        event = self._megolm(item)
+        if event is None or client.olm is None or event.session_id in client.outgoing_key_requests:
+            return
+        assert client.device_id
+        to_sender = event.as_key_request(item.sender, client.device_id)
+        try:
+            await request(lambda: client.to_device(to_sender), f"requesting a room key in {item.room_id}")
+            await client.request_room_key(event)
+            log.info("requested the room key for %s in %s", item.event_id, item.room_id)
+        except (TransportError, LocalProtocolError, *TRANSIENT_EXCEPTIONS) as exc:
+            log.warning("could not request the room key for %s: %s", item.event_id, exc)
+
+    def try_decrypt(self, item: Undecrypted) -> Mapping[str, Any] | None:
+        """The decrypted event's JSON when its room key has arrived meanwhile."""
+        client = self._client
+        event = self._megolm(item)
+        if event is None or client.olm is None:
+            return None
+        try:
+            decrypted = client.olm.decrypt_megolm_event(event, item.room_id)
+        except EncryptionError:
+            return None
+        source = getattr(decrypted, "source", None)
+        return source if isinstance(source, Mapping) and source.get("type") != "m.room.encrypted" else None
+
+    @staticmethod
+    def _megolm(item: Undecrypted) -> MegolmEvent | None:
+        event = MegolmEvent.from_dict(dict(item.source))
+        if not isinstance(event, MegolmEvent):
+            return None
+        event.room_id = item.room_id
+        return event

@@ -1,0 +1,107 @@
+"""The conversation in which a member brings in a case of their own.
+
+Every text answer passes the privacy guard before the conversation keeps it: an answer
+with personal data is refused with what was found (masked), and is not stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from bot.conversations import Choice, Question
+from bot.errors import ConversationError
+from commands.casus.library import TEXT_LIMIT, TITLE_LIMIT
+from commands.casus.privacy_guard import Finding, screen
+
+if TYPE_CHECKING:
+    from bot.context import Context
+    from bot.services import Services
+
+FLOW_NAME = "casus.submit"
+QUESTIONS_LIMIT = 800
+
+YES_NO = (
+    Choice("yes", label_key="casus.answer.yes", aliases=("ja", "j", "yes", "y", "graag", "anoniem")),
+    Choice("no", label_key="casus.answer.no", aliases=("nee", "n", "no", "met naam", "niet")),
+)
+
+Finisher = Callable[["Context", dict[str, Any], bool], Awaitable[None]]
+
+
+LANGUAGE = "_language"
+"""The member's language, kept in the answers so that refusals speak it."""
+
+
+def describe_findings(services: Services, language: str, findings: Sequence[Finding]) -> str:
+    """What the guard found, in words and masked: "een BSN-achtig nummer 12•••••89"."""
+    return "; ".join(
+        services.catalogue.plain(language, f"casus.guard.category.{f.category}", masked=f.masked)
+        for f in findings
+    )
+
+
+def split_questions(text: str) -> list[str]:
+    """Questions a member typed: one per line, or separated by question marks."""
+    lines = [line.strip(" -•*\t") for line in text.splitlines() if line.strip(" -•*\t")]
+    if len(lines) == 1 and lines[0].count("?") > 1:
+        parts = [p.strip() for p in lines[0].split("?") if p.strip()]
+        lines = [p + "?" for p in parts]
+    return lines[:5]
+
+
+class SubmitFlow:
+    """Theme, title, the case, optional questions, and anonymous or not."""
+
+    name = FLOW_NAME
+
+    def __init__(self, services: Services, finisher: Finisher) -> None:
+        self.services = services
+        self._finisher = finisher
+        self._theme_choices = tuple(
+            Choice(t.key, labels=tuple(t.name.items()), aliases=(t.key,)) for t in services.config.themes
+        )
+
+    def questions(self, answers: dict[str, Any]) -> Sequence[Question]:
+        language = str(answers.get(LANGUAGE) or self.services.config.community.language)
+
+        def parser(text: str) -> str:
+            return self.screened(text, language)
+
+        return [
+            Question("theme", "casus.ask.theme", choices=self._theme_choices),
+            Question(
+                "title",
+                "casus.ask.title",
+                max_length=TITLE_LIMIT,
+                parser=parser,
+                prompt_params={"limit": TITLE_LIMIT},
+            ),
+            Question(
+                "text",
+                "casus.ask.text",
+                max_length=TEXT_LIMIT,
+                parser=parser,
+                prompt_params={"limit": TEXT_LIMIT},
+            ),
+            Question(
+                "questions", "casus.ask.questions", optional=True, max_length=QUESTIONS_LIMIT, parser=parser
+            ),
+            Question("anonymous", "casus.ask.anonymous", choices=YES_NO),
+        ]
+
+    def screened(self, text: str, language: str) -> str:
+        """The answer when it is clean; otherwise the member hears what was found (masked)
+        and the answer is not kept."""
+        cleaned = text.strip()
+        if not cleaned:
+            raise ConversationError("core.conversation.empty")
+        findings = screen(cleaned)
+        if findings:
+            raise ConversationError(
+                "casus.guard.found", found=describe_findings(self.services, language, findings)
+            )
+        return cleaned
+
+    async def finish(self, ctx: Context, answers: dict[str, Any], completed: bool) -> None:
+        await self._finisher(ctx, answers, completed)
