@@ -50,6 +50,7 @@ FEATURE_MODULES: tuple[str, ...] = (
     "commands.casus",
     "commands.stats",
     "commands.digest",
+    "commands.events",
 )
 
 

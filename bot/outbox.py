@@ -122,6 +122,8 @@ class Outbox:
         """
         if not message.txn_id:
             raise ValueError("an outbox message needs a deterministic txn_id")
+        if message.replaces is not None:
+            raise ValueError("edits are sent directly, not through the outbox")
         now = self._clock.now()
         due = ensure_utc(due_at) if due_at is not None else now
         try:

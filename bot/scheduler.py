@@ -39,7 +39,7 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.engine import CursorResult, Result
 
 from bot.clock import Clock, ensure_utc
@@ -347,6 +347,43 @@ class SchedulerService:
                 row.finished_at = None
                 row.note = None
         self._arm_once(job_id, kind, run_at)
+
+    async def schedule_many(self, jobs: Iterable[tuple[str, str, datetime, dict[str, Any]]]) -> int:
+        """Create those of ``(job_id, kind, run_at, payload)`` that do not exist yet, in
+        one transaction; existing rows (whatever their status) are left alone, as with
+        ``schedule_once(..., replace=False)``. Returns how many were created.
+
+        For a feature that makes sure, at start-up, that thousands of jobs exist.
+        """
+        wanted = {job_id: (kind, ensure_utc(run_at), dict(payload)) for job_id, kind, run_at, payload in jobs}
+        if not wanted:
+            return 0
+        ids = list(wanted)
+        async with self._db.transaction() as session:
+            existing: set[str] = set()
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                query = select(ScheduledJob.job_id).where(ScheduledJob.job_id.in_(chunk))
+                existing.update((await session.scalars(query)).all())
+            rows: list[dict[str, Any]] = [
+                {
+                    "job_id": job_id,
+                    "kind": kind,
+                    "run_at": run_at,
+                    "payload": payload,
+                    "status": PENDING,
+                    "attempts": 0,
+                    "finished_at": None,
+                    "note": None,
+                }
+                for job_id, (kind, run_at, payload) in wanted.items()
+                if job_id not in existing
+            ]
+            if rows:
+                await session.execute(insert(ScheduledJob), rows)
+        for row in rows:
+            self._arm_once(str(row["job_id"]), str(row["kind"]), cast(datetime, row["run_at"]))
+        return len(rows)
 
     async def schedule_cron(
         self,

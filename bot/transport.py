@@ -73,6 +73,9 @@ class OutgoingMessage:
     mentions: Sequence[UserId] = ()
     notice: bool = True
     txn_id: str | None = None
+    # An edit of an earlier message of the bot (an event card showing the places left).
+    # Sent directly, never through the outbox.
+    replaces: EventId | None = None
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,15 @@ def message_content(message: OutgoingMessage) -> dict[str, Any]:
     if message.html is not None:
         content["format"] = HTML_FORMAT
         content["formatted_body"] = message.html
+    if message.replaces is not None:
+        # An edit: clients show m.new_content in place of the original; the rest is
+        # the fallback for clients that do not know edits.
+        edit = dict(content, body=f"* {message.plain}")
+        if message.html is not None:
+            edit["formatted_body"] = f"* {message.html}"
+        edit["m.new_content"] = content
+        edit["m.relates_to"] = {"rel_type": "m.replace", "event_id": message.replaces}
+        return edit
     rel = relation(message.thread_root, message.reply_to)
     if rel is not None:
         content["m.relates_to"] = rel
