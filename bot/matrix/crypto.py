@@ -24,6 +24,7 @@ nio does the cryptography (vodozemac). This module decides the rest:
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -37,6 +38,7 @@ from typing import Any
 from nio import (
     AsyncClient,
     EncryptionError,
+    ErrorResponse,
     Event,
     LocalProtocolError,
     MatrixRoom,
@@ -60,6 +62,11 @@ STORE_KEY = "matrix.store_key"
 UNDECRYPTED = "matrix.undecrypted"
 #: At most this many undecryptable messages wait for keys; beyond it the oldest is given up.
 MAX_PENDING = 500
+
+
+class RoomKeyNotDelivered(ConnectionError):
+    """A new room key did not reach every member's device; the send is retried like an
+    outage (it is a ``ConnectionError``, which the retry loop treats as transient)."""
 
 
 class CryptoStoreError(ConfigError):
@@ -192,6 +199,7 @@ class Crypto:
         self._clock = clock
         self._own = UserId(config.matrix.user_id)
         self.pending = PendingDecryptions(db, config.matrix.undecryptable_wait_s)
+        self._sharing: dict[str, asyncio.Lock] = {}
 
     @property
     def enabled(self) -> bool:
@@ -275,11 +283,79 @@ class Crypto:
         if client.olm is None:
             return {}
         room = client.rooms.get(room_id)
-        if room is None:
+        if room is None or (room.encrypted and not room.members_synced):
+            # After a restart nio knows a room only from what the incremental sync
+            # carried (often just the bot), and its own fallback lists *joined* members
+            # only: a member invited to a DM before the restart would never get the room
+            # key. The room's full state names the invited members too.
             room = await self._load_room(room_id)
         if room.encrypted and not self._config.matrix.share_with_unverified:
             await self._withhold_from_unverified(room)
+        if room.encrypted:
+            await self._share_room_key(room)
         return {"ignore_unverified_devices": self._config.matrix.share_with_unverified}
+
+    async def _share_room_key(self, room: MatrixRoom) -> None:
+        """Share a new room key before ``room_send`` would, and make sure every device got it.
+
+        nio's own sharing marks the key as shared even when a to-device request failed
+        (an outage, a restarting homeserver), and the message is then encrypted with a
+        key the member never receives. And when claiming one-time keys fails, nio never
+        clears its "sharing now" flag, so every later send to the room would wait
+        forever. Here a key not delivered to every device is dropped (the retry makes
+        and shares a new one) and the send is retried like any outage.
+        """
+        # One share per room at a time: concurrent sends (a reply and a reminder) would
+        # otherwise both start one, and nio refuses the second.
+        async with self._sharing.setdefault(room.room_id, asyncio.Lock()):
+            await self._share_room_key_now(room)
+
+    async def _share_room_key_now(self, room: MatrixRoom) -> None:
+        client, olm = self._client, self._client.olm
+        if olm is None or not olm.should_share_group_session(room.room_id):
+            return
+        missing = client.get_missing_sessions(room.room_id)
+        if missing:
+            # Failures here count as an outage for the retry loop around the send.
+            claimed = await client.keys_claim(missing)
+            if isinstance(claimed, ErrorResponse):
+                raise RoomKeyNotDelivered(f"claiming one-time keys for {room.room_id} failed")
+        try:
+            await client.share_group_session(
+                room.room_id, ignore_unverified_devices=self._config.matrix.share_with_unverified
+            )
+        finally:
+            stuck = client.sharing_session.pop(room.room_id, None)
+            if stuck is not None:
+                stuck.set()
+        owed = self._devices_without_key(room)
+        if owed:
+            olm.outbound_group_sessions.pop(room.room_id, None)
+            raise RoomKeyNotDelivered(
+                f"the room key for {room.room_id} did not reach {len(owed)} device(s); sharing a new one"
+            )
+
+    def _devices_without_key(self, room: MatrixRoom) -> list[tuple[str, str]]:
+        """Devices nio would have shared the room's current key with, but did not.
+
+        The same choice as nio's: not the bot's own device, not blacklisted ones, and
+        only devices with an Olm session (one without a one-time key cannot get it now).
+        """
+        olm = self._client.olm
+        session = olm.outbound_group_sessions.get(room.room_id) if olm is not None else None
+        if olm is None or session is None:
+            return []
+        owed = []
+        for user_id in list(room.users):
+            for device in olm.device_store.active_user_devices(user_id):
+                pair = (user_id, device.id)
+                if device.id == olm.device_id or olm.is_device_blacklisted(device):
+                    continue
+                if pair in session.users_shared_with or pair in session.users_ignored:
+                    continue
+                if olm.session_store.get(device.curve25519) is not None:
+                    owed.append(pair)
+        return owed
 
     def is_encrypted(self, room_id: RoomId) -> bool:
         room = self._client.rooms.get(room_id)
@@ -305,6 +381,11 @@ class Crypto:
         if room.encrypted and client.olm is not None:
             client.encrypted_rooms.add(room_id)
             client.olm.update_tracked_users(room)
+            # The member list is complete now; nio would otherwise replace it with the
+            # joined members and skip the invited ones.
+            room.members_synced = True
+            if client.should_query_keys:
+                await request(client.keys_query, "querying device keys")
         return room
 
     async def _withhold_from_unverified(self, room: MatrixRoom) -> None:

@@ -21,7 +21,7 @@ from bot.config import Config, parse_config
 from bot.devtools.synapse import LocalSynapse
 from bot.storage.models import Nudge
 from commands.introductions.store import ProfileStore
-from tests.integration.conftest import Accounts, BotRunner, Member, bot_config_dict
+from tests.integration.conftest import Accounts, BotRunner, EncryptedMember, bot_config_dict
 
 pytestmark = pytest.mark.integration
 
@@ -40,9 +40,9 @@ def next_tuesday_before_half_past_ten(now: datetime) -> datetime:
 def bot_config(synapse: LocalSynapse, accounts: Accounts, tmp_path: Path, tag: str) -> Config:
     raw = bot_config_dict(synapse, accounts, tmp_path, tag)
     raw["flood"] = {"burst": 100, "seconds_per_command": 0.05}
-    # Plain direct chats: these members' clients do not encrypt (the encrypted DM is
-    # covered by test_introductions.py and test_encryption.py).
-    raw["matrix"]["encrypt_private_rooms"] = False
+    # The members' clients encrypt, as Element does: the welcome DMs are encrypted, and
+    # the invitation written into one of them after the bot's restart must be readable
+    # (it once arrived without its room key; see Crypto.prepare_send).
     raw["casus"] = {
         "schedules": {"buikpijndossiers": {"cron": "30 10 * * tue"}},
         "step_days": [2, 4],
@@ -59,7 +59,7 @@ def in_thread(event: Any, root: str) -> bool:
     return relates.get("rel_type") == "m.thread" and relates.get("event_id") == root
 
 
-async def reply_in_thread(member: Member, room: str, root: str, body: str) -> str:
+async def reply_in_thread(member: EncryptedMember, room: str, root: str, body: str) -> str:
     return await member.send(
         room,
         body,
@@ -74,7 +74,7 @@ async def reply_in_thread(member: Member, room: str, root: str, body: str) -> st
     )
 
 
-async def wait_for_dm(member: Member, text: str, timeout: float = 30) -> Any:
+async def wait_for_dm(member: EncryptedMember, text: str, timeout: float = 30) -> Any:
     """Sync, accepting the bot's DM invites, until a notice containing ``text`` arrives."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -88,7 +88,7 @@ async def wait_for_dm(member: Member, text: str, timeout: float = 30) -> Any:
     raise AssertionError(f"no DM with {text!r} arrived; last seen: {seen}")
 
 
-async def test_a_scheduled_case_from_post_to_summary(bot_config: Config, member_factory: Any) -> None:
+async def test_a_scheduled_case_from_post_to_summary(bot_config: Config, encrypted_member_factory: Any) -> None:
     real_now = datetime.now(UTC)
     clock = OffsetClock(next_tuesday_before_half_past_ten(real_now) - real_now)
     runner = BotRunner(bot_config, clock=clock)
@@ -96,10 +96,10 @@ async def test_a_scheduled_case_from_post_to_summary(bot_config: Config, member_
     try:
         theme_alias = bot_config.themes[0].room
         # Accounts of their own: the DMs the bot opens here must not meet other tests.
-        bob: Member = await member_factory("hank")
-        carol: Member = await member_factory("frank")
-        alice: Member = await member_factory("gina")
-        erin: Member = await member_factory("ivy")
+        bob: EncryptedMember = await encrypted_member_factory("hank")
+        carol: EncryptedMember = await encrypted_member_factory("frank")
+        alice: EncryptedMember = await encrypted_member_factory("gina")
+        erin: EncryptedMember = await encrypted_member_factory("ivy")
         room = await bob.join(theme_alias)
         for member in (carol, alice, erin):
             await member.join(theme_alias)
@@ -182,5 +182,7 @@ async def test_a_scheduled_case_from_post_to_summary(bot_config: Config, member_
         assert len([t for t in threaded if "Stap 2" in t]) == 1
         assert len([t for t in threaded if "Stap 3" in t]) == 1
         assert len([t for t in threaded if "Afgesloten" in t]) == 1
+        for member in (alice, bob, carol, erin):
+            assert member.undecryptable() == [], member.user_id
     finally:
         await runner.stop()

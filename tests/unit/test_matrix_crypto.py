@@ -227,3 +227,62 @@ async def test_a_store_opened_with_another_key_stops_the_bot_with_a_clear_messag
     assert error.value.problems[0].startswith("matrix.store_key: the crypto store in")
     assert "other-key" not in error.value.problems[0]
     await client.close()
+
+
+async def test_a_room_known_only_from_an_incremental_sync_is_read_in_full_before_sending(
+    tmp_path: Path, db: Database
+) -> None:
+    """After a restart nio may know a DM from one sync that named only the bot, and its own
+    fallback (joined members) would leave out the invited member: no room key for them.
+    The room's full state is read instead, so the invited member gets the key."""
+    from nio import AsyncClient, KeysQueryResponse, MatrixRoom, RoomGetStateResponse
+
+    from bot.clock import FakeClock
+    from bot.matrix.client import build_client
+
+    bot, ann, room_id = "@kennisbrug:localhost", "@ann:localhost", "!dm:localhost"
+    cfg = config(tmp_path, store_path=str(tmp_path / "store"), store_key="a-key-0123456789")
+    client: AsyncClient = build_client(cfg)
+    client.user_id, client.device_id, client.access_token = bot, "DEVICE", "t"
+    crypto = Crypto(client, cfg, db, FakeClock(NOW))
+    await crypto.prepare()
+    client.load_store()
+
+    def member(user: str, membership: str) -> dict[str, Any]:
+        return {
+            "type": "m.room.member", "state_key": user, "sender": bot, "event_id": f"$m-{user}",
+            "origin_server_ts": 1, "content": {"membership": membership},
+        }
+
+    state = [
+        {"type": "m.room.encryption", "state_key": "", "sender": bot, "event_id": "$e", "origin_server_ts": 1,
+         "content": {"algorithm": "m.megolm.v1.aes-sha2"}},
+        member(bot, "join"),
+        member(ann, "invite"),
+    ]
+    asked: list[str] = []
+
+    async def room_get_state(room: str) -> RoomGetStateResponse:
+        asked.append(room)
+        return RoomGetStateResponse.from_dict(state, room)
+
+    async def keys_query() -> KeysQueryResponse:
+        client.olm.users_for_key_query.clear()  # type: ignore[union-attr]
+        return KeysQueryResponse({}, {})
+
+    client.room_get_state = room_get_state  # type: ignore[method-assign]
+    client.keys_query = keys_query  # type: ignore[method-assign]
+    partial = MatrixRoom(room_id, bot, encrypted=True)  # what the first sync after a restart left
+    partial.add_member(bot, None, None)
+    client.rooms[room_id] = partial
+    client.encrypted_rooms.add(room_id)
+
+    await crypto.prepare_send(RoomId(room_id))
+
+    room = client.rooms[room_id]
+    assert asked == [room_id]
+    assert set(room.users) == {bot, ann} and ann in room.invited_users
+    assert room.members_synced  # so nio does not narrow it to the joined members again
+    await crypto.prepare_send(RoomId(room_id))
+    assert asked == [room_id], "read once; later sends use what nio knows"
+    await client.close()
