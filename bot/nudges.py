@@ -365,6 +365,35 @@ class NudgeService:
         self._locks.pop(user_id, None)
         return len(rows)
 
+    async def forget_content(self, dedupe_prefix: str) -> int:
+        """Empty the stored parameters of the nudges whose key starts with ``dedupe_prefix``
+        (an erased member's question quoted in other members' invitations); the pending
+        ones are dropped. Returns how many rows were touched.
+
+        The rows stay, so the recipients' weekly budgets still count what they were sent.
+        """
+        matching = Nudge.dedupe_key.startswith(dedupe_prefix, autoescape=True)
+        async with self._db.transaction() as session:
+            rows = (await session.execute(select(Nudge.id, Nudge.status).where(matching))).all()
+            if rows:
+                ids = [nudge_id for nudge_id, _status in rows]
+                await session.execute(
+                    update(Nudge)
+                    .where(Nudge.id.in_(ids))
+                    .values(params={})
+                    .execution_options(synchronize_session=False)
+                )
+                await session.execute(
+                    update(Nudge)
+                    .where(Nudge.id.in_(ids), Nudge.status == PENDING)
+                    .values(status=DROPPED)
+                    .execution_options(synchronize_session=False)
+                )
+        for nudge_id, status in rows:
+            if status == PENDING:
+                await self._scheduler.cancel(deliver_job_id(nudge_id))
+        return len(rows)
+
     # -- delivery ----------------------------------------------------------------
 
     async def _deliver_job(self, job_id: str, payload: dict[str, Any]) -> None:

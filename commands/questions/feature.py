@@ -341,6 +341,8 @@ class Questions(Feature):
         """The member's questions leave the room (their text named them); invitations go."""
         for question in await self.store.asked_by(user_id):
             await self.services.scheduler.cancel(escalate_job_id(question.id))
+            # Other members' invitations quote the question: the quote goes too.
+            await self.services.nudges.forget_content(f"questions:invite:{question.id}:")
             if question.room_id and question.event_id:
                 await self.services.transport.redact(
                     RoomId(question.room_id), EventId(question.event_id), None

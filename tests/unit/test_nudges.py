@@ -421,3 +421,22 @@ async def test_export_and_erase_a_member(db: Database, bot: Bot, clock: FakeCloc
     async with db.session() as session:
         remaining = (await session.scalars(select(Nudge.user_id))).all()
     assert remaining == [BOB]
+
+
+async def test_quoted_content_is_forgotten_by_key_prefix(db: Database, bot: Bot) -> None:
+    """An erased asker's question, quoted in other members' invitations, leaves them;
+    the rows stay so the recipients' budgets still count what they were sent."""
+    sent = await send(bot, "questions:invite:7:" + ANNA)
+    await bot.scheduler.run_due()
+    planned = await send(bot, "questions:invite:7:" + BOB, not_before=local(2027, 1, 13, 9, 0))
+    other = await send(bot, "questions:invite:70:" + BOB)  # question 70 is someone else's
+    like = await send(bot, "questions:invite:7_" + BOB)  # "_" is no wildcard
+    assert None not in (sent, planned, other, like)
+
+    assert await bot.nudges.forget_content("questions:invite:7:") == 2
+
+    rows = {n: await nudge_row(db, n) for n in (sent, planned, other, like) if n is not None}
+    assert [(rows[n].status, rows[n].params) for n in (sent, planned)] == [("sent", {}), ("dropped", {})]
+    assert rows[other].params == {"buddy": "Bob"} and rows[like].params == {"buddy": "Bob"}
+    job = await job_for(db, planned) if planned is not None else None
+    assert job is not None and job.status == "cancelled"

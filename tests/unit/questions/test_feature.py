@@ -14,6 +14,7 @@ from sqlalchemy import select
 from bot.app import App, build_app
 from bot.clock import FakeClock
 from bot.ids import RoomId, UserId
+from bot.storage.models import Nudge
 from commands.questions.feature import Questions
 from commands.questions.models import Question, QuestionInvite
 from tests.fakes import BOB, FakeTransport, make_config, message
@@ -159,6 +160,10 @@ async def test_erasing_the_asker_takes_the_question_down(app: App, transport: Fa
     await say(app, "ja")
     assert await rows_mentioning(app.services.db, BOB) == []
     assert transport.redactions and transport.redactions[0][0] == QROOM
+    # The invitations other members got quoted the question; the quote is gone too.
+    async with app.services.db.session() as session:
+        quoted = (await session.scalars(select(Nudge.params).where(Nudge.kind == "questions.invite"))).all()
+    assert quoted and all("belastbaarheid" not in str(params) for params in quoted)
     await say(app, "!vergeet-mij", sender=UserId(invited))
     await say(app, "ja", sender=UserId(invited))
     assert await rows_mentioning(app.services.db, invited) == []
