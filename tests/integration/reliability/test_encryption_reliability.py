@@ -11,39 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from nio import RoomMessageNotice
 
-from bot.devtools.synapse import LocalSynapse
-from tests.integration.conftest import Accounts, EncryptedMember
+from tests.integration.conftest import EncryptedMember
 from tests.integration.reliability.conftest import Homeserver, reliability_config
-from tests.integration.reliability.faults import EXIT_CRASH, BotProcess, SynapseFaults
+from tests.integration.reliability.faults import EXIT_CRASH, BotProcess
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def server(synapse: LocalSynapse, accounts: Accounts) -> Homeserver:
-    """The session homeserver (never broken here: only the bot is)."""
-    return Homeserver(synapse, accounts, SynapseFaults(synapse))
-
-
-@pytest.fixture
-def bot_processes(tmp_path: Path) -> Iterator[Callable[..., BotProcess]]:
-    made: list[BotProcess] = []
-
-    def make(config: dict[str, Any], name: str = "bot") -> BotProcess:
-        bot = BotProcess(config, tmp_path, name)
-        made.append(bot)
-        return bot
-
-    yield make
-    for bot in made:
-        bot.kill_now()
 
 
 def answers(member: EncryptedMember, room_id: str, bot_user: str) -> dict[str, list[Any]]:
@@ -81,12 +60,13 @@ async def settle(member: EncryptedMember, seconds: float) -> None:
 
 
 async def test_a_killed_bot_answers_every_encrypted_command_once_after_the_restart(
-    server: Homeserver,
+    shared_homeserver: Homeserver,
     bot_processes: Callable[..., BotProcess],
     encrypted_member_factory: Callable[..., Any],
     tmp_path: Path,
     tag: str,
 ) -> None:
+    server = shared_homeserver  # only the bot is broken here, never the homeserver
     config = reliability_config(server, tmp_path, tag, level="DEBUG")
     bot = bot_processes(config)
     await bot.start()
@@ -139,12 +119,13 @@ async def generated_store_key(url: str) -> str | None:
 @pytest.mark.parametrize("mode", ["before", "after"], ids=["dies-before-reply", "dies-after-reply"])
 async def test_an_encrypted_command_that_crashes_the_bot_is_answered_once(
     mode: str,
-    server: Homeserver,
+    shared_homeserver: Homeserver,
     bot_processes: Callable[..., BotProcess],
     encrypted_member_factory: Callable[..., Any],
     tmp_path: Path,
     tag: str,
 ) -> None:
+    server = shared_homeserver  # only the bot is broken here, never the homeserver
     marker = tmp_path / "crashed.marker"
     config = reliability_config(server, tmp_path, tag, crash_test={"marker": str(marker), "mode": mode})
     bot = bot_processes(config)
