@@ -2,8 +2,9 @@
 budget holds.
 
 Builds a community in a fresh SQLite file (profiles across the professions and themes,
-open questions to every profession, pending buddy offers, newcomers of the week, and
-members whose weekly nudge budget is already used up), then runs the Monday job once
+open questions to every profession, pending buddy offers, newcomers of the week, an open
+case in every theme, upcoming events with sign-ups, and members whose weekly nudge
+budget is already used up), then runs the Monday job once
 (``Digest.send_all``) and prints its time, how much the resident memory grew (with
 ``--trace`` also Python's peak allocations), how many digests were planned, and the
 most nudges one member got in one budget week. Target: under 60 s, budget held.
@@ -43,9 +44,11 @@ from bot.ids import RoomId
 from bot.nudges import NudgeRequest, budget_week
 from bot.storage.models import Nudge
 from commands.buddy.models import BuddyOffer, BuddyRequest
+from commands.casus.models import CasusContribution, CasusRun
 from commands.digest.feature import Digest
 from commands.digest.models import DigestSubscription
 from commands.digest.sources import markup_param
+from commands.events.models import Event, Rsvp
 from commands.introductions.models import Profile
 from commands.questions.models import Question
 from tests.fakes import FakeTransport, make_config
@@ -140,6 +143,64 @@ async def populate(db, members: int, rng: random.Random) -> list[str]:  # type: 
                     offered_at=MONDAY - timedelta(days=1),
                     answered_at=None,
                 )
+            )
+        # An open case in every theme, each heard by a few professions so far.
+        for index, theme in enumerate(THEMES):
+            run = CasusRun(
+                theme=theme,
+                slot=f"bench-{index}",
+                case_id="bp-arbeidsconflict",
+                round=1,
+                room_id=f"!theme{index}",
+                root_event_id=f"$case{index}",
+                status="open",
+                step=2,
+                claimed_at=MONDAY - timedelta(days=6),
+                posted_at=MONDAY - timedelta(days=6),
+                closed_at=None,
+            )
+            session.add(run)
+            await session.flush()
+            session.add_all(
+                CasusContribution(
+                    event_id=f"$case{index}-reply{n}",
+                    run_id=run.id,
+                    user_id=rng.choice(users),
+                    profession=profession,
+                    step=1,
+                    created_at=MONDAY - timedelta(days=5),
+                )
+                for n, profession in enumerate(rng.sample(PROFESSIONS, 3))
+            )
+        # Upcoming events, some for a few professions only, with sign-ups.
+        for i in range(12):
+            starts = MONDAY + timedelta(days=3 + 2 * i)
+            event = Event(
+                uid=f"bench-{i}@localhost",
+                title=f"Intervisie {i}",
+                starts_at=starts,
+                ends_at=starts + timedelta(hours=2),
+                form="online",
+                audience=rng.sample(PROFESSIONS, 2) if i % 3 == 0 else [],
+                status="announced",
+                sequence=0,
+                signup_counter=0,
+                created_at=MONDAY - timedelta(days=7),
+                updated_at=MONDAY - timedelta(days=7),
+            )
+            session.add(event)
+            await session.flush()
+            session.add_all(
+                Rsvp(
+                    event_id=event.id,
+                    user_id=user,
+                    status="going",
+                    position=n,
+                    via="command",
+                    created_at=MONDAY - timedelta(days=2),
+                    updated_at=MONDAY - timedelta(days=2),
+                )
+                for n, user in enumerate(rng.sample(users, min(40, len(users))))
             )
         # One member in ten has used this week's budget already.
         await session.execute(
