@@ -49,6 +49,8 @@ def is_monthly_occurrence(occurrence: datetime, timezone: str) -> bool:
 
 class Digest(Feature):
     name = "digest"
+    offer_question = "digest.onboarding.ask"
+    """Asked at the end of a first introduction (see ``commands.introductions.offers``)."""
 
     def __init__(self, services: Services) -> None:
         super().__init__(services)
@@ -106,6 +108,15 @@ class Digest(Feature):
         if not ctx.is_direct:
             await ctx.reply("digest.preview.sent_to_dm")
         await ctx.send_dm("digest.preview.message", body=body)
+
+    async def offer_answered(self, ctx: Context, accepted: bool) -> Markup:
+        """The answer to the onboarding question: yes subscribes; no stores nothing new
+        (and switches off a digest the member had turned on before)."""
+        sub = await self.store.get(ctx.sender)
+        if accepted or (sub is not None and sub.enabled):
+            sub = await self.store.choose(ctx.sender, enabled=accepted)
+        rhythm = ctx.text(f"digest.rhythm.{sub.rhythm if sub else WEEKLY}")
+        return ctx.fragment("digest.onboarding.on" if accepted else "digest.onboarding.off", rhythm=rhythm)
 
     # -- activity ------------------------------------------------------------------------
 

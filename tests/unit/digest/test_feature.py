@@ -206,5 +206,5 @@ async def test_member_text_in_a_planned_digest_stays_escaped_when_it_is_sent(
     [sent] = [m for m in transport(app).sent if m.room_id == dm(BA) and "Je overzicht van" in m.plain]
     assert sent.html is not None
     assert "&lt;b&gt;Vet&lt;/b&gt;" in sent.html and "<b>Vet" not in sent.html
-    assert "<strong>ster" not in sent.html and "x.example\"" not in sent.html
+    assert "<strong>ster" not in sent.html and 'x.example"' not in sent.html
     assert "@room" not in sent.plain and "@room" not in sent.html
