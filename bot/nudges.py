@@ -6,7 +6,8 @@ in three features still gets at most ``weekly_budget`` nudges a week, never in t
 evening, at night or at the weekend, and none at all after opting out.
 
 The timing rules are the pure function :func:`next_allowed_moment`; the service
-stores each nudge as a ``core_nudges`` row and delivers it through the durable
+plans nudges in batches (one is a batch of one, so the rules live in one place),
+stores each as a ``core_nudges`` row and delivers it through the durable
 scheduler (job ``nudges:deliver:<id>``). At delivery time the rules are checked
 again, because the budget may have been used up, or the member may have opted
 out, since the nudge was planned.
@@ -182,7 +183,8 @@ def deliver_job_id(nudge_id: int) -> str:
 
 
 class NudgeService:
-    """Plans, stores and delivers nudges; features call :meth:`nudge` and nothing else.
+    """Plans, stores and delivers nudges; features call :meth:`nudge` (or, for many
+    members at once, :meth:`nudge_many`) and nothing else.
 
     Call :meth:`restore` once before the scheduler starts: it re-creates delivery
     jobs for pending nudges whose job was never stored (a stop between the two

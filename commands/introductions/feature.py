@@ -230,12 +230,14 @@ class Introductions(Feature):
     async def _answer_offers(self, ctx: Context, answers: dict[str, Any]) -> Markup:
         """Hand each answered offer (the digest) to its feature; what they say is added
         to the thanks. A member who was not asked (one-line intro) hears how to opt in."""
+        offers = offers_in(self.services.registry)
         said: list[Markup] = []
-        for offer in offers_in(self.services.registry):
+        for offer in offers:
             answer = answers.get(answer_name(offer))
             if answer in ("yes", "no"):
                 said.append(await offer.offer_answered(ctx, answer == "yes"))
-        if not said:
+        if offers and not said:
+            # The digest is the one offer there is; without it loaded, no hint.
             said.append(ctx.fragment("introductions.thanks_digest_hint"))
         return Markup.join(said, " ")
 
