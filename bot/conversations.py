@@ -173,14 +173,8 @@ class ConversationService:
         now = self._clock.now()
         session.add(
             Conversation(
-                user_id=user_id,
-                flow=flow_name,
-                room_id=room_id,
-                step=0,
-                answers=dict(answers),
-                context={},
-                started_at=now,
-                updated_at=now,
+                user_id=user_id, flow=flow_name, room_id=room_id, step=0, answers=dict(answers),
+                context={}, started_at=now, updated_at=now,
             )
         )
 
