@@ -18,7 +18,7 @@ from bot.config import Config
 from bot.content import Professions
 from bot.conversations import ConversationService
 from bot.erasure import CoreErasure
-from bot.formatting import Markup
+from bot.formatting import markup_from_json
 from bot.health import Heartbeat
 from bot.i18n import Catalogue
 from bot.ids import UserId
@@ -68,14 +68,13 @@ def load_catalogue(config: Config) -> Catalogue:
 
 
 def revive_markup(params: dict[str, Any]) -> dict[str, Any]:
-    """A nudge's stored parameters with prepared fragments (``{"__markup__": ...}``,
-    e.g. a digest's sections) turned back into :class:`Markup`."""
+    """A nudge's stored parameters with prepared fragments (see
+    :func:`~bot.formatting.markup_to_json`, e.g. a digest's sections) turned back into
+    :class:`~bot.formatting.Markup`; member text in them stays escaped."""
     revived: dict[str, Any] = {}
     for name, value in params.items():
-        if isinstance(value, dict) and isinstance(value.get("__markup__"), dict):
-            data = value["__markup__"]
-            value = Markup(str(data["markdown"]), str(data["plain"]), dict(data.get("values") or {}))
-        revived[name] = value
+        markup = markup_from_json(value)
+        revived[name] = value if markup is None else markup
     return revived
 
 

@@ -163,6 +163,36 @@ def fragment(template: str, params: Mapping[str, Any] | None = None) -> Markup:
     return Markup(fill(template, md_values), fill(template, plain_values), token_values)
 
 
+_STORED = "__markup__"
+
+
+def markup_to_json(markup: Markup) -> dict[str, object]:
+    """A fragment as JSON, to be stored (a nudge's parameters) and rendered later."""
+    return {_STORED: {"markdown": markup.markdown, "plain": markup.plain, "values": dict(markup.values)}}
+
+
+def markup_from_json(value: object) -> Markup | None:
+    """The fragment :func:`markup_to_json` stored, or None when ``value`` is not one.
+
+    Token values are spliced into the HTML after Markdown, so they must be escaped text:
+    each is escaped again from its plain form (a no-op for what :func:`fragment` made),
+    so member text stays inert even if a stored value was altered. Keys that are not
+    tokens could never be substituted and are dropped.
+    """
+    if not isinstance(value, dict) or set(value) != {_STORED} or not isinstance(value[_STORED], dict):
+        return None
+    data = value[_STORED]
+    markdown, plain, values = data.get("markdown"), data.get("plain"), data.get("values") or {}
+    if not isinstance(markdown, str) or not isinstance(plain, str) or not isinstance(values, dict):
+        return None
+    kept = {
+        token: _value_html(html.unescape(text.replace("<br>", "\n")))
+        for token, text in values.items()
+        if isinstance(token, str) and isinstance(text, str) and _TOKEN.fullmatch(token)
+    }
+    return Markup(markdown, plain, kept)
+
+
 class _MarkdownRenderer:
     """One reusable Markdown converter: building one per message (loading extensions)
     cost more than the rest of answering a command."""

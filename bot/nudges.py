@@ -6,7 +6,8 @@ in three features still gets at most ``weekly_budget`` nudges a week, never in t
 evening, at night or at the weekend, and none at all after opting out.
 
 The timing rules are the pure function :func:`next_allowed_moment`; the service
-stores each nudge as a ``core_nudges`` row and delivers it through the durable
+plans nudges in batches (one is a batch of one, so the rules live in one place),
+stores each as a ``core_nudges`` row and delivers it through the durable
 scheduler (job ``nudges:deliver:<id>``). At delivery time the rules are checked
 again, because the budget may have been used up, or the member may have opted
 out, since the nudge was planned.
@@ -16,13 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -43,6 +44,9 @@ Deliver = Callable[[int, str, str, dict[str, Any]], Awaitable[None]]
 """``deliver(nudge_id, user_id, message_key, params)``: sends the nudge (a DM, in the
 member's language); the id lets the sender derive a transaction id, so a retry after a
 crash cannot send the same nudge twice."""
+
+PLAN_CHUNK = 500
+"""Nudges planned per transaction by :meth:`NudgeService.nudge_many`."""
 
 # Planning looks at most this many budget weeks ahead before it stops counting.
 _MAX_WEEKS_AHEAD = 53
@@ -161,12 +165,26 @@ def next_allowed_moment(policy: NudgePolicy, now: datetime, sent_this_week: int)
 # ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class NudgeRequest:
+    """One nudge to plan; the arguments of :meth:`NudgeService.nudge`."""
+
+    user_id: str
+    kind: str
+    message_key: str
+    params: Mapping[str, Any]
+    dedupe_key: str
+    not_before: datetime | None = None
+    expires_at: datetime | None = None
+
+
 def deliver_job_id(nudge_id: int) -> str:
     return f"{DELIVER_KIND}:{nudge_id}"
 
 
 class NudgeService:
-    """Plans, stores and delivers nudges; features call :meth:`nudge` and nothing else.
+    """Plans, stores and delivers nudges; features call :meth:`nudge` (or, for many
+    members at once, :meth:`nudge_many`) and nothing else.
 
     Call :meth:`restore` once before the scheduler starts: it re-creates delivery
     jobs for pending nudges whose job was never stored (a stop between the two
@@ -212,50 +230,25 @@ class NudgeService:
 
         A member who opted out gets nothing: the nudge is stored as ``dropped``
         (still returning its id). So is a nudge that would expire before it can be
-        delivered.
+        delivered. A batch of one: the rules live in :meth:`nudge_many` only.
         """
-        now = self._clock.now()
-        base = max(now, ensure_utc(not_before)) if not_before is not None else now
-        expiry = ensure_utc(expires_at) if expires_at is not None else None
-        try:
-            async with self._db.transaction() as session:
-                existing = await session.scalar(select(Nudge.id).where(Nudge.dedupe_key == dedupe_key))
-                if existing is not None:
-                    return None
-                status = PENDING
-                if await self._opted_out(session, user_id):
-                    status, deliver_at = DROPPED, base
-                else:
-                    deliver_at = await self._plan(session, user_id, base)
-                    if expiry is not None and deliver_at >= expiry:
-                        status = DROPPED
-                row = Nudge(
-                    user_id=user_id,
-                    kind=kind,
-                    dedupe_key=dedupe_key,
-                    message_key=message_key,
-                    params=dict(params),
-                    created_at=now,
-                    deliver_at=deliver_at,
-                    status=status,
-                    sent_at=None,
-                    expires_at=expiry,
-                )
-                session.add(row)
-                await session.flush()
-                nudge_id = row.id
-        except IntegrityError:
-            # The same dedupe key inserted concurrently (PostgreSQL); SQLite's
-            # immediate transaction already serialises us above.
-            return None
-        if status == PENDING:
-            await self._scheduler.schedule_once(
-                deliver_job_id(nudge_id), DELIVER_KIND, deliver_at, {"nudge_id": nudge_id}
-            )
-            log.debug("nudge %d (%s) planned for %s", nudge_id, kind, deliver_at.isoformat())
-        else:
-            log.info("nudge %d (%s) dropped at creation (opted out or expires first)", nudge_id, kind)
-        return nudge_id
+        request = NudgeRequest(user_id, kind, message_key, params, dedupe_key, not_before, expires_at)
+        return (await self.nudge_many([request]))[0]
+
+    async def nudge_many(self, requests: Sequence[NudgeRequest]) -> list[int | None]:
+        """Plan many nudges with the same rules as :meth:`nudge`; one id (or None) per
+        request, in order.
+
+        Requests are planned in chunks of ``PLAN_CHUNK``, each in one transaction (and
+        one more for its delivery jobs): a weekly job for thousands of members costs a
+        few dozen round trips instead of two per member, and memory stays bounded.
+        Requests in one call count against each other's budget, and a dedupe key
+        repeated in the same call plans one nudge, as if they came one by one.
+        """
+        results: list[int | None] = []
+        for start in range(0, len(requests), PLAN_CHUNK):
+            results.extend(await self._plan_chunk(requests[start : start + PLAN_CHUNK]))
+        return results
 
     async def set_opt_out(self, user_id: str, opted_out: bool) -> None:
         """Record the member's choice; opting out also drops every pending nudge now."""
@@ -421,7 +414,7 @@ class NudgeService:
                 await self._drop(nudge_id, kind, "member opted out")
                 return
             start, end = budget_week(self._policy, now)
-            sent = await self._count_used(session, user_id, start, end, include_pending=False)
+            sent = await self._count_sent(session, user_id, start, end)
 
         allowed = next_allowed_moment(self._policy, now, sent)
         if allowed > now:
@@ -463,29 +456,128 @@ class NudgeService:
 
     # -- planning ----------------------------------------------------------------
 
-    async def _plan(self, session: AsyncSession, user_id: str, base: datetime) -> datetime:
+    async def _plan_chunk(self, requests: Sequence[NudgeRequest]) -> list[int | None]:
+        now = self._clock.now()
+        try:
+            async with self._db.transaction() as session:
+                rows = await self._plan_rows(session, requests, now)
+                session.add_all([row for row in rows if row is not None])
+                await session.flush()
+                planned = [
+                    None if row is None else (row.id, row.kind, row.status, row.deliver_at) for row in rows
+                ]
+        except IntegrityError:
+            # A dedupe key inserted concurrently (PostgreSQL; SQLite's immediate
+            # transaction serialises us): one by one, so only that request is refused.
+            if len(requests) == 1:
+                return [None]
+            return [(await self._plan_chunk([request]))[0] for request in requests]
+        jobs = [
+            (deliver_job_id(nudge_id), DELIVER_KIND, deliver_at, {"nudge_id": nudge_id})
+            for nudge_id, _, status, deliver_at in filter(None, planned)
+            if status == PENDING
+        ]
+        if jobs:
+            await self._scheduler.schedule_many(jobs)
+        for nudge_id, kind, status, deliver_at in filter(None, planned):
+            if status == PENDING:
+                log.debug("nudge %d (%s) planned for %s", nudge_id, kind, deliver_at.isoformat())
+            else:
+                log.info("nudge %d (%s) dropped at creation (opted out or expires first)", nudge_id, kind)
+        return [None if p is None else p[0] for p in planned]
+
+    async def _plan_rows(
+        self, session: AsyncSession, requests: Sequence[NudgeRequest], now: datetime
+    ) -> list[Nudge | None]:
+        """The rows to insert (None for a used dedupe key), with the budget, quiet
+        hours, opt-out and expiry applied; reads each table once for the whole chunk."""
+        keys = list({r.dedupe_key for r in requests})
+        taken = set((await session.scalars(select(Nudge.dedupe_key).where(Nudge.dedupe_key.in_(keys)))).all())
+        users = list({r.user_id for r in requests})
+        opted_out = set(
+            (
+                await session.scalars(
+                    select(Member.user_id).where(Member.user_id.in_(users), Member.nudges_opt_out.is_(True))
+                )
+            ).all()
+        )
+        bases = [max(now, ensure_utc(r.not_before)) if r.not_before is not None else now for r in requests]
+        ledger = await self._ledger(session, users, budget_week(self._policy, min(bases))[0])
+        rows: list[Nudge | None] = []
+        for request, base in zip(requests, bases, strict=True):
+            if request.dedupe_key in taken:
+                rows.append(None)
+                continue
+            taken.add(request.dedupe_key)
+            expiry = ensure_utc(request.expires_at) if request.expires_at is not None else None
+            status = PENDING
+            if request.user_id in opted_out:
+                status, deliver_at = DROPPED, base
+            else:
+                deliver_at = self._plan(ledger, request.user_id, base)
+                if expiry is not None and deliver_at >= expiry:
+                    status = DROPPED
+                else:
+                    week = budget_week(self._policy, deliver_at)[0]
+                    ledger[(request.user_id, week)] = ledger.get((request.user_id, week), 0) + 1
+            rows.append(
+                Nudge(
+                    user_id=request.user_id,
+                    kind=request.kind,
+                    dedupe_key=request.dedupe_key,
+                    message_key=request.message_key,
+                    params=dict(request.params),
+                    created_at=now,
+                    deliver_at=deliver_at,
+                    status=status,
+                    sent_at=None,
+                    expires_at=expiry,
+                )
+            )
+        return rows
+
+    async def _ledger(
+        self, session: AsyncSession, users: list[str], since: datetime
+    ) -> dict[tuple[str, datetime], int]:
+        """``(user, budget week start) -> nudges sent or planned`` from ``since`` on:
+        the counts :meth:`_count_sent` gives, for many members in one read."""
+        ledger: dict[tuple[str, datetime], int] = {}
+        rows = await session.execute(
+            select(Nudge.user_id, Nudge.status, Nudge.sent_at, Nudge.deliver_at).where(
+                Nudge.user_id.in_(users),
+                or_(
+                    and_(Nudge.status == SENT, Nudge.sent_at >= since),
+                    and_(Nudge.status == PENDING, Nudge.deliver_at >= since),
+                ),
+            )
+        )
+        for user_id, status, sent_at, deliver_at in rows.all():
+            moment: datetime = sent_at if status == SENT and sent_at is not None else deliver_at
+            week = budget_week(self._policy, moment)[0]
+            ledger[(user_id, week)] = ledger.get((user_id, week), 0) + 1
+        return ledger
+
+    def _plan(self, ledger: dict[tuple[str, datetime], int], user_id: str, base: datetime) -> datetime:
         """The delivery moment for a new nudge: the first allowed moment in a week
         whose budget is not yet taken by sent or already planned nudges."""
         moment = base
         candidate = base
         for _ in range(_MAX_WEEKS_AHEAD):
             start, end = budget_week(self._policy, moment)
-            used = await self._count_used(session, user_id, start, end, include_pending=True)
-            candidate = next_allowed_moment(self._policy, moment, used)
+            candidate = next_allowed_moment(self._policy, moment, ledger.get((user_id, start), 0))
             if candidate < end:
                 return candidate
             moment = candidate  # a later week: its own budget decides
         return candidate
 
-    async def _count_used(
+    async def _count_sent(
         self,
         session: AsyncSession,
         user_id: str,
         start: datetime,
         end: datetime,
-        *,
-        include_pending: bool,
     ) -> int:
+        """Nudges the member was sent in the week (delivery checks the budget again)."""
         sent = await session.scalar(
             select(func.count())
             .select_from(Nudge)
@@ -496,20 +588,7 @@ class NudgeService:
                 Nudge.sent_at < end,
             )
         )
-        total = int(sent or 0)
-        if include_pending:
-            planned = await session.scalar(
-                select(func.count())
-                .select_from(Nudge)
-                .where(
-                    Nudge.user_id == user_id,
-                    Nudge.status == PENDING,
-                    Nudge.deliver_at >= start,
-                    Nudge.deliver_at < end,
-                )
-            )
-            total += int(planned or 0)
-        return total
+        return int(sent or 0)
 
     async def _opted_out(self, session: AsyncSession, user_id: str) -> bool:
         opted_out = await session.scalar(select(Member.nudges_opt_out).where(Member.user_id == user_id))

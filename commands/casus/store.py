@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 
@@ -25,7 +25,7 @@ from commands.casus.models import (
     CasusSchedule,
     CasusSubmission,
 )
-from commands.casus.rotation import Pick
+from commands.casus.rotation import UNKNOWN, Pick
 
 _HINT_SECRET_KEY = "casus.hint_secret"
 
@@ -36,6 +36,9 @@ CLOSED = "closed"
 PENDING = "pending"
 APPROVED = "approved"
 REJECTED = "rejected"
+
+WIDE_CASE = 3
+"""A case that heard this many professions or more counts as a wide dialogue in !stats."""
 
 
 @dataclass(frozen=True)
@@ -291,6 +294,62 @@ class CasusStore:
                 )
             ).all()
         return [(user_id, profession) for user_id, profession in rows]
+
+    # -- digest and stats --------------------------------------------------------------
+
+    async def open_runs_heard(self) -> list[tuple[RunRecord, frozenset[str]]]:
+        """Every open case (posted, not yet summarised), oldest first, with the
+        professions heard in it so far: one read per table for every member's digest."""
+        async with self._db.session() as session:
+            runs = (
+                await session.scalars(
+                    select(CasusRun)
+                    .where(CasusRun.status == OPEN, CasusRun.root_event_id.is_not(None))
+                    .order_by(CasusRun.posted_at, CasusRun.id)
+                )
+            ).all()
+            heard: dict[int, set[str]] = {int(run.id): set() for run in runs}
+            if heard:
+                rows = await session.execute(
+                    select(CasusContribution.run_id, CasusContribution.profession)
+                    .where(CasusContribution.run_id.in_(list(heard)))
+                    .distinct()
+                )
+                for run_id, profession in rows.all():
+                    heard[int(run_id)].add(profession)
+        return [(_run(run), frozenset(heard[int(run.id)])) for run in runs]
+
+    async def stats(self, since: datetime, until: datetime) -> tuple[dict[str, int], int, int]:
+        """Replies per profession in the period; and of the cases posted in the period,
+        how many there were and how many heard three or more professions (replies up
+        to ``until``). Replies of members without a profile count for no profession."""
+        async with self._db.session() as session:
+            per_profession = (
+                await session.execute(
+                    select(CasusContribution.profession, func.count())
+                    .where(
+                        CasusContribution.created_at >= since,
+                        CasusContribution.created_at < until,
+                        CasusContribution.profession != UNKNOWN,
+                    )
+                    .group_by(CasusContribution.profession)
+                )
+            ).all()
+            posted = select(CasusRun.id).where(CasusRun.posted_at >= since, CasusRun.posted_at < until)
+            cases = int(await session.scalar(select(func.count()).select_from(posted.subquery())) or 0)
+            heard = (
+                await session.execute(
+                    select(CasusContribution.run_id, func.count(func.distinct(CasusContribution.profession)))
+                    .where(
+                        CasusContribution.run_id.in_(posted),
+                        CasusContribution.created_at < until,
+                        CasusContribution.profession != UNKNOWN,
+                    )
+                    .group_by(CasusContribution.run_id)
+                )
+            ).all()
+        wide = sum(1 for _, professions in heard if professions >= WIDE_CASE)
+        return {str(p): int(n) for p, n in per_profession}, cases, wide
 
     # -- invitations -------------------------------------------------------------------
 

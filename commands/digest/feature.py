@@ -9,7 +9,6 @@ threads the member already took part in too, and when nothing is left no digest 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -21,7 +20,7 @@ from bot.context import Context
 from bot.errors import UserError
 from bot.formatting import Markup
 from bot.ids import UserId
-from bot.nudges import deliver_job_id
+from bot.nudges import NudgeRequest, deliver_job_id
 from bot.registry import Feature, command, listener
 from bot.scheduler import MissedPolicy
 from bot.services import Services
@@ -40,8 +39,6 @@ SEND_JOB = "digest:weekly"
 SEND_CRON = "30 8 * * mon"
 BATCH = 500
 """Members handled per batch by the weekly job: memory stays bounded."""
-PARALLEL_NUDGES = 4
-"""Nudges planned at once: the database work of one overlaps the Python work of another."""
 WINDOW = {WEEKLY: timedelta(days=7), MONTHLY: timedelta(days=28)}
 
 
@@ -52,6 +49,8 @@ def is_monthly_occurrence(occurrence: datetime, timezone: str) -> bool:
 
 class Digest(Feature):
     name = "digest"
+    offer_question = "digest.onboarding.ask"
+    """Asked at the end of a first introduction (see ``commands.introductions.offers``)."""
 
     def __init__(self, services: Services) -> None:
         super().__init__(services)
@@ -109,6 +108,15 @@ class Digest(Feature):
         if not ctx.is_direct:
             await ctx.reply("digest.preview.sent_to_dm")
         await ctx.send_dm("digest.preview.message", body=body)
+
+    async def offer_answered(self, ctx: Context, accepted: bool) -> Markup:
+        """The answer to the onboarding question: yes subscribes; no stores nothing new
+        (and switches off a digest the member had turned on before)."""
+        sub = await self.store.get(ctx.sender)
+        if accepted or (sub is not None and sub.enabled):
+            sub = await self.store.choose(ctx.sender, enabled=accepted)
+        rhythm = ctx.text(f"digest.rhythm.{sub.rhythm if sub else WEEKLY}")
+        return ctx.fragment("digest.onboarding.on" if accepted else "digest.onboarding.off", rhythm=rhythm)
 
     # -- activity ------------------------------------------------------------------------
 
@@ -192,25 +200,23 @@ class Digest(Feature):
         ]
         stamp = occurrence.strftime("%Y%m%d")
         planned = 0
-        slots = asyncio.Semaphore(PARALLEL_NUDGES)
         for start in range(0, len(members), BATCH):
-            batch = members[start : start + BATCH]
-            bodies = await self.build(batch, occurrence)
-
-            async def plan(user: str, body: Markup) -> str | None:
-                async with slots:
-                    nudge_id = await self.services.nudges.nudge(
-                        user,
-                        DIGEST_KIND,
-                        "digest.message",
-                        {"body": markup_param(body)},
-                        dedupe_key=f"digest:{user}:{stamp}",
-                        expires_at=occurrence + timedelta(days=3),
-                    )
-                return user if nudge_id is not None else None
-
-            results = await asyncio.gather(*(plan(user, body) for user, body in bodies.items()))
-            sent = [user for user in results if user is not None]
+            bodies = await self.build(members[start : start + BATCH], occurrence)
+            requests = [
+                NudgeRequest(
+                    user,
+                    DIGEST_KIND,
+                    "digest.message",
+                    {"body": markup_param(body)},
+                    dedupe_key=f"digest:{user}:{stamp}",
+                    expires_at=occurrence + timedelta(days=3),
+                )
+                for user, body in bodies.items()
+            ]
+            # One batch: the nudge service plans them in a few transactions, with the
+            # same budget, quiet hours and opt-out as one by one.
+            ids = await self.services.nudges.nudge_many(requests)
+            sent = [r.user_id for r, nudge_id in zip(requests, ids, strict=True) if nudge_id is not None]
             planned += len(sent)
             await self.store.mark_sent(sent, occurrence)
         log.info("digest %s: %d of %d subscribers have one", stamp, planned, len(members))

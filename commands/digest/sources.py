@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from bot.formatting import Markup
+from bot.formatting import Markup, markup_to_json
 
 ITEMS_SHOWN = 5
 """Lines per section in a digest; the rest is summarised as "and N more"."""
@@ -62,5 +62,5 @@ class DigestSource(Protocol):
 
 
 def markup_param(markup: Markup) -> dict[str, object]:
-    """A fragment as JSON, for a nudge's stored parameters (see ``bot.app``)."""
-    return {"__markup__": {"markdown": markup.markdown, "plain": markup.plain, "values": dict(markup.values)}}
+    """A fragment as JSON, for a nudge's stored parameters (revived at delivery)."""
+    return markup_to_json(markup)

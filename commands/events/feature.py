@@ -7,7 +7,8 @@ import asyncio
 import hashlib
 import logging
 import uuid
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,6 +24,7 @@ from bot.registry import Feature, check, command, listener
 from bot.scheduler import MissedPolicy
 from bot.services import Services
 from bot.transport import IncomingReaction, OutgoingMessage, Upload
+from commands.digest.sources import ITEMS_SHOWN, DigestItem, DigestRequest, DigestSection
 from commands.events import calendar
 from commands.events.flows import (
     CONFIRM_FLOW,
@@ -59,9 +61,12 @@ from commands.events.store import (
     NewEvent,
 )
 from commands.introductions.store import ProfileStore
+from commands.stats.sources import StatCount
 
 log = logging.getLogger(__name__)
 
+DIGEST_ORDER = 40
+"""Last in the digest: upcoming events."""
 REMIND_KIND = "events.remind"
 EVALUATE_KIND = "events.evaluate"
 REACTIONS = {"✅": GOING, "✔": GOING, "👍": GOING, "🤔": MAYBE, "❌": NOT_GOING, "👎": NOT_GOING}
@@ -857,6 +862,66 @@ class Events(Feature):
             await self.services.transport.send(
                 OutgoingMessage(room_id=room, plain=rendered.plain, html=rendered.html, txn_id=f"{txn}.error")
             )
+
+    # -- digest and stats ------------------------------------------------------------
+
+    async def digest_sections(self, requests: Sequence[DigestRequest]) -> Mapping[str, DigestSection]:
+        """Upcoming events the member has not answered yet, meant for their profession
+        (or for everyone)."""
+        if not requests:
+            return {}
+        events, answered = await self.store.unanswered(
+            [r.user_id for r in requests], min(r.now for r in requests)
+        )
+        if not events:
+            return {}
+        catalogue = self.services.catalogue
+        lines: dict[tuple[str, int], Markup] = {}  # one line per event and language, shared
+
+        def line(language: str, event: EventRecord) -> Markup:
+            if (language, event.id) not in lines:
+                lines[(language, event.id)] = catalogue.fragment(
+                    language,
+                    "events.digest.line",
+                    id=event.id,
+                    title=event.title,
+                    when=self._when(event, language),
+                )
+            return lines[(language, event.id)]
+
+        sections: dict[str, DigestSection] = {}
+        for request in requests:
+            found = [
+                e
+                for e in events
+                if e.starts_at > request.now
+                and (e.id, request.user_id) not in answered
+                and e.organiser != request.user_id
+                and (not e.audience or (request.profession or "") in e.audience)
+            ]
+            if not found:
+                continue
+            language = request.language
+            sections[request.user_id] = DigestSection(
+                DIGEST_ORDER,
+                catalogue.fragment(language, "events.digest.title"),
+                tuple(DigestItem(line(language, e)) for e in found[:ITEMS_SHOWN]),
+                more=max(len(found) - ITEMS_SHOWN, 0),
+            )
+        return sections
+
+    async def stats_counts(self, since: datetime, until: datetime) -> list[StatCount]:
+        """Sign-ups and attendance per profession in the period (members without a
+        profile count for no profession)."""
+        signups, attended = await self.store.participation(since, until)
+        professions = await self.profiles.professions_and_themes(sorted(set(signups) | set(attended)))
+        counts: list[StatCount] = []
+        for metric, users in (("events_signups", signups), ("events_attended", attended)):
+            per_profession = Counter(
+                professions[u][0] for u in users if u in professions and professions[u][0]
+            )
+            counts.extend(StatCount(metric, p, n) for p, n in sorted(per_profession.items()))
+        return counts
 
     # -- looking -------------------------------------------------------------------
 

@@ -485,6 +485,58 @@ class EventStore:
 
     # -- privacy ---------------------------------------------------------------------
 
+    # -- digest and stats ------------------------------------------------------------
+
+    async def unanswered(
+        self, user_ids: Iterable[str], now: datetime
+    ) -> tuple[list[EventRecord], set[tuple[int, str]]]:
+        """Announced events still to start, soonest first, and ``(event id, user id)`` of
+        every answer (of any kind) these members gave to them: one read per table."""
+        users = list(user_ids)
+        answered: set[tuple[int, str]] = set()
+        async with self._db.session() as session:
+            rows = (
+                await session.scalars(
+                    select(Event)
+                    .where(Event.starts_at > now, Event.status == ANNOUNCED)
+                    .order_by(Event.starts_at, Event.id)
+                )
+            ).all()
+            events = [to_record(row) for row in rows]
+            if events and users:
+                for start in range(0, len(users), 500):
+                    found = await session.execute(
+                        select(Rsvp.event_id, Rsvp.user_id).where(
+                            Rsvp.event_id.in_([e.id for e in events]),
+                            Rsvp.user_id.in_(users[start : start + 500]),
+                        )
+                    )
+                    answered.update((int(event_id), str(user)) for event_id, user in found.all())
+        return events, answered
+
+    async def participation(self, since: datetime, until: datetime) -> tuple[list[str], list[str]]:
+        """The members behind the period's sign-ups (first answered in the period, still
+        going or on the waitlist) and attendances (events that started in the period),
+        one entry per sign-up or attendance; only to be counted per profession."""
+        async with self._db.session() as session:
+            signups = (
+                await session.scalars(
+                    select(Rsvp.user_id).where(
+                        Rsvp.status.in_((GOING, WAITING)),
+                        Rsvp.created_at >= since,
+                        Rsvp.created_at < until,
+                    )
+                )
+            ).all()
+            attended = (
+                await session.scalars(
+                    select(Attendance.user_id)
+                    .join(Event, Event.id == Attendance.event_id)
+                    .where(Event.starts_at >= since, Event.starts_at < until)
+                )
+            ).all()
+        return list(signups), list(attended)
+
     async def export_member(self, user_id: str) -> dict[str, Any]:
         async with self._db.session() as session:
             rsvps = (

@@ -28,6 +28,7 @@ from commands.introductions.cards import CardRenderer
 from commands.introductions.directory import DirectoryIndex, DirectoryQuery
 from commands.introductions.fields import FIELDS, FieldParser, field_named, parse_fields
 from commands.introductions.flow import FLOW_NAME, HAS_PROFILE, ONE_LINE, WELCOME, IntroFlow
+from commands.introductions.offers import answer_name, offers_in
 from commands.introductions.records import ProfileRecord
 from commands.introductions.settings import IntroductionSettings
 from commands.introductions.spotlight import pick_next
@@ -216,14 +217,29 @@ class Introductions(Feature):
         before = await self.store.get(ctx.sender)
         record, _ = await self.store.save(ctx.sender, values)
         posted = await self._after_save(ctx, before, record)
+        extra = await self._answer_offers(ctx, answers)
         if not completed:
             await ctx.reply("introductions.stopped_kept")
         elif posted:
-            await ctx.reply("introductions.thanks_posted", room=self._welcome_room_link())
+            await ctx.reply("introductions.thanks_posted", room=self._welcome_room_link(), extra=extra)
         elif record.listed:
             await ctx.reply("introductions.thanks_updated")
         else:
-            await ctx.reply("introductions.thanks_unlisted")
+            await ctx.reply("introductions.thanks_unlisted", extra=extra)
+
+    async def _answer_offers(self, ctx: Context, answers: dict[str, Any]) -> Markup:
+        """Hand each answered offer (the digest) to its feature; what they say is added
+        to the thanks. A member who was not asked (one-line intro) hears how to opt in."""
+        offers = offers_in(self.services.registry)
+        said: list[Markup] = []
+        for offer in offers:
+            answer = answers.get(answer_name(offer))
+            if answer in ("yes", "no"):
+                said.append(await offer.offer_answered(ctx, answer == "yes"))
+        if offers and not said:
+            # The digest is the one offer there is; without it loaded, no hint.
+            said.append(ctx.fragment("introductions.thanks_digest_hint"))
+        return Markup.join(said, " ")
 
     async def _after_save(self, ctx: Context, before: ProfileRecord | None, record: ProfileRecord) -> bool:
         """Keep the directory and the welcome-room card in step; True when a card was posted."""

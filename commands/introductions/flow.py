@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.conversations import Choice, Question
 from commands.introductions.fields import parse_years
+from commands.introductions.offers import answer_name, offers_in
 from commands.introductions.vocabulary import (
     ABOUT_LIMIT,
     DAYS,
@@ -118,6 +119,13 @@ class IntroFlow:
         if answers.get("weighing"):
             # Only a member who wrote how they weigh decisions has something to spotlight.
             questions.append(Question("spotlight", "introductions.ask.spotlight", choices=YES_NO))
+        if not answers.get(HAS_PROFILE):
+            # Onboarding only: a member who edits their profile chose these already.
+            # Other features' yes/no offers (the digest) come last.
+            questions += [
+                Question(answer_name(offer), offer.offer_question, choices=YES_NO)
+                for offer in offers_in(self.services.registry)
+            ]
         return questions
 
     async def finish(self, ctx: Context, answers: dict[str, Any], completed: bool) -> None:

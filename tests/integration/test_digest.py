@@ -1,6 +1,7 @@
 """The member's digest on a real Synapse with real matrix-nio clients: a member who
 opted in receives a correct digest on Monday morning after activity in several
-features (the bot's clock moved); a member with an empty week receives nothing. The
+features (the bot's clock moved), an upcoming event for their profession among them; a
+member with an empty week receives nothing. The
 reply between two professions in a theme room is counted for the organisers."""
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from sqlalchemy import select
 from bot.clock import OffsetClock
 from bot.config import Config, parse_config
 from bot.devtools.synapse import LocalSynapse
+from commands.events.feature import Events
+from commands.events.store import ANNOUNCED, NewEvent
 from commands.introductions.store import ProfileStore
 from commands.stats.models import StatsInteraction
 from tests.integration.conftest import Accounts, BotRunner, Member, bot_config_dict, open_dm
@@ -96,6 +99,23 @@ async def test_a_member_gets_a_correct_digest_and_an_empty_week_sends_nothing(
             ("arbeidsdeskundige", "bedrijfsarts", "theme", 1)
         ]
 
+        # An event for job coaches on the Wednesday after the digest, nobody answered yet.
+        events = next(f for f in runner.app.features if isinstance(f, Events))
+        starts = clock.now() + until_next_monday_0831(clock.now()) + timedelta(days=2)
+        [event] = await events.store.create(
+            [
+                NewEvent(
+                    "Intervisie voor jobcoaches",
+                    starts,
+                    starts + timedelta(hours=2),
+                    "online",
+                    audience=("jobcoach",),
+                )
+            ],
+            "@organiser:localhost",
+            ANNOUNCED,
+        )
+
         # Monday 08:31, community time: the weekly job runs.
         clock.advance(until_next_monday_0831(clock.now()))
         for _ in range(3):
@@ -105,8 +125,11 @@ async def test_a_member_gets_a_correct_digest_and_an_empty_week_sends_nothing(
         assert "wisselende klachten" in body
         assert "Nieuwe leden uit andere beroepen" in body and bob.user_id in body
         assert "Buddyverzoeken" not in body  # an empty section is left out
+        assert "Intervisie voor jobcoaches" not in body  # not for physicians
         _, dave_body = await wait_text(dave, DIGEST_TITLE)
         assert "Open vragen" not in dave_body  # the question was not for job coaches
+        assert "Bijeenkomsten waar je nog niet op reageerde" in dave_body
+        assert "Intervisie voor jobcoaches" in dave_body and f"!aanmelden {event.id}" in dave_body
 
         # Two weeks on: nothing new for Dave (the newcomers are old news), so he gets
         # nothing; Carol's question is still open, so she gets one more.

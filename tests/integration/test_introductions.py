@@ -106,13 +106,16 @@ async def test_new_member_onboarding_directory_export_and_erasure(
     await _answer(bob, dm, "Arbeidsdeskundige bij het UWV, graag over de grenzen heen.", "Hoe weeg jij")
     await _answer(bob, dm, "Ik begin bij wat iemand nog wel kan.", "Mogen andere leden je vinden")
     await _answer(bob, dm, "ja", "Mag jouw tekst daarvoor")
-    thanks = await _answer(bob, dm, "nee", "Dank je wel")
-    assert "voorstelkaartje" in thanks
+    await _answer(bob, dm, "nee", "kort overzicht")  # last: the digest, opt-in
+    thanks = await _answer(bob, dm, "ja", "Dank je wel")
+    assert "voorstelkaartje" in thanks and "Je ontvangt het overzicht elke maandag" in thanks
 
     # The card in the welcome room: a real message (not a notice) naming profession and region.
     welcome_room = (await bob.client.room_resolve_alias(bot_config.rooms["welcome"])).room_id
     [card] = await bob.wait_for(
-        lambda r, e: r == welcome_room and is_text(e) and "Arbeidsdeskundige" in e.body and bob.user_id in e.body
+        lambda r, e: (
+            r == welcome_room and is_text(e) and "Arbeidsdeskundige" in e.body and bob.user_id in e.body
+        )
     )
     assert "Utrecht" in card.body and "Mijn netwerk uitbreiden" in card.body
 
@@ -147,9 +150,11 @@ async def test_new_member_onboarding_directory_export_and_erasure(
     download = await bob.client.download(mxc=file_event.url)
     assert isinstance(download, MemoryDownloadResponse)
     plain = decrypt_attachment(download.body, file_event.key["k"], file_event.hashes["sha256"], file_event.iv)
-    exported = json.loads(plain.decode("utf-8"))["data"]["introductions"]
+    data = json.loads(plain.decode("utf-8"))["data"]
+    exported = data["introductions"]
     assert exported["profile"]["profession"] == "arbeidsdeskundige"
     assert exported["profile"]["work_days"] == ["ma", "di", "do"]
+    assert data["digest"]["subscription"]["enabled"] is True  # the yes at onboarding
 
     # Erasure leaves no row naming bob, and the card is taken down.
     await _answer(bob, dm, "!vergeet-mij", "Vraag 1 van 1")

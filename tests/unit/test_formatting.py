@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.formatting import Markup, fragment, render
+from bot.app import revive_markup
+from bot.formatting import Markup, fragment, markup_from_json, markup_to_json, render
 
 
 def test_html_in_values_is_inert() -> None:
@@ -47,3 +49,43 @@ def test_no_member_text_becomes_a_tag(text: str) -> None:
     out = render("**{v}** `{v}` [link](https://example.org) {v}", {"v": text})
     tags = set(re.findall(r"</?([a-zA-Z0-9]+)", out.html))
     assert tags <= {"p", "strong", "code", "a", "br"}
+
+
+# -- fragments stored and rendered later (a digest planned on Monday, sent later) ----
+
+HOSTILE = "<script>x</script> **vet** [klik](javascript:alert(1)) @room\nregel twee"
+
+
+def stored(markup: Markup) -> object:
+    """As the database gives it back: through JSON."""
+    return json.loads(json.dumps(markup_to_json(markup)))
+
+
+def test_a_stored_fragment_renders_as_the_original() -> None:
+    line = Markup.join([fragment("- **{title}**: {text}", {"title": "Casus 3", "text": HOSTILE})])
+    revived = revive_markup({"body": stored(line), "count": 3})
+    assert revived["count"] == 3
+    assert render("Overzicht\n\n{body}", {"body": revived["body"]}) == render(
+        "Overzicht\n\n{body}", {"body": line}
+    )
+    out = render("{body}", {"body": revived["body"]})
+    assert "<script" not in out.html and "&lt;script&gt;" in out.html
+    assert "<a" not in out.html and "<strong>vet" not in out.html and "@room" not in out.html
+    assert "<strong>Casus 3</strong>" in out.html
+
+
+def test_an_altered_stored_value_is_escaped_again() -> None:
+    data = stored(fragment("{text}", {"text": "hallo"}))
+    assert isinstance(data, dict)
+    values = data["__markup__"]["values"]
+    token = next(iter(values))
+    values[token] = '<img src=x onerror="alert(1)">'
+    values["not-a-token"] = "<b>x</b>"
+    out = render("{body}", {"body": revive_markup({"body": data})["body"]})
+    assert "<img" not in out.html and "&lt;img" in out.html
+
+
+def test_only_stored_fragments_are_revived() -> None:
+    params = {"a": {"__markup__": "x"}, "b": {"__markup__": {"markdown": 1}}, "c": {"other": 1}, "d": "t"}
+    assert revive_markup(params) == params
+    assert markup_from_json({"__markup__": {"markdown": "m", "plain": "p"}, "extra": 1}) is None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from unittest.mock import patch
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,6 +21,7 @@ from bot.clock import FakeClock
 from bot.nudges import (
     DELIVER_KIND,
     NudgePolicy,
+    NudgeRequest,
     NudgeService,
     budget_week,
     deliver_job_id,
@@ -27,6 +29,7 @@ from bot.nudges import (
     next_allowed_moment,
 )
 from bot.scheduler import SchedulerService
+from bot.storage import Base
 from bot.storage.database import Database
 from bot.storage.models import Member, Nudge, ScheduledJob
 
@@ -440,3 +443,154 @@ async def test_quoted_content_is_forgotten_by_key_prefix(db: Database, bot: Bot)
     assert rows[other].params == {"buddy": "Bob"} and rows[like].params == {"buddy": "Bob"}
     job = await job_for(db, planned) if planned is not None else None
     assert job is not None and job.status == "cancelled"
+
+
+# -- many at once: the same rules as one by one -------------------------------------
+
+
+async def sent_earlier(db: Database, user: str, count: int, at: datetime) -> None:
+    """``count`` nudges that already reached ``user`` at ``at``."""
+    async with db.transaction() as session:
+        for n in range(count):
+            session.add(
+                Nudge(
+                    user_id=user,
+                    kind="casus",
+                    dedupe_key=f"earlier:{user}:{n}",
+                    message_key="casus.new",
+                    params={},
+                    created_at=at,
+                    deliver_at=at,
+                    status="sent",
+                    sent_at=at,
+                )
+            )
+
+
+def request(key: str, user: str = ANNA, **kwargs: Any) -> NudgeRequest:
+    return NudgeRequest(user, "digest", "digest.message", {"n": key}, key, **kwargs)
+
+
+async def plan(bot: Bot, requests: list[NudgeRequest], batched: bool) -> list[int | None]:
+    if batched:
+        return await bot.nudges.nudge_many(requests)
+    return [
+        await bot.nudges.nudge(
+            r.user_id,
+            r.kind,
+            r.message_key,
+            dict(r.params),
+            dedupe_key=r.dedupe_key,
+            not_before=r.not_before,
+            expires_at=r.expires_at,
+        )
+        for r in requests
+    ]
+
+
+async def outcome(db: Database, ids: list[int | None]) -> list[tuple[str, datetime] | None]:
+    """What became of each request: refused (None), or its status and delivery moment."""
+    result: list[tuple[str, datetime] | None] = []
+    for nudge_id in ids:
+        if nudge_id is None:
+            result.append(None)
+        else:
+            row = await nudge_row(db, nudge_id)
+            result.append((row.status, row.deliver_at))
+    return result
+
+
+# Tuesday 2027-01-12, 21:15: quiet hours, so nudges wait for Wednesday 08:00.
+EVENING = local(2027, 1, 12, 21, 15)
+WEDNESDAY_8 = local(2027, 1, 13, 8, 0)
+CAROL = "@carol:kennisbrug.nl"
+
+
+@pytest.mark.parametrize("batched", [False, True], ids=["one by one", "batch"])
+async def test_a_batch_follows_budget_quiet_hours_opt_out_and_keys_like_single_nudges(
+    db: Database, bot: Bot, clock: FakeClock, batched: bool
+) -> None:
+    clock.set(EVENING)
+    await sent_earlier(db, BOB, 2, local(2027, 1, 11, 9, 0))  # Bob has one left this week
+    await bot.nudges.set_opt_out(CAROL, True)
+    assert await bot.nudges.nudge(ANNA, "digest", "digest.message", {}, dedupe_key="used") is not None
+
+    ids = await plan(
+        bot,
+        [
+            request("used"),  # a key used before: refused
+            request("a1"),
+            request("a2"),
+            request("a1"),  # the same key twice in one call: refused the second time
+            request("a3"),  # Anna's fourth this week (with "used"): next Monday
+            request("a4"),  # her fifth: next Monday too (a week's budget is 3)
+            request("b1", BOB),  # Bob's third
+            request("b2", BOB),  # Bob's fourth: next Monday
+            request("c1", CAROL),  # opted out: stored as dropped
+            request("b3", BOB, expires_at=local(2027, 1, 15, 12, 0)),  # can't go before it expires
+            request("a5", not_before=local(2027, 1, 19, 10, 0)),  # her third next week: fits
+        ],
+        batched,
+    )
+    assert await outcome(db, ids) == [
+        None,
+        ("pending", WEDNESDAY_8),
+        ("pending", WEDNESDAY_8),
+        None,
+        ("pending", NEXT_MONDAY_8),
+        ("pending", NEXT_MONDAY_8),
+        ("pending", WEDNESDAY_8),
+        ("pending", NEXT_MONDAY_8),
+        ("dropped", EVENING),
+        ("dropped", NEXT_MONDAY_8),
+        ("pending", local(2027, 1, 19, 10, 0)),
+    ]
+    # Every pending nudge has its delivery job, at its moment; dropped ones have none.
+    for nudge_id, found in zip(ids, await outcome(db, ids), strict=True):
+        if nudge_id is None or found is None:
+            continue
+        job = await job_for(db, nudge_id)
+        if found[0] == "pending":
+            assert job is not None and (job.kind, job.run_at) == (DELIVER_KIND, found[1])
+        else:
+            assert job is None
+
+
+async def test_batch_and_single_nudges_plan_the_same_for_a_mixed_week(
+    tmp_path: Any, clock: FakeClock
+) -> None:
+    """The same stream of requests, planned one by one in one database and in chunks in
+    another, gives the same statuses and moments (chunks smaller than the stream, so
+    one chunk's plans count against the next)."""
+    users = [f"@m{n}:kennisbrug.nl" for n in range(5)]
+    requests = [
+        request(f"k{n % 17}", users[n % 5], not_before=TUESDAY_11 + timedelta(hours=7 * (n % 4)))
+        for n in range(40)
+    ]
+    results = []
+    for batched in (False, True):
+        database = Database(f"sqlite+aiosqlite:///{tmp_path / f'{batched}.db'}")
+        async with database.engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        try:
+            bot = Bot(database, FakeClock(TUESDAY_11))
+            await bot.nudges.set_opt_out(users[4], True)
+            await sent_earlier(database, users[0], 3, local(2027, 1, 11, 9, 0))
+            if batched:
+                with patch("bot.nudges.PLAN_CHUNK", 7):
+                    ids = await bot.nudges.nudge_many(requests)
+            else:
+                ids = await plan(bot, requests, batched=False)
+            results.append(await outcome(database, ids))
+        finally:
+            await database.dispose()
+    assert results[0] == results[1]
+    assert sum(1 for r in results[0] if r is None) == 40 - 17
+
+
+async def test_a_batch_is_delivered_within_the_budget(db: Database, bot: Bot) -> None:
+    ids = await bot.nudges.nudge_many([request(f"k{n}") for n in range(5)])
+    assert all(i is not None for i in ids)
+    assert await bot.scheduler.run_due() == 3
+    assert len(bot.outbox.sent) == 3
+    assert await bot.nudges.nudge_many([]) == []

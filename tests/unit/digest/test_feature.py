@@ -191,3 +191,20 @@ async def test_a_preview_asked_in_a_room_goes_to_the_dm(app: App) -> None:
     [in_room] = [m for m in transport(app).sent if m.room_id == RoomId("!welcome")]
     assert "privébericht" in in_room.plain and "Nieuwe leden" not in in_room.plain
     assert "Nieuwe leden" in sent_to(app, JC)[-1]
+
+
+async def test_member_text_in_a_planned_digest_stays_escaped_when_it_is_sent(
+    app: App, clock: FakeClock
+) -> None:
+    """The digest is stored as a nudge and rendered again at delivery: a question's text
+    must come out as text, not as markup or a link."""
+    await say(app, "!digest aan", BA)
+    await ask(app, AD, "bedrijfsarts", "<b>Vet</b> of **ster** [klik](https://x.example) @room?", "$q5")
+    clock.set(MONDAY)
+    assert await digest(app).send_all(MONDAY) == 1
+    await deliver(app)
+    [sent] = [m for m in transport(app).sent if m.room_id == dm(BA) and "Je overzicht van" in m.plain]
+    assert sent.html is not None
+    assert "&lt;b&gt;Vet&lt;/b&gt;" in sent.html and "<b>Vet" not in sent.html
+    assert "<strong>ster" not in sent.html and 'x.example"' not in sent.html
+    assert "@room" not in sent.plain and "@room" not in sent.html

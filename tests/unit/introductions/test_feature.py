@@ -15,6 +15,7 @@ from bot.clock import FakeClock
 from bot.ids import EventId, RoomId, UserId
 from bot.storage.models import Conversation
 from bot.transport import MemberJoined
+from commands.digest.store import DigestStore
 from commands.introductions.feature import SPOTLIGHT_JOB, Introductions
 from commands.introductions.models import Profile, WelcomeMarker
 from tests.fakes import ALICE, BOB, FakeTransport, make_config, message
@@ -131,6 +132,8 @@ async def test_welcome_conversation_consent_yes_walks_through_the_profile(
     await say(app, "Ik kijk eerst naar wat iemand nog wel kan.")
     await say(app, "ja")  # listed
     await say(app, "ja")  # spotlight
+    assert "overzicht" in transport.last()  # last: the digest, answered by number
+    await say(app, "1")
     async with app.services.db.session() as session:
         row = await session.get(Profile, BOB)
         assert await session.get(Conversation, BOB) is None
@@ -149,7 +152,39 @@ async def test_welcome_conversation_consent_yes_walks_through_the_profile(
     assert len(card) == 1 and "Bedrijfsarts" in card[0] and "@bob:localhost" in card[0]
     assert "Utrecht" in card[0] and "Mijn netwerk uitbreiden" in card[0]
     assert "Dank je wel" in texts(transport, DM_BOB)[-1]
+    assert "Je ontvangt het overzicht elke maandag" in texts(transport, DM_BOB)[-1]
+    digest = await DigestStore(app.services.db, app.services.clock).get(BOB)
+    assert digest is not None and digest.enabled and digest.rhythm == "weekly"
     assert row.card_event_id is not None
+
+
+@pytest.mark.parametrize("answer", ["nee", "Nee", "2", "no"])
+async def test_saying_no_to_the_digest_at_onboarding_subscribes_nobody(
+    app: App, transport: FakeTransport, answer: str
+) -> None:
+    await join(app, BOB)
+    for given in ("ja", "jobcoach", "ervaren", "overslaan", "limburg", "overslaan", "overslaan", "overslaan"):
+        await say(app, given)
+    for given in ("netwerk", "overslaan", "overslaan", "overslaan", "nee"):
+        await say(app, given)
+    assert "overzicht" in transport.last()
+    await say(app, answer)
+    assert "Je ontvangt geen overzicht" in transport.last()
+    assert await DigestStore(app.services.db, app.services.clock).get(BOB) is None
+    record = await feature(app).store.get(BOB)
+    assert record is not None and record.profession == "jobcoach" and not record.listed
+
+
+async def test_the_digest_question_is_asked_at_onboarding_only(app: App, transport: FakeTransport) -> None:
+    """One-line introductions are not asked (the thanks says how), nor a member who
+    edits their profile."""
+    await say(app, ONE_LINE)
+    await say(app, "ja")
+    assert "`!digest aan`" in texts(transport, DM_BOB)[-1]
+    assert await DigestStore(app.services.db, app.services.clock).get(BOB) is None
+    questions = feature(app).flow.questions({"_has_profile": True, "consent": "yes"})
+    assert "_offer_digest" not in [q.name for q in questions]
+    assert [q.name for q in feature(app).flow.questions({})][-1] == "_offer_digest"
 
 
 async def test_consent_no_stores_nothing(app: App, transport: FakeTransport) -> None:

@@ -169,3 +169,60 @@ async def test_a_member_is_refused_and_a_bad_period_is_explained(app: App) -> No
     assert "in cijfers" not in transport(app).last()
     await command(app, "!stats periode=ooit")
     assert "periode `ooit`" in transport(app).last()
+
+
+async def test_cases_and_events_are_counted_in_the_report_and_the_csv(app: App, clock: FakeClock) -> None:
+    """Casus and events report through the same seam: their counts get a label in both
+    languages and small cells are suppressed like every other count."""
+    from datetime import timedelta
+
+    from commands.casus.feature import Casus
+    from commands.casus.rotation import Pick
+    from commands.events.feature import Events
+    from commands.events.store import ANNOUNCED, NewEvent
+
+    casus = next(f for f in app.features if isinstance(f, Casus))
+    run, _ = await casus.store.claim_run(
+        "buikpijndossiers", "s1", THEME, lambda _h: Pick("bp-arbeidsconflict", 1)
+    )
+    assert run is not None and await casus.store.mark_posted(run.id, "$case")
+    for index, ba in enumerate(BAS):
+        await casus.store.add_contribution(f"$c{index}", run.id, ba, "bedrijfsarts", 1)
+    await casus.store.add_contribution("$c9", run.id, ADS[0], "arbeidsdeskundige", 1)
+    events = next(f for f in app.features if isinstance(f, Events))
+    starts = app.services.clock.now() + timedelta(days=3)
+    [event] = await events.store.create(
+        [NewEvent("Intervisie", starts, starts + timedelta(hours=1), "online")], str(ALICE), ANNOUNCED
+    )
+    for user in (*BAS[:3], ADS[0]):
+        await events.store.answer(event.id, user, "going", "command")
+
+    for language in ("nl", "en"):
+        for metric in (
+            "casus_contributions",
+            "casus_cases",
+            "casus_cases_wide",
+            "events_signups",
+            "events_attended",
+        ):
+            assert (
+                app.services.catalogue.template(language, f"stats.metric.{metric}")
+                != f"stats.metric.{metric}"
+            )
+    clock.advance(timedelta(minutes=5))  # the period ends now: what happened before
+    await command(app, "!stats")
+    report = transport(app).sent[-1].plain
+    block = report[report.index("Casus: reacties per beroep") :]
+    assert "- Bedrijfsarts: 4" in block and "- Arbeidsdeskundige: <3" in block
+    assert "**Casussen geplaatst**\n- totaal: <3" in report
+    signups = report[report.index("Bijeenkomsten: aanmeldingen") :]
+    assert "- Bedrijfsarts: 3" in signups and "- Arbeidsdeskundige: <3" in signups
+
+    await command(app, "!stats export")
+    [upload] = transport(app).uploads[-1:]
+    rows = list(csv.DictReader(io.StringIO(upload.data.decode("utf-8-sig"))))
+    values = {(r["metric"], r["profession"]): r["value"] for r in rows if r["section"] == "counts"}
+    assert values[("casus_contributions", "bedrijfsarts")] == "4"
+    assert values[("casus_contributions", "arbeidsdeskundige")] == "<3"
+    assert values[("casus_cases", "")] == "<3" and values[("casus_cases_wide", "")] == "0"
+    assert values[("events_signups", "bedrijfsarts")] == "3"
