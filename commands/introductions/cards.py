@@ -32,6 +32,9 @@ class CardRenderer:
         found = self._professions.get(key)
         return found.label(language) if found else key
 
+    def professions(self, language: str, keys: Iterable[str]) -> str:
+        return ", ".join(self.profession(language, key) for key in keys)
+
     def badge(self, key: str) -> str:
         found = self._professions.get(key)
         return found.badge if found else "•"
@@ -65,6 +68,7 @@ class CardRenderer:
             ("introductions.field.meet_days", self.labels(DAYS, language, record.meet_days)),
             ("introductions.field.goals", self.labels(GOALS, language, record.goals)),
             ("introductions.field.themes", self.themes(language, record.themes)),
+            ("introductions.field.meet_professions", self.professions(language, record.meet_professions)),
         ]
         lines = [
             self._f(

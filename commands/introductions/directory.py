@@ -6,7 +6,8 @@ index, so there is no locking. Everything here is pure and synchronous.
 
 Matching. Every non-empty field of a ``DirectoryQuery`` must match (AND across fields);
 within a field any value matches (OR): profession, experience; a shared day among the
-member's work and meeting days; a shared theme; a shared goal. A member whose region is
+member's work and meeting days; a shared theme; a shared goal; one of the professions
+the member would like to meet (``meet_professions``). A member whose region is
 asked for matches, and so does a nationwide (``landelijk``) member, for any region,
 because they work everywhere. Every free-text word must occur in the record's
 searchable text (``describe``), ignoring case and (Latin) accents; a word containing
@@ -91,6 +92,8 @@ class DirectoryQuery:
     days: frozenset[str] = frozenset()
     themes: frozenset[str] = frozenset()
     goals: frozenset[str] = frozenset()
+    # Members who would like to meet one of these professions.
+    meet_professions: frozenset[str] = frozenset()
     words: tuple[str, ...] = ()
 
     def is_empty(self) -> bool:
@@ -101,6 +104,7 @@ class DirectoryQuery:
             or self.days
             or self.themes
             or self.goals
+            or self.meet_professions
             or any(fold(w) for w in self.words)
         )
 
@@ -126,7 +130,7 @@ class DirectoryCounts:
 
 
 def completeness(record: ProfileRecord) -> int:
-    """How many optional profile fields are filled in (0-10)."""
+    """How many optional profile fields are filled in (0-11)."""
     filled = (
         record.experience,
         record.years is not None,
@@ -136,6 +140,7 @@ def completeness(record: ProfileRecord) -> int:
         record.meet_days,
         record.goals,
         record.themes,
+        record.meet_professions,
         record.about and record.about.strip(),
         record.weighing and record.weighing.strip(),
     )
@@ -229,6 +234,7 @@ class DirectoryIndex:
         self._by_meet_day = _MultiIndex()
         self._by_theme = _MultiIndex()
         self._by_goal = _MultiIndex()
+        self._by_meet_profession = _MultiIndex()
         self._by_token = _MultiIndex()  # whitespace-separated tokens of the folded text
         self._by_own_token = _MultiIndex()  # the same for the folded own texts
         # Every static key, sorted: the order of ranking steps 3-5, kept up to date on
@@ -273,6 +279,7 @@ class DirectoryIndex:
             self._by_meet_day,
             self._by_theme,
             self._by_goal,
+            self._by_meet_profession,
             self._by_token,
             self._by_own_token,
         )
@@ -294,6 +301,7 @@ class DirectoryIndex:
         self._by_meet_day.add(set(record.meet_days), user_id)
         self._by_theme.add(set(record.themes), user_id)
         self._by_goal.add(set(record.goals), user_id)
+        self._by_meet_profession.add(set(record.meet_professions), user_id)
         self._by_token.add(set(text.split()), user_id)
         self._by_own_token.add(set(own_text.split()), user_id)
         return key
@@ -312,6 +320,7 @@ class DirectoryIndex:
         self._by_meet_day.discard(set(record.meet_days), user_id)
         self._by_theme.discard(set(record.themes), user_id)
         self._by_goal.discard(set(record.goals), user_id)
+        self._by_meet_profession.discard(set(record.meet_professions), user_id)
         # The tokens are not kept per member: they are cheap to recompute from the text.
         self._by_token.discard(set(text.split()), user_id)
         self._by_own_token.discard(set(own_text.split()), user_id)
@@ -367,6 +376,8 @@ class DirectoryIndex:
             field_sets.append(self._by_theme.any_of(query.themes))
         if query.goals:
             field_sets.append(self._by_goal.any_of(query.goals))
+        if query.meet_professions:
+            field_sets.append(self._by_meet_profession.any_of(query.meet_professions))
         matches: AbstractSet[str] | None = None
         if field_sets:
             # Python intersects by iterating the smaller operand: start smallest.

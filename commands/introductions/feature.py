@@ -61,8 +61,16 @@ FIND_OPTIONS = {
     "zoekt": "goals",
     "lookingfor": "goals",
     "goals": "goals",
+    "ontmoet": "meet_professions",
+    "ontmoeten": "meet_professions",
+    "wil-ontmoeten": "meet_professions",
+    "meets": "meet_professions",
+    "wants-to-meet": "meet_professions",
+    "meetprofessions": "meet_professions",
 }
 PAGE_OPTIONS = ("pagina", "page", "p")
+# The set-valued fields of a DirectoryQuery, in the order the loosen hint tries them.
+FILTERS = ("professions", "regions", "experience", "days", "themes", "goals", "meet_professions")
 
 
 class Introductions(Feature):
@@ -348,9 +356,7 @@ class Introductions(Feature):
         )
 
     def _query(self, options: Options, words: str | None) -> tuple[DirectoryQuery, int]:
-        wanted: dict[str, set[str]] = {
-            k: set() for k in ("professions", "regions", "experience", "days", "themes", "goals")
-        }
+        wanted: dict[str, set[str]] = {k: set() for k in FILTERS}
         page = 1
         for name, text in options.items():
             if name in PAGE_OPTIONS:
@@ -363,9 +369,9 @@ class Introductions(Feature):
                 raise UserError(
                     "introductions.error.unknown_filter",
                     name=name[:40],
-                    known="beroep, regio, ervaring, dag, thema, zoekt, pagina",
+                    known="beroep, regio, ervaring, dag, thema, zoekt, ontmoet, pagina",
                 )
-            if target == "professions":
+            if target in ("professions", "meet_professions"):
                 wanted[target].update(self.parser.professions_list(text))
             elif target == "regions":
                 wanted[target].update(self.parser.many(REGIONS, text))
@@ -384,7 +390,7 @@ class Introductions(Feature):
     def _loosen_hint(self, ctx: Context, query: DirectoryQuery, options: Options) -> Markup:
         """Which filter to drop to find someone: the one whose removal finds the most."""
         best: tuple[int, str] | None = None
-        for name in ("professions", "regions", "experience", "days", "themes", "goals", "words"):
+        for name in (*FILTERS, "words"):
             if not getattr(query, name):
                 continue
             looser = _without(query, name)
@@ -469,20 +475,24 @@ class Introductions(Feature):
     # -- digest and stats ------------------------------------------------------------
 
     async def digest_sections(self, requests: Sequence[DigestRequest]) -> Mapping[str, DigestSection]:
-        """New members of other professions; with themes, those who share one of them."""
+        """New listed members of the professions a member wants to meet; without that
+        choice, of other professions (with themes, those who share one of them)."""
         if not requests:
             return {}
         newcomers = await self.store.listed_since(min(r.since for r in requests))
+        if not newcomers:
+            return {}
+        chosen = await self.store.meet_choices([r.user_id for r in requests])
         catalogue = self.services.catalogue
         sections: dict[str, DigestSection] = {}
         for request in requests:
+            wanted = chosen.get(request.user_id)
             found = [
                 p
-                for p in newcomers
-                if p.user_id != request.user_id
-                and p.profession != request.profession
-                and p.updated_at is not None
-                and (not request.themes or set(p.themes) & set(request.themes))
+                for created, p in newcomers
+                if created >= request.since
+                and p.user_id != request.user_id
+                and _is_newcomer_for(request, wanted, p)
             ]
             if not found:
                 continue
@@ -497,9 +507,10 @@ class Introductions(Feature):
                 )
                 for p in found[:ITEMS_SHOWN]
             )
+            title = "introductions.digest.title_chosen" if wanted else "introductions.digest.title"
             sections[request.user_id] = DigestSection(
                 30,
-                catalogue.fragment(request.language, "introductions.digest.title"),
+                catalogue.fragment(request.language, title),
                 items,
                 more=max(len(found) - ITEMS_SHOWN, 0),
             )
@@ -525,6 +536,17 @@ class Introductions(Feature):
             await self._redact_card(user_id, card)
         self.directory.remove(user_id)
         return await self.store.erase_member(user_id)
+
+
+def _is_newcomer_for(request: DigestRequest, wanted: tuple[str, ...] | None, newcomer: ProfileRecord) -> bool:
+    """Whether a new member belongs in this member's digest. A chosen profession counts
+    as asked for, themes or not (the member said whom they look for); without a choice,
+    another profession that shares a theme (any, when the member has no themes)."""
+    if wanted:
+        return newcomer.profession in wanted
+    return newcomer.profession != request.profession and (
+        not request.themes or bool(set(newcomer.themes) & set(request.themes))
+    )
 
 
 def _answer_value(name: str, value: Any) -> Any:

@@ -28,6 +28,11 @@ from commands.introductions.vocabulary import (
     parse_yes_no,
 )
 
+# What a member may type for "every profession" or "nobody" when choosing whom to meet;
+# ``geen`` is how ``!profiel zet ontmoeten`` clears the choice.
+ALL_PROFESSIONS_WORDS = frozenset({"alle", "allemaal", "alle beroepen", "iedereen", "all", "everyone", "any"})
+NO_PROFESSIONS_WORDS = frozenset({"geen", "niemand", "geen voorkeur", "none", "nobody", "no preference"})
+
 
 def parse_years(text: str) -> int:
     """Years in the field: ``12``, ``12 jaar``; a conversation error so a flow asks again."""
@@ -65,6 +70,23 @@ class FieldParser:
                 keys.append(found)
         if unknown:
             raise UserError("introductions.error.profession", value=", ".join(unknown)[:60])
+        return keys
+
+    def meet_professions(self, text: str) -> list[str]:
+        """The professions a member would like to meet: a list like ``professions_list``,
+        ``alle`` for every profession, ``geen`` for no choice (an empty list)."""
+        cleaned = " ".join(text.strip().lower().split())
+        if cleaned in NO_PROFESSIONS_WORDS:
+            return []
+        if cleaned in ALL_PROFESSIONS_WORDS:
+            return [p.key for p in self.professions.items]
+        try:
+            keys = self.professions_list(text)
+        except UserError as error:
+            # Its own message: it names the professions and how to choose all or none.
+            raise UserError("introductions.error.meet_professions", value=error.params["value"]) from None
+        if not keys:
+            raise UserError("introductions.error.meet_professions", value=text[:60])
         return keys
 
     def one(self, vocabulary: Vocabulary, text: str) -> str:
@@ -156,6 +178,23 @@ FIELDS: tuple[ProfileField, ...] = (
         lambda p, t: p.many(GOALS, t),
     ),
     ProfileField("themes", ("themas", "thema's", "thema", "themes", "theme"), FieldParser.themes_list),
+    ProfileField(
+        "meet_professions",
+        (
+            "ontmoeten",
+            "wil-ontmoeten",
+            "wilontmoeten",
+            "wil_ontmoeten",
+            "ontmoet",
+            "tomeet",
+            "to-meet",
+            "wants-to-meet",
+            "meet-professions",
+            "meetprofessions",
+            "meet_professions",
+        ),
+        FieldParser.meet_professions,
+    ),
     ProfileField(
         "about",
         ("overmij", "over_mij", "over", "about", "bio"),

@@ -99,6 +99,17 @@ class IntroFlow:
                     optional=True,
                 )
             )
+        # Whom to meet comes once the member said what they look for and what interests
+        # them: the wish to cross a profession border wakes up around those.
+        questions.append(
+            Question(
+                "meet_professions",
+                "introductions.ask.meet_professions",
+                choices=self._profession_choices,
+                multiple=True,
+                optional=True,
+            )
+        )
         questions += [
             Question(
                 "about",

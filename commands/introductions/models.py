@@ -25,6 +25,9 @@ class Profile(Base):
     meet_days: Mapped[list[str]] = mapped_column(JSON, default=list)
     goals: Mapped[list[str]] = mapped_column(JSON, default=list)
     themes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Profession keys the member would like to meet (the digest's "new members of the
+    # professions you look for", and the directory's ``ontmoet=`` filter).
+    meet_professions: Mapped[list[str]] = mapped_column(JSON, default=list)
     about: Mapped[str | None] = mapped_column(Text)
     weighing: Mapped[str | None] = mapped_column(Text)
     listed: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -18,6 +18,7 @@ class ProfileRecord:
     meet_days: tuple[str, ...] = ()
     goals: tuple[str, ...] = ()
     themes: tuple[str, ...] = ()
+    meet_professions: tuple[str, ...] = ()
     about: str | None = None
     weighing: str | None = None
     listed: bool = False

@@ -20,7 +20,7 @@ from commands.introductions.spotlight import ShownBefore
 _MARKER_SECRET_KEY = "introductions.welcome_secret"
 
 # Answer names (as the conversation and the one-line form use them) -> record fields.
-LIST_FIELDS = ("work_days", "meet_days", "goals", "themes")
+LIST_FIELDS = ("work_days", "meet_days", "goals", "themes", "meet_professions")
 TEXT_FIELDS = ("about", "weighing")
 SCALAR_FIELDS = ("profession", "experience", "years", "region", "setting", "listed", "spotlight")
 PROFILE_FIELDS = SCALAR_FIELDS + LIST_FIELDS + TEXT_FIELDS
@@ -43,6 +43,7 @@ def record_from(values: Mapping[str, Any]) -> ProfileRecord:
         meet_days=tuple(values["meet_days"] or ()),
         goals=tuple(values["goals"] or ()),
         themes=tuple(values["themes"] or ()),
+        meet_professions=tuple(values["meet_professions"] or ()),
         about=values["about"],
         weighing=values["weighing"],
         listed=bool(values["listed"]),
@@ -97,6 +98,7 @@ class ProfileStore:
             if row is None:
                 row = Profile(user_id=user_id, consent_at=now, created_at=now, listed=False, spotlight=False)
                 row.work_days, row.meet_days, row.goals, row.themes = [], [], [], []
+                row.meet_professions = []
                 session.add(row)
             for name, value in values.items():
                 if name in PROFILE_FIELDS:
@@ -217,15 +219,32 @@ class ProfileStore:
                     found[user] = (profession, tuple(themes or ()))
         return found
 
-    async def listed_since(self, since: datetime) -> list[ProfileRecord]:
-        """Listed profiles created since ``since`` (new members, for the digest)."""
+    async def listed_since(self, since: datetime) -> list[tuple[datetime, ProfileRecord]]:
+        """Listed profiles created since ``since``, oldest first, with the moment each was
+        created (new members, for the digest: each member's window starts elsewhere)."""
         async with self._db.session() as session:
             rows = await session.scalars(
                 select(Profile)
                 .where(Profile.listed.is_(True), Profile.created_at >= since)
                 .order_by(Profile.created_at)
             )
-            return [to_record(row) for row in rows.all()]
+            return [(row.created_at, to_record(row)) for row in rows.all()]
+
+    async def meet_choices(self, user_ids: list[str]) -> dict[str, tuple[str, ...]]:
+        """The professions each of many members would like to meet, in one query per 500;
+        members without a choice (or a profile) are left out."""
+        found: dict[str, tuple[str, ...]] = {}
+        async with self._db.session() as session:
+            for start in range(0, len(user_ids), 500):
+                rows = await session.execute(
+                    select(Profile.user_id, Profile.meet_professions).where(
+                        Profile.user_id.in_(user_ids[start : start + 500])
+                    )
+                )
+                for user, chosen in rows.all():
+                    if chosen:
+                        found[user] = tuple(chosen)
+        return found
 
     async def profession_counts(self) -> dict[str, tuple[int, int]]:
         """Per profession: profiles, and how many of them introduced themselves (a card)."""

@@ -128,6 +128,8 @@ async def test_welcome_conversation_consent_yes_walks_through_the_profile(
     await say(app, "di")  # meet days
     await say(app, "netwerk, 6")  # goals: by word and by number
     await say(app, "1")  # themes
+    assert "Met welke beroepen" in transport.last()
+    await say(app, "AD en jobcoach")  # professions to meet: by abbreviation and by name
     await say(app, "Bedrijfsarts in een regionale arbodienst, vooral mkb.")
     await say(app, "Ik kijk eerst naar wat iemand nog wel kan.")
     await say(app, "ja")  # listed
@@ -147,10 +149,12 @@ async def test_welcome_conversation_consent_yes_walks_through_the_profile(
     )
     assert row.work_days == ["ma", "di", "do"] and row.meet_days == ["di"]
     assert row.goals == ["netwerk", "buddy"] and row.themes == ["buikpijndossiers"]
+    assert row.meet_professions == ["arbeidsdeskundige", "jobcoach"]
     assert row.listed and row.spotlight
     card = texts(transport, "!welcome")
     assert len(card) == 1 and "Bedrijfsarts" in card[0] and "@bob:localhost" in card[0]
     assert "Utrecht" in card[0] and "Mijn netwerk uitbreiden" in card[0]
+    assert "wil graag ontmoeten:** Arbeidsdeskundige, Jobcoach" in card[0]
     assert "Dank je wel" in texts(transport, DM_BOB)[-1]
     assert "Je ontvangt het overzicht elke maandag" in texts(transport, DM_BOB)[-1]
     digest = await DigestStore(app.services.db, app.services.clock).get(BOB)
@@ -165,7 +169,8 @@ async def test_saying_no_to_the_digest_at_onboarding_subscribes_nobody(
     await join(app, BOB)
     for given in ("ja", "jobcoach", "ervaren", "overslaan", "limburg", "overslaan", "overslaan", "overslaan"):
         await say(app, given)
-    for given in ("netwerk", "overslaan", "overslaan", "overslaan", "nee"):
+    # goals, themes, professions to meet, about, weighing, listed
+    for given in ("netwerk", "overslaan", "overslaan", "overslaan", "overslaan", "nee"):
         await say(app, given)
     assert "overzicht" in transport.last()
     await say(app, answer)
