@@ -91,6 +91,9 @@ async def populate(db, members: int, rng: random.Random) -> list[str]:  # type: 
                 "meet_days": [],
                 "goals": [],
                 "themes": rng.sample(THEMES, rng.randint(0, 2)),
+                # A third chose professions to meet (the digest then lists those newcomers).
+                # (no draw from rng, so the other fields stay as they were).
+                "meet_professions": [PROFESSIONS[index // 3 % len(PROFESSIONS)]] if index % 3 == 0 else [],
                 "listed": True,
                 "spotlight": False,
                 "consent_at": created,

@@ -148,6 +148,9 @@ def generate_profiles(
 ) -> list[ProfileRecord]:
     """``n`` fictional profiles, the same for the same arguments; about nine in ten listed."""
     rng = random.Random(seed)
+    # Whom members want to meet comes from a generator of its own, so every other field
+    # stays what it was before profiles had it (comparable timings across versions).
+    meet_rng = random.Random(f"{seed}:meet")
     # A few professions (the first ones) are much more common than the rest.
     profession_weights = [1 / (rank + 1) for rank in range(len(professions))]
     region_keys = list(REGION_WEIGHTS)
@@ -171,6 +174,11 @@ def generate_profiles(
                 meet_days=meet_days,
                 goals=tuple(rng.sample(GOALS.keys(), rng.randint(0, 3))),
                 themes=tuple(rng.sample(list(themes), min(len(themes), rng.randint(0, 3)))),
+                meet_professions=tuple(
+                    meet_rng.sample(list(professions), meet_rng.randint(1, 3))
+                    if meet_rng.random() < 0.4
+                    else ()
+                ),
                 about=_about(rng, profession) if rng.random() < 0.85 else None,
                 weighing=_weighing(rng) if rng.random() < 0.5 else None,
                 listed=rng.random() < 0.92,

@@ -91,6 +91,7 @@ async def measure_size(size: int, repeats: int, workdir: Path) -> dict[str, Any]
                     "meet_days": list(p.meet_days),
                     "goals": list(p.goals),
                     "themes": list(p.themes),
+                    "meet_professions": list(p.meet_professions),
                     "about": p.about,
                     "weighing": p.weighing,
                     "listed": p.listed,

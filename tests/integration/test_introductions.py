@@ -102,7 +102,8 @@ async def test_new_member_onboarding_directory_export_and_erasure(
     await _answer(bob, dm, "ma, di en do", "het liefst af")
     await _answer(bob, dm, "di", "Waar ben je naar op zoek")
     await _answer(bob, dm, "netwerk, buddy", "Welke thema's")
-    await _answer(bob, dm, "1", "Vertel iets over jezelf")
+    await _answer(bob, dm, "1", "Met welke beroepen")
+    await _answer(bob, dm, "bedrijfsarts, VA", "Vertel iets over jezelf")
     await _answer(bob, dm, "Arbeidsdeskundige bij het UWV, graag over de grenzen heen.", "Hoe weeg jij")
     await _answer(bob, dm, "Ik begin bij wat iemand nog wel kan.", "Mogen andere leden je vinden")
     await _answer(bob, dm, "ja", "Mag jouw tekst daarvoor")
@@ -118,6 +119,7 @@ async def test_new_member_onboarding_directory_export_and_erasure(
         )
     )
     assert "Utrecht" in card.body and "Mijn netwerk uitbreiden" in card.body
+    assert "Bedrijfsarts, Verzekeringsarts" in card.body
 
     # Joining another room, even after the restart: no second welcome.
     await bob.join(bot_config.themes[0].room)
@@ -136,6 +138,7 @@ async def test_new_member_onboarding_directory_export_and_erasure(
         "dag=di",
         "thema=buikpijndossiers",
         "zoekt=buddy",
+        "ontmoet=verzekeringsarts",
         "grenzen",
         "beroep=AD regio=utrecht dag=ma zoekt=netwerk",
     ):
@@ -154,6 +157,7 @@ async def test_new_member_onboarding_directory_export_and_erasure(
     exported = data["introductions"]
     assert exported["profile"]["profession"] == "arbeidsdeskundige"
     assert exported["profile"]["work_days"] == ["ma", "di", "do"]
+    assert exported["profile"]["meet_professions"] == ["bedrijfsarts", "verzekeringsarts"]
     assert data["digest"]["subscription"]["enabled"] is True  # the yes at onboarding
 
     # Erasure leaves no row naming bob, and the card is taken down.

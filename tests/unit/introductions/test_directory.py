@@ -107,6 +107,25 @@ def test_theme_and_goal_filters_need_one_shared_value() -> None:
     assert found(index, q(goals={"buddy"})) == ["@neuro:x"]
 
 
+def test_a_meet_filter_finds_members_who_want_to_meet_any_of_the_professions_asked() -> None:
+    index = index_of(
+        member("@wants-ad:x", "bedrijfsarts", meet_professions=("arbeidsdeskundige",)),
+        member("@wants-jc:x", "arbeidsdeskundige", meet_professions=("jobcoach", "casemanager")),
+        member("@no-choice:x", "arbeidsdeskundige"),
+        member("@hidden:x", meet_professions=("arbeidsdeskundige",), listed=False),
+    )
+    assert found(index, q(meet_professions={"arbeidsdeskundige"})) == ["@wants-ad:x"]
+    assert sorted(found(index, q(meet_professions={"arbeidsdeskundige", "casemanager"}))) == [
+        "@wants-ad:x",
+        "@wants-jc:x",
+    ]
+    # Their own profession is another filter: an AD who wants to meet job coaches.
+    assert found(index, q(professions={"arbeidsdeskundige"}, meet_professions={"jobcoach"})) == [
+        "@wants-jc:x"
+    ]
+    assert not q(meet_professions={"jobcoach"}).is_empty()
+
+
 def test_every_field_asked_must_match() -> None:
     index = index_of(
         member("@ba-utrecht:x", "bedrijfsarts", region="utrecht"),
@@ -284,12 +303,15 @@ def test_a_page_size_below_one_is_refused() -> None:
 
 def test_replace_adds_updates_and_moves_a_member_between_filters() -> None:
     index = DirectoryIndex(describe)
-    index.replace(member("@a:x", "bedrijfsarts", region="utrecht", about="oud"))
+    index.replace(
+        member("@a:x", "bedrijfsarts", region="utrecht", about="oud", meet_professions=("jobcoach",))
+    )
     assert len(index) == 1
     index.replace(member("@a:x", "jobcoach", region="limburg", about="nieuw"))
     assert len(index) == 1
     assert index.get("@a:x") == member("@a:x", "jobcoach", region="limburg", about="nieuw")
     assert found(index, q(professions={"bedrijfsarts"})) == []
+    assert found(index, q(meet_professions={"jobcoach"})) == []
     assert found(index, q(regions={"utrecht"})) == []
     assert found(index, q(words=["oud"])) == []
     assert found(index, q(professions={"jobcoach"}, regions={"limburg"}, words=["nieuw"])) == ["@a:x"]
@@ -362,6 +384,8 @@ def naive_matches(record: ProfileRecord, query: DirectoryQuery) -> bool:
         return False
     if query.goals and not query.goals & set(record.goals):
         return False
+    if query.meet_professions and not query.meet_professions & set(record.meet_professions):
+        return False
     text = naive_fold(describe(record))
     return all(word in text for word in naive_words(query))
 
@@ -385,6 +409,7 @@ def naive_rank(record: ProfileRecord, query: DirectoryQuery) -> tuple[object, ..
         record.meet_days,
         record.goals,
         record.themes,
+        record.meet_professions,
         (record.about or "").strip(),
         (record.weighing or "").strip(),
     ]
@@ -431,6 +456,7 @@ records_strategy = st.builds(
     meet_days=st.lists(st.sampled_from(DAYS), unique=True, max_size=2).map(tuple),
     goals=st.lists(st.sampled_from(GOALS), unique=True, max_size=2).map(tuple),
     themes=st.lists(st.sampled_from(THEMES), unique=True, max_size=2).map(tuple),
+    meet_professions=st.lists(st.sampled_from(PROFESSIONS), unique=True, max_size=2).map(tuple),
     about=st.none() | TEXT,
     weighing=st.none() | TEXT,
     listed=st.sampled_from([True, True, True, False]),
@@ -451,6 +477,7 @@ queries_strategy = st.builds(
     days=_subset(DAYS),
     themes=_subset(THEMES),
     goals=_subset(GOALS),
+    meet_professions=_subset(PROFESSIONS),
     words=st.lists(WORD, max_size=2).map(tuple),
 )
 
@@ -461,6 +488,7 @@ single_field_queries = st.one_of(
     st.builds(DirectoryQuery, themes=_subset(THEMES), goals=_subset(GOALS)),
     st.builds(DirectoryQuery, words=st.lists(WORD, max_size=2).map(tuple)),
     st.builds(DirectoryQuery, professions=_subset(PROFESSIONS), days=_subset(DAYS)),
+    st.builds(DirectoryQuery, meet_professions=_subset(PROFESSIONS), regions=_subset(REGIONS)),
 )
 any_query = st.one_of(queries_strategy, single_field_queries)
 records_list = st.lists(records_strategy, max_size=40)

@@ -154,7 +154,7 @@ async def test_welcome_conversation_consent_yes_walks_through_the_profile(
     card = texts(transport, "!welcome")
     assert len(card) == 1 and "Bedrijfsarts" in card[0] and "@bob:localhost" in card[0]
     assert "Utrecht" in card[0] and "Mijn netwerk uitbreiden" in card[0]
-    assert "wil graag ontmoeten:** Arbeidsdeskundige, Jobcoach" in card[0]
+    assert "beroepen om te ontmoeten:** Arbeidsdeskundige, Jobcoach" in card[0]
     assert "Dank je wel" in texts(transport, DM_BOB)[-1]
     assert "Je ontvangt het overzicht elke maandag" in texts(transport, DM_BOB)[-1]
     digest = await DigestStore(app.services.db, app.services.clock).get(BOB)
@@ -310,6 +310,89 @@ async def test_profile_set_changes_one_field_and_unlisting_removes_the_card(
     assert await feature(app).store.card_of(BOB) is None
 
 
+# -- whom a member would like to meet ------------------------------------------------
+
+
+async def test_professions_to_meet_in_one_line_on_the_card_and_in_the_profile(
+    app: App, transport: FakeTransport
+) -> None:
+    await introduce(app, BOB, "beroep=BA ervaring=ervaren regio=utrecht ontmoeten=AD,jobcoach")
+    record = await feature(app).store.get(BOB)
+    assert record is not None and record.meet_professions == ("arbeidsdeskundige", "jobcoach")
+    assert "**beroepen om te ontmoeten:** Arbeidsdeskundige, Jobcoach" in texts(transport, "!welcome")[-1]
+    await say(app, "!taal en")
+    await say(app, "!profile")
+    assert "**professions to meet:** Labour expert, Job coach" in transport.last()
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("!profiel zet ontmoeten verzekeringsarts en casemanager", ("verzekeringsarts", "casemanager")),
+        ("!profiel zet wil-ontmoeten VA/CM/VA", ("verzekeringsarts", "casemanager")),
+        ("!profile set meetprofessions insurance physician", ("verzekeringsarts",)),
+        ("!profiel zet ontmoeten geen", ()),
+        (
+            "!profiel zet ontmoeten Alle",
+            (
+                "bedrijfsarts",
+                "verzekeringsarts",
+                "arboarts",
+                "arbeidsdeskundige",
+                "re-integratieprofessional",
+                "jobcoach",
+                "hr-professional",
+                "casemanager",
+                "ervaringsdeskundige",
+                "anders",
+            ),
+        ),
+    ],
+)
+async def test_profile_set_chooses_or_clears_the_professions_to_meet(
+    app: App, transport: FakeTransport, command: str, expected: tuple[str, ...]
+) -> None:
+    await introduce(app, BOB, "beroep=BA ervaring=ervaren regio=utrecht ontmoeten=jobcoach")
+    await say(app, command)
+    assert "Opgeslagen" in transport.last() or "Saved" in transport.last()
+    assert (await feature(app).store.get(BOB)).meet_professions == expected  # type: ignore[union-attr]
+    assert ("beroepen om te ontmoeten:" in transport.last()) == bool(expected)
+
+
+async def test_an_unknown_profession_to_meet_is_explained_in_the_members_language(
+    app: App, transport: FakeTransport
+) -> None:
+    await introduce(app, BOB, "beroep=BA ervaring=ervaren regio=utrecht ontmoeten=jobcoach")
+    await say(app, "!profiel zet ontmoeten jobcoach, bakker")
+    assert "Het beroep `bakker` ken ik niet" in transport.last()
+    assert "arbeidsdeskundige" in transport.last() and "`alle`" in transport.last()
+    await say(app, "!taal en")
+    await say(app, "!profile set meetprofessions astronaut")
+    assert "I do not know the profession `astronaut`" in transport.last() and "`none`" in transport.last()
+    assert (await feature(app).store.get(BOB)).meet_professions == ("jobcoach",)  # type: ignore[union-attr]
+    await say(app, "!intro beroep=BA ervaring=ervaren regio=utrecht ontmoeten=bakker", sender=CAROL)
+    assert "Het beroep `bakker` ken ik niet" in transport.last()
+    assert await feature(app).store.get(CAROL) is None
+
+
+async def test_find_who_wants_to_meet_a_profession(app: App, transport: FakeTransport) -> None:
+    await introduce(app, BOB, "beroep=BA ervaring=ervaren regio=utrecht ontmoeten=AD")
+    await introduce(app, CAROL, "beroep=jobcoach ervaring=ervaren regio=limburg ontmoeten=AD,VA")
+    await introduce(app, ALICE, "beroep=AD ervaring=ervaren regio=utrecht")
+    await say(app, "!zoek ontmoet=arbeidsdeskundige")
+    assert "2 gevonden" in transport.last() and "@alice" not in transport.last()
+    await say(app, "!zoek ontmoet=VA")
+    assert "1 gevonden" in transport.last() and "@carol" in transport.last()
+    await say(app, "!find meets=AD region=utrecht")
+    assert "1 gevonden" in transport.last() and "@bob" in transport.last()
+    await say(app, "!zoek ontmoet=jobcoach")
+    assert "niemand gevonden" in transport.last()
+    await say(app, "!zoek ontmoet=VA regio=utrecht")
+    assert "Zonder het filter op wie iemand wil ontmoeten vind ik er 2" in transport.last()
+    await say(app, "!zoek ontmoet=bakker")
+    assert "Het beroep `bakker` ken ik niet" in transport.last()
+
+
 # -- the directory ------------------------------------------------------------------
 
 
@@ -444,11 +527,14 @@ async def test_export_holds_the_profile_and_erase_leaves_no_row(app: App, transp
     await join(app, BOB)
     await say(app, "nee")
     await introduce(
-        app, BOB, "beroep=BA ervaring=ervaren regio=utrecht overmij=Mijn_tekst afwegen=Zo spotlight=ja"
+        app,
+        BOB,
+        "beroep=BA ervaring=ervaren regio=utrecht overmij=Mijn_tekst afwegen=Zo spotlight=ja ontmoeten=JC",
     )
     await feature(app)._run_spotlight(SPOTLIGHT_JOB, {"occurrence": "now"})
     exported = await app.services.privacy.export_all(BOB)
     assert exported["introductions"]["profile"]["about"] == "Mijn_tekst"
+    assert exported["introductions"]["profile"]["meet_professions"] == ["jobcoach"]
     assert exported["introductions"]["practice_spotlight_shown_at"]
     card_event = (await feature(app).store.card_of(BOB))[1]  # type: ignore[index]
     assert await rows_mentioning(app.services.db, BOB)
