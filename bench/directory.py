@@ -311,6 +311,7 @@ def directory_queries() -> list[tuple[str, tuple[Any, ...]]]:
             (query(experience={"diepgaand"}, themes={"kanker-en-werk"}, days={"di"}), 1),
         ),
         ("days+goal", (query(days={"ma", "wo"}, goals={"buddy"}), 1)),
+        ("profession+meets", (query(professions={"bedrijfsarts"}, meet_professions={"jobcoach"}), 1)),
         ("rare: 3 filters", (query(professions={"jobcoach"}, regions={"zeeland"}, days={"wo"}), 1)),
         ("text: 1 word", (query(words=["re-integratie"]), 1)),
         ("text: 2 words", (query(words=["burn-out", "werkgever"]), 1)),
