@@ -37,7 +37,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+import aiohttp
 import yaml
 from nio import AsyncClient
 from sqlalchemy import delete, insert, select
@@ -53,7 +55,7 @@ from bot.ids import EventId, RoomId, UserId  # noqa: E402
 from bot.rooms import RoomDirectory  # noqa: E402
 from bot.storage import Database  # noqa: E402
 from bot.storage.migrate import migrate  # noqa: E402
-from bot.storage.models import OutboxMessage, ScheduledJob  # noqa: E402
+from bot.storage.models import DirectRoom, OutboxMessage, ScheduledJob  # noqa: E402
 from bot.transport import OutgoingMessage, RoomSpec, Upload  # noqa: E402
 from commands.events.feature import REMINDER_LEAD, Events  # noqa: E402
 from commands.events.models import Event, Rsvp  # noqa: E402
@@ -317,6 +319,65 @@ async def measure_lateness(
         )
 
 
+async def measure_baseline(
+    config: Config, synapse: LocalSynapse, bot_password: str, attendees: list[str], rounds: int
+) -> None:
+    """What the homeserver alone allows: the bot's account puts one message into each of
+    the attendees' direct chats, all at the same moment, over bare HTTP (no bot, no
+    encryption, no database). Lateness is from the moment the burst starts to each
+    message's server timestamp. Done at full width (one request per room at once) and
+    at the outbox's concurrency; no bot can beat the first."""
+    db = Database(config.database.url)
+    try:
+        async with db.session() as session:
+            found = await session.execute(select(DirectRoom.room_id).where(DirectRoom.user_id.in_(attendees)))
+            rooms = [str(room) for (room,) in found.all()]
+    finally:
+        await db.dispose()
+    login = await synapse.login(config.matrix.user_id, bot_password)
+    headers = {"Authorization": f"Bearer {login['access_token']}"}
+    base = f"{synapse.base_url}/_matrix/client/v3/rooms"
+    async with aiohttp.ClientSession(headers=headers) as http:
+
+        async def put(room: str, txn: str, gate: asyncio.Semaphore) -> tuple[str, str]:
+            async with gate:
+                url = f"{base}/{quote(room)}/send/m.room.message/{txn}"
+                content = {"msgtype": "m.notice", "body": "baseline", "m.mentions": {}}
+                async with http.put(url, json=content) as resp:
+                    resp.raise_for_status()
+                    return room, str((await resp.json())["event_id"])
+
+        async def server_ts(room: str, event_id: str) -> int:
+            async with http.get(f"{base}/{quote(room)}/event/{quote(event_id)}") as resp:
+                resp.raise_for_status()
+                return int((await resp.json())["origin_server_ts"])
+
+        for width in (len(rooms), config.matrix.outbox_concurrency):
+            lateness: list[float] = []
+            firsts: list[float] = []
+            spans: list[float] = []
+            for round_ in range(rounds):
+                gate = asyncio.Semaphore(width)
+                tag = secrets.token_hex(4)
+                await asyncio.sleep(1.0)  # let the previous burst settle
+                started = time.time()
+                sent = await asyncio.gather(
+                    *(put(room, f"baseline.{tag}.{round_}.{i}", gate) for i, room in enumerate(rooms))
+                )
+                stamps = [await server_ts(room, event_id) for room, event_id in sent]
+                values = [ts - started * 1000 for ts in stamps]
+                lateness.extend(values)
+                firsts.append(min(values))
+                spans.append(max(values) - min(values))
+            print(
+                f"baseline, homeserver alone: {len(rooms)} messages into {len(rooms)} rooms, {width} at once, "
+                f"{rounds} bursts: lateness p50 {percentile(lateness, 0.5):.0f} ms, "
+                f"p95 {percentile(lateness, 0.95):.0f} ms, max {max(lateness):.0f} ms; first message "
+                f"p50 {percentile(firsts, 0.5):.0f} ms; burst {statistics.median(spans):.0f} ms first to last "
+                f"({len(rooms) / (statistics.median(spans) / 1000 or 1e-9):.0f} messages/s)"
+            )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -325,6 +386,7 @@ async def main() -> None:
     parser.add_argument("--attendees", type=int, default=50)
     parser.add_argument("--sample", type=int, default=15, help="events whose reminder fires during the run")
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--baseline-rounds", type=int, default=5, help="bursts for the homeserver baseline")
     parser.add_argument(
         "--spacing", type=float, default=8.0, help="seconds between their due times (one fan-out each)"
     )
@@ -366,6 +428,7 @@ async def main() -> None:
             )
             await measure_rebuild(config)
             await measure_lateness(config, synapse, bot_password, attendees, sample_due)
+            await measure_baseline(config, synapse, bot_password, attendees, args.baseline_rounds)
         finally:
             await synapse.stop()
 
