@@ -356,6 +356,7 @@ async def measure_baseline(
             lateness: list[float] = []
             firsts: list[float] = []
             spans: list[float] = []
+            took: list[float] = []
             for round_ in range(rounds):
                 gate = asyncio.Semaphore(width)
                 tag = secrets.token_hex(4)
@@ -364,6 +365,7 @@ async def measure_baseline(
                 sent = await asyncio.gather(
                     *(put(room, f"baseline.{tag}.{round_}.{i}", gate) for i, room in enumerate(rooms))
                 )
+                took.append(time.time() - started)
                 stamps = [await server_ts(room, event_id) for room, event_id in sent]
                 values = [ts - started * 1000 for ts in stamps]
                 lateness.extend(values)
@@ -373,8 +375,8 @@ async def measure_baseline(
                 f"baseline, homeserver alone: {len(rooms)} messages into {len(rooms)} rooms, {width} at once, "
                 f"{rounds} bursts: lateness p50 {percentile(lateness, 0.5):.0f} ms, "
                 f"p95 {percentile(lateness, 0.95):.0f} ms, max {max(lateness):.0f} ms; first message "
-                f"p50 {percentile(firsts, 0.5):.0f} ms; burst {statistics.median(spans):.0f} ms first to last "
-                f"({len(rooms) / (statistics.median(spans) / 1000 or 1e-9):.0f} messages/s)"
+                f"p50 {percentile(firsts, 0.5):.0f} ms; all {len(rooms)} answered after "
+                f"{statistics.median(took) * 1000:.0f} ms ({len(rooms) / statistics.median(took):.0f} messages/s)"
             )
 
 
@@ -388,6 +390,9 @@ async def main() -> None:
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument("--baseline-rounds", type=int, default=5, help="bursts for the homeserver baseline")
     parser.add_argument(
+        "--concurrency", type=int, default=None, help="matrix.outbox_concurrency (default: the example config's)"
+    )
+    parser.add_argument(
         "--spacing", type=float, default=8.0, help="seconds between their due times (one fan-out each)"
     )
     args = parser.parse_args()
@@ -396,6 +401,9 @@ async def main() -> None:
         for name in ("bot.scheduler", "bot.outbox", "commands.events"):
             logging.getLogger(name).setLevel(logging.DEBUG)
     print(f"load average before the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    # nio logs a schema complaint ("'room_id' is a required property") for each direct
+    # chat set up before the run; the chats work, and the lines hid the figures.
+    logging.getLogger("nio.responses").setLevel(logging.CRITICAL)
     with tempfile.TemporaryDirectory(prefix="kb-bench-events-") as tmp:
         work = Path(tmp)
         synapse = LocalSynapse(SynapseOptions(data_dir=work / "synapse"))
@@ -417,8 +425,11 @@ async def main() -> None:
             )
             raw["database"] = {"url": f"sqlite+aiosqlite:///{work / 'bot.db'}"}
             raw["logging"] = {"level": "WARNING"}
+            if args.concurrency is not None:
+                raw["matrix"]["outbox_concurrency"] = args.concurrency
             raw["introductions"]["spotlight"]["enabled"] = False
             config = parse_config(raw, work / "config.yaml", env={})
+            print(f"outbox: up to {config.matrix.outbox_concurrency} sends at once")
             # Start-up (rooms, DMs for the attendees) takes a while: the sample is due after it.
             first_due = datetime.now(UTC) + timedelta(seconds=60 + args.attendees * 0.4)
             started = time.perf_counter()

@@ -215,6 +215,13 @@ class Outbox:
         self._room_locks: dict[str, asyncio.Lock] = {}
         self._room_lock_users: dict[str, int] = {}
         self._lanes: dict[str, asyncio.Task[None]] = {}
+        # Counts enqueue calls: a lane that ends wakes the worker only if something
+        # was queued while it ran (its room may have a new row); otherwise the end of
+        # each of fifty lanes would cost the worker a pass over the table.
+        self._enqueues = 0
+        # Rooms the worker passed over because their lane was busy: it must look again
+        # when that lane ends (a later row there has no wake-up planned).
+        self._recheck: set[str] = set()
         # Monotonic time (the loop's) before which no lane sends: the homeserver's
         # rate limit counts every message of the account, whichever room it goes to.
         self._throttled_until = 0.0
@@ -257,6 +264,7 @@ class Outbox:
             # transaction already serialises the check in _insert. The winner's rows
             # are the ones to report; insert what is still missing.
             ids = await self._insert(messages, due, now)
+        self._enqueues += 1
         self.wake()
         return ids
 
@@ -369,47 +377,63 @@ class Outbox:
         """Start a lane for every room with a due row and none yet; returns when the
         next row of a room without a lane falls due (None: nothing waits)."""
         try:
+            now = self._clock.now()
             rooms = await self._pending_rooms()
+            if any(due <= now and room not in self._lanes for room, due, _ in rooms):
+                first_rows = await self._first_due_rows(now)
+            else:
+                first_rows = {}
         except Exception:
             # A database hiccup: the worker must survive it, but not spin.
             log.exception("outbox worker could not read the pending rooms; retrying")
             return self._clock.now() + timedelta(seconds=self._max_backoff_s)
-        now = self._clock.now()
         next_due: datetime | None = None
         for room, first_due, first_id in rooms:
             if room in self._lanes:
+                self._recheck.add(room)
                 continue
             if first_due <= now:
                 first = (first_due, first_id)
-                lane = asyncio.create_task(self._lane(room, first), name=f"outbox-lane-{room}")
+                row = first_rows.get(room)
+                lane = asyncio.create_task(self._lane(room, first, row), name=f"outbox-lane-{room}")
                 self._lanes[room] = lane
-                lane.add_done_callback(functools.partial(self._lane_done, room))
+                lane.add_done_callback(functools.partial(self._lane_done, room, self._enqueues))
             elif next_due is None or first_due < next_due:
                 next_due = first_due
         return next_due
 
-    def _lane_done(self, room: str, task: asyncio.Task[None]) -> None:
+    def _lane_done(self, room: str, enqueues_at_start: int, task: asyncio.Task[None]) -> None:
         if self._lanes.get(room) is task:
             del self._lanes[room]
         if not task.cancelled() and isinstance(task.exception(), InvalidCredentials):
             self._fatal = task.exception()
-        # The room may have got a new row while its lane was finishing.
-        self.wake()
+            self.wake()
+        elif room in self._recheck or self._enqueues != enqueues_at_start:
+            # The room may have a row due later, or got one while its lane was finishing.
+            self._recheck.discard(room)
+            self.wake()
 
-    async def _lane(self, room: str, first: _Key) -> None:
-        """Send the room's due rows in order, retrying a failed one until it goes."""
+    async def _lane(self, room: str, first: _Key, row: OutboxMessage | None) -> None:
+        """Send the room's due rows in order, retrying a failed one until it goes.
+
+        ``row`` is the room's first due row as the worker read it (for all rooms in
+        one query), so a fan-out to fifty rooms starts without fifty more reads.
+        """
         backoff = Backoff(INITIAL_BACKOFF_S, self._max_backoff_s)
         while True:
             try:
-                _, result = await self._send_room(room, first, patient=True)
+                sent, result = await self._send_room(room, first, patient=True, row=row)
+                row = None  # after a pause or a run of sends: read afresh
             except InvalidCredentials:
                 raise
             except Exception:
                 # A database hiccup, say: the lane must survive it, but not spin.
                 log.exception("outbox lane for %s failed; retrying", room)
-                result = _Result(_Outcome.RETRY)
+                sent, result = 0, _Result(_Outcome.RETRY)
             if result is None:
                 return
+            if sent:
+                backoff.reset()  # the pauses grow over consecutive errors only
             delay = result.retry_after if result.retry_after is not None else backoff.next()
             # A plain sleep, not the wake event: new messages must not cut short the
             # pause a failing or throttling homeserver needs. No slot or claim is held,
@@ -451,21 +475,28 @@ class Outbox:
 
     # -- the per-row path ------------------------------------------------------------------
 
-    async def _send_room(self, room: str, first: _Key, *, patient: bool) -> tuple[int, _Result | None]:
+    async def _send_room(
+        self, room: str, first: _Key, *, patient: bool, row: OutboxMessage | None = None
+    ) -> tuple[int, _Result | None]:
         """Send the room's due rows in order until none is due (result None) or one
         needs a retry (that result); with how many went out.
 
         ``first`` is a key no later than the room's first due row: the room's claim on
         a send slot holds its place in line from the start. ``patient`` waits out a
-        rate limit; otherwise a throttled outbox answers RETRY without sending.
+        rate limit; otherwise a throttled outbox answers RETRY without sending. ``row``,
+        when given, is the room's first due row, already read.
         """
         sent = 0
         async with self._room_turn(room):
             claim = self._slots.claim(first)
             try:
                 while True:
-                    row = await self._first_due(room)
                     if row is None:
+                        row = await self._first_pending(room)
+                    if row is None:
+                        return sent, None
+                    if ensure_utc(row.due_at) > self._clock.now():
+                        self._recheck.add(room)  # its lane ends; the worker plans the wake-up
                         return sent, None
                     key = (ensure_utc(row.due_at), int(row.id))
                     self._slots.rekey(claim, key)
@@ -484,6 +515,7 @@ class Outbox:
                         return sent, result
                     if result.outcome is _Outcome.SENT:
                         sent += 1
+                    row = None
             finally:
                 self._slots.withdraw(claim)
 
@@ -513,18 +545,35 @@ class Outbox:
                 del self._room_lock_users[room]
                 del self._room_locks[room]
 
-    async def _first_due(self, room: str) -> OutboxMessage | None:
+    async def _first_pending(self, room: str) -> OutboxMessage | None:
+        """The room's next row to send, due or not (the caller looks at ``due_at``)."""
         async with self._db.session() as session:
             return await session.scalar(
                 select(OutboxMessage)
-                .where(
-                    OutboxMessage.status == PENDING,
-                    OutboxMessage.room_id == room,
-                    OutboxMessage.due_at <= self._clock.now(),
-                )
+                .where(OutboxMessage.status == PENDING, OutboxMessage.room_id == room)
                 .order_by(OutboxMessage.due_at, OutboxMessage.id)
                 .limit(1)
             )
+
+    async def _first_due_rows(self, now: datetime) -> dict[str, OutboxMessage]:
+        """Each room's first due row, in one query (a window function per room)."""
+        rank = (
+            func.row_number()
+            .over(partition_by=OutboxMessage.room_id, order_by=(OutboxMessage.due_at, OutboxMessage.id))
+            .label("rank")
+        )
+        due = (
+            select(OutboxMessage.id, rank)
+            .where(OutboxMessage.status == PENDING, OutboxMessage.due_at <= now)
+            .subquery()
+        )
+        async with self._db.session() as session:
+            rows = await session.scalars(
+                select(OutboxMessage).where(
+                    OutboxMessage.id.in_(select(due.c.id).where(due.c.rank == 1))
+                )
+            )
+            return {row.room_id: row for row in rows.all()}
 
     async def _pending_rooms(self) -> list[tuple[str, datetime, int]]:
         """Rooms with pending rows, each with its first due time and smallest row id,

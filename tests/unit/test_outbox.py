@@ -499,6 +499,31 @@ async def test_a_failing_room_retries_in_order_while_other_rooms_go_on(db: Datab
     assert (await row_for(db, "down:0")).attempts == 4
 
 
+async def test_a_later_row_in_a_busy_room_is_sent_when_due(db: Database) -> None:
+    # The worker passes over a room whose lane is busy; the room's next row must still
+    # go when due, not at the worker's next idle poll.
+    for queued_while_busy in (False, True):
+        transport = RoomsTransport(delay=0.1)
+        outbox = make_outbox(db, transport, SystemClock(), idle_poll_s=30.0)
+        room = f"!dm-{queued_while_busy}"
+        await outbox.enqueue(to(room, f"now-{queued_while_busy}"))
+        if not queued_while_busy:
+            await outbox.enqueue(
+                to(room, f"soon-{queued_while_busy}"), due_at=datetime.now(UTC) + timedelta(seconds=0.3)
+            )
+        await outbox.start()
+        try:
+            await eventually(lambda t=transport: _attempted_started(t, 1))
+            if queued_while_busy:
+                await outbox.enqueue(
+                    to(room, f"soon-{queued_while_busy}"), due_at=datetime.now(UTC) + timedelta(seconds=0.3)
+                )
+            await eventually(lambda t=transport: _sent_count(t, 2), timeout=2.0)
+        finally:
+            await outbox.stop()
+        assert transport.sent_txns() == [f"now-{queued_while_busy}", f"soon-{queued_while_busy}"]
+
+
 async def test_no_more_sends_at_once_than_the_bound(db: Database) -> None:
     transport = RoomsTransport(delay=0.02)
     outbox = make_outbox(db, transport, SystemClock(), concurrency=3)
