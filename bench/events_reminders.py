@@ -12,12 +12,18 @@
    due moment to the server timestamp (origin_server_ts) of each message, read by a
    second device of the bot's account. Printed per message (the whole fan-out of 50)
    and per reminder (its first message: when it fired). Target: p95 under 100 ms.
-   The homeserver sends one message at a time per client at its own pace (tens of
-   milliseconds each on a 2-core machine), so the fan-out to 50 takes about a second
-   or more whatever the bot does; the load average is printed because other work on
-   the machine slows Synapse down.
+   The outbox sends to up to ``matrix.outbox_concurrency`` rooms at once (``--concurrency``
+   overrides it); the load average is printed because other work on the machine slows
+   Synapse down.
+3. Baseline: the homeserver alone. The bot's account puts one message into each of the
+   50 direct chats over bare HTTP (no bot, no encryption, no database, no syncing
+   clients), all at the same moment: all 50 at once, and at the outbox's concurrency.
+   Lateness is from the burst's start to each server timestamp. On 2 cores Synapse
+   itself needs a few hundred milliseconds for 50 messages, so this is the floor for
+   the bot's per-message figure.
 
     .venv/bin/python bench/events_reminders.py [--events 1000] [--attendees 50] [--sample 15] [--spacing 8]
+        [--concurrency N] [--baseline-rounds 5]
 """
 
 from __future__ import annotations

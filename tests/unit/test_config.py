@@ -80,6 +80,6 @@ def test_outbox_concurrency_must_be_a_whole_number_from_1_to_64(tmp_path: Path, 
 
 def test_outbox_concurrency_default_and_setting(tmp_path: Path) -> None:
     raw = yaml.safe_load((PROJECT / "config" / "example.yaml").read_text())
-    assert parse_config(raw, tmp_path / "c.yaml", env={}).matrix.outbox_concurrency == 8
+    assert parse_config(raw, tmp_path / "c.yaml", env={}).matrix.outbox_concurrency == 32
     raw["matrix"]["outbox_concurrency"] = 1
     assert parse_config(raw, tmp_path / "c.yaml", env={}).matrix.outbox_concurrency == 1
