@@ -76,8 +76,8 @@ DEFAULT_CONCURRENCY = 32
 on a 2-core machine with a local Synapse, a reminder's fan-out to 50 direct chats: one at
 a time its p95 lateness was about 2 s; 8 at once about 1.8 s, 16 about 0.8 s, 32 about
 0.6 s and 64 (all at once) about 0.4 s, but then the first message of each reminder is
-later too (p95 about 170 ms instead of 80 ms), as the homeserver works on all of them
-side by side. 32 keeps the first message prompt and the homeserver's load bounded."""
+later too (p95 about 170 ms instead of about 105 ms), as the homeserver works on all of
+them side by side. 32 keeps the first message prompt and the homeserver's load bounded."""
 
 MAX_CONCURRENCY = 64
 """A sanity cap: more parallel sends only queue up inside the homeserver."""
