@@ -79,6 +79,11 @@ a time its p95 lateness was about 2 s; 8 at once about 1.8 s, 16 about 0.8 s, 32
 later too (p95 about 170 ms instead of about 105 ms), as the homeserver works on all of
 them side by side. 32 keeps the first message prompt and the homeserver's load bounded."""
 
+ORDER_WAIT_S = 5.0
+"""How long a message waits for an older one (due earlier, to another room) still being
+sent. Long enough to keep due order through a slow answer; short enough that a send
+hanging in one room does not hold up the others for more than a moment."""
+
 MAX_CONCURRENCY = 64
 """A sanity cap: more parallel sends only queue up inside the homeserver."""
 
@@ -110,21 +115,27 @@ _Key = tuple[datetime, int]
 
 
 class _OrderedSlots:
-    """At most ``size`` sends in flight; a free slot goes to the oldest row, not the
-    first to ask.
+    """At most ``size`` sends in flight, started in due order across rooms.
 
     Every room with due rows holds a *claim* keyed by its next row's ``(due_at, id)``.
     A free slot goes to the smallest claim, and waits for it while that claim's lane is
-    still reading its row from the database, so with one slot the outbox sends in
-    strict due order across rooms, and with more it starts sends in due order.
+    still reading its row from the database. A row due later also waits while a row due
+    earlier is in flight (for at most ``order_wait_s``): the homeserver stamps messages
+    in the order it gets to them, so otherwise a reminder could overtake an older one
+    in another room. Rows due at the same moment, a reminder's fan-out to fifty members,
+    go side by side. So with one slot the outbox sends in strict due order, and with
+    more a hung send holds up other rooms for ``order_wait_s`` at most.
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, order_wait_s: float) -> None:
         self._free = size
+        self._order_wait_s = order_wait_s
         self._ids = itertools.count()
         self._keys: dict[int, _Key] = {}  # live claims not holding a slot
         self._heap: list[tuple[_Key, int]] = []  # may hold stale entries; see _oldest
         self._waiting: dict[int, asyncio.Future[None]] = {}
+        self._holders: dict[int, tuple[datetime, float]] = {}  # claim: (due_at, loop time granted)
+        self._timer: asyncio.TimerHandle | None = None
 
     def claim(self, key: _Key) -> int:
         claim = next(self._ids)
@@ -150,12 +161,15 @@ class _OrderedSlots:
             await future
         except asyncio.CancelledError:
             if future.done() and not future.cancelled():
-                self._free += 1  # granted just as it was cancelled: give it back
+                # Granted just as it was cancelled: give the slot back.
+                self._holders.pop(claim, None)
+                self._free += 1
             self.withdraw(claim)
             raise
 
     def release(self, claim: int, key: _Key) -> None:
         """A send ended; the claim waits again with ``key`` until its lane moves on."""
+        self._holders.pop(claim, None)
         self._free += 1
         self.rekey(claim, key)
 
@@ -167,17 +181,36 @@ class _OrderedSlots:
             heapq.heappop(self._heap)  # withdrawn, granted or re-keyed since
         return None
 
+    def _held_back_until(self, due: datetime, now: float) -> float | None:
+        """Loop time until which a row due at ``due`` waits for earlier rows in flight."""
+        until = max(
+            (granted + self._order_wait_s for held_due, granted in self._holders.values() if held_due < due),
+            default=None,
+        )
+        return until if until is not None and until > now else None
+
     def _hand_out(self) -> None:
+        loop = asyncio.get_running_loop()
         while self._free > 0:
             claim = self._oldest()
             if claim is None:
                 return
-            future = self._waiting.pop(claim, None)
+            future = self._waiting.get(claim)
             if future is None:
                 return  # the oldest claim is still reading its row: it goes first
+            due = self._keys[claim][0]
+            until = self._held_back_until(due, loop.time())
+            if until is not None:
+                # Looked at again when an earlier send ends (release) or at ``until``.
+                if self._timer is not None:
+                    self._timer.cancel()
+                self._timer = loop.call_at(until, self._hand_out)
+                return
             heapq.heappop(self._heap)
             del self._keys[claim]
+            del self._waiting[claim]
             self._free -= 1
+            self._holders[claim] = (due, loop.time())
             future.set_result(None)
 
 
@@ -199,6 +232,7 @@ class Outbox:
         max_backoff_s: float = 5.0,
         idle_poll_s: float = 30.0,
         concurrency: int = DEFAULT_CONCURRENCY,
+        order_wait_s: float = ORDER_WAIT_S,
     ) -> None:
         if max_backoff_s <= 0 or idle_poll_s <= 0:
             raise ValueError("max_backoff_s and idle_poll_s must be positive")
@@ -210,7 +244,7 @@ class Outbox:
         self._max_backoff_s = max_backoff_s
         self._idle_poll_s = idle_poll_s
         self.concurrency = concurrency
-        self._slots = _OrderedSlots(concurrency)
+        self._slots = _OrderedSlots(concurrency, order_wait_s)
         self._wake = asyncio.Event()
         # The worker's lane and a direct deliver_due() must not both pick the same
         # row: the transport would absorb the repeat, but the attempt counts would be

@@ -119,8 +119,9 @@ class SendTurns:
     retry, and whichever got in first would overtake older ones: reminders would
     arrive out of due order. So every send takes a ticket as it starts; after a 429 the
     account is *throttled*, and then a send goes (or retries) only when it holds the
-    oldest open ticket. Throttling ends when the oldest send goes through without a
-    429, or when no send is open.
+    oldest open ticket. Throttling ends only when no send is open: ending it earlier
+    would let every waiting send go at once, and whichever the homeserver took first
+    would overtake the older ones.
     """
 
     def __init__(self) -> None:
@@ -149,10 +150,9 @@ class SendTurns:
         self._throttled = True
         await self.wait_turn(ticket)
 
-    def finish(self, ticket: int, *, limited: bool) -> None:
-        oldest = bool(self._open) and self._open[0] == ticket
+    def finish(self, ticket: int) -> None:
         self._open.remove(ticket)
-        if not self._open or (oldest and not limited):
+        if not self._open:
             self._throttled = False
         # Wake every waiter to look again; the next waiters get a fresh event.
         self._changed.set()
@@ -198,11 +198,8 @@ class Sender:
     async def _in_turn(self, op: Any, what: str) -> Any:
         """Retry ``op`` like every request, taking turns while rate-limited (see SendTurns)."""
         ticket = self._turns.start()
-        limited = False
 
         async def on_rate_limited() -> None:
-            nonlocal limited
-            limited = True
             await self._turns.rate_limited(ticket)
 
         try:
@@ -216,7 +213,7 @@ class Sender:
                 on_rate_limited=on_rate_limited,
             )
         finally:
-            self._turns.finish(ticket, limited=limited)
+            self._turns.finish(ticket)
 
     async def send_message(self, message: OutgoingMessage) -> EventId:
         return await self._send(message.room_id, "m.room.message", message_content(message), message.txn_id)

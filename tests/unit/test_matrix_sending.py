@@ -59,18 +59,22 @@ async def test_sends_started_together_get_through_a_rate_limit_in_the_order_they
     assert client.accepted == [f"remind.{i}" for i in range(8)]
 
 
-async def test_turns_end_when_the_oldest_send_goes_through_unthrottled() -> None:
+async def test_turns_go_oldest_first_until_no_send_is_open() -> None:
     turns = SendTurns()
     first, second = turns.start(), turns.start()
     await turns.wait_turn(second)  # not throttled: nobody waits
     waiter = asyncio.create_task(turns.rate_limited(second))
     await asyncio.sleep(0)
     assert turns.throttled and not waiter.done()  # the older send goes first
-    turns.finish(first, limited=False)
-    await asyncio.wait_for(waiter, 1.0)
-    assert not turns.throttled  # the oldest went through without a 429
-    turns.finish(second, limited=True)
     third = turns.start()
-    await turns.rate_limited(third)  # alone: its own turn at once
-    turns.finish(third, limited=True)
+    late = asyncio.create_task(turns.wait_turn(third))
+    turns.finish(first)
+    await asyncio.wait_for(waiter, 1.0)
+    await asyncio.sleep(0)
+    # Still throttled: the third waits for the second even though the first went through,
+    # or the two would race for the homeserver's next free slot.
+    assert turns.throttled and not late.done()
+    turns.finish(second)
+    await asyncio.wait_for(late, 1.0)
+    turns.finish(third)
     assert not turns.throttled  # nothing open any more

@@ -458,7 +458,8 @@ async def test_each_room_keeps_its_order_while_rooms_are_sent_at_once(db: Databa
 async def test_a_room_whose_send_hangs_does_not_hold_up_the_others(db: Database) -> None:
     transport = RoomsTransport()
     transport.close("!slow")
-    outbox = make_outbox(db, transport, SystemClock(), concurrency=4)
+    # Messages due later wait for the hung, older one only this long.
+    outbox = make_outbox(db, transport, SystemClock(), concurrency=4, order_wait_s=0.1)
     await outbox.enqueue(to("!slow", "slow:1"))
     await outbox.enqueue(to("!slow", "slow:2"))
     for i in range(5):
@@ -527,8 +528,7 @@ async def test_a_later_row_in_a_busy_room_is_sent_when_due(db: Database) -> None
 async def test_no_more_sends_at_once_than_the_bound(db: Database) -> None:
     transport = RoomsTransport(delay=0.02)
     outbox = make_outbox(db, transport, SystemClock(), concurrency=3)
-    for i in range(20):
-        await outbox.enqueue(to(f"!dm{i}", f"dm:{i}"))
+    await outbox.enqueue_many([to(f"!dm{i}", f"dm:{i}") for i in range(20)])  # a fan-out
 
     started = time.monotonic()
     await outbox.start()
@@ -540,6 +540,25 @@ async def test_no_more_sends_at_once_than_the_bound(db: Database) -> None:
     assert len(transport.sent) == 20
     # Twenty sends of 20 ms, three at a time: well under the 0.4 s they take one by one.
     assert time.monotonic() - started < 0.35
+
+
+async def test_rooms_get_messages_due_at_different_times_in_due_order(db: Database) -> None:
+    # Slow sends: with rooms side by side, a later message to another room would reach
+    # the homeserver while the older one is still on its way, and could overtake it.
+    transport = RoomsTransport(delay=0.05)
+    outbox = make_outbox(db, transport, SystemClock(), concurrency=8)
+    base = datetime.now(UTC) - timedelta(minutes=1)
+    for i in range(4):
+        await outbox.enqueue(to(f"!room{i}", f"r{i}"), due_at=base + timedelta(seconds=i))
+    await outbox.enqueue_many([to(f"!dm{i}", f"fan{i}") for i in range(4)], due_at=base + timedelta(seconds=9))
+    await outbox.start()
+    try:
+        await eventually(lambda: _backlog_is(outbox, 0))
+    finally:
+        await outbox.stop()
+    assert transport.sent_txns()[:4] == ["r0", "r1", "r2", "r3"]
+    assert sorted(transport.sent_txns()[4:]) == ["fan0", "fan1", "fan2", "fan3"]
+    assert transport.max_in_flight == 4  # only the fan-out, due together, went side by side
 
 
 async def test_concurrency_one_sends_one_at_a_time_in_due_order(db: Database) -> None:
