@@ -16,8 +16,10 @@ never doubles them:
 Rooms are independent lanes. A reminder fans out to fifty direct chats, and the
 homeserver takes tens of milliseconds per message, so one send at a time made the
 fiftieth member wait seconds. The worker therefore runs one lane per room with due
-rows, at most ``concurrency`` sends in flight at once (lanes start in order of their
-oldest due row, and wait for a free slot first come, first served).
+rows, at most ``concurrency`` sends in flight at once. A free slot goes to the oldest
+due row, and a row due later waits while an older one is still on its way (a few
+seconds at most), so across rooms messages still go in due order; only messages due
+together, a reminder's fan-out, go side by side.
 
 Order within a room is kept by never skipping: a lane always takes its room's
 pending row with the smallest ``(due_at, id)`` that is due, and a retryable error
