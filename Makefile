@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed-$(shell cksum requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint bench bench-encrypted bench-directory bench-buddy lock clean-demo
+.PHONY: demo test lint bench bench-encrypted bench-directory bench-buddy bench-events lock clean-demo
 
 $(STAMP):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ bench-directory: $(STAMP)
 # Buddy matching on 1,000 / 10,000 / 100,000 candidates.
 bench-buddy: $(STAMP)
 	$(PY) bench/buddy_matching.py
+
+# Event reminders for 1,000 events with 50 attendees each: rebuild at start, lateness of
+# the fan-out on a local Synapse, and the homeserver's own pace as the baseline.
+bench-events: $(STAMP)
+	$(PY) bench/events_reminders.py
 
 # Re-pin after changing dependencies in pyproject.toml.
 lock: $(STAMP)

@@ -148,7 +148,13 @@ async def build_app(
     transport = transport_factory(config, db, transport_clock or clock, rooms)
     members = MemberService(db, clock, config.community.language)
     scheduler = SchedulerService(db, clock, config.community.timezone)
-    outbox = Outbox(db, transport, clock, max_backoff_s=config.matrix.max_retry_wait_s)
+    outbox = Outbox(
+        db,
+        transport,
+        clock,
+        max_backoff_s=config.matrix.max_retry_wait_s,
+        concurrency=config.matrix.outbox_concurrency,
+    )
 
     async def deliver_nudge(nudge_id: int, user_id: str, message_key: str, params: dict[str, Any]) -> None:
         language = await members.language_of(UserId(user_id))

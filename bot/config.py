@@ -69,6 +69,8 @@ class MatrixConfig:
     timeline_limit: int = 100
     request_timeout_s: float = 60.0
     max_retry_wait_s: float = 3.0
+    # Scheduled messages (reminders, nudges) sent at once, each to a different room.
+    outbox_concurrency: int = 32
     # End-to-end encryption (see bot/matrix/crypto.py).
     encryption: bool = True
     store_path: Path = Path("data/kennisbrug-crypto")
@@ -194,10 +196,21 @@ def _str(
     return value
 
 
-def _int(p: _Problems, data: Mapping[str, Any], key: str, path: str, default: int, minimum: int = 0) -> int:
+def _int(
+    p: _Problems,
+    data: Mapping[str, Any],
+    key: str,
+    path: str,
+    default: int,
+    minimum: int = 0,
+    maximum: int | None = None,
+) -> int:
     value = data.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         p.add(f"{path}.{key}", f"{value!r} must be a whole number of at least {minimum}")
+        return default
+    if maximum is not None and value > maximum:
+        p.add(f"{path}.{key}", f"{value!r} must be at most {maximum}")
         return default
     return value
 
@@ -308,6 +321,7 @@ def _parse_matrix(
         timeline_limit=_int(p, m, "timeline_limit", "matrix", 100, minimum=10),
         request_timeout_s=_number(p, m, "request_timeout_s", "matrix", 60.0),
         max_retry_wait_s=_number(p, m, "max_retry_wait_s", "matrix", 3.0),
+        outbox_concurrency=_int(p, m, "outbox_concurrency", "matrix", 32, minimum=1, maximum=64),
         encryption=_bool(p, m, "encryption", "matrix", True),
         store_path=Path(store) if store else default_store_path(database_url),
         store_key=store_key,

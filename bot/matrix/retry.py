@@ -92,6 +92,7 @@ async def request(
     attempts: int | None = 5,
     backoff: Backoff | None = None,
     keep_trying: Callable[[], bool] = lambda: True,
+    on_rate_limited: Callable[[], Awaitable[None]] | None = None,
 ) -> R | ErrorResponse:
     """Run a nio call, retrying transient failures.
 
@@ -102,7 +103,8 @@ async def request(
     resolving an alias). A rejected token raises :class:`InvalidCredentials`; any
     other refusal raises :class:`MessageRejected`; running out of attempts raises
     :class:`RateLimited` or :class:`TransportUnavailable`. ``what`` names the operation
-    for logs and errors and must not contain message content.
+    for logs and errors and must not contain message content. ``on_rate_limited`` is
+    awaited after a 429, before the wait (a sender queues for its turn there).
     """
     backoff = backoff or Backoff()
     last_problem = "no attempt made"
@@ -135,6 +137,8 @@ async def request(
         if (attempts is not None and attempt >= attempts) or not keep_trying():
             break
         log.warning("%s: %s; retrying in %.1fs (attempt %d)", what, last_problem, wait, attempt)
+        if rate_limited and on_rate_limited is not None:
+            await on_rate_limited()
         await asyncio.sleep(wait)
     message = f"{what} failed after {attempt} attempts: {last_problem}"
     if rate_limited:

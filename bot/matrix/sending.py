@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import hashlib
 import io
+import itertools
 import logging
 import uuid
 from collections.abc import Sequence
@@ -110,6 +111,54 @@ def file_content(upload: Upload, content_uri: str, keys: dict[str, Any] | None =
     return content
 
 
+class SendTurns:
+    """While the homeserver rate-limits the account, sends go one at a time, oldest first.
+
+    The outbox sends to several rooms at once. Under a rate limit (counted per account,
+    not per room) each of those sends would wait the ``retry_after`` it was given and
+    retry, and whichever got in first would overtake older ones: reminders would
+    arrive out of due order. So every send takes a ticket as it starts; after a 429 the
+    account is *throttled*, and then a send goes (or retries) only when it holds the
+    oldest open ticket. Throttling ends only when no send is open: ending it earlier
+    would let every waiting send go at once, and whichever the homeserver took first
+    would overtake the older ones.
+    """
+
+    def __init__(self) -> None:
+        self._tickets = itertools.count()
+        self._open: list[int] = []  # tickets of sends under way, oldest first
+        self._throttled = False
+        self._changed = asyncio.Event()
+
+    @property
+    def throttled(self) -> bool:
+        return self._throttled
+
+    def start(self) -> int:
+        ticket = next(self._tickets)
+        self._open.append(ticket)  # tickets only grow: the list stays sorted
+        return ticket
+
+    async def wait_turn(self, ticket: int) -> None:
+        """Return at once unless throttled; then when ``ticket`` is the oldest."""
+        while self._throttled and self._open[0] != ticket:
+            changed = self._changed
+            await changed.wait()
+
+    async def rate_limited(self, ticket: int) -> None:
+        """A 429 for ``ticket``: throttle the account and wait for this send's turn."""
+        self._throttled = True
+        await self.wait_turn(ticket)
+
+    def finish(self, ticket: int) -> None:
+        self._open.remove(ticket)
+        if not self._open:
+            self._throttled = False
+        # Wake every waiter to look again; the next waiters get a fresh event.
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+
 class Sender:
     """Sends events with rate-limit retries and the sent-record.
 
@@ -134,6 +183,7 @@ class Sender:
         self._sent: dict[str, EventId] = {}
         self._unrecorded: list[dict[str, Any]] = []
         self._flush_task: asyncio.Task[None] | None = None
+        self._turns = SendTurns()
         self.stopping = False
 
     def _retrying(self, op: Any, what: str) -> Any:
@@ -144,6 +194,26 @@ class Sender:
             backoff=Backoff(0.5, self._max_wait_s),
             keep_trying=lambda: not self.stopping,
         )
+
+    async def _in_turn(self, op: Any, what: str) -> Any:
+        """Retry ``op`` like every request, taking turns while rate-limited (see SendTurns)."""
+        ticket = self._turns.start()
+
+        async def on_rate_limited() -> None:
+            await self._turns.rate_limited(ticket)
+
+        try:
+            await self._turns.wait_turn(ticket)
+            return await request(
+                op,
+                what,
+                attempts=None,
+                backoff=Backoff(0.5, self._max_wait_s),
+                keep_trying=lambda: not self.stopping,
+                on_rate_limited=on_rate_limited,
+            )
+        finally:
+            self._turns.finish(ticket)
 
     async def send_message(self, message: OutgoingMessage) -> EventId:
         return await self._send(message.room_id, "m.room.message", message_content(message), message.txn_id)
@@ -213,7 +283,7 @@ class Sender:
             options = await self._crypto.prepare_send(room_id) if self._crypto is not None else {}
             return await self._client.room_send(room_id, event_type, content, tx_id=matrix_txn, **options)
 
-        resp = await self._retrying(do_send, f"sending {event_type} to {room_id}")
+        resp = await self._in_turn(do_send, f"sending {event_type} to {room_id}")
         if not isinstance(resp, RoomSendResponse):
             raise TransportError(f"sending {event_type} to {room_id} failed")
         event_id = EventId(resp.event_id)

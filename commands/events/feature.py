@@ -17,7 +17,7 @@ from bot.checks import dm_only
 from bot.context import Context
 from bot.converters import Options, parse_user_id
 from bot.errors import CheckFailure, UserError
-from bot.formatting import Markup
+from bot.formatting import Markup, Rendered
 from bot.i18n import format_date, format_time
 from bot.ids import EventId, RoomId, UserId
 from bot.registry import Feature, check, command, listener
@@ -222,28 +222,38 @@ class Events(Feature):
         due = max(due, now)
         stamp = int(event.starts_at.timestamp())
         going = await self.store.going_with_reminders(event.id)
-        for rsvp in going:
-            user = UserId(rsvp.user_id)
-            language = await self.services.members.language_of(user)
-            rendered = self.services.catalogue.render(
-                language,
-                "events.reminder",
-                title=event.title,
-                when=self._when(event, language),
-                where=self._where(event, language),
-                until=self._until(event, language),
-                id=event.id,
-            )
-            room = await self.services.transport.direct_room(user)
-            await self.services.outbox.enqueue(
-                OutgoingMessage(
-                    room_id=room,
-                    plain=rendered.plain,
-                    html=rendered.html,
-                    txn_id=f"ev.remind.{event.id}.{label}.{rsvp.id}.{stamp}",
-                ),
-                due_at=due,
-            )
+        # The text depends on the language only: rendered once per language, not per member.
+        texts: dict[str, Rendered] = {}
+        messages: list[OutgoingMessage] = []
+        try:
+            for rsvp in going:
+                user = UserId(rsvp.user_id)
+                language = await self.services.members.language_of(user)
+                if language not in texts:
+                    texts[language] = self.services.catalogue.render(
+                        language,
+                        "events.reminder",
+                        title=event.title,
+                        when=self._when(event, language),
+                        where=self._where(event, language),
+                        until=self._until(event, language),
+                        id=event.id,
+                    )
+                rendered = texts[language]
+                room = await self.services.transport.direct_room(user)
+                messages.append(
+                    OutgoingMessage(
+                        room_id=room,
+                        plain=rendered.plain,
+                        html=rendered.html,
+                        txn_id=f"ev.remind.{event.id}.{label}.{rsvp.id}.{stamp}",
+                    )
+                )
+        finally:
+            # One write for the whole fan-out. Should a member's chat fail to open, those
+            # before them are queued all the same; the job's retry adds the rest (the
+            # transaction ids make the repeat harmless).
+            await self.services.outbox.enqueue_many(messages, due_at=due)
         log.info("reminder %s queued for %d member(s)", job_id, len(going))
 
     async def _evaluate(self, job_id: str, payload: dict[str, Any]) -> None:

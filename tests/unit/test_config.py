@@ -67,3 +67,19 @@ def test_unreadable_yaml(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as error:
         load_config(path)
     assert "is not valid YAML (line" in error.value.problems[0]
+
+
+@pytest.mark.parametrize("value", [0, -1, 65, 2.5, "acht", True])
+def test_outbox_concurrency_must_be_a_whole_number_from_1_to_64(tmp_path: Path, value: object) -> None:
+    raw = yaml.safe_load((PROJECT / "config" / "example.yaml").read_text())
+    raw["matrix"]["outbox_concurrency"] = value
+    with pytest.raises(ConfigError) as error:
+        parse_config(raw, tmp_path / "c.yaml", env={})
+    assert any("matrix.outbox_concurrency:" in problem for problem in error.value.problems)
+
+
+def test_outbox_concurrency_default_and_setting(tmp_path: Path) -> None:
+    raw = yaml.safe_load((PROJECT / "config" / "example.yaml").read_text())
+    assert parse_config(raw, tmp_path / "c.yaml", env={}).matrix.outbox_concurrency == 32
+    raw["matrix"]["outbox_concurrency"] = 1
+    assert parse_config(raw, tmp_path / "c.yaml", env={}).matrix.outbox_concurrency == 1

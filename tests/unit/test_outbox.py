@@ -390,6 +390,263 @@ async def test_pending_lists_rows_in_sending_order(db: Database, clock: FakeCloc
     assert await outbox.stats() == {"pending": 3, "sent": 0, "failed": 0}
 
 
+# -- rooms side by side ------------------------------------------------------------------------
+
+
+class RoomsTransport(ScriptedTransport):
+    """A scripted transport whose sends take time: ``delay`` seconds (a callable gets the
+    message), and forever for a room whose gate is closed. Counts sends in flight."""
+
+    def __init__(self, delay: Callable[[OutgoingMessage], float] | float = 0.0) -> None:
+        super().__init__()
+        self._delay = delay
+        self.gates: dict[str, asyncio.Event] = {}
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.started: list[str] = []  # txn ids in the order their sends began
+
+    def close(self, room: str) -> None:
+        self.gates[room] = asyncio.Event()
+
+    def open(self, room: str) -> None:
+        self.gates[room].set()
+
+    async def send(self, message: OutgoingMessage) -> EventId:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        self.started.append(message.txn_id or "")
+        try:
+            gate = self.gates.get(message.room_id)
+            if gate is not None:
+                await gate.wait()
+            delay = self._delay(message) if callable(self._delay) else self._delay
+            await asyncio.sleep(delay)
+            return await super().send(message)
+        finally:
+            self.in_flight -= 1
+
+    def sent_to(self, room: str) -> list[str]:
+        return [m.txn_id or "" for m in self.sent if m.room_id == room]
+
+
+def to(room: str, txn_id: str) -> OutgoingMessage:
+    return OutgoingMessage(room_id=RoomId(room), plain="Herinnering", txn_id=txn_id)
+
+
+async def test_each_room_keeps_its_order_while_rooms_are_sent_at_once(db: Database) -> None:
+    # Sends take a random time, so rows sent side by side *within* a room would overtake.
+    jitter = random.Random(7)
+    transport = RoomsTransport(delay=lambda _m: jitter.uniform(0.0, 0.01))
+    outbox = make_outbox(db, transport, SystemClock(), concurrency=4)
+    base = datetime.now(UTC) - timedelta(minutes=5)
+    rooms = [f"!dm{r}" for r in range(6)]
+    for i in range(10):
+        for room in rooms:
+            await outbox.enqueue(to(room, f"{room}:{i}"), due_at=base + timedelta(seconds=i))
+
+    await outbox.start()
+    try:
+        await eventually(lambda: _backlog_is(outbox, 0))
+    finally:
+        await outbox.stop()
+    for room in rooms:
+        assert transport.sent_to(room) == [f"{room}:{i}" for i in range(10)]
+    assert len(transport.attempts) == 60  # each once
+    assert transport.max_in_flight > 1  # and really side by side
+
+
+async def test_a_room_whose_send_hangs_does_not_hold_up_the_others(db: Database) -> None:
+    transport = RoomsTransport()
+    transport.close("!slow")
+    # Messages due later wait for the hung, older one only this long.
+    outbox = make_outbox(db, transport, SystemClock(), concurrency=4, order_wait_s=0.1)
+    await outbox.enqueue(to("!slow", "slow:1"))
+    await outbox.enqueue(to("!slow", "slow:2"))
+    for i in range(5):
+        await outbox.enqueue(to("!quick", f"quick:{i}"))
+        await outbox.enqueue(to(f"!other{i}", f"other:{i}"))
+
+    await outbox.start()
+    try:
+        await eventually(lambda: _backlog_is(outbox, 2), timeout=2.0)
+        assert transport.sent_to("!quick") == [f"quick:{i}" for i in range(5)]
+        assert "slow:2" not in transport.started  # its room waits behind slow:1
+        transport.open("!slow")
+        await eventually(lambda: _backlog_is(outbox, 0), timeout=2.0)
+    finally:
+        await outbox.stop()
+    assert transport.sent_to("!slow") == ["slow:1", "slow:2"]
+
+
+async def test_a_failing_room_retries_in_order_while_other_rooms_go_on(db: Database) -> None:
+    transport = RoomsTransport()
+    outbox = make_outbox(db, transport, SystemClock(), max_backoff_s=0.1, concurrency=2)
+    base = datetime.now(UTC) - timedelta(minutes=1)
+    for i in range(3):
+        await outbox.enqueue(to("!down", f"down:{i}"), due_at=base + timedelta(seconds=i))
+        await outbox.enqueue(to("!up", f"up:{i}"), due_at=base + timedelta(seconds=i))
+    transport.fail("down:0", TransportUnavailable("502"), times=3)
+
+    await outbox.start()
+    try:
+        await eventually(lambda: _backlog_is(outbox, 0), timeout=5.0)
+    finally:
+        await outbox.stop()
+    down = [txn for txn in transport.attempts if txn.startswith("down")]
+    assert down == ["down:0"] * 4 + ["down:1", "down:2"]  # never skipped, never reordered
+    assert transport.sent_to("!down") == ["down:0", "down:1", "down:2"]
+    # The healthy room did not wait for the failing one's retries.
+    assert transport.sent_txns().index("up:2") < transport.sent_txns().index("down:0")
+    assert (await row_for(db, "down:0")).attempts == 4
+
+
+async def test_a_later_row_in_a_busy_room_is_sent_when_due(db: Database) -> None:
+    # The worker passes over a room whose lane is busy; the room's next row must still
+    # go when due, not at the worker's next idle poll.
+    for queued_while_busy in (False, True):
+        transport = RoomsTransport(delay=0.1)
+        outbox = make_outbox(db, transport, SystemClock(), idle_poll_s=30.0)
+        room = f"!dm-{queued_while_busy}"
+        await outbox.enqueue(to(room, f"now-{queued_while_busy}"))
+        if not queued_while_busy:
+            await outbox.enqueue(
+                to(room, f"soon-{queued_while_busy}"), due_at=datetime.now(UTC) + timedelta(seconds=0.3)
+            )
+        await outbox.start()
+        try:
+            await eventually(lambda t=transport: _attempted_started(t, 1))
+            if queued_while_busy:
+                await outbox.enqueue(
+                    to(room, f"soon-{queued_while_busy}"), due_at=datetime.now(UTC) + timedelta(seconds=0.3)
+                )
+            await eventually(lambda t=transport: _sent_count(t, 2), timeout=2.0)
+        finally:
+            await outbox.stop()
+        assert transport.sent_txns() == [f"now-{queued_while_busy}", f"soon-{queued_while_busy}"]
+
+
+async def test_no_more_sends_at_once_than_the_bound(db: Database) -> None:
+    transport = RoomsTransport(delay=0.02)
+    outbox = make_outbox(db, transport, SystemClock(), concurrency=3)
+    await outbox.enqueue_many([to(f"!dm{i}", f"dm:{i}") for i in range(20)])  # a fan-out
+
+    started = time.monotonic()
+    await outbox.start()
+    try:
+        await eventually(lambda: _backlog_is(outbox, 0))
+    finally:
+        await outbox.stop()
+    assert transport.max_in_flight == 3
+    assert len(transport.sent) == 20
+    # Twenty sends of 20 ms, three at a time: well under the 0.4 s they take one by one.
+    assert time.monotonic() - started < 0.35
+
+
+async def test_rooms_get_messages_due_at_different_times_in_due_order(db: Database) -> None:
+    # Slow sends: with rooms side by side, a later message to another room would reach
+    # the homeserver while the older one is still on its way, and could overtake it.
+    transport = RoomsTransport(delay=0.05)
+    outbox = make_outbox(db, transport, SystemClock(), concurrency=8)
+    base = datetime.now(UTC) - timedelta(minutes=1)
+    for i in range(4):
+        await outbox.enqueue(to(f"!room{i}", f"r{i}"), due_at=base + timedelta(seconds=i))
+    await outbox.enqueue_many([to(f"!dm{i}", f"fan{i}") for i in range(4)], due_at=base + timedelta(seconds=9))
+    await outbox.start()
+    try:
+        await eventually(lambda: _backlog_is(outbox, 0))
+    finally:
+        await outbox.stop()
+    assert transport.sent_txns()[:4] == ["r0", "r1", "r2", "r3"]
+    assert sorted(transport.sent_txns()[4:]) == ["fan0", "fan1", "fan2", "fan3"]
+    assert transport.max_in_flight == 4  # only the fan-out, due together, went side by side
+
+
+async def test_concurrency_one_sends_one_at_a_time_in_due_order(db: Database) -> None:
+    transport = RoomsTransport(delay=0.005)
+    outbox = make_outbox(db, transport, SystemClock(), concurrency=1)
+    base = datetime.now(UTC) - timedelta(minutes=1)
+    for i in range(6):
+        await outbox.enqueue(to(f"!dm{i % 3}", f"m{i}"), due_at=base + timedelta(seconds=i))
+    await outbox.start()
+    try:
+        await eventually(lambda: _backlog_is(outbox, 0))
+    finally:
+        await outbox.stop()
+    assert transport.max_in_flight == 1
+    assert transport.sent_txns() == [f"m{i}" for i in range(6)]
+
+
+async def test_a_rate_limit_pauses_every_room(db: Database) -> None:
+    # The homeserver's rate limit counts the account's messages, whatever the room.
+    transport = RoomsTransport()
+    outbox = make_outbox(db, transport, SystemClock(), concurrency=4)
+    await outbox.enqueue(to("!a", "a:1"))
+    transport.fail("a:1", RateLimited("M_LIMIT_EXCEEDED", retry_after=0.3))
+    await outbox.start()
+    try:
+        await eventually(lambda: _attempted(transport, 1))
+        limited_at = time.monotonic()
+        await outbox.enqueue(to("!b", "b:1"))
+        await eventually(lambda: _backlog_is(outbox, 0), timeout=3.0)
+        waited = time.monotonic() - limited_at
+    finally:
+        await outbox.stop()
+    assert waited >= 0.25
+    assert transport.attempts == ["a:1", "a:1", "b:1"] or transport.attempts == ["a:1", "b:1", "a:1"]
+    assert sorted(transport.sent_txns()) == ["a:1", "b:1"]
+
+
+async def test_one_pass_goes_on_in_other_rooms_past_an_outage(db: Database, clock: FakeClock) -> None:
+    transport = RoomsTransport()
+    outbox = make_outbox(db, transport, clock)
+    for i in range(3):
+        await outbox.enqueue(to("!down", f"down:{i}"))
+        await outbox.enqueue(to("!up", f"up:{i}"))
+    transport.fail("down:0", TransportUnavailable("connection refused"))
+
+    assert await outbox.deliver_due() == 3
+    assert transport.sent_to("!up") == ["up:0", "up:1", "up:2"]
+    assert [r.txn_id for r in await outbox.pending()] == ["down:0", "down:1", "down:2"]
+    assert await outbox.deliver_due() == 3
+    assert transport.sent_to("!down") == ["down:0", "down:1", "down:2"]
+
+
+async def test_stop_while_sends_hang_returns_promptly_and_loses_nothing(db: Database, clock: FakeClock) -> None:
+    transport = RoomsTransport()
+    for room in ("!a", "!b"):
+        transport.close(room)
+    outbox = make_outbox(db, transport, clock)
+    await outbox.enqueue(to("!a", "a:1"))
+    await outbox.enqueue(to("!b", "b:1"))
+    await outbox.start()
+    await eventually(lambda: _attempted_started(transport, 2))
+
+    started = time.monotonic()
+    await outbox.stop()
+    assert time.monotonic() - started < 0.5
+    assert await outbox.backlog() == 2  # pending, sent (same txn id) at the next start
+
+
+async def test_enqueue_many_is_one_write_in_order_and_idempotent(db: Database, clock: FakeClock) -> None:
+    transport = ScriptedTransport()
+    outbox = make_outbox(db, transport, clock)
+    first = await outbox.enqueue(to("!dm1", "fan:1"))
+    ids = await outbox.enqueue_many([to("!dm0", "fan:0"), to("!dm1", "fan:1"), to("!dm2", "fan:2")])
+    assert ids[1] == first and len(set(ids)) == 3
+    assert await outbox.enqueue_many([to("!dm2", "fan:2"), to("!dm0", "fan:0")]) == [ids[2], ids[0]]
+    assert [r.txn_id for r in await outbox.pending()] == ["fan:1", "fan:0", "fan:2"]
+    assert await outbox.enqueue_many([]) == []
+    with pytest.raises(ValueError):
+        await outbox.enqueue_many([to("!dm3", "fan:3"), OutgoingMessage(room_id=ROOM, plain="x")])
+    assert await outbox.backlog() == 3  # nothing of a refused batch was stored
+
+
+def test_concurrency_must_be_within_bounds(db: Database, clock: FakeClock) -> None:
+    for bad in (0, 65):
+        with pytest.raises(ValueError):
+            make_outbox(db, ScriptedTransport(), clock, concurrency=bad)
+
+
 # -- helpers for eventually() ---------------------------------------------------------------
 
 
@@ -407,3 +664,7 @@ async def _attempted(transport: ScriptedTransport, n: int) -> bool:
 
 async def _stopped(outbox: Outbox) -> bool:
     return not outbox.running
+
+
+async def _attempted_started(transport: RoomsTransport, n: int) -> bool:
+    return len(transport.started) >= n
