@@ -23,7 +23,6 @@ from bot.registry import Feature, check, command, listener
 from bot.services import Services
 from bot.transport import IncomingMessage
 from commands.introductions.store import ProfileStore
-from commands.stats.charts import ChartTexts, heat_map, participation_chart
 from commands.stats.recorder import InteractionRecorder
 from commands.stats.report import DERIVED, Report, parse_period, shown, to_csv
 from commands.stats.sources import StatsSource
@@ -158,6 +157,10 @@ class Stats(Feature):
 
     async def charts(self, language: str, report: Report) -> tuple[bytes, bytes]:
         """The two PNGs, rendered in a worker thread."""
+        # matplotlib costs about 40 MiB resident; only a moderator's report needs it,
+        # so it is loaded on the first one instead of at every start.
+        from commands.stats.charts import ChartTexts, heat_map, participation_chart
+
         catalogue = self.services.catalogue
         weeks = sorted({week for week, _ in report.weekly})
         professions = sorted({p for _, p in report.weekly})
