@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -369,17 +369,10 @@ class NudgeService:
         async with self._db.transaction() as session:
             rows = (await session.execute(select(Nudge.id, Nudge.status).where(matching))).all()
             if rows:
-                ids = [nudge_id for nudge_id, _status in rows]
                 await session.execute(
                     update(Nudge)
-                    .where(Nudge.id.in_(ids))
-                    .values(params={})
-                    .execution_options(synchronize_session=False)
-                )
-                await session.execute(
-                    update(Nudge)
-                    .where(Nudge.id.in_(ids), Nudge.status == PENDING)
-                    .values(status=DROPPED)
+                    .where(Nudge.id.in_([nudge_id for nudge_id, _status in rows]))
+                    .values(params={}, status=case((Nudge.status == PENDING, DROPPED), else_=Nudge.status))
                     .execution_options(synchronize_session=False)
                 )
         for nudge_id, status in rows:

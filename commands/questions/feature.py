@@ -49,6 +49,11 @@ def escalate_job_id(question_id: int) -> str:
     return f"{ESCALATE_KIND}:{question_id}"
 
 
+def invite_nudge_prefix(question_id: int) -> str:
+    """The start of every invitation nudge's key for a question (the invitee follows)."""
+    return f"questions:invite:{question_id}:"
+
+
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
@@ -179,7 +184,7 @@ class Questions(Feature):
                     "excerpt": excerpt(question.text),
                     "link": self._link(question.room_id, question.event_id),
                 },
-                dedupe_key=f"questions:invite:{question.id}:{user}",
+                dedupe_key=invite_nudge_prefix(question.id) + user,
                 expires_at=expires,
             )
         return len(users)
@@ -342,7 +347,7 @@ class Questions(Feature):
         for question in await self.store.asked_by(user_id):
             await self.services.scheduler.cancel(escalate_job_id(question.id))
             # Other members' invitations quote the question: the quote goes too.
-            await self.services.nudges.forget_content(f"questions:invite:{question.id}:")
+            await self.services.nudges.forget_content(invite_nudge_prefix(question.id))
             if question.room_id and question.event_id:
                 await self.services.transport.redact(
                     RoomId(question.room_id), EventId(question.event_id), None
