@@ -35,7 +35,7 @@ from bot.services import Services
 from bot.storage import Database
 from bot.storage.lock import AlreadyRunning, InstanceLock
 from bot.storage.migrate import migrate
-from bot.transport import OutgoingMessage
+from bot.transport import Connection
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def revive_markup(params: dict[str, Any]) -> dict[str, Any]:
 class App:
     services: Services
     router: Router
-    transport: Any  # the concrete transport (MatrixTransport in production)
+    transport: Connection  # MatrixTransport in production
 
     @property
     def features(self) -> list[Feature]:
@@ -126,7 +126,7 @@ async def build_app(
     config: Config,
     *,
     clock: Clock | None = None,
-    transport_factory: Callable[[Config, Database, Clock, RoomDirectory], Any] | None = None,
+    transport_factory: Callable[[Config, Database, Clock, RoomDirectory], Connection] | None = None,
     feature_modules: tuple[str, ...] = FEATURE_MODULES,
     db: Database | None = None,
     transport_clock: Clock | None = None,
@@ -146,7 +146,6 @@ async def build_app(
 
         transport_factory = MatrixTransport
     transport = transport_factory(config, db, transport_clock or clock, rooms)
-    members = MemberService(db, clock, config.community.language)
     scheduler = SchedulerService(db, clock, config.community.timezone)
     outbox = Outbox(
         db,
@@ -155,15 +154,20 @@ async def build_app(
         max_backoff_s=config.matrix.max_retry_wait_s,
         concurrency=config.matrix.outbox_concurrency,
     )
+    members = MemberService(
+        db,
+        clock,
+        config.community.language,
+        transport=transport,
+        catalogue=catalogue,
+        outbox=outbox,
+        command_prefix=config.community.command_prefix,
+    )
 
     async def deliver_nudge(nudge_id: int, user_id: str, message_key: str, params: dict[str, Any]) -> None:
-        language = await members.language_of(UserId(user_id))
-        rendered = catalogue.render(language, message_key, **revive_markup(params))
-        room = await transport.direct_room(UserId(user_id))
-        await transport.send(
-            OutgoingMessage(
-                room_id=room, plain=rendered.plain, html=rendered.html, txn_id=f"kb.nudge.{nudge_id}"
-            )
+        # The nudge's own job is the durable record; the outbox adds the rate-limited send.
+        await members.tell(
+            UserId(user_id), message_key, txn_id=f"kb.nudge.{nudge_id}", **revive_markup(params)
         )
 
     nudges = NudgeService(

@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, NamedTuple
@@ -59,7 +59,7 @@ from bot.matrix.rooms import RoomManager
 from bot.rooms import RoomDirectory
 from bot.storage.database import Database
 from bot.storage.models import ProcessedEvent, SeenReaction
-from bot.transport import EventHandler, IncomingEvent, IncomingReaction
+from bot.transport import EventHandler, IncomingEvent, IncomingReaction, Undecryptable
 
 log = logging.getLogger(__name__)
 
@@ -99,11 +99,9 @@ class SyncLoop:
         rooms: RoomManager,
         directory: RoomDirectory,
         crypto: Crypto | None = None,
-        tell_undecryptable: Callable[[RoomId, UserId, EventId], Awaitable[None]] | None = None,
     ) -> None:
         self._client = client
         self._crypto = crypto
-        self._tell_undecryptable = tell_undecryptable
         self._config = config
         self._db = db
         self._clock = clock
@@ -439,7 +437,7 @@ class SyncLoop:
         incoming: IncomingEvent | None = None
         new_reaction: IncomingReaction | None = None
         if ev.type == "m.room.encrypted":
-            await self._undecryptable(room_id, source, ev)
+            await self._undecryptable(room_id, source, ev, handler)
             return
         if ev.type == "m.room.message":
             incoming = events.to_message(room_id, ev, direct)
@@ -466,7 +464,7 @@ class SyncLoop:
     # ------------------------------------------------------------ undecryptable
 
     async def _undecryptable(
-        self, room_id: RoomId, source: Mapping[str, Any], ev: events.EventBasics
+        self, room_id: RoomId, source: Mapping[str, Any], ev: events.EventBasics, handler: EventHandler
     ) -> None:
         """nio could not decrypt this event: keep it, ask for its key, retry after each batch."""
         if self._crypto is None or not self._crypto.enabled:
@@ -481,7 +479,7 @@ class SyncLoop:
         log.info("cannot decrypt %s in %s yet (session %s)", ev.event_id, room_id, item.session_id)
         await self._crypto.request_key(item)
         for old in self._crypto.pending.overflow():
-            await self._give_up(old)
+            await self._give_up(old, handler)
         await self._crypto.pending.save()
 
     async def _retry_undecrypted(self, handler: EventHandler) -> None:
@@ -503,11 +501,12 @@ class SyncLoop:
                 await self._handle(RoomId(item.room_id), decrypted, handler)
                 pending.remove(item.event_id)
             elif pending.expired(item, now):
-                await self._give_up(item)
+                await self._give_up(item, handler)
         await pending.save()
 
-    async def _give_up(self, item: Undecrypted) -> None:
-        """Claim an event that stayed unreadable and tell its sender once per session."""
+    async def _give_up(self, item: Undecrypted, handler: EventHandler) -> None:
+        """Claim an event that stayed unreadable and let the core tell its sender, once
+        per session (the adapter reports; what the member reads is the core's)."""
         assert self._crypto is not None
         self._crypto.pending.remove(item.event_id)
         ev = events.basics(item.source)
@@ -516,8 +515,17 @@ class SyncLoop:
         log.warning("could not decrypt %s in %s; telling the sender", ev.event_id, item.room_id)
         status = "done"
         try:
-            if self._crypto.pending.first_notice(item) and self._tell_undecryptable is not None:
-                await self._tell_undecryptable(RoomId(item.room_id), ev.sender, ev.event_id)
+            if self._crypto.pending.first_notice(item):
+                room_id = RoomId(item.room_id)
+                await handler(
+                    Undecryptable(
+                        event_id=ev.event_id,
+                        room_id=room_id,
+                        sender=ev.sender,
+                        timestamp=ev.timestamp,
+                        is_direct=self._rooms.is_direct_cached(room_id),
+                    )
+                )
         except Exception:
             status = "failed"
             log.exception("telling the sender of %s that it was unreadable failed", ev.event_id)
