@@ -25,6 +25,7 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.ids import EventId, RoomId, UserId
 from bot.matrix.client import authenticate, build_client
+from bot.matrix.community import CommunitySetup
 from bot.matrix.crypto import Crypto
 from bot.matrix.rooms import RoomManager
 from bot.matrix.sending import Sender
@@ -103,7 +104,9 @@ class MatrixTransport:
         ``room_names`` maps logical names (``welcome``, ``theme:<key>``) to (name, topic)
         used when a room has to be created. Idempotent.
         """
-        await self._rooms.setup_community(room_names, space_name)
+        await CommunitySetup(self._client, self._config, self._db, self._rooms, self._directory).setup(
+            room_names, space_name
+        )
 
     async def run(self, handler: EventHandler) -> None:
         """Sync until :meth:`stop`; raises InvalidCredentials when the token dies."""
