@@ -13,6 +13,7 @@ from bot.clock import FakeClock
 from bot.ids import RoomId, UserId
 from commands.buddy.feature import Buddy
 from commands.buddy.models import BuddyOffer, BuddyPair
+from commands.buddy.words import FIND_OPTIONS
 from tests.fakes import BOB, FakeTransport, message
 from tests.privacy_scan import rows_mentioning
 
@@ -174,6 +175,19 @@ async def test_nobody_available_says_what_to_loosen(app: App, transport: FakeTra
     assert "niet meer verder" in transport.last()
     await say(app, "!buddy zoek kleur=blauw")
     assert "De optie `kleur` ken ik hier niet" in transport.last()
+    assert "Wel: beroep, ervaring, regio, dag, thema, onderwerp, ander-beroep, opnieuw." in transport.last()
+
+
+async def test_an_english_member_is_shown_the_english_options(app: App, transport: FakeTransport) -> None:
+    await profile(app, BOB)
+    await say(app, "!taal en")
+    await say(app, "!buddy find colour=blue")
+    assert "I do not know the option `colour` here" in transport.last()
+    assert "profession, experience, region, day, theme, topic, other-profession, again." in transport.last()
+    # Every name either list offers is one the command reads.
+    for language in ("nl", "en"):
+        shown = app.services.catalogue.plain(language, "buddy.options.find").split(", ")
+        assert len(shown) == 8 and set(shown) <= set(FIND_OPTIONS)
 
 
 async def test_the_conversation_asks_three_questions(app: App, transport: FakeTransport) -> None:
