@@ -8,6 +8,7 @@ row changed and does nothing.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -411,72 +412,47 @@ class BuddyStore:
     # -- privacy -----------------------------------------------------------------------
 
     async def export_member(self, user_id: str) -> dict[str, Any]:
-        async with self._db.session() as session:
-            availability = await session.get(BuddyAvailability, user_id)
-            blocks = (await session.scalars(select(BuddyBlock).where(BuddyBlock.user_id == user_id))).all()
-            requests = (
-                await session.scalars(select(BuddyRequest).where(BuddyRequest.requester_id == user_id))
-            ).all()
-            offers = (
-                await session.scalars(select(BuddyOffer).where(BuddyOffer.candidate_id == user_id))
-            ).all()
-            pairs = (
-                await session.scalars(
-                    select(BuddyPair).where(or_(BuddyPair.member_a == user_id, BuddyPair.member_b == user_id))
-                )
-            ).all()
-            checkins = (
-                await session.scalars(select(BuddyCheckin).where(BuddyCheckin.user_id == user_id))
-            ).all()
+        """What the buddy tables hold about the member, as they may see it."""
+        rows = await self._rows_of(user_id)
         data: dict[str, Any] = {}
-        if availability is not None:
-            data["availability"] = {
-                "available": availability.available,
-                "max_pairs": availability.max_pairs,
-                "paused_until": availability.paused_until.isoformat() if availability.paused_until else None,
-                "updated_at": availability.updated_at.isoformat(),
-            }
-        if blocks:
+        if rows.availability is not None:
+            data["availability"] = _export_availability(rows.availability)
+        if rows.blocks:
             # Your own list: you may see whom you blocked; nobody sees who blocked them.
-            data["blocked"] = [b.blocked_id for b in blocks]
-        if requests:
-            data["requests"] = [
-                {
-                    "id": r.id,
-                    "status": r.status,
-                    "criteria": r.criteria,
-                    "topic": r.topic,
-                    "created_at": r.created_at.isoformat(),
-                }
-                for r in requests
-            ]
-        if offers:
-            data["asked_to_be_buddy"] = [
-                {"offer": o.id, "status": o.status, "offered_at": o.offered_at.isoformat()} for o in offers
-            ]
-        if pairs:
-            data["pairs"] = [
-                {
-                    "id": p.id,
-                    "partner": p.member_b if p.member_a == user_id else p.member_a,
-                    "status": p.status,
-                    "room_id": p.room_id,
-                    "started_at": p.started_at.isoformat(),
-                    "ended_at": p.ended_at.isoformat() if p.ended_at else None,
-                }
-                for p in pairs
-            ]
-        if checkins:
-            data["checkins"] = [
-                {
-                    "pair": c.pair_id,
-                    "round": c.round,
-                    "answer": c.answer,
-                    "answered_at": c.answered_at.isoformat(),
-                }
-                for c in checkins
-            ]
+            data["blocked"] = [b.blocked_id for b in rows.blocks]
+        if rows.requests:
+            data["requests"] = [_export_request(r) for r in rows.requests]
+        if rows.offers:
+            data["asked_to_be_buddy"] = [_export_offer(o) for o in rows.offers]
+        if rows.pairs:
+            data["pairs"] = [_export_pair(p, user_id) for p in rows.pairs]
+        if rows.checkins:
+            data["checkins"] = [_export_checkin(c) for c in rows.checkins]
         return data
+
+    async def _rows_of(self, user_id: str) -> _MemberRows:
+        """The member's rows in every buddy table, read in one session."""
+        async with self._db.session() as session:
+            return _MemberRows(
+                availability=await session.get(BuddyAvailability, user_id),
+                blocks=(await session.scalars(select(BuddyBlock).where(BuddyBlock.user_id == user_id))).all(),
+                requests=(
+                    await session.scalars(select(BuddyRequest).where(BuddyRequest.requester_id == user_id))
+                ).all(),
+                offers=(
+                    await session.scalars(select(BuddyOffer).where(BuddyOffer.candidate_id == user_id))
+                ).all(),
+                pairs=(
+                    await session.scalars(
+                        select(BuddyPair).where(
+                            or_(BuddyPair.member_a == user_id, BuddyPair.member_b == user_id)
+                        )
+                    )
+                ).all(),
+                checkins=(
+                    await session.scalars(select(BuddyCheckin).where(BuddyCheckin.user_id == user_id))
+                ).all(),
+            )
 
     async def erase_member(self, user_id: str) -> int:
         """Remove the member's own rows; anonymise their side of pairs and offers."""
@@ -537,3 +513,59 @@ class BuddyStore:
                     .execution_options(synchronize_session=False)
                 )
         return removed
+
+
+# -- the shapes of a member's export ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _MemberRows:
+    availability: BuddyAvailability | None
+    blocks: Sequence[BuddyBlock]
+    requests: Sequence[BuddyRequest]
+    offers: Sequence[BuddyOffer]
+    pairs: Sequence[BuddyPair]
+    checkins: Sequence[BuddyCheckin]
+
+
+def _export_availability(availability: BuddyAvailability) -> dict[str, Any]:
+    return {
+        "available": availability.available,
+        "max_pairs": availability.max_pairs,
+        "paused_until": availability.paused_until.isoformat() if availability.paused_until else None,
+        "updated_at": availability.updated_at.isoformat(),
+    }
+
+
+def _export_request(request: BuddyRequest) -> dict[str, Any]:
+    return {
+        "id": request.id,
+        "status": request.status,
+        "criteria": request.criteria,
+        "topic": request.topic,
+        "created_at": request.created_at.isoformat(),
+    }
+
+
+def _export_offer(offer: BuddyOffer) -> dict[str, Any]:
+    return {"offer": offer.id, "status": offer.status, "offered_at": offer.offered_at.isoformat()}
+
+
+def _export_pair(pair: BuddyPair, user_id: str) -> dict[str, Any]:
+    return {
+        "id": pair.id,
+        "partner": pair.member_b if pair.member_a == user_id else pair.member_a,
+        "status": pair.status,
+        "room_id": pair.room_id,
+        "started_at": pair.started_at.isoformat(),
+        "ended_at": pair.ended_at.isoformat() if pair.ended_at else None,
+    }
+
+
+def _export_checkin(checkin: BuddyCheckin) -> dict[str, Any]:
+    return {
+        "pair": checkin.pair_id,
+        "round": checkin.round,
+        "answer": checkin.answer,
+        "answered_at": checkin.answered_at.isoformat(),
+    }

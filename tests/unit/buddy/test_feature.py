@@ -219,6 +219,12 @@ async def test_erasure_leaves_no_row_and_is_kind_to_the_partner(app: App, transp
     await say(app, "!buddy checkin ja")
     exported = await app.services.privacy.export_all(BOB)
     assert exported["buddy"]["pairs"][0]["partner"] == CAROL
+    assert set(exported["buddy"]) == {"availability", "requests", "pairs", "checkins"}
+    assert exported["buddy"]["checkins"][0]["answer"] == "yes"
+    assert exported["buddy"]["availability"]["max_pairs"] == 2
+    carol = (await app.services.privacy.export_all(CAROL))["buddy"]
+    assert carol["blocked"] == [DAVE] and carol["asked_to_be_buddy"][0]["status"] == "accepted"
+    assert carol["pairs"][0]["partner"] == BOB and carol["pairs"][0]["ended_at"] is None
     # Dave looks for a buddy; carol blocked him, so bob is asked. Then bob leaves.
     await say(app, "!buddy zoek regio=utrecht", sender=DAVE)
     assert (await offers(app))[-1].candidate_id == BOB
