@@ -54,6 +54,6 @@ class BuddyErasure:
             await self._checkins.cancel(pair.id)
             other = pair.member_b if pair.member_a == user_id else pair.member_a
             if other and await store.end_pair(pair.id):
-                await self._state.tell(
-                    other, "buddy.stop.partner_left", f"buddy.left.{pair.id}", number=pair.id
+                await self._state.services.members.tell(
+                    UserId(other), "buddy.stop.partner_left", txn_id=f"buddy.left.{pair.id}", number=pair.id
                 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.context import Context
 from bot.errors import UserError
+from bot.ids import UserId
 from bot.registry import command
 from commands.buddy.base import BuddyCommands
 from commands.buddy.models import BuddyPair
@@ -56,5 +57,7 @@ class PairCommands(BuddyCommands):
         await self.checkins.cancel(pair.id)
         other = pair.member_b if pair.member_a == ctx.sender else pair.member_a
         if other:
-            await self.state.tell(other, "buddy.stop.partner", f"buddy.ended.{pair.id}", number=pair.id)
+            await self.services.members.tell(
+                UserId(other), "buddy.stop.partner", txn_id=f"buddy.ended.{pair.id}", number=pair.id
+            )
         await ctx.reply("buddy.stop.done", number=pair.id)

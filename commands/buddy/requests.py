@@ -24,7 +24,7 @@ class RequestCommands(BuddyCommands):
         """Ask for a buddy; without options I ask what you are looking for."""
         await self._may_ask(ctx)
         if not options:
-            dm = ctx.room_id if ctx.is_direct else await self.services.transport.direct_room(ctx.sender)
+            dm = ctx.room_id if ctx.is_direct else await self.services.members.direct_room(ctx.sender)
             if not ctx.is_direct:
                 await ctx.reply("buddy.find.continue_in_dm")
             await self.services.conversations.start(ctx, FLOW_NAME, dm)

@@ -101,10 +101,10 @@ class PairRooms:
     async def _tell_requester(self, pair: BuddyPair, room: RoomId) -> None:
         """The requester (member a) hears who said yes; the candidate was answered directly."""
         partner = pair.member_b or ""
-        await self._state.tell(
-            pair.member_a or "",
+        await self._state.services.members.tell(
+            UserId(pair.member_a or ""),
             "buddy.matched",
-            f"buddy.matched.{pair.id}",
+            txn_id=f"buddy.matched.{pair.id}",
             partner=lambda language: self._text.mention(language, partner),
             room=self._text.room_link(room),
             number=pair.id,

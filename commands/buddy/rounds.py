@@ -74,10 +74,10 @@ class MatchingRounds:
     async def _tell_exhausted(self, request: BuddyRequest) -> None:
         requester = request.requester_id or ""
         language = await self._state.services.members.language_of(UserId(requester))
-        await self._state.tell(
-            requester,
+        await self._state.services.members.tell(
+            UserId(requester),
             "buddy.request.exhausted",
-            f"buddy.exhausted.{request.id}",
+            txn_id=f"buddy.exhausted.{request.id}",
             number=request.id,
             hint=await self.hint(language, request),
         )
@@ -96,10 +96,10 @@ class MatchingRounds:
         )
         profile = await self._state.profiles.get(request.requester_id)
         requester, topic = request.requester_id, request.topic
-        await self._state.tell(
-            offer.candidate_id,
+        await self._state.services.members.tell(
+            UserId(offer.candidate_id),
             "buddy.offer.ask",
-            f"buddy.offer.{offer.id}",
+            txn_id=f"buddy.offer.{offer.id}",
             number=offer.id,
             summary=lambda language: self._text.summary(language, profile, requester),
             topic=lambda language: self._text.offer_topic(language, topic),
@@ -119,10 +119,10 @@ class MatchingRounds:
             return
         request = await self._store.request(request_id)
         if request is not None and request.requester_id:
-            await self._state.tell(
-                request.requester_id,
+            await self._state.services.members.tell(
+                UserId(request.requester_id),
                 "buddy.request.moved",
-                f"buddy.moved.{offer_id}",
+                txn_id=f"buddy.moved.{offer_id}",
                 number=request_id,
                 days=self._state.offer_days(),
             )

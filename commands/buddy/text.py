@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.formatting import Markup
+from bot.ids import RoomId, UserId
 from commands.buddy.state import BuddyState
 from commands.introductions.records import ProfileRecord
 from commands.introductions.vocabulary import EXPERIENCE, REGIONS
@@ -16,10 +17,11 @@ class BuddyText:
         self._catalogue = state.services.catalogue
 
     def mention(self, language: str, user_id: str) -> Markup:
-        return self._catalogue.fragment(language, "buddy.mention", user=user_id)
+        link = self._state.services.transport.user_permalink(UserId(user_id))
+        return self._catalogue.fragment(language, "buddy.mention", user=user_id, link=link)
 
     def room_link(self, room_id: str) -> str:
-        return f"https://matrix.to/#/{room_id}"
+        return self._state.services.transport.permalink(RoomId(room_id))
 
     def profession(self, language: str, key: str | None) -> str:
         found = self._state.services.professions.get(key) if key else None
