@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.storage import Database
@@ -455,64 +456,82 @@ class BuddyStore:
             )
 
     async def erase_member(self, user_id: str) -> int:
-        """Remove the member's own rows; anonymise their side of pairs and offers."""
-        removed = 0
+        """Remove the member's own rows; anonymise their side of pairs and offers. One
+        transaction: a member is erased entirely or not at all."""
         async with self._db.transaction() as session:
-            for statement in (
-                delete(BuddyAvailability).where(BuddyAvailability.user_id == user_id),
-                delete(BuddyBlock).where(
-                    or_(BuddyBlock.user_id == user_id, BuddyBlock.blocked_id == user_id)
-                ),
-                delete(BuddyCheckin).where(BuddyCheckin.user_id == user_id),
-            ):
-                removed += _rowcount(
-                    await session.execute(statement.execution_options(synchronize_session=False))
-                )
-            own = list(
-                (
-                    await session.scalars(select(BuddyRequest.id).where(BuddyRequest.requester_id == user_id))
-                ).all()
+            return (
+                await _delete_own_rows(session, user_id)
+                + await _delete_requests(session, user_id)
+                + await _anonymise_offers(session, user_id)
+                + await _anonymise_pairs(session, user_id, self._clock.now())
             )
-            if own:
-                # Their requests go, with the offers made for them; a pair made from one
-                # stays for the partner (anonymised below).
-                removed += _rowcount(
-                    await session.execute(delete(BuddyOffer).where(BuddyOffer.request_id.in_(own)))
-                )
-                removed += _rowcount(
-                    await session.execute(delete(BuddyRequest).where(BuddyRequest.id.in_(own)))
-                )
-                await session.execute(
-                    update(BuddyPair)
-                    .where(BuddyPair.request_id.in_(own))
-                    .values(request_id=None)
-                    .execution_options(synchronize_session=False)
-                )
-            removed += _rowcount(
-                await session.execute(
-                    update(BuddyOffer)
-                    .where(BuddyOffer.candidate_id == user_id)
-                    .values(candidate_id=None, status=WITHDRAWN)
-                    .execution_options(synchronize_session=False)
-                )
+
+
+# -- erasing a member, in the order erase_member runs them -----------------------------
+
+
+async def _delete_own_rows(session: AsyncSession, user_id: str) -> int:
+    """Availability, blocks either way, check-in answers."""
+    removed = 0
+    for statement in (
+        delete(BuddyAvailability).where(BuddyAvailability.user_id == user_id),
+        delete(BuddyBlock).where(or_(BuddyBlock.user_id == user_id, BuddyBlock.blocked_id == user_id)),
+        delete(BuddyCheckin).where(BuddyCheckin.user_id == user_id),
+    ):
+        removed += _rowcount(await session.execute(statement.execution_options(synchronize_session=False)))
+    return removed
+
+
+async def _delete_requests(session: AsyncSession, user_id: str) -> int:
+    """Their requests go, with the offers made for them; a pair made from one stays for
+    the partner (anonymised by :func:`_anonymise_pairs`)."""
+    own = list(
+        (await session.scalars(select(BuddyRequest.id).where(BuddyRequest.requester_id == user_id))).all()
+    )
+    if not own:
+        return 0
+    removed = _rowcount(await session.execute(delete(BuddyOffer).where(BuddyOffer.request_id.in_(own))))
+    removed += _rowcount(await session.execute(delete(BuddyRequest).where(BuddyRequest.id.in_(own))))
+    await session.execute(
+        update(BuddyPair)
+        .where(BuddyPair.request_id.in_(own))
+        .values(request_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    return removed
+
+
+async def _anonymise_offers(session: AsyncSession, user_id: str) -> int:
+    """Offers made to them stay for the requesters' counts, without their name."""
+    return _rowcount(
+        await session.execute(
+            update(BuddyOffer)
+            .where(BuddyOffer.candidate_id == user_id)
+            .values(candidate_id=None, status=WITHDRAWN)
+            .execution_options(synchronize_session=False)
+        )
+    )
+
+
+async def _anonymise_pairs(session: AsyncSession, user_id: str, now: datetime) -> int:
+    """Their running pairs end now; every pair keeps the partner's side only."""
+    removed = 0
+    for column in (BuddyPair.member_a, BuddyPair.member_b):
+        removed += _rowcount(
+            await session.execute(
+                update(BuddyPair)
+                .where(column == user_id, BuddyPair.status == ACTIVE)
+                .values(status=ENDED, ended_at=now)
+                .execution_options(synchronize_session=False)
             )
-            now = self._clock.now()
-            for column in (BuddyPair.member_a, BuddyPair.member_b):
-                removed += _rowcount(
-                    await session.execute(
-                        update(BuddyPair)
-                        .where(column == user_id, BuddyPair.status == ACTIVE)
-                        .values(status=ENDED, ended_at=now)
-                        .execution_options(synchronize_session=False)
-                    )
-                )
-                await session.execute(
-                    update(BuddyPair)
-                    .where(column == user_id)
-                    .values({column.key: None})
-                    .execution_options(synchronize_session=False)
-                )
-        return removed
+        )
+        await session.execute(
+            update(BuddyPair)
+            .where(column == user_id)
+            .values({column.key: None})
+            .execution_options(synchronize_session=False)
+        )
+    return removed
 
 
 # -- the shapes of a member's export ---------------------------------------------------
