@@ -13,7 +13,7 @@ from commands.buddy.base import BuddyCommands
 from commands.buddy.flow import ANY, FLOW_NAME, OTHER_PROFESSION, TOPIC_LIMIT
 from commands.buddy.rounds import NOBODY, offer_job_id
 from commands.buddy.store import CANCELLED, WITHDRAWN
-from commands.buddy.text import NOTHING_SHOWN
+from commands.buddy.text import nothing
 from commands.buddy.words import FIND_OPTIONS
 from commands.introductions.vocabulary import DAYS, EXPERIENCE, REGIONS, parse_yes_no
 
@@ -92,7 +92,7 @@ class RequestCommands(BuddyCommands):
         outcome = await self.rounds.advance(request_id, notify=False)
         if outcome == NOBODY:
             request = await self.store.request(request_id)
-            hint = await self.rounds.hint(ctx.language, request) if request else NOTHING_SHOWN
+            hint = await self.rounds.hint(ctx.language, request) if request else nothing()
             await ctx.reply("buddy.find.nobody", hint=hint)
         else:
             await ctx.reply("buddy.find.searching", number=request_id, days=self.state.offer_days())

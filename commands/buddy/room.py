@@ -13,7 +13,7 @@ from commands.buddy.checkins import CheckinJobs
 from commands.buddy.models import BuddyPair
 from commands.buddy.state import BuddyState
 from commands.buddy.store import ACTIVE
-from commands.buddy.text import NOTHING_SHOWN, BuddyText
+from commands.buddy.text import BuddyText, nothing
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +83,7 @@ class PairRooms:
             "buddy.room.agenda",
             a=self._text.mention(language, pair.member_a or ""),
             b=self._text.mention(language, pair.member_b or ""),
-            topic=catalogue.fragment(language, "buddy.room.topic_line", topic=topic)
-            if topic
-            else NOTHING_SHOWN,
+            topic=catalogue.fragment(language, "buddy.room.topic_line", topic=topic) if topic else nothing(),
             number=pair.id,
         )
         await self._state.services.outbox.enqueue(

@@ -8,7 +8,10 @@ from commands.buddy.state import BuddyState
 from commands.introductions.records import ProfileRecord
 from commands.introductions.vocabulary import EXPERIENCE, REGIONS
 
-NOTHING_SHOWN = Markup("", "")
+
+def nothing() -> Markup:
+    """An empty fragment, where an optional line is left out."""
+    return Markup("", "")
 
 
 class BuddyText:
@@ -45,11 +48,11 @@ class BuddyText:
             details="".join(f" · {d}" for d in details if d),
             themes=catalogue.fragment(language, "buddy.summary_themes", themes=themes)
             if themes
-            else NOTHING_SHOWN,
+            else nothing(),
         )
 
     def offer_topic(self, language: str, topic: str | None) -> Markup:
         """The requester's topic line in an offer, or nothing."""
         if not topic:
-            return NOTHING_SHOWN
+            return nothing()
         return self._catalogue.fragment(language, "buddy.offer.topic", topic=topic)
