@@ -313,14 +313,22 @@ class RoomManager:
             return room_id
 
     async def _dm_usable(self, room_id: RoomId, user_id: UserId) -> bool:
+        """The recorded DM still is one: the bot and the member, nobody else joined or
+        invited. A room others have entered is left (a new DM is opened instead), so
+        private messages never reach a third person."""
         if room_id not in await self.joined_rooms():
             return False
-        resp = await request(
-            lambda: self._client.room_get_state_event(room_id, "m.room.member", user_id),
-            f"reading membership in {room_id}",
-            ok_errcodes=_NOT_FOUND,
-        )
-        membership = resp.content.get("membership") if isinstance(resp, RoomGetStateEventResponse) else None
+        memberships = await self._memberships(room_id)
+        others = {
+            user
+            for user, membership in memberships.items()
+            if membership in ("join", "invite") and user not in (self._own, user_id)
+        }
+        if others:
+            log.warning("direct chat %s has %d other member(s); opening a new one", room_id, len(others))
+            await self.leave(room_id)
+            return False
+        membership = memberships.get(user_id)
         if membership in ("join", "invite"):
             return True
         if membership == "ban":
@@ -331,6 +339,19 @@ class RoomManager:
             ok_errcodes=("M_FORBIDDEN",),
         )
         return not isinstance(invited, ErrorResponse)
+
+    async def _memberships(self, room_id: RoomId) -> dict[str, str]:
+        """Every user's membership in the room (join, invite, leave, ban), from its state."""
+        found: dict[str, str] = {}
+        for source in await self.room_state(room_id):
+            if source.get("type") != "m.room.member":
+                continue
+            user, content = source.get("state_key"), source.get("content")
+            if isinstance(user, str) and isinstance(content, Mapping):
+                membership = content.get("membership")
+                if isinstance(membership, str):
+                    found[user] = membership
+        return found
 
     async def _record_direct(self, user_id: UserId, room_id: RoomId) -> None:
         """The member's DM is now ``room_id``: database, memory and ``m.direct``."""
@@ -423,26 +444,30 @@ class RoomManager:
             return
         if invite.content.get("is_direct") is True and self.allowed_user(inviter):
             if await self._accept(room_id):
-                log.info("accepted a direct chat invite to %s", room_id)
-                await self._record_direct(inviter, room_id)
+                if await self._only_the_two_of_us(room_id, inviter):
+                    log.info("accepted a direct chat invite to %s", room_id)
+                    await self._record_direct(inviter, room_id)
+                else:
+                    # "Direct" in name only: others are in it, so nothing private goes there.
+                    log.info("leaving %s: a direct chat invite into a room with other members", room_id)
+                    await self.leave(room_id)
             return
         log.info("declining an invite to %s (not a community room or an allowed direct chat)", room_id)
-        await self._leave(room_id)
+        await self.leave(room_id)
+
+    async def _only_the_two_of_us(self, room_id: RoomId, inviter: UserId) -> bool:
+        memberships = await self._memberships(room_id)
+        present = {user for user, m in memberships.items() if m in ("join", "invite")}
+        return present <= {self._own, inviter}
 
     async def _accept(self, room_id: RoomId) -> bool:
         try:
             await self.join(room_id, "invite", room_id)
         except TransportError as exc:
             log.warning("could not accept the invite to %s: %s", room_id, exc)
-            await self._leave(room_id)
+            await self.leave(room_id)
             return False
         return True
-
-    async def _leave(self, room_id: RoomId) -> None:
-        try:
-            await request(lambda: self._client.room_leave(room_id), f"leaving {room_id}")
-        except TransportError as exc:
-            log.warning("could not leave %s: %s", room_id, exc)
 
     # -------------------------------------------------------------------- helpers
 
