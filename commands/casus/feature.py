@@ -91,7 +91,7 @@ class Casus(Feature):
         self.credits: dict[str, str] = {}
         self._loaded = False
         services.conversations.register(self.flow)
-        services.privacy.register("casus", self.store.export_member, self.store.erase_member)
+        services.privacy.register("casus", self.store.export_member, self.erase_member)
         always = MissedPolicy.always()
         services.scheduler.register(POST_KIND, self._run_post, always)
         services.scheduler.register(PUBLISH_KIND, self._run_publish, always)
@@ -139,6 +139,14 @@ class Casus(Feature):
                 )
             else:
                 await self._schedule_followups(run)
+
+    async def erase_member(self, user_id: UserId) -> int:
+        """Erase the member's rows, and forget them in memory too: an approved case of
+        theirs is posted from now on without their name, restart or not."""
+        removed = await self.store.erase_member(user_id)
+        for case_id in [c for c, member in self.credits.items() if member == user_id]:
+            del self.credits[case_id]
+        return removed
 
     # -- the case bank -------------------------------------------------------------------
 

@@ -421,3 +421,15 @@ async def test_a_post_missed_while_down_comes_late_also_every_other_week(
         assert len([m for m in posts(built) if m.thread_root is None]) == 2
     finally:
         await built.stop()
+
+
+async def test_a_forgotten_member_is_no_longer_credited_on_their_case(app: App) -> None:
+    casus = feature(app)
+    record = await casus.store.add_submission(BOB, "buikpijndossiers", "Mijn casus", "Tekst", [], False, "nl")
+    await say(app, f"!casus goedkeuren {record.id}", ALICE)
+    await app.services.privacy.erase_all(BOB)
+    # Without a restart in between: what the feature keeps in memory forgets Bob too.
+    await say(app, f"!casus plaats ingediend-{record.id}", ALICE)
+    root = posts(app)[-1]
+    assert root.plain.startswith("📋 **Casus: Mijn casus")
+    assert "ingebracht door" not in root.plain and BOB not in root.plain and BOB not in root.html
