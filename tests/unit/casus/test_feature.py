@@ -193,7 +193,7 @@ async def test_a_restart_in_between_neither_loses_nor_doubles(tmp_path: Path, cl
     assert len(in_room(first, ROOM)) == 1
     root = await root_of(first)
     # The job runs again (a crash before it was marked done): still one post.
-    await feature(first)._run_post(
+    await feature(first).posting.run_post(
         "casus.post:buikpijndossiers", {"theme": "buikpijndossiers", "occurrence": POST_AT.isoformat()}
     )
     await first.services.outbox.deliver_due()
@@ -221,7 +221,7 @@ async def test_a_restart_in_between_neither_loses_nor_doubles(tmp_path: Path, cl
 async def test_no_case_repeats_before_the_bank_is_used_up(app: App, clock: FakeClock) -> None:
     casus = feature(app)
     await casus.start()
-    bank = casus.bank("buikpijndossiers")
+    bank = casus.state.bank("buikpijndossiers")
     assert bank == ["bp-langlopend-dossier", "bp-arbeidsconflict"]
     posted = []
     for week in range(5):
@@ -334,7 +334,7 @@ async def test_a_member_submits_a_case_and_the_guard_keeps_nothing_flagged(
     await app.services.outbox.deliver_due()
     assert "goedgekeurd" in in_room(app, dm)[-1].plain
     casus = feature(app)
-    assert casus.bank("buikpijndossiers")[-1] == "ingediend-1"
+    assert casus.state.bank("buikpijndossiers")[-1] == "ingediend-1"
     await say(app, "!casus plaats ingediend-1", ALICE)
     root = posts(app)[-1]
     assert "Een re-integratie die vastloopt" in root.plain and "ingebracht door" in root.plain
