@@ -37,28 +37,33 @@ class Invitations:
         if run is None or run.status != OPEN or not run.root_event_id or run.posted_at is None:
             return 0
         case = self.state.case(run.case_id)
-        if case is None:
+        if case is None or self.state.settings.invite_per_profession == 0:
             return 0
         contributions = await store.contributions(run_id)
         missing = perspective_meter(contributions, self.state.table).missing
-        per_profession = self.state.settings.invite_per_profession
-        if not missing or per_profession == 0:
+        if not missing:
             return 0
         candidates = await self._candidates(run, missing, {user for user, _ in contributions})
-        invited = await store.invited(run_id)
         planned = 0
-        for profession in missing:
-            mine = [r for r in candidates if r.profession == profession]
-            room_left = per_profession - sum(1 for r in mine if r.user_id in invited)
-            waiting = sorted(
-                (r for r in mine if r.user_id not in invited), key=lambda r: _fair(run_id, r.user_id)
-            )
-            for record in waiting[: max(room_left, 0)]:
-                if await self._invite(run, case, record.user_id, profession, step):
-                    planned += 1
+        for profession, user_id in self._choose(run_id, missing, candidates, await store.invited(run_id)):
+            if await self._invite(run, case, user_id, profession, step):
+                planned += 1
         if planned:
             log.info("casus: run %d step %d: %d invitation(s) planned", run_id, step, planned)
         return planned
+
+    def _choose(
+        self, run_id: int, missing: tuple[str, ...], candidates: list[ProfileRecord], invited: set[str]
+    ) -> list[tuple[str, str]]:
+        """(profession, member) to invite: per profession as many as the number allows,
+        counting those invited after an earlier step."""
+        chosen: list[tuple[str, str]] = []
+        for profession in missing:
+            mine = [r.user_id for r in candidates if r.profession == profession]
+            room_left = self.state.settings.invite_per_profession - sum(1 for u in mine if u in invited)
+            waiting = sorted((u for u in mine if u not in invited), key=lambda u: _fair(run_id, u))
+            chosen.extend((profession, user_id) for user_id in waiting[: max(room_left, 0)])
+        return chosen
 
     async def _candidates(
         self, run: RunRecord, missing: tuple[str, ...], spoken: set[str]
