@@ -39,7 +39,7 @@ class CaseCommands(CasusParts):
             id=run.case_id,
             number=run.step,
             step=ctx.text(f"casus.step.{STEPS[run.step - 1]}"),
-            link=self.text.link(run.room_id, run.root_event_id or ""),
+            link=self.text.link(run.room_id, run.root_event_id),
             meter=self.text.meter_text(ctx.language, await self.state.meter(run.id)),
         )
 

@@ -36,7 +36,7 @@ class CasusSources(CasusParts):
                     "casus.digest.line",
                     title=case.title_in(language) if case else run.case_id,
                     theme=self.text.theme_label(language, run.theme),
-                    link=self.text.link(run.room_id, run.root_event_id or ""),
+                    link=self.text.link(run.room_id, run.root_event_id),
                 )
             return lines[(language, run.id)]
 

@@ -12,7 +12,6 @@ from bot.errors import UserError
 from bot.formatting import Markup
 from bot.ids import UserId
 from bot.registry import check, command
-from bot.transport import OutgoingMessage
 from commands.casus.flow import FLOW_NAME, LANGUAGE, split_questions
 from commands.casus.parts import CasusParts
 from commands.casus.store import APPROVED, PENDING, REJECTED, SubmissionRecord
@@ -30,7 +29,7 @@ class SubmissionCommands(CasusParts):
         if ctx.is_direct:
             dm = ctx.room_id
         else:
-            dm = await self.services.transport.direct_room(ctx.sender)
+            dm = await self.services.members.direct_room(ctx.sender)
             await ctx.reply("casus.submit.continue_in_dm")
         await self.services.conversations.start(ctx, FLOW_NAME, dm, {LANGUAGE: ctx.language})
 
@@ -103,23 +102,14 @@ class SubmissionCommands(CasusParts):
         await ctx.reply("casus.queue.rejected", id=record.id)
 
     async def _tell_submitter(self, record: SubmissionRecord, key: str) -> None:
+        """The member hears a moderator's decision (through the outbox: not their command)."""
         if not record.user_id:
             return
-        user = UserId(record.user_id)
-        language = await self.services.members.language_of(user)
-        rendered = self.services.catalogue.render(
-            language,
+        await self.services.members.tell(
+            UserId(record.user_id),
             key,
+            txn_id=f"casus.sub.{record.id}.{record.status}",
             title=record.title,
-            theme=self.text.theme_label(language, record.theme),
+            theme=lambda language: self.text.theme_label(language, record.theme),
             reason=record.reason or "",
-        )
-        room = await self.services.transport.direct_room(user)
-        await self.services.outbox.enqueue(
-            OutgoingMessage(
-                room_id=room,
-                plain=rendered.plain,
-                html=rendered.html,
-                txn_id=f"casus.sub.{record.id}.{record.status}",
-            )
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.formatting import Markup, Rendered
+from bot.ids import EventId, RoomId
 from bot.services import Services
 from commands.casus.library import STEPS, Case
 from commands.casus.rotation import Meter
@@ -17,9 +18,9 @@ class CasusText:
         self.services = services
         self.settings = settings
 
-    def link(self, room_id: str, event_id: str) -> str:
+    def link(self, room_id: str, event_id: str | None) -> str:
         """A link to a case's thread (its root post)."""
-        return f"https://matrix.to/#/{room_id}/{event_id}"
+        return self.services.transport.permalink(RoomId(room_id), EventId(event_id) if event_id else None)
 
     def who(self, language: str, profession: str, count: int) -> str:
         """ "arbeidsdeskundigen", "jobcoach": the profession's name for ``count`` members."""
