@@ -44,27 +44,27 @@ class FollowUp:
     payload: dict[str, Any]
 
 
-def followups(run: RunRecord, posted_at: datetime, settings: CasusSettings) -> list[FollowUp]:
+def followups(run_id: int, posted_at: datetime, settings: CasusSettings) -> list[FollowUp]:
     """Steps 2 and 3, the invitations after each step, and the close."""
     step_two, step_three = settings.step_offsets
     invite = settings.invite_offset
     steps = [
         FollowUp(
-            f"{STEP_KIND}:{run.id}:{step}", STEP_KIND, posted_at + offset, {"run_id": run.id, "step": step}
+            f"{STEP_KIND}:{run_id}:{step}", STEP_KIND, posted_at + offset, {"run_id": run_id, "step": step}
         )
         for step, offset in ((2, step_two), (3, step_three))
     ]
     invites = [
         FollowUp(
-            f"{INVITE_KIND}:{run.id}:{step}",
+            f"{INVITE_KIND}:{run_id}:{step}",
             INVITE_KIND,
             posted_at + offset + invite,
-            {"run_id": run.id, "step": step},
+            {"run_id": run_id, "step": step},
         )
         for step, offset in ((1, timedelta(0)), (2, step_two), (3, step_three))
     ]
     close = FollowUp(
-        f"{CLOSE_KIND}:{run.id}", CLOSE_KIND, posted_at + settings.close_offset, {"run_id": run.id}
+        f"{CLOSE_KIND}:{run_id}", CLOSE_KIND, posted_at + settings.close_offset, {"run_id": run_id}
     )
     return [*steps, *invites, close]
 
@@ -80,10 +80,11 @@ class FollowUps:
         """From the moment the case was posted; jobs already planned stay as they are."""
         if run.posted_at is None:
             return
-        for job in followups(run, run.posted_at, self.settings):
+        for job in followups(run.id, run.posted_at, self.settings):
             await self.scheduler.schedule_once(job.job_id, job.kind, job.run_at, job.payload, replace=False)
 
     async def cancel(self, run: RunRecord) -> None:
         """A case closed early: what was still planned for it would come too late."""
-        for job in followups(run, run.posted_at or run.claimed_at, self.settings):
+        # Only the ids matter here; they are the ones schedule() used.
+        for job in followups(run.id, run.posted_at or run.claimed_at, self.settings):
             await self.scheduler.cancel(job.job_id)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from bot.app import App, build_app
 from bot.clock import FakeClock
 from bot.ids import RoomId, UserId
-from bot.storage.models import Conversation, Nudge
+from bot.storage.models import Conversation, Nudge, RecurringJob, ScheduledJob
 from commands.casus.feature import Casus
 from commands.casus.store import OPEN
 from commands.introductions.store import ProfileStore
@@ -433,3 +433,38 @@ async def test_a_forgotten_member_is_no_longer_credited_on_their_case(app: App) 
     root = posts(app)[-1]
     assert root.plain.startswith("📋 **Casus: Mijn casus")
     assert "ingebracht door" not in root.plain and BOB not in root.plain and BOB not in root.html
+
+
+async def test_stored_jobs_keep_their_kinds_and_ids(app: App, clock: FakeClock) -> None:
+    """Jobs outlive the code that planned them: a restart after an upgrade must find each
+    stored job's handler by its kind, and cancel it by its id."""
+    await feature(app).start()
+    await tick(app, clock, POST_AT + timedelta(seconds=5))
+    async with app.services.db.session() as session:
+        cron = (await session.scalars(select(RecurringJob))).all()
+        once = (await session.scalars(select(ScheduledJob).order_by(ScheduledJob.run_at))).all()
+    assert [(j.job_id, j.kind) for j in cron if j.kind.startswith("casus.")] == [
+        ("casus.post:buikpijndossiers", "casus.post")
+    ]
+    posted = POST_AT + timedelta(seconds=5)
+    planned = [(j.job_id, j.kind, j.run_at - posted) for j in once if j.kind.startswith("casus.")]
+    assert planned == [
+        ("casus.publish:1", "casus.publish", timedelta(minutes=2)),
+        ("casus.invite:1:1", "casus.invite", timedelta(hours=24)),
+        ("casus.step:1:2", "casus.step", timedelta(days=2)),
+        ("casus.invite:1:2", "casus.invite", timedelta(days=3)),
+        ("casus.step:1:3", "casus.step", timedelta(days=4)),
+        ("casus.invite:1:3", "casus.invite", timedelta(days=5)),
+        ("casus.close:1", "casus.close", timedelta(days=7)),
+    ]
+    await say(app, "!casus sluit", ALICE)
+    async with app.services.db.session() as session:
+        left = (
+            await session.scalars(
+                select(ScheduledJob.job_id).where(
+                    ScheduledJob.kind.startswith("casus."), ScheduledJob.status == "pending"
+                )
+            )
+        ).all()
+    # The follow-ups are cancelled; the publish safety net stays and will find the case posted.
+    assert left == ["casus.publish:1"]
