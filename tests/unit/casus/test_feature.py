@@ -468,3 +468,12 @@ async def test_stored_jobs_keep_their_kinds_and_ids(app: App, clock: FakeClock) 
         ).all()
     # The follow-ups are cancelled; the publish safety net stays and will find the case posted.
     assert left == ["casus.publish:1"]
+
+
+async def test_building_the_feature_registers_nothing(app: App) -> None:
+    """Registering is the explicit step setup() takes; a second build touches no service."""
+    before = app.services.privacy.names()
+    second = Casus(app.services)
+    assert app.services.privacy.names() == before and "casus" in before
+    with pytest.raises(ValueError, match="registered twice"):
+        second.register()
