@@ -22,7 +22,7 @@ from bot.context import Context
 from bot.converters import ConversionContext, Options, inspect_params, tokenize
 from bot.errors import BadArgument, MissingArgument
 from bot.ids import RoomId, UserId
-from bot.matrix import events
+from bot.matrix import events, room_state
 from bot.registry import Feature, command
 from bot.transport import StructuredCommand
 from tests.fakes import BOB, BOT, FakeTransport, message
@@ -383,3 +383,28 @@ def test_the_adapter_reads_the_command_block_and_mentions() -> None:
     for broken in ({"command": 3}, {"command": " "}, {"command": "x", "arguments": [1]}, "help"):
         assert parse({"msgtype": "m.text", "body": "x", events.COMMAND_BLOCK: broken}).command is None
     assert parse({"msgtype": "m.text", "body": "x"}).mentions == ()
+
+
+# ------------------------------------------------------------ power to send
+
+
+def _create(version: str, creator: str = "@admin:localhost") -> dict[str, Any]:
+    return {"type": "m.room.create", "state_key": "", "sender": creator, "content": {"room_version": version}}
+
+
+def _levels(**content: Any) -> dict[str, Any]:
+    return {"type": "m.room.power_levels", "state_key": "", "sender": "@admin:localhost", "content": content}
+
+
+def test_power_to_send_descriptions_follows_the_power_levels() -> None:
+    may = room_state.may_send_state
+    v10 = _create("10")
+    assert may([v10, _levels(users={BOT: 100})], BOT, EVENT_TYPE)
+    assert not may([v10, _levels(users={BOT: 49})], BOT, EVENT_TYPE)  # state_default is 50
+    assert may([v10, _levels(users={BOT: 10}, state_default=10)], BOT, EVENT_TYPE)
+    assert not may([v10, _levels(users={BOT: 60}, events={EVENT_TYPE: 75})], BOT, EVENT_TYPE)
+    assert may([v10, _levels(users_default=50)], BOT, EVENT_TYPE)
+    assert may([v10], BOT, EVENT_TYPE)  # no power levels at all: anyone may
+    # Room version 12: the creator has unlimited power and is not listed.
+    assert may([_create("12", creator=BOT), _levels(users={})], BOT, EVENT_TYPE)
+    assert not may([_create("12"), _levels(users={})], BOT, EVENT_TYPE)
