@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import secrets
 import sys
 import tempfile
@@ -71,6 +72,8 @@ async def main(log_level: str) -> None:
         raw["database"] = {"url": f"sqlite+aiosqlite:///{work / 'bot.db'}"}
         raw["logging"] = {"level": log_level}
         config = parse_config(raw, work / "config.yaml", env={})
+        # nio warns about every alias lookup that finds no room yet (the first start creates them).
+        logging.getLogger("nio").setLevel(logging.ERROR)
         rooms = len(config.rooms) + len(config.themes)
 
         first, first_total, held, commands = await start_and_publish(config)

@@ -84,6 +84,8 @@ class CommandDescriptions:
         """Bring every community room (or ``rooms``) up to date; never raises for one room."""
         started = time.perf_counter()
         report = PublishReport()
+        # One room after the other: rooms side by side measured slower on a local Synapse
+        # (69 s against 48 s for 480 events), and a homeserver's rate limit paces them anyway.
         for room_id in self.services.rooms.community_rooms() if rooms is None else rooms:
             report.rooms += 1
             try:
