@@ -138,7 +138,7 @@ async def build_app(
     """
     clock = clock or SystemClock()
     db = db or Database(config.database.url)
-    await migrate(db)
+    await migrate(db, (*feature_modules, *config.plugins))
     catalogue = load_catalogue(config)
     rooms = RoomDirectory()
     if transport_factory is None:
