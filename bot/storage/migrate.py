@@ -295,6 +295,8 @@ async def new_revision(feature: str, message: str, features: Iterable[str] = ())
     Autogenerate compares the feature's models with a temporary SQLite database brought
     to every head, and only the feature's own tables. Returns the files written.
     """
+    if "." in feature:  # a module: a plugin may be named without a config naming it
+        features = (*features, feature)
     schemas = feature_schemas(features)
     schema = find_schema(schemas, feature)
     schema.versions.mkdir(parents=True, exist_ok=True)
