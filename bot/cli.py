@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bot.config import Config, load_config
 from bot.errors import CommunitySetupError, ConfigError, InvalidCredentials, TransportError
+from bot.permissions import restrict_umask, tighten
 
 DEFAULT_CONFIG = Path("config/example.yaml")
 
@@ -77,6 +78,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
     config = _load(args.config)
     configure_logging(config.log_level)
+    tighten(_data_paths(config))
 
     async def go() -> tuple[str | None, str | None]:
         db = Database(config.database.url)
@@ -130,6 +132,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = _load(args.config)
     configure_logging(config.log_level)
+    tighten(_data_paths(config))
     try:
         asyncio.run(_serve(config))
     except KeyboardInterrupt:
@@ -232,8 +235,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _data_paths(config: Config) -> list[Path]:
+    """The database file (SQLite) and the crypto store: what must be owner-only."""
+    paths = [Path(config.matrix.store_path)]
+    prefix = "sqlite+aiosqlite:///"
+    if config.database.url.startswith(prefix):
+        location = config.database.url[len(prefix) :].split("?", 1)[0]
+        if location and location != ":memory:":
+            database = Path(location).expanduser()
+            paths += [database.with_name(database.name + suffix) for suffix in ("", "-wal", "-shm")]
+    return paths
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Before anything is written: the database and crypto store are for the bot's eyes.
+    restrict_umask()
     try:
         return int(args.func(args))
     except ConfigError as exc:
