@@ -25,7 +25,6 @@ from commands.introductions.vocabulary import (
     SETTINGS,
     WEIGHING_LIMIT,
     Vocabulary,
-    parse_yes_no,
 )
 
 # What a member may type for "every profession" or "nobody" when choosing whom to meet;
@@ -125,7 +124,7 @@ class FieldParser:
         return parse_years(text)
 
     def yes_no(self, text: str) -> bool:
-        answer = parse_yes_no(text)
+        answer = self.catalogue.switch(text)
         if answer is None:
             raise UserError("introductions.error.yes_no", value=text[:20])
         return answer
