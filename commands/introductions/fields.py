@@ -13,7 +13,7 @@ from typing import Any
 from bot.config import ThemeConfig
 from bot.content import Professions
 from bot.errors import ConversationError, UserError
-from bot.i18n import Catalogue
+from bot.i18n import Catalogue, Localised
 from bot.textnorm import is_number, split_list
 from commands.introductions.vocabulary import (
     ABOUT_LIMIT,
@@ -31,6 +31,31 @@ from commands.introductions.vocabulary import (
 # ``geen`` is how ``!profiel zet ontmoeten`` clears the choice.
 ALL_PROFESSIONS_WORDS = frozenset({"alle", "allemaal", "alle beroepen", "iedereen", "all", "everyone", "any"})
 NO_PROFESSIONS_WORDS = frozenset({"geen", "niemand", "geen voorkeur", "none", "nobody", "no preference"})
+
+
+def in_sentence(label: str) -> str:
+    """A profession label inside a sentence: "Bedrijfsarts" -> "bedrijfsarts", while
+    "HR-professional" keeps its capitals."""
+    return label[:1].lower() + label[1:] if label[1:2].islower() else label
+
+
+def profession_names(catalogue: Catalogue, professions: Professions, joiner: str = "or") -> Localised:
+    """Every profession of ``config/professions.yaml`` in a sentence ("a, b of c"), per
+    language: an error that lists them cannot drift from the list."""
+    return Localised(
+        {
+            language: catalogue.series(
+                language, [in_sentence(p.label(language)) for p in professions.items], joiner
+            )
+            for language in catalogue.languages()
+        }
+    )
+
+
+def profession_abbreviations(catalogue: Catalogue, professions: Professions, count: int = 3) -> Localised:
+    """A few of the abbreviations members may type ("BA, VA of AD")."""
+    short = [a for p in professions.items for a in p.abbreviations[:1] if a.isupper()][:count]
+    return Localised({language: catalogue.series(language, short) for language in catalogue.languages()})
 
 
 def parse_years(text: str) -> int:
@@ -53,10 +78,18 @@ class FieldParser:
         found = self.professions.find(text) or self.professions.find(text.replace("-", " "))
         return found.key if found else None
 
+    def _unknown_profession(self, key: str, value: str, joiner: str) -> UserError:
+        return UserError(
+            key,
+            value=value[:60],
+            professions=profession_names(self.catalogue, self.professions, joiner),
+            abbreviations=profession_abbreviations(self.catalogue, self.professions),
+        )
+
     def profession(self, text: str) -> str:
         found = self._find_profession(text)
         if found is None:
-            raise UserError("introductions.error.profession", value=text[:60])
+            raise self._unknown_profession("introductions.error.profession", text, "or")
         return found
 
     def professions_list(self, text: str) -> list[str]:
@@ -68,7 +101,7 @@ class FieldParser:
             elif found not in keys:
                 keys.append(found)
         if unknown:
-            raise UserError("introductions.error.profession", value=", ".join(unknown)[:60])
+            raise self._unknown_profession("introductions.error.profession", ", ".join(unknown), "or")
         return keys
 
     def meet_professions(self, text: str) -> list[str]:
@@ -83,9 +116,11 @@ class FieldParser:
             keys = self.professions_list(text)
         except UserError as error:
             # Its own message: it names the professions and how to choose all or none.
-            raise UserError("introductions.error.meet_professions", value=error.params["value"]) from None
+            raise self._unknown_profession(
+                "introductions.error.meet_professions", str(error.params["value"]), "and"
+            ) from None
         if not keys:
-            raise UserError("introductions.error.meet_professions", value=text[:60])
+            raise self._unknown_profession("introductions.error.meet_professions", text, "and")
         return keys
 
     def one(self, vocabulary: Vocabulary, text: str) -> str:
