@@ -139,6 +139,16 @@ class Catalogue:
             return frozenset()
         return found
 
+    def first_word(self, key: str, language: str) -> str:
+        """The first item of the list at ``key`` in ``language``: the name to show (an
+        option's name in the member's language when listing the options)."""
+        for lang in (language, self.default_language):
+            items = self._lists.get(lang, {}).get(key)
+            if items:
+                return items[0]
+        log.error("missing word list %s", key)
+        return key
+
     def words(self, name: WordSet, language: str | None = None) -> frozenset[str]:
         """What members type for ``yes``, ``no``, ``keep``...: ``core.words.<name>``.
 

@@ -497,6 +497,15 @@ async def test_find_nothing_suggests_which_filter_to_drop(app: App, transport: F
     assert "Zonder het filter op" in transport.last()
     await say(app, "!zoek kleur=rood")
     assert "Op `kleur` kan ik niet zoeken" in transport.last()
+    assert transport.last().endswith("beroep, regio, ervaring, dag, thema, zoekt, ontmoet, pagina.")
+    # The option names of the member's language; either language's names work.
+    await say(app, "!taal en")
+    await say(app, "!find colour=red")
+    assert transport.last().endswith("profession, region, experience, day, theme, lookingfor, meets, page.")
+    await say(app, "!find professions=jobcoach province=utrecht")
+    assert transport.last().startswith("I found nobody who fits")  # both options known
+    await say(app, "!find beroepen=jobcoach themes=buikpijndossiers")
+    assert "I cannot search" not in transport.last()
 
 
 async def test_find_pages_by_ten(app: App, transport: FakeTransport) -> None:
