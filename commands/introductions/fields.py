@@ -13,7 +13,7 @@ from typing import Any
 from bot.config import ThemeConfig
 from bot.content import Professions
 from bot.errors import ConversationError, UserError
-from bot.i18n import Catalogue, Localised
+from bot.i18n import Catalogue
 from bot.textnorm import is_number, split_list
 from commands.introductions.vocabulary import (
     ABOUT_LIMIT,
@@ -31,31 +31,6 @@ from commands.introductions.vocabulary import (
 # ``geen`` is how ``!profiel zet ontmoeten`` clears the choice.
 ALL_PROFESSIONS_WORDS = frozenset({"alle", "allemaal", "alle beroepen", "iedereen", "all", "everyone", "any"})
 NO_PROFESSIONS_WORDS = frozenset({"geen", "niemand", "geen voorkeur", "none", "nobody", "no preference"})
-
-
-def in_sentence(label: str) -> str:
-    """A profession label inside a sentence: "Bedrijfsarts" -> "bedrijfsarts", while
-    "HR-professional" keeps its capitals."""
-    return label[:1].lower() + label[1:] if label[1:2].islower() else label
-
-
-def profession_names(catalogue: Catalogue, professions: Professions, joiner: str = "or") -> Localised:
-    """Every profession of ``config/professions.yaml`` in a sentence ("a, b of c"), per
-    language: an error that lists them cannot drift from the list."""
-    return Localised(
-        {
-            language: catalogue.series(
-                language, [in_sentence(p.label(language)) for p in professions.items], joiner
-            )
-            for language in catalogue.languages()
-        }
-    )
-
-
-def profession_abbreviations(catalogue: Catalogue, professions: Professions, count: int = 3) -> Localised:
-    """A few of the abbreviations members may type ("BA, VA of AD")."""
-    short = [a for p in professions.items for a in p.abbreviations[:1] if a.isupper()][:count]
-    return Localised({language: catalogue.series(language, short) for language in catalogue.languages()})
 
 
 def parse_years(text: str) -> int:
@@ -82,8 +57,8 @@ class FieldParser:
         return UserError(
             key,
             value=value[:60],
-            professions=profession_names(self.catalogue, self.professions, joiner),
-            abbreviations=profession_abbreviations(self.catalogue, self.professions),
+            professions=self.professions.named(self.catalogue, joiner),
+            abbreviations=self.professions.abbreviations_named(self.catalogue),
         )
 
     def profession(self, text: str) -> str:

@@ -17,7 +17,7 @@ from bot.storage.models import Conversation
 from bot.transport import MemberJoined
 from commands.digest.store import DigestStore
 from commands.introductions.feature import SPOTLIGHT_JOB, Introductions
-from commands.introductions.fields import FIELDS, in_sentence
+from commands.introductions.fields import FIELDS
 from commands.introductions.models import Profile, WelcomeMarker
 from tests.fakes import ALICE, BOB, FakeTransport, make_config, message
 from tests.privacy_scan import rows_mentioning
@@ -392,9 +392,9 @@ async def test_an_unknown_profession_lists_every_profession_of_the_content_file(
     assert len(professions) >= 9
     for text in (single, several):
         for profession in professions:
-            assert in_sentence(profession.label(language)) in text, (profession.key, text)
+            assert profession.in_sentence(language) in text, (profession.key, text)
     joiner = {"nl": " of ", "en": " or "}[language]
-    last = in_sentence(professions[-1].label(language))
+    last = professions[-1].in_sentence(language)
     assert f"{joiner}{last} (" in single
     assert {"nl": " en ", "en": " and "}[language] + last in several
 
