@@ -13,7 +13,7 @@ from typing import Any
 from bot.config import ThemeConfig
 from bot.content import Professions
 from bot.errors import ConversationError, UserError
-from bot.i18n import Catalogue
+from bot.i18n import Catalogue, normalise_word
 from bot.textnorm import is_number, split_list
 from commands.introductions.vocabulary import (
     ABOUT_LIMIT,
@@ -27,10 +27,10 @@ from commands.introductions.vocabulary import (
     Vocabulary,
 )
 
-# What a member may type for "every profession" or "nobody" when choosing whom to meet;
-# ``geen`` is how ``!profiel zet ontmoeten`` clears the choice.
-ALL_PROFESSIONS_WORDS = frozenset({"alle", "allemaal", "alle beroepen", "iedereen", "all", "everyone", "any"})
-NO_PROFESSIONS_WORDS = frozenset({"geen", "niemand", "geen voorkeur", "none", "nobody", "no preference"})
+# What a member may type for "every profession" or "nobody" when choosing whom to meet
+# (catalogue word lists; ``geen`` is how ``!profiel zet ontmoeten`` clears the choice).
+ALL_PROFESSIONS_WORDS = "introductions.words.all_professions"
+NO_PROFESSIONS_WORDS = "introductions.words.no_professions"
 
 
 def parse_years(text: str) -> int:
@@ -82,10 +82,10 @@ class FieldParser:
     def meet_professions(self, text: str) -> list[str]:
         """The professions a member would like to meet: a list like ``professions_list``,
         ``alle`` for every profession, ``geen`` for no choice (an empty list)."""
-        cleaned = " ".join(text.strip().lower().split())
-        if cleaned in NO_PROFESSIONS_WORDS:
+        cleaned = normalise_word(text)
+        if cleaned in self.catalogue.word_list(NO_PROFESSIONS_WORDS):
             return []
-        if cleaned in ALL_PROFESSIONS_WORDS:
+        if cleaned in self.catalogue.word_list(ALL_PROFESSIONS_WORDS):
             return [p.key for p in self.professions.items]
         try:
             keys = self.professions_list(text)
