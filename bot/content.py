@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from bot.errors import ConfigError
-from bot.i18n import Catalogue, Localised
+from bot.i18n import Catalogue, Joiner, Localised
 from bot.textnorm import is_number
 
 
@@ -71,7 +71,7 @@ class Professions:
             raise ConfigError(problems)
         return cls(items)
 
-    def named(self, catalogue: Catalogue, joiner: str = "or") -> Localised:
+    def named(self, catalogue: Catalogue, joiner: Joiner = "or") -> Localised:
         """Every profession in a sentence ("a, b of c"), per language, for an error that
         lists them: rendered from this list, so it cannot drift from the content file."""
         return Localised(

@@ -41,6 +41,7 @@ WordSet = Literal["yes", "no", "on", "off", "keep", "skip", "back", "stop"]
 """The word sets under ``core.words``. ``on``/``off`` add the switch words (aan/uit) that
 make yes/no for a setting; ``keep`` keeps the current answer in a conversation."""
 WORD_SETS: tuple[WordSet, ...] = get_args(WordSet)
+Joiner = Literal["or", "and"]
 
 
 class CatalogueError(Exception):
@@ -57,12 +58,13 @@ def _flatten(
         if prefix in out:
             raise CatalogueError(f"{source}: key {prefix!r} is defined twice")
         out[prefix] = node
-    elif isinstance(node, list) and all(isinstance(x, str | int) for x in node):
+    elif isinstance(node, list) and all(isinstance(x, str) for x in node):
         # Lists of strings (paragraph lists, word lists) are kept joined by newlines as
-        # text, and as items for word lookups (YAML reads a bare 1 as a number).
+        # text, and as items for word lookups. Only strings: an unquoted yes, no, on or
+        # off would be read by YAML as a boolean, and is refused here.
         if prefix in out:
             raise CatalogueError(f"{source}: key {prefix!r} is defined twice")
-        items = tuple(str(x) for x in node)
+        items = tuple(node)
         out[prefix] = "\n".join(items)
         if lists is not None:
             lists[prefix] = items
@@ -218,7 +220,7 @@ class Catalogue:
         No HTML is built: labels are read this way many times per message."""
         return fragment(self.template(language, key), self._params(language, params)).plain
 
-    def series(self, language: str, items: Iterable[str], joiner: str = "or") -> str:
+    def series(self, language: str, items: Iterable[str], joiner: Joiner = "or") -> str:
         """``a, b or c`` / ``a, b of c``: a list in a sentence, in ``language``."""
         parts = list(items)
         if len(parts) <= 1:

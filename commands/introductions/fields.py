@@ -13,7 +13,7 @@ from typing import Any
 from bot.config import ThemeConfig
 from bot.content import Professions
 from bot.errors import ConversationError, UserError
-from bot.i18n import Catalogue, normalise_word
+from bot.i18n import Catalogue, Joiner, normalise_word
 from bot.textnorm import is_number, split_list
 from commands.introductions.vocabulary import (
     ABOUT_LIMIT,
@@ -53,7 +53,7 @@ class FieldParser:
         found = self.professions.find(text) or self.professions.find(text.replace("-", " "))
         return found.key if found else None
 
-    def _unknown_profession(self, key: str, value: str, joiner: str) -> UserError:
+    def _unknown_profession(self, key: str, value: str, joiner: Joiner) -> UserError:
         return UserError(
             key,
             value=value[:60],

@@ -82,3 +82,10 @@ def test_a_list_in_a_sentence() -> None:
     assert CATALOGUE.series("nl", ["a", "b", "c"]) == "a, b of c"
     assert CATALOGUE.series("en", ["a", "b"], "and") == "a and b"
     assert CATALOGUE.series("en", ["a"]) == "a"
+
+
+def test_an_unquoted_yes_in_a_word_list_is_refused(tmp_path: Path) -> None:
+    # YAML reads a bare yes as True: the word would silently become "True".
+    (tmp_path / "nl.yaml").write_text("core:\n  words:\n    \"yes\": [ja, yes]\n")
+    with pytest.raises(CatalogueError):
+        Catalogue.load([tmp_path])
