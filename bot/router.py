@@ -151,7 +151,9 @@ class Router:
             await predicate(ctx)
         rest = text[tokens[used - 1].end :] if used else text
         conversion = ConversionContext(
-            today=self.services.clock.now().date(), server_name=self.services.transport.server_name
+            today=self.services.clock.now().date(),
+            server_name=self.services.transport.server_name,
+            catalogue=self.services.catalogue,
         )
         kwargs, leftover = bind_arguments(command.params, rest, conversion)
         if leftover:
