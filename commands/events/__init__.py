@@ -10,7 +10,9 @@ from commands.events.settings import EventSettings
 
 
 def setup(services: Services) -> list[Feature]:
-    return [Events(services)]
+    events = Events(services)
+    events.install()
+    return [events]
 
 
 def check_config(config: Config) -> list[str]:

@@ -14,7 +14,8 @@ from bot.clock import FakeClock
 from bot.ids import EventId, RoomId, UserId
 from bot.storage.models import ScheduledJob
 from bot.transport import IncomingReaction
-from commands.events.feature import REMINDER_LEAD, Events
+from commands.events.feature import Events
+from commands.events.jobs import REMINDER_LEAD
 from commands.events.store import GOING, WAITING
 from tests.fakes import ALICE, BOB, FakeTransport, message
 from tests.privacy_scan import rows_mentioning
