@@ -66,7 +66,7 @@ async def main(replies: int, meter_rows: int) -> None:
         for i, member in enumerate(members):
             if i % 10:  # one in ten has no profile
                 await profiles.save(member, {"profession": PROFESSIONS[i % len(PROFESSIONS)], "listed": True})
-        run = await casus.post_next("buikpijndossiers", "bench", case_id="bp-langlopend-dossier")
+        run = await casus.posting.post_next("buikpijndossiers", "bench", case_id="bp-langlopend-dossier")
         assert run is not None and run.root_event_id
         root = EventId(run.root_event_id)
 
@@ -119,8 +119,8 @@ async def main(replies: int, meter_rows: int) -> None:
         timings = []
         for _ in range(20):
             start = time.perf_counter()
-            meter = await casus.meter(run.id)
-            casus.meter_text("nl", meter)
+            meter = await casus.state.meter(run.id)
+            casus.text.meter_text("nl", meter)
             timings.append(time.perf_counter() - start)
         report(f"meter over {total} replies", timings)
 

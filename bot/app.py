@@ -35,7 +35,7 @@ from bot.services import Services
 from bot.storage import Database
 from bot.storage.lock import AlreadyRunning, InstanceLock
 from bot.storage.migrate import migrate
-from bot.transport import OutgoingMessage
+from bot.transport import Connection
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def revive_markup(params: dict[str, Any]) -> dict[str, Any]:
 class App:
     services: Services
     router: Router
-    transport: Any  # the concrete transport (MatrixTransport in production)
+    transport: Connection  # MatrixTransport in production
 
     @property
     def features(self) -> list[Feature]:
@@ -126,7 +126,7 @@ async def build_app(
     config: Config,
     *,
     clock: Clock | None = None,
-    transport_factory: Callable[[Config, Database, Clock, RoomDirectory], Any] | None = None,
+    transport_factory: Callable[[Config, Database, Clock, RoomDirectory], Connection] | None = None,
     feature_modules: tuple[str, ...] = FEATURE_MODULES,
     db: Database | None = None,
     transport_clock: Clock | None = None,
@@ -139,14 +139,26 @@ async def build_app(
     clock = clock or SystemClock()
     db = db or Database(config.database.url)
     await migrate(db)
-    catalogue = load_catalogue(config)
     rooms = RoomDirectory()
     if transport_factory is None:
         from bot.matrix import MatrixTransport
 
         transport_factory = MatrixTransport
     transport = transport_factory(config, db, transport_clock or clock, rooms)
-    members = MemberService(db, clock, config.community.language)
+    services = build_services(config, db, clock, transport, rooms)
+    register_core_privacy(services)
+    for module_name in (*feature_modules, *config.plugins):
+        module = importlib.import_module(module_name)
+        for feature in module.setup(services):
+            services.registry.add_feature(feature)
+    return App(services=services, router=Router(services), transport=transport)
+
+
+def build_services(
+    config: Config, db: Database, clock: Clock, transport: Connection, rooms: RoomDirectory
+) -> Services:
+    """The core's services, wired to each other; features receive them in ``setup()``."""
+    catalogue = load_catalogue(config)
     scheduler = SchedulerService(db, clock, config.community.timezone)
     outbox = Outbox(
         db,
@@ -155,34 +167,16 @@ async def build_app(
         max_backoff_s=config.matrix.max_retry_wait_s,
         concurrency=config.matrix.outbox_concurrency,
     )
-
-    async def deliver_nudge(nudge_id: int, user_id: str, message_key: str, params: dict[str, Any]) -> None:
-        language = await members.language_of(UserId(user_id))
-        rendered = catalogue.render(language, message_key, **revive_markup(params))
-        room = await transport.direct_room(UserId(user_id))
-        await transport.send(
-            OutgoingMessage(
-                room_id=room, plain=rendered.plain, html=rendered.html, txn_id=f"kb.nudge.{nudge_id}"
-            )
-        )
-
-    nudges = NudgeService(
+    members = MemberService(
         db,
-        scheduler,
         clock,
-        NudgePolicy(
-            weekly_budget=config.nudges.weekly_budget,
-            quiet_start=config.nudges.quiet_start,
-            quiet_end=config.nudges.quiet_end,
-            quiet_weekends=config.nudges.quiet_weekends,
-            timezone=config.community.timezone,
-        ),
-        deliver_nudge,
+        config.community.language,
+        transport=transport,
+        catalogue=catalogue,
+        outbox=outbox,
+        command_prefix=config.community.command_prefix,
     )
-    privacy = PrivacyRegistry()
-    conversations = ConversationService(db, clock)
-    registry = Registry()
-    services = Services(
+    return Services(
         config=config,
         db=db,
         transport=transport,
@@ -191,27 +185,48 @@ async def build_app(
         rooms=rooms,
         members=members,
         roles=RoleService(config.community, transport, rooms),
-        privacy=privacy,
+        privacy=PrivacyRegistry(),
         professions=Professions.load(config.community.professions_file),
         scheduler=scheduler,
         outbox=outbox,
-        nudges=nudges,
-        conversations=conversations,
-        registry=registry,
+        nudges=build_nudges(config, db, clock, scheduler, members),
+        conversations=ConversationService(db, clock),
+        registry=Registry(),
     )
-    privacy.register("core.members", members.export_member, members.erase_member)
-    privacy.register("core.conversations", conversations.export_member, conversations.erase_member)
-    privacy.register("core.nudges", nudges.export_member, nudges.erase_member)
-    erasure = CoreErasure(db, transport, scheduler)
+
+
+def build_nudges(
+    config: Config, db: Database, clock: Clock, scheduler: SchedulerService, members: MemberService
+) -> NudgeService:
+    async def deliver_nudge(nudge_id: int, user_id: str, message_key: str, params: dict[str, Any]) -> None:
+        # The nudge's own job is the durable record; the outbox adds the rate-limited send.
+        await members.tell(
+            UserId(user_id), message_key, txn_id=f"kb.nudge.{nudge_id}", **revive_markup(params)
+        )
+
+    policy = NudgePolicy(
+        weekly_budget=config.nudges.weekly_budget,
+        quiet_start=config.nudges.quiet_start,
+        quiet_end=config.nudges.quiet_end,
+        quiet_weekends=config.nudges.quiet_weekends,
+        timezone=config.community.timezone,
+    )
+    return NudgeService(db, scheduler, clock, policy, deliver_nudge)
+
+
+def register_core_privacy(services: Services) -> None:
+    """What the core itself keeps per member, for ``!mijngegevens`` and ``!vergeet-mij``."""
+    privacy = services.privacy
+    privacy.register("core.members", services.members.export_member, services.members.erase_member)
+    privacy.register(
+        "core.conversations", services.conversations.export_member, services.conversations.erase_member
+    )
+    privacy.register("core.nudges", services.nudges.export_member, services.nudges.erase_member)
+    erasure = CoreErasure(services.db, services.transport, services.scheduler)
     privacy.register("core.direct_room", erasure.export_direct_room, erasure.erase_direct_room)
     privacy.register("core.reactions", erasure.export_reactions, erasure.erase_reactions)
     privacy.register("core.outbox", erasure.export_outbox, erasure.erase_outbox)
     privacy.register("core.jobs", erasure.export_jobs, erasure.erase_jobs)
-    for module_name in (*feature_modules, *config.plugins):
-        module = importlib.import_module(module_name)
-        for feature in module.setup(services):
-            registry.add_feature(feature)
-    return App(services=services, router=Router(services), transport=transport)
 
 
 async def run(

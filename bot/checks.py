@@ -31,14 +31,21 @@ def is_place_check(predicate: object) -> bool:
 
 
 async def admin_only(ctx: Context) -> None:
-    """Only community admins (config or power level)."""
-    if not await ctx.services.roles.is_admin(ctx.sender, ctx.room_id):
+    """Only community admins (config, or power in the space)."""
+    if not await ctx.services.roles.is_admin(ctx.sender):
         raise CheckFailure("core.check.admin_only")
 
 
 async def moderator_only(ctx: Context) -> None:
-    """Moderators and admins."""
-    if not await ctx.services.roles.is_moderator(ctx.sender, ctx.room_id):
+    """Community moderators and admins (config, or power in the space)."""
+    if not await ctx.services.roles.is_moderator(ctx.sender):
+        raise CheckFailure("core.check.moderator_only")
+
+
+async def room_moderator_only(ctx: Context) -> None:
+    """For actions on the room the command is typed in: community moderators, or the
+    room's own moderators."""
+    if not await ctx.services.roles.is_room_moderator(ctx.sender, ctx.room_id):
         raise CheckFailure("core.check.moderator_only")
 
 

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from bot.config import Config, load_config
-from bot.errors import ConfigError, InvalidCredentials
+from bot.errors import CommunitySetupError, ConfigError, InvalidCredentials, TransportError
 
 DEFAULT_CONFIG = Path("config/example.yaml")
 
@@ -91,6 +91,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 EXIT_INVALID_CREDENTIALS = 3
 EXIT_ALREADY_RUNNING = 4
+EXIT_COMMUNITY = 5
+EXIT_TRANSPORT = 6
 
 
 async def _serve(config: Config) -> None:
@@ -126,6 +128,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     except AlreadyRunning as exc:
         print(f"Kennisbrug did not start: {exc}", file=sys.stderr)
         return EXIT_ALREADY_RUNNING
+    except CommunitySetupError as exc:
+        print(f"Kennisbrug did not start: {exc}.", file=sys.stderr)
+        return EXIT_COMMUNITY
+    except TransportError as exc:
+        print(f"Kennisbrug stopped: {exc}.", file=sys.stderr)
+        return EXIT_TRANSPORT
     return 0
 
 

@@ -88,14 +88,11 @@ class Context:
             )
         )
 
-    async def send_dm(self, key: str, /, **params: Any) -> EventId:
-        """Send to the sender's direct chat (creating it when needed)."""
-        room = (
-            self.message.room_id if self.is_direct else await self.services.transport.direct_room(self.sender)
-        )
-        rendered = self.services.catalogue.render(self.language, key, **params)
-        return await self.services.transport.send(
-            OutgoingMessage(room_id=room, plain=rendered.plain, html=rendered.html, txn_id=self.next_txn_id())
+    async def send_dm(self, key: str, /, **params: Any) -> None:
+        """Send to the sender's direct chat (creating it when needed); the member is
+        waiting for it, so it goes directly (see :mod:`bot.members`)."""
+        await self.services.members.tell(
+            self.sender, key, txn_id=self.next_txn_id(), answering=self, **params
         )
 
     async def react(self, key: str) -> EventId:

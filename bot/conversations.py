@@ -22,6 +22,7 @@ from bot.clock import Clock
 from bot.errors import ConversationError
 from bot.formatting import Markup
 from bot.ids import RoomId, UserId
+from bot.replies import error_reply
 from bot.storage import Database
 from bot.storage.models import Conversation
 from bot.textnorm import is_number, split_list
@@ -231,7 +232,9 @@ class ConversationService:
                 # let the router run it; the question stays open.
                 return False
             # Say what was wrong, then ask the same question again: nothing is lost.
-            await ctx.reply(error.key, **error.params)
+            await ctx.reply_rendered(
+                error_reply(ctx.services.catalogue, ctx.language, error, prefix=ctx.prefix)
+            )
             await self._ask(ctx, flow, answers, step, ctx.room_id)
             return True
         step += 1

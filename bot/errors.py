@@ -80,6 +80,11 @@ class MessageRejected(TransportError):
     large); sending it again would not help."""
 
 
+class CommunitySetupError(TransportError):
+    """The configured space or rooms cannot be used as they are (missing and not to be
+    created, or existing rooms the bot must not adopt); the message says what to do."""
+
+
 class InvalidCredentials(TransportError):
     """The homeserver rejected our token or password; the bot must stop, not loop."""
 

@@ -15,7 +15,6 @@ out, since the nudge was planned.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, ensure_utc
+from bot.locks import KeyedLocks
 from bot.scheduler import MissedPolicy, SchedulerService
 from bot.storage.database import Database
 from bot.storage.models import Member, Nudge, ScheduledJob
@@ -206,7 +206,7 @@ class NudgeService:
         self._deliver = deliver
         # Deliveries to one member run one at a time, so two nudges woken together
         # cannot both see "2 of 3 sent" and both go out.
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: KeyedLocks[str] = KeyedLocks()
         # A nudge that fell due while the bot was down is still worth sending; the
         # budget and quiet hours are checked again when it fires.
         scheduler.register(DELIVER_KIND, self._deliver_job, MissedPolicy.always())
@@ -355,7 +355,6 @@ class NudgeService:
         for nudge_id, status in rows:
             if status == PENDING:
                 await self._scheduler.cancel(deliver_job_id(nudge_id))
-        self._locks.pop(user_id, None)
         return len(rows)
 
     async def forget_content(self, dedupe_prefix: str) -> int:
@@ -388,8 +387,7 @@ class NudgeService:
             user_id = await session.scalar(select(Nudge.user_id).where(Nudge.id == nudge_id))
         if user_id is None:
             return  # erased
-        lock = self._locks.setdefault(user_id, asyncio.Lock())
-        async with lock:
+        async with self._locks.hold(user_id):
             await self._deliver_one(job_id, nudge_id)
 
     async def _deliver_one(self, job_id: str, nudge_id: int) -> None:

@@ -47,7 +47,7 @@ import functools
 import heapq
 import itertools
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
@@ -59,6 +59,7 @@ from bot.backoff import Backoff
 from bot.clock import Clock, ensure_utc
 from bot.errors import InvalidCredentials, MessageRejected, RateLimited, TransportError
 from bot.ids import EventId, RoomId, UserId
+from bot.locks import KeyedLocks
 from bot.storage.database import Database
 from bot.storage.models import OutboxMessage
 from bot.transport import OutgoingMessage, Transport
@@ -251,8 +252,7 @@ class Outbox:
         # The worker's lane and a direct deliver_due() must not both pick the same
         # row: the transport would absorb the repeat, but the attempt counts would be
         # wrong. One lock per room with a lane in it; dropped when nobody holds it.
-        self._room_locks: dict[str, asyncio.Lock] = {}
-        self._room_lock_users: dict[str, int] = {}
+        self._room_locks: KeyedLocks[str] = KeyedLocks()
         self._lanes: dict[str, asyncio.Task[None]] = {}
         # Counts enqueue calls: a lane that ends wakes the worker only if something
         # was queued while it ran (its room may have a new row); otherwise the end of
@@ -571,18 +571,8 @@ class Outbox:
             await asyncio.sleep(remaining)
         return True
 
-    @contextlib.asynccontextmanager
-    async def _room_turn(self, room: str) -> AsyncIterator[None]:
-        lock = self._room_locks.setdefault(room, asyncio.Lock())
-        self._room_lock_users[room] = self._room_lock_users.get(room, 0) + 1
-        try:
-            async with lock:
-                yield
-        finally:
-            self._room_lock_users[room] -= 1
-            if not self._room_lock_users[room]:
-                del self._room_lock_users[room]
-                del self._room_locks[room]
+    def _room_turn(self, room: str) -> contextlib.AbstractAsyncContextManager[None]:
+        return self._room_locks.hold(room)
 
     async def _first_pending(self, room: str) -> OutboxMessage | None:
         """The room's next row to send, due or not (the caller looks at ``due_at``)."""

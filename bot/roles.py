@@ -1,7 +1,9 @@
-"""Who is an admin or a moderator: the config's lists, or power levels in the community.
+"""Who is an admin or a moderator.
 
-A member with the configured power level in the space or in the community room where
-they speak counts too, so moderators appointed in the client need no config change.
+Community-wide roles (``!stats``, the case queue, cancelling any event) come only from
+the config's lists and from power levels **in the space**. Power in one community room
+counts only for that room's own actions (:meth:`RoleService.is_room_moderator`): a
+member made moderator of one theme room is not a moderator of the whole community.
 """
 
 from __future__ import annotations
@@ -18,25 +20,29 @@ class RoleService:
         self._transport = transport
         self._rooms = rooms
 
-    async def _highest_level(self, user_id: UserId, room_id: RoomId | None) -> int:
-        if user_id == self._transport.own_user_id:
+    async def _level_in(self, room_id: RoomId | None, user_id: UserId) -> int:
+        if room_id is None or user_id == self._transport.own_user_id:
             return 0
-        places: list[RoomId] = []
-        if self._rooms.space_id:
-            places.append(self._rooms.space_id)
-        # Only community rooms count: a member's own DM or a room they created
-        # would otherwise make them an admin.
-        if room_id and room_id in self._rooms.community_rooms():
-            places.append(room_id)
-        levels = [await self._transport.power_level(place, user_id) for place in places]
-        return max(levels, default=0)
+        return await self._transport.power_level(room_id, user_id)
 
-    async def is_admin(self, user_id: UserId, room_id: RoomId | None = None) -> bool:
+    async def is_admin(self, user_id: UserId) -> bool:
+        """A community admin: named in the config, or with admin power in the space."""
         if user_id in self._community.admins:
             return True
-        return await self._highest_level(user_id, room_id) >= self._community.admin_power_level
+        return await self._level_in(self._rooms.space_id, user_id) >= self._community.admin_power_level
 
-    async def is_moderator(self, user_id: UserId, room_id: RoomId | None = None) -> bool:
+    async def is_moderator(self, user_id: UserId) -> bool:
+        """A community moderator (or admin): the config, or moderator power in the space."""
         if user_id in self._community.moderators or user_id in self._community.admins:
             return True
-        return await self._highest_level(user_id, room_id) >= self._community.moderator_power_level
+        return await self._level_in(self._rooms.space_id, user_id) >= self._community.moderator_power_level
+
+    async def is_room_moderator(self, user_id: UserId, room_id: RoomId) -> bool:
+        """May act on this one room: a community moderator, or moderator power in the room
+        itself when it is a community room (a member's own DM or a room they created
+        elsewhere gives nothing)."""
+        if await self.is_moderator(user_id):
+            return True
+        if room_id not in self._rooms.community_rooms():
+            return False
+        return await self._level_in(room_id, user_id) >= self._community.moderator_power_level

@@ -1,8 +1,10 @@
 """The router: from an incoming event to a command, a conversation step or a listener.
 
-It is the only place that turns errors into replies. Member mistakes (``UserError``)
-become their catalogue text; anything unexpected is logged with its traceback and the
-member gets a friendly message, never the exception text.
+It is where errors become replies: member mistakes (``UserError``) raised by a command,
+a conversation step or a listener become their catalogue text (rendered by
+:func:`bot.replies.error_reply`, the one renderer); a listener's error goes to the
+sender's DM, since there is no command to answer. Anything unexpected is logged with its
+traceback and the member gets a friendly message, never the exception text.
 
 Before a command is read, invisible characters (zero-width, bidi controls) are removed
 from the message and command words are compared in NFKC form (:mod:`bot.textnorm`).
@@ -20,18 +22,16 @@ from typing import Any
 
 from bot.context import Context
 from bot.converters import ConversionContext, bind_arguments, tokenize
-from bot.errors import BadArgument, CommandNotFound, MissingArgument, UserError
+from bot.errors import BadArgument, CommandNotFound, UserError
 from bot.flood import FloodLimiter, Verdict
-from bot.help import param_label, usage
-from bot.registry import Command
+from bot.replies import error_reply
 from bot.services import Services
 from bot.textnorm import after_prefix, command_form, strip_invisible
-from bot.transport import IncomingEvent, IncomingMessage
+from bot.transport import IncomingEvent, IncomingMessage, OutgoingMessage, Undecryptable
 
 log = logging.getLogger(__name__)
 
 _MAX_COMMAND_WORDS = 4
-_MAX_ECHO_CHARS = 80  # how much of a rejected argument an error message repeats
 
 
 class Router:
@@ -52,12 +52,20 @@ class Router:
         if isinstance(event, IncomingMessage):
             await self.on_message(event)
             return
+        if isinstance(event, Undecryptable):
+            await self.on_undecryptable(event)
+            return
         for handler in self.registry.listeners_for(event):
             await self._run_listener(handler, event)
 
     async def _run_listener(self, handler: Any, event: IncomingEvent) -> None:
         try:
             await handler(event)
+        except UserError as error:
+            # A reaction or a join answers no command: the member reads it in their DM.
+            sender = getattr(event, "sender", None) or getattr(event, "user_id", None)
+            if sender is not None:
+                await self.services.members.tell_error(sender, error, txn_id=f"kb.error.{event.event_id}")
         except Exception:
             log.exception(
                 "listener %s failed on event %s", getattr(handler, "__qualname__", handler), event.event_id
@@ -119,7 +127,7 @@ class Router:
             await predicate(ctx)
         rest = text[tokens[used - 1].end :] if used else text
         conversion = ConversionContext(
-            today=self.services.clock.now().date(), server_name=self.services.config.matrix.server_name
+            today=self.services.clock.now().date(), server_name=self.services.transport.server_name
         )
         kwargs, leftover = bind_arguments(command.params, rest, conversion)
         if leftover:
@@ -127,29 +135,37 @@ class Router:
         await command.callback(ctx, **kwargs)
 
     async def _reply_error(self, ctx: Context, error: UserError) -> None:
-        params = dict(error.params)
-        value = params.get("value")
-        if isinstance(value, str) and len(value) > _MAX_ECHO_CHARS:
-            params["value"] = value[: _MAX_ECHO_CHARS - 1] + "…"
-        if "param" in params:
-            params["param"] = param_label(self.services.catalogue, ctx.language, str(params["param"]))
-        key = error.key
-        if isinstance(error, BadArgument | MissingArgument) and ctx.command is not None:
-            params["usage"] = self._usage(ctx, ctx.command)
-            key = error.key
-            await self._safe_reply(
-                ctx, "core.error.with_usage", problem=ctx.fragment(key, **params), usage=params["usage"]
-            )
-            return
-        await self._safe_reply(ctx, key, **params)
-
-    def _usage(self, ctx: Context, command: Command) -> str:
-        return usage(
-            command, self.services.catalogue, ctx.language, self.services.config.community.command_prefix
+        rendered = error_reply(
+            self.services.catalogue,
+            ctx.language,
+            error,
+            command=ctx.command,
+            prefix=self.services.config.community.command_prefix,
         )
+        try:
+            await ctx.reply_rendered(rendered)
+        except Exception:
+            log.exception("could not send an error reply for event %s", ctx.message.event_id)
 
     async def _safe_reply(self, ctx: Context, key: str, /, **params: Any) -> None:
         try:
             await ctx.reply(key, **params)
         except Exception:
             log.exception("could not send an error reply for event %s", ctx.message.event_id)
+
+    async def on_undecryptable(self, event: Undecryptable) -> None:
+        """The transport could not read a member's message: say so, as a reply to it, in
+        their language (in a room they are mentioned, so they notice)."""
+        language = await self.services.members.language_of(event.sender)
+        key = "core.encryption.undecryptable_direct" if event.is_direct else "core.encryption.undecryptable"
+        rendered = self.services.catalogue.render(language, key)
+        await self.services.transport.send(
+            OutgoingMessage(
+                room_id=event.room_id,
+                plain=rendered.plain,
+                html=rendered.html,
+                reply_to=event.event_id,
+                mentions=() if event.is_direct else (event.sender,),
+                txn_id=f"kb.undecryptable.{event.event_id}",
+            )
+        )

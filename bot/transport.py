@@ -6,7 +6,7 @@ would be another. Nothing outside the adapter knows about Matrix event formats.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -51,7 +51,21 @@ class MemberJoined:
     timestamp: datetime
 
 
-IncomingEvent = IncomingMessage | IncomingReaction | MemberJoined
+@dataclass(frozen=True)
+class Undecryptable:
+    """A member's message stayed unreadable (its room key never came); the core tells them.
+
+    The transport only reports it: what to say, and in which language, is the core's.
+    """
+
+    event_id: EventId
+    room_id: RoomId
+    sender: UserId
+    timestamp: datetime
+    is_direct: bool
+
+
+IncomingEvent = IncomingMessage | IncomingReaction | MemberJoined | Undecryptable
 EventHandler = Callable[[IncomingEvent], Awaitable[None]]
 
 
@@ -91,6 +105,16 @@ class Upload:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file for a member, uploaded after the text it belongs to (see
+    :meth:`bot.members.MemberService.tell`)."""
+
+    data: bytes
+    filename: str
+    content_type: str
+
+
+@dataclass(frozen=True)
 class RoomSpec:
     """A room to create inside the community space."""
 
@@ -111,6 +135,19 @@ class Transport(Protocol):
 
     @property
     def own_user_id(self) -> UserId: ...
+
+    @property
+    def server_name(self) -> str:
+        """The homeserver's name, to complete a bare ``@name`` a member typed."""
+        ...
+
+    def permalink(self, room_id: RoomId, event_id: EventId | None = None) -> str:
+        """A link anyone in the room can open (a room, or one message in it)."""
+        ...
+
+    def user_permalink(self, user_id: UserId) -> str:
+        """A link to a member that clients show as their name, without pinging them."""
+        ...
 
     async def send(self, message: OutgoingMessage) -> EventId: ...
 
@@ -142,3 +179,30 @@ class Transport(Protocol):
     async def is_direct(self, room_id: RoomId) -> bool: ...
 
     async def room_members(self, room_id: RoomId) -> list[UserId]: ...
+
+
+class Connection(Transport, Protocol):
+    """A transport with its life cycle, as the app drives it (see :mod:`bot.app`)::
+
+        await transport.connect()                     # credentials, stored state
+        await transport.setup_community(names, space) # rooms found or created
+        await transport.run(handler)                  # events until stop()
+        await transport.stop()
+
+    ``last_sync_ok`` is what the health check reads. A transport that avoids ``/sync``
+    (a Matrix application service pushed events by the homeserver) fits the same shape:
+    ``run`` would serve the pushed transactions instead of polling.
+    """
+
+    @property
+    def last_sync_ok(self) -> datetime | None:
+        """When the last batch of incoming events was fully handled (None before one)."""
+        ...
+
+    async def connect(self) -> None: ...
+
+    async def setup_community(self, room_names: Mapping[str, tuple[str, str]], space_name: str) -> None: ...
+
+    async def run(self, handler: EventHandler) -> None: ...
+
+    async def stop(self) -> None: ...

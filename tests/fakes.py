@@ -40,6 +40,31 @@ class FakeTransport:
     def own_user_id(self) -> UserId:
         return BOT
 
+    @property
+    def server_name(self) -> str:
+        return self.config.matrix.server_name
+
+    def permalink(self, room_id: RoomId, event_id: EventId | None = None) -> str:
+        return f"https://matrix.to/#/{room_id}/{event_id}" if event_id else f"https://matrix.to/#/{room_id}"
+
+    def user_permalink(self, user_id: UserId) -> str:
+        return f"https://matrix.to/#/{user_id}"
+
+    # The life cycle the app drives; the fake has nothing to connect to.
+    last_sync_ok: datetime | None = None
+
+    async def connect(self) -> None:
+        return None
+
+    async def setup_community(self, room_names: Any, space_name: str) -> None:
+        return None
+
+    async def run(self, handler: Any) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
     def _event_id(self) -> EventId:
         return EventId(f"$sent{next(self._ids)}")
 

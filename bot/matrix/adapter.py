@@ -23,17 +23,19 @@ from datetime import datetime
 
 from bot.clock import Clock
 from bot.config import Config
-from bot.i18n import Catalogue
 from bot.ids import EventId, RoomId, UserId
 from bot.matrix.client import authenticate, build_client
+from bot.matrix.community import CommunitySetup
 from bot.matrix.crypto import Crypto
 from bot.matrix.rooms import RoomManager
 from bot.matrix.sending import Sender
 from bot.matrix.sync import SyncLoop
-from bot.members import MemberService
 from bot.rooms import RoomDirectory
 from bot.storage.database import Database
 from bot.transport import EventHandler, OutgoingMessage, RoomSpec, Upload
+
+#: The links clients open as a room, a message or a member (see :meth:`MatrixTransport.permalink`).
+PERMALINK_BASE = "https://matrix.to/#/"
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +52,6 @@ class MatrixTransport:
         db: Database,
         clock: Clock,
         rooms: RoomDirectory,
-        catalogue: Catalogue | None = None,
     ) -> None:
         self._config = config
         self._client = build_client(config)
@@ -58,12 +59,8 @@ class MatrixTransport:
         self._crypto = Crypto(self._client, config, db, clock)
         self._rooms = RoomManager(self._client, config, db, clock, rooms)
         self._sender = Sender(self._client, db, clock, config.matrix.max_retry_wait_s, self._crypto)
-        self._sync = SyncLoop(
-            self._client, config, db, clock, self._rooms, rooms, self._crypto, self._tell_undecryptable
-        )
+        self._sync = SyncLoop(self._client, config, db, clock, self._rooms, rooms, self._crypto)
         self._db = db
-        self._clock = clock
-        self._catalogue = catalogue
         self._run_finished = asyncio.Event()
         self._run_finished.set()
 
@@ -72,6 +69,16 @@ class MatrixTransport:
     @property
     def own_user_id(self) -> UserId:
         return UserId(self._config.matrix.user_id)
+
+    @property
+    def server_name(self) -> str:
+        return self._config.matrix.server_name
+
+    def permalink(self, room_id: RoomId, event_id: EventId | None = None) -> str:
+        return f"{PERMALINK_BASE}{room_id}/{event_id}" if event_id else f"{PERMALINK_BASE}{room_id}"
+
+    def user_permalink(self, user_id: UserId) -> str:
+        return f"{PERMALINK_BASE}{user_id}"
 
     @property
     def last_sync_ok(self) -> datetime | None:
@@ -97,7 +104,9 @@ class MatrixTransport:
         ``room_names`` maps logical names (``welcome``, ``theme:<key>``) to (name, topic)
         used when a room has to be created. Idempotent.
         """
-        await self._rooms.setup_community(room_names, space_name)
+        await CommunitySetup(self._client, self._config, self._db, self._rooms, self._directory).setup(
+            room_names, space_name
+        )
 
     async def run(self, handler: EventHandler) -> None:
         """Sync until :meth:`stop`; raises InvalidCredentials when the token dies."""
@@ -127,30 +136,6 @@ class MatrixTransport:
         except Exception:
             log.warning("could not record the last sent messages", exc_info=True)
         await self._client.close()
-
-    async def _tell_undecryptable(self, room_id: RoomId, sender: UserId, event_id: EventId) -> None:
-        """Tell a member, in their language, that the bot could not read their message."""
-        if self._catalogue is None:
-            from bot.app import load_catalogue  # the core's texts; imported late (app imports us)
-
-            self._catalogue = load_catalogue(self._config)
-        language = await MemberService(self._db, self._clock, self._config.community.language).language_of(
-            sender
-        )
-        direct = self._rooms.is_direct_cached(room_id)
-        rendered = self._catalogue.render(
-            language, "core.encryption.undecryptable_direct" if direct else "core.encryption.undecryptable"
-        )
-        await self._sender.send_message(
-            OutgoingMessage(
-                room_id=room_id,
-                plain=rendered.plain,
-                html=rendered.html,
-                reply_to=event_id,
-                mentions=() if direct else (sender,),
-                txn_id=f"kb.undecryptable.{event_id}",
-            )
-        )
 
     # --------------------------------------------------------------------- sending
 

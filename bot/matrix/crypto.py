@@ -24,7 +24,6 @@ nio does the cryptography (vodozemac). This module decides the rest:
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import logging
@@ -51,6 +50,7 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.errors import ConfigError, TransportError
 from bot.ids import RoomId, UserId
+from bot.locks import KeyedLocks
 from bot.matrix import state
 from bot.matrix.retry import TRANSIENT_EXCEPTIONS, request
 from bot.storage.database import Database
@@ -199,7 +199,7 @@ class Crypto:
         self._clock = clock
         self._own = UserId(config.matrix.user_id)
         self.pending = PendingDecryptions(db, config.matrix.undecryptable_wait_s)
-        self._sharing: dict[str, asyncio.Lock] = {}
+        self._sharing: KeyedLocks[str] = KeyedLocks()
 
     @property
     def enabled(self) -> bool:
@@ -307,7 +307,7 @@ class Crypto:
         """
         # One share per room at a time: concurrent sends (a reply and a reminder) would
         # otherwise both start one, and nio refuses the second.
-        async with self._sharing.setdefault(room.room_id, asyncio.Lock()):
+        async with self._sharing.hold(room.room_id):
             await self._share_room_key_now(room)
 
     async def _share_room_key_now(self, room: MatrixRoom) -> None:

@@ -49,7 +49,6 @@ log = logging.getLogger(__name__)
 #: where creators outrank every power level (the largest integer JSON allows).
 CREATOR_POWER_LEVEL = 2**53 - 1
 
-DEFAULT_SPACE_LOCALPART = "kennisbrug"
 MEGOLM = "m.megolm.v1.aes-sha2"
 #: The state event that switches a room's encryption on (it cannot be switched off).
 ENCRYPTION_STATE = {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": MEGOLM}}
@@ -172,105 +171,7 @@ class RoomManager:
             raise TransportError(f"listing members of {room_id} failed")
         return [UserId(member.user_id) for member in resp.members]
 
-    # --------------------------------------------------------------- the community
-
-    async def setup_community(self, room_names: Mapping[str, tuple[str, str]], space_name: str) -> None:
-        """Resolve (or create) the space and every configured room, join them, link them.
-
-        Idempotent: a second run finds everything and changes nothing.
-        """
-        joined = await self._joined_rooms()
-        space_ref = self._config.community.space or f"#{DEFAULT_SPACE_LOCALPART}:{self._server}"
-        space_id = await self._ensure_room("community.space", space_ref, space_name, "", joined, space=True)
-        self._directory.space_id = space_id
-        for logical, ref in self._config.all_rooms().items():
-            name, topic = room_names.get(logical, (logical, ""))
-            room_id = await self._ensure_room(f"rooms.{logical}", ref, name, topic, joined, space_id=space_id)
-            self._directory.set(logical, room_id)
-        for room_id in self._directory.community_rooms():
-            await self._link_to_space(space_id, room_id)
-        log.info("community ready: space %s, %d rooms", space_id, len(self._directory.community_rooms()))
-
-    async def _ensure_room(
-        self,
-        key: str,
-        ref: str,
-        name: str,
-        topic: str,
-        joined: set[RoomId],
-        *,
-        space: bool = False,
-        space_id: RoomId | None = None,
-    ) -> RoomId:
-        if ref.startswith("!"):
-            room_id = RoomId(ref)
-            if room_id not in joined:
-                await self._join(room_id, key, ref)
-            return room_id
-        resp = await request(
-            lambda: self._client.room_resolve_alias(ref), f"resolving {ref}", ok_errcodes=_NOT_FOUND
-        )
-        if isinstance(resp, RoomResolveAliasResponse):
-            room_id = RoomId(resp.room_id)
-            if room_id not in joined:
-                await self._join(room_id, key, ref)
-            return room_id
-        localpart, _, alias_server = ref[1:].partition(":")
-        if not self._config.community.create_rooms:
-            raise TransportError(f"{key}: {ref} does not exist and community.create_rooms is false")
-        if alias_server != self._server:
-            raise TransportError(
-                f"{key}: {ref} does not exist; the bot can only create rooms on {self._server}"
-            )
-        room_id = await self._create_community_room(
-            key, localpart, name, topic, space=space, space_id=space_id
-        )
-        joined.add(room_id)
-        return room_id
-
-    async def _create_community_room(
-        self, key: str, localpart: str, name: str, topic: str, *, space: bool, space_id: RoomId | None
-    ) -> RoomId:
-        community = self._config.community
-        users: dict[str, int] = {user: community.moderator_power_level for user in community.moderators}
-        users.update({user: community.admin_power_level for user in community.admins})
-        override: dict[str, Any] = {"users": await self._with_creator(users)}
-        if space:
-            override["events_default"] = 100  # a space is a directory, not a chat
-        initial_state: list[dict[str, Any]] = []
-        if space_id is not None:
-            initial_state.append(
-                {
-                    "type": "m.space.parent",
-                    "state_key": space_id,
-                    "content": {"via": [self._server], "canonical": True},
-                }
-            )
-        if not space and self._config.matrix.encryption and self._config.matrix.encrypt_community_rooms:
-            initial_state.append(ENCRYPTION_STATE)
-        invite = [
-            user for user in dict.fromkeys((*community.admins, *community.moderators)) if user != self._own
-        ]
-        resp = await request(
-            lambda: self._client.room_create(
-                visibility=RoomVisibility.private,
-                alias=localpart,
-                name=name,
-                topic=topic or None,
-                preset=RoomPreset.public_chat,
-                invite=invite,
-                initial_state=initial_state,
-                power_level_override=override,
-                space=space,
-            ),
-            f"creating {key}",
-        )
-        if not isinstance(resp, RoomCreateResponse):
-            raise TransportError(f"{key}: creating the room failed")
-        log.info("%s: created %s (%s)", key, resp.room_id, "space" if space else "room")
-        return RoomId(resp.room_id)
-
-    async def _link_to_space(self, space_id: RoomId, room_id: RoomId) -> None:
+    async def link_to_space(self, space_id: RoomId, room_id: RoomId) -> None:
         """``m.space.child`` in the space and ``m.space.parent`` in the room, if missing."""
         via = {"via": [self._server]}
         links = (
@@ -309,7 +210,7 @@ class RoomManager:
     async def create_room(self, spec: RoomSpec) -> RoomId:
         encrypted = self.encrypt_new_room(spec)
         users = {user: level for user, level in spec.power_users.items() if user != self._own}
-        override = {"users": await self._with_creator(users)} if users else None
+        override = {"users": await self.with_creator(users)} if users else None
         space_id = self._directory.space_id
         in_space = space_id is not None and not spec.is_direct
         initial_state: list[dict[str, Any]] = []
@@ -337,18 +238,55 @@ class RoomManager:
         if isinstance(resp, RoomCreateResponse):
             room_id = RoomId(resp.room_id)
         else:
-            # The alias exists already (a retry after a lost answer): use that room.
+            # The alias exists already: a retry after a lost answer finds the bot's own
+            # room; anyone else's room under that alias is never taken over.
             alias = f"#{spec.alias_localpart}:{self._server}"
-            room_id = await self._ensure_room(
-                "create_room", alias, spec.name, spec.topic, await self._joined_rooms()
-            )
+            room_id = await self._own_room_under(alias)
         if in_space and space_id is not None:
-            await self._link_to_space(space_id, room_id)
+            await self.link_to_space(space_id, room_id)
         if spec.is_direct and len(spec.invite) == 1:
             self._direct[room_id] = UserId(spec.invite[0])
         elif not spec.is_direct:
             self._directory.add_private(room_id)
         return room_id
+
+    async def _own_room_under(self, alias: str) -> RoomId:
+        room_id = await self.resolve_alias(alias)
+        if room_id is None:
+            raise TransportError(f"creating {alias} failed: the alias is taken but resolves to no room")
+        if room_id not in await self.joined_rooms():
+            await self.join(room_id, "create_room", alias)
+        state = await self.room_state(room_id)
+        _version, creators = next(
+            (found for found in map(events.creators_of, state) if found is not None), ("1", frozenset())
+        )
+        if self._own not in creators:
+            raise TransportError(f"{alias} is taken by a room the bot did not create; not using it")
+        return room_id
+
+    async def resolve_alias(self, alias: str) -> RoomId | None:
+        """The room an alias points to; None when there is no such alias."""
+        resp = await request(
+            lambda: self._client.room_resolve_alias(alias), f"resolving {alias}", ok_errcodes=_NOT_FOUND
+        )
+        return RoomId(resp.room_id) if isinstance(resp, RoomResolveAliasResponse) else None
+
+    async def room_state(self, room_id: RoomId) -> list[Mapping[str, Any]]:
+        """The room's current state events (the bot must be in the room)."""
+        resp = await request(lambda: self._client.room_get_state(room_id), f"reading the state of {room_id}")
+        if not isinstance(resp, RoomGetStateResponse):
+            raise TransportError(f"reading the state of {room_id} failed")
+        room_state: list[Mapping[str, Any]] = [e for e in resp.events if isinstance(e, dict)]
+        self._note_creators(room_id, room_state)
+        return room_state
+
+    async def leave(self, room_id: RoomId) -> None:
+        """Leave a room (one the bot refused to adopt); a failure is only logged."""
+        try:
+            await request(lambda: self._client.room_leave(room_id), f"leaving {room_id}")
+        except TransportError as exc:
+            log.warning("could not leave %s: %s", room_id, exc)
+        self.forget(room_id)
 
     async def direct_room(self, user_id: UserId) -> RoomId:
         """The recorded DM with ``user_id`` if the bot is still in it, else a new one."""
@@ -375,14 +313,22 @@ class RoomManager:
             return room_id
 
     async def _dm_usable(self, room_id: RoomId, user_id: UserId) -> bool:
-        if room_id not in await self._joined_rooms():
+        """The recorded DM still is one: the bot and the member, nobody else joined or
+        invited. A room others have entered is left (a new DM is opened instead), so
+        private messages never reach a third person."""
+        if room_id not in await self.joined_rooms():
             return False
-        resp = await request(
-            lambda: self._client.room_get_state_event(room_id, "m.room.member", user_id),
-            f"reading membership in {room_id}",
-            ok_errcodes=_NOT_FOUND,
-        )
-        membership = resp.content.get("membership") if isinstance(resp, RoomGetStateEventResponse) else None
+        memberships = await self._memberships(room_id)
+        others = {
+            user
+            for user, membership in memberships.items()
+            if membership in ("join", "invite") and user not in (self._own, user_id)
+        }
+        if others:
+            log.warning("direct chat %s has %d other member(s); opening a new one", room_id, len(others))
+            await self.leave(room_id)
+            return False
+        membership = memberships.get(user_id)
         if membership in ("join", "invite"):
             return True
         if membership == "ban":
@@ -393,6 +339,19 @@ class RoomManager:
             ok_errcodes=("M_FORBIDDEN",),
         )
         return not isinstance(invited, ErrorResponse)
+
+    async def _memberships(self, room_id: RoomId) -> dict[str, str]:
+        """Every user's membership in the room (join, invite, leave, ban), from its state."""
+        found: dict[str, str] = {}
+        for source in await self.room_state(room_id):
+            if source.get("type") != "m.room.member":
+                continue
+            user, content = source.get("state_key"), source.get("content")
+            if isinstance(user, str) and isinstance(content, Mapping):
+                membership = content.get("membership")
+                if isinstance(membership, str):
+                    found[user] = membership
+        return found
 
     async def _record_direct(self, user_id: UserId, room_id: RoomId) -> None:
         """The member's DM is now ``room_id``: database, memory and ``m.direct``."""
@@ -485,30 +444,34 @@ class RoomManager:
             return
         if invite.content.get("is_direct") is True and self.allowed_user(inviter):
             if await self._accept(room_id):
-                log.info("accepted a direct chat invite to %s", room_id)
-                await self._record_direct(inviter, room_id)
+                if await self._only_the_two_of_us(room_id, inviter):
+                    log.info("accepted a direct chat invite to %s", room_id)
+                    await self._record_direct(inviter, room_id)
+                else:
+                    # "Direct" in name only: others are in it, so nothing private goes there.
+                    log.info("leaving %s: a direct chat invite into a room with other members", room_id)
+                    await self.leave(room_id)
             return
         log.info("declining an invite to %s (not a community room or an allowed direct chat)", room_id)
-        await self._leave(room_id)
+        await self.leave(room_id)
+
+    async def _only_the_two_of_us(self, room_id: RoomId, inviter: UserId) -> bool:
+        memberships = await self._memberships(room_id)
+        present = {user for user, m in memberships.items() if m in ("join", "invite")}
+        return present <= {self._own, inviter}
 
     async def _accept(self, room_id: RoomId) -> bool:
         try:
-            await self._join(room_id, "invite", room_id)
+            await self.join(room_id, "invite", room_id)
         except TransportError as exc:
             log.warning("could not accept the invite to %s: %s", room_id, exc)
-            await self._leave(room_id)
+            await self.leave(room_id)
             return False
         return True
 
-    async def _leave(self, room_id: RoomId) -> None:
-        try:
-            await request(lambda: self._client.room_leave(room_id), f"leaving {room_id}")
-        except TransportError as exc:
-            log.warning("could not leave %s: %s", room_id, exc)
-
     # -------------------------------------------------------------------- helpers
 
-    async def _join(self, room_ref: str, key: str, shown: str) -> RoomId:
+    async def join(self, room_ref: str, key: str, shown: str) -> RoomId:
         resp = await request(
             lambda: self._client.join(room_ref),
             f"joining {shown}",
@@ -521,13 +484,13 @@ class RoomManager:
             )
         return RoomId(resp.room_id)
 
-    async def _joined_rooms(self) -> set[RoomId]:
+    async def joined_rooms(self) -> set[RoomId]:
         resp = await request(self._client.joined_rooms, "listing joined rooms")
         if not isinstance(resp, JoinedRoomsResponse):
             raise TransportError("listing joined rooms failed")
         return {RoomId(r) for r in resp.rooms}
 
-    async def _with_creator(self, users: dict[str, int]) -> dict[str, int]:
+    async def with_creator(self, users: dict[str, int]) -> dict[str, int]:
         """``users`` plus the bot at 100 where the room version needs it (before v12)."""
         if await self._creators_have_power():
             return {u: lvl for u, lvl in users.items() if u != self._own}

@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, NamedTuple
@@ -59,9 +59,12 @@ from bot.matrix.rooms import RoomManager
 from bot.rooms import RoomDirectory
 from bot.storage.database import Database
 from bot.storage.models import ProcessedEvent, SeenReaction
-from bot.transport import EventHandler, IncomingEvent, IncomingReaction
+from bot.transport import EventHandler, IncomingEvent, IncomingReaction, Undecryptable
 
 log = logging.getLogger(__name__)
+
+#: What :meth:`SyncLoop._next_batch` returns after pausing for a passing failure.
+_RETRY = object()
 
 #: Backoff after a failed sync: 0.5 s doubling to ``matrix.max_retry_wait_s`` (3 s).
 INITIAL_BACKOFF_S = 0.5
@@ -99,11 +102,9 @@ class SyncLoop:
         rooms: RoomManager,
         directory: RoomDirectory,
         crypto: Crypto | None = None,
-        tell_undecryptable: Callable[[RoomId, UserId, EventId], Awaitable[None]] | None = None,
     ) -> None:
         self._client = client
         self._crypto = crypto
-        self._tell_undecryptable = tell_undecryptable
         self._config = config
         self._db = db
         self._clock = clock
@@ -165,13 +166,7 @@ class SyncLoop:
 
     async def run(self, handler: EventHandler) -> None:
         self._stop.clear()
-        stored = await state.load(self._db, state.NEXT_BATCH, state.CHECKPOINT_AT, state.FIRST_START)
-        token = stored.get(state.NEXT_BATCH)
-        self._completed_token = token
-        self._first_start = await self.record_first_start()
-        self._checkpoint_at = state.decode_time(stored.get(state.CHECKPOINT_AT))
-        await self._prune_processed()
-
+        token = await self._resume()
         backoff = Backoff(INITIAL_BACKOFF_S, self._config.matrix.max_retry_wait_s)
         # Resuming from a token: ask once for the full state so nio's room cache (power
         # levels, names) is complete; Synapse answers such a sync at once.
@@ -179,69 +174,107 @@ class SyncLoop:
         failures = 0
         try:
             while not self._stop.is_set():
-                try:
-                    resp = await self._fetch(token, full_state)
-                except TRANSIENT_EXCEPTIONS as exc:
-                    await self._pause(backoff.next(), type(exc).__name__)
-                    continue
-                if resp is None:
-                    break
-                if isinstance(resp, ErrorResponse):
-                    if is_credentials_error(resp):
-                        raise InvalidCredentials(
-                            f"the homeserver rejected the access token of {self._own} during sync "
-                            f"({describe(resp)})"
-                        )
-                    wait = backoff.next()
-                    if is_rate_limited(resp):
-                        wait = max(wait, retry_after_s(resp) or 0.0)
-                    await self._pause(wait, describe(resp))
+                resp = await self._next_batch(token, full_state, backoff)
+                if resp is _RETRY:
                     continue
                 if not isinstance(resp, SyncResponse):
-                    await self._pause(backoff.next(), f"unexpected answer {type(resp).__name__}")
-                    continue
-
-                try:
-                    if self._crypto is not None:
-                        await self._crypto.housekeeping()
-                    complete = await self._process(resp, handler)
-                    if complete:
-                        await self._retry_undecrypted(handler)
-                except InvalidCredentials:
-                    raise
-                except Exception as exc:
-                    failures += 1
-                    if failures < MAX_BATCH_FAILURES:
-                        log.warning(
-                            "sync batch failed (%s: %s); retrying it",
-                            type(exc).__name__,
-                            exc,
-                            exc_info=not isinstance(exc, TransportError),
-                        )
-                        await self._pause(backoff.next(), "batch failed")
-                        continue
-                    log.error("sync batch failed %d times; skipping it", failures, exc_info=True)
-                    complete = True
+                    break  # a stop was requested while waiting
+                complete, failures = await self._handle_batch(resp, handler, failures, backoff)
+                if complete is None:
+                    continue  # the batch failed and is fetched again
                 if not complete:
                     break  # stopped mid-batch: the batch is replayed on the next start
                 failures = 0
                 token = resp.next_batch
-                self._completed_token = token
-                if self._outcomes or self._token_is_stale():
-                    self._checkpoint_soon()
+                self._batch_completed(token)
                 full_state = False
                 backoff.reset()
-                self.last_sync_ok = self._clock.now()
-                self.synced.set()
         finally:
-            # Statuses of handled events, and the token of the last complete batch, are
-            # written even when the loop ends early.
-            if self._checkpoint_task is not None:
-                self._checkpoint_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await self._checkpoint_task
-            with contextlib.suppress(Exception):
-                await self._checkpoint(self._completed_token)
+            await self._final_checkpoint()
+
+    async def _resume(self) -> str | None:
+        """Load where the last run stopped; the sync token to resume from (None: fresh)."""
+        stored = await state.load(self._db, state.NEXT_BATCH, state.CHECKPOINT_AT, state.FIRST_START)
+        token = stored.get(state.NEXT_BATCH)
+        self._completed_token = token
+        self._first_start = await self.record_first_start()
+        self._checkpoint_at = state.decode_time(stored.get(state.CHECKPOINT_AT))
+        await self._prune_processed()
+        return token
+
+    async def _next_batch(self, token: str | None, full_state: bool, backoff: Backoff) -> object:
+        """The next ``SyncResponse``; ``_RETRY`` after a pause for a passing failure, None
+        when a stop was requested. A rejected token raises :class:`InvalidCredentials`."""
+        try:
+            resp = await self._fetch(token, full_state)
+        except TRANSIENT_EXCEPTIONS as exc:
+            await self._pause(backoff.next(), type(exc).__name__)
+            return _RETRY
+        if resp is None:
+            return None
+        if isinstance(resp, ErrorResponse):
+            if is_credentials_error(resp):
+                raise InvalidCredentials(
+                    f"the homeserver rejected the access token of {self._own} during sync ({describe(resp)})"
+                )
+            wait = backoff.next()
+            if is_rate_limited(resp):
+                wait = max(wait, retry_after_s(resp) or 0.0)
+            await self._pause(wait, describe(resp))
+            return _RETRY
+        if not isinstance(resp, SyncResponse):
+            await self._pause(backoff.next(), f"unexpected answer {type(resp).__name__}")
+            return _RETRY
+        return resp
+
+    async def _handle_batch(
+        self, resp: SyncResponse, handler: EventHandler, failures: int, backoff: Backoff
+    ) -> tuple[bool | None, int]:
+        """Handle one batch: (True when complete, False when stopped half-way, None when
+        it failed and is to be fetched again; the failures counted so far).
+
+        After ``MAX_BATCH_FAILURES`` the batch is skipped, so one poisonous event cannot
+        stop the bot; each event in it was claimed or is replayed, as for a crash.
+        """
+        try:
+            if self._crypto is not None:
+                await self._crypto.housekeeping()
+            complete = await self._process(resp, handler)
+            if complete:
+                await self._retry_undecrypted(handler)
+            return complete, failures
+        except InvalidCredentials:
+            raise
+        except Exception as exc:
+            failures += 1
+            if failures < MAX_BATCH_FAILURES:
+                log.warning(
+                    "sync batch failed (%s: %s); retrying it",
+                    type(exc).__name__,
+                    exc,
+                    exc_info=not isinstance(exc, TransportError),
+                )
+                await self._pause(backoff.next(), "batch failed")
+                return None, failures
+            log.error("sync batch failed %d times; skipping it", failures, exc_info=True)
+            return True, failures
+
+    def _batch_completed(self, token: str) -> None:
+        self._completed_token = token
+        if self._outcomes or self._token_is_stale():
+            self._checkpoint_soon()
+        self.last_sync_ok = self._clock.now()
+        self.synced.set()
+
+    async def _final_checkpoint(self) -> None:
+        # Statuses of handled events, and the token of the last complete batch, are
+        # written even when the loop ends early.
+        if self._checkpoint_task is not None:
+            self._checkpoint_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._checkpoint_task
+        with contextlib.suppress(Exception):
+            await self._checkpoint(self._completed_token)
 
     async def _fetch(self, token: str | None, full_state: bool) -> Any:
         """One ``/sync``; None when a stop was requested while waiting."""
@@ -439,7 +472,7 @@ class SyncLoop:
         incoming: IncomingEvent | None = None
         new_reaction: IncomingReaction | None = None
         if ev.type == "m.room.encrypted":
-            await self._undecryptable(room_id, source, ev)
+            await self._undecryptable(room_id, source, ev, handler)
             return
         if ev.type == "m.room.message":
             incoming = events.to_message(room_id, ev, direct)
@@ -466,7 +499,7 @@ class SyncLoop:
     # ------------------------------------------------------------ undecryptable
 
     async def _undecryptable(
-        self, room_id: RoomId, source: Mapping[str, Any], ev: events.EventBasics
+        self, room_id: RoomId, source: Mapping[str, Any], ev: events.EventBasics, handler: EventHandler
     ) -> None:
         """nio could not decrypt this event: keep it, ask for its key, retry after each batch."""
         if self._crypto is None or not self._crypto.enabled:
@@ -481,7 +514,7 @@ class SyncLoop:
         log.info("cannot decrypt %s in %s yet (session %s)", ev.event_id, room_id, item.session_id)
         await self._crypto.request_key(item)
         for old in self._crypto.pending.overflow():
-            await self._give_up(old)
+            await self._give_up(old, handler)
         await self._crypto.pending.save()
 
     async def _retry_undecrypted(self, handler: EventHandler) -> None:
@@ -503,11 +536,12 @@ class SyncLoop:
                 await self._handle(RoomId(item.room_id), decrypted, handler)
                 pending.remove(item.event_id)
             elif pending.expired(item, now):
-                await self._give_up(item)
+                await self._give_up(item, handler)
         await pending.save()
 
-    async def _give_up(self, item: Undecrypted) -> None:
-        """Claim an event that stayed unreadable and tell its sender once per session."""
+    async def _give_up(self, item: Undecrypted, handler: EventHandler) -> None:
+        """Claim an event that stayed unreadable and let the core tell its sender, once
+        per session (the adapter reports; what the member reads is the core's)."""
         assert self._crypto is not None
         self._crypto.pending.remove(item.event_id)
         ev = events.basics(item.source)
@@ -516,8 +550,17 @@ class SyncLoop:
         log.warning("could not decrypt %s in %s; telling the sender", ev.event_id, item.room_id)
         status = "done"
         try:
-            if self._crypto.pending.first_notice(item) and self._tell_undecryptable is not None:
-                await self._tell_undecryptable(RoomId(item.room_id), ev.sender, ev.event_id)
+            if self._crypto.pending.first_notice(item):
+                room_id = RoomId(item.room_id)
+                await handler(
+                    Undecryptable(
+                        event_id=ev.event_id,
+                        room_id=room_id,
+                        sender=ev.sender,
+                        timestamp=ev.timestamp,
+                        is_direct=self._rooms.is_direct_cached(room_id),
+                    )
+                )
         except Exception:
             status = "failed"
             log.exception("telling the sender of %s that it was unreadable failed", ev.event_id)

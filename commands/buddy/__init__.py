@@ -9,7 +9,9 @@ from commands.buddy.settings import BuddySettings
 
 
 def setup(services: Services) -> list[Feature]:
-    return [Buddy(services)]
+    buddy = Buddy(services)
+    buddy.register()
+    return [buddy]
 
 
 def check_config(config: Config) -> list[str]:

@@ -10,7 +10,9 @@ from commands.casus.settings import CasusSettings
 
 
 def setup(services: Services) -> list[Feature]:
-    return [Casus(services)]
+    casus = Casus(services)
+    casus.register()
+    return [casus]
 
 
 def check_config(config: Config) -> list[str]:

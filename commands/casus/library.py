@@ -116,6 +116,9 @@ def _texts(value: Any, where: str, problems: _Problems, limit: int) -> dict[str,
     return result if len(result) == len(LANGUAGES) else None
 
 
+CASE_FIELDS = frozenset({"id", "theme", "title", "text", "steps", "tags", "professions", "roles"})
+
+
 def parse_case(
     raw: Any,
     where: str,
@@ -136,70 +139,90 @@ def parse_case(
         problems.add(f"{at}.theme", f"{theme!r} is not a theme key (lower-case letters, digits, dashes)")
     title = _texts(raw.get("title"), f"{at}.title", problems, TITLE_LIMIT)
     text = _texts(raw.get("text"), f"{at}.text", problems, TEXT_LIMIT)
-    steps_raw = raw.get("steps")
-    steps: list[tuple[Text, ...]] = []
-    if not isinstance(steps_raw, Mapping):
-        problems.add(f"{at}.steps", f"must hold {', '.join(STEPS)}")
-    else:
-        for name in STEPS:
-            questions = steps_raw.get(name)
-            if not isinstance(questions, list) or not questions:
-                problems.add(f"{at}.steps.{name}", "must be a non-empty list of questions")
-                continue
-            parsed = [
-                _texts(q, f"{at}.steps.{name}[{i}]", problems, QUESTION_LIMIT)
-                for i, q in enumerate(questions)
-            ]
-            steps.append(tuple(q for q in parsed if q is not None))
-        unknown = sorted(str(k) for k in steps_raw if k not in STEPS)
-        if unknown:
-            problems.add(f"{at}.steps", f"unknown step(s) {', '.join(unknown)} (use {', '.join(STEPS)})")
-        if len(steps) == len(STEPS) and steps[-1]:
-            last = steps[-1][-1]
-            for language, words in EMPLOYEE_WORDS.items():
-                if not any(w in last.get(language, "").lower() for w in words):
-                    problems.add(
-                        f"{at}.steps.besluitvorming[-1].{language}",
-                        f"the last question must ask what this means for the employee ({words[0]!r})",
-                    )
+    steps = _steps(raw.get("steps"), f"{at}.steps", problems)
     profession_keys = set(professions) if professions is not None else None
     concerned = _keys(raw.get("professions"), f"{at}.professions", problems, profession_keys)
-    tags = raw.get("tags") or []
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        problems.add(f"{at}.tags", "must be a list of words")
-        tags = []
-    roles: dict[str, Text] = {}
-    roles_raw = raw.get("roles") or {}
-    if not isinstance(roles_raw, Mapping):
-        problems.add(f"{at}.roles", "must map a profession to a question")
-    else:
-        for key, question in roles_raw.items():
-            if profession_keys is not None and key not in profession_keys:
-                problems.add(f"{at}.roles.{key}", "is not a profession of config/professions.yaml")
-                continue
-            parsed_q = _texts(question, f"{at}.roles.{key}", problems, QUESTION_LIMIT)
-            if parsed_q is not None:
-                roles[str(key)] = parsed_q
-    unknown_fields = sorted(
-        str(k)
-        for k in raw
-        if k not in {"id", "theme", "title", "text", "steps", "tags", "professions", "roles"}
-    )
+    tags = _tags(raw.get("tags"), f"{at}.tags", problems)
+    roles = _roles(raw.get("roles"), f"{at}.roles", problems, profession_keys)
+    unknown_fields = sorted(str(k) for k in raw if k not in CASE_FIELDS)
     if unknown_fields:
         problems.add(at, f"unknown field(s) {', '.join(unknown_fields)}")
-    if title is None or text is None or len(steps) != len(STEPS) or not isinstance(theme, str):
+    if title is None or text is None or steps is None or not isinstance(theme, str):
         return None
     return Case(
         id=case_id,
         theme=theme,
         title=title,
         text=text,
-        steps=(steps[0], steps[1], steps[2]),
-        tags=tuple(tags),
+        steps=steps,
+        tags=tags,
         professions=concerned,
         roles=roles,
         source=where.split(":")[0],
     )
+
+
+Steps = tuple[tuple[Text, ...], tuple[Text, ...], tuple[Text, ...]]
+
+
+def _steps(value: Any, where: str, problems: _Problems) -> Steps | None:
+    """The questions of the three steps, each a non-empty list; None unless all three are."""
+    if not isinstance(value, Mapping):
+        problems.add(where, f"must hold {', '.join(STEPS)}")
+        return None
+    steps: list[tuple[Text, ...]] = []
+    for name in STEPS:
+        questions = value.get(name)
+        if not isinstance(questions, list) or not questions:
+            problems.add(f"{where}.{name}", "must be a non-empty list of questions")
+            continue
+        parsed = [
+            _texts(q, f"{where}.{name}[{i}]", problems, QUESTION_LIMIT) for i, q in enumerate(questions)
+        ]
+        steps.append(tuple(q for q in parsed if q is not None))
+    unknown = sorted(str(k) for k in value if k not in STEPS)
+    if unknown:
+        problems.add(where, f"unknown step(s) {', '.join(unknown)} (use {', '.join(STEPS)})")
+    if len(steps) != len(STEPS):
+        return None
+    if steps[-1]:
+        _check_employee_question(steps[-1][-1], f"{where}.besluitvorming[-1]", problems)
+    return (steps[0], steps[1], steps[2])
+
+
+def _check_employee_question(last: Text, where: str, problems: _Problems) -> None:
+    """The last question of the last step asks what the case means for the employee."""
+    for language, words in EMPLOYEE_WORDS.items():
+        if not any(w in last.get(language, "").lower() for w in words):
+            problems.add(
+                f"{where}.{language}",
+                f"the last question must ask what this means for the employee ({words[0]!r})",
+            )
+
+
+def _tags(value: Any, where: str, problems: _Problems) -> tuple[str, ...]:
+    tags = value or []
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        problems.add(where, "must be a list of words")
+        return ()
+    return tuple(tags)
+
+
+def _roles(value: Any, where: str, problems: _Problems, known: set[str] | None) -> dict[str, Text]:
+    """A question per profession, asked when the bot invites that profession."""
+    roles_raw = value or {}
+    if not isinstance(roles_raw, Mapping):
+        problems.add(where, "must map a profession to a question")
+        return {}
+    roles: dict[str, Text] = {}
+    for key, question in roles_raw.items():
+        if known is not None and key not in known:
+            problems.add(f"{where}.{key}", "is not a profession of config/professions.yaml")
+            continue
+        parsed = _texts(question, f"{where}.{key}", problems, QUESTION_LIMIT)
+        if parsed is not None:
+            roles[str(key)] = parsed
+    return roles
 
 
 def _keys(value: Any, where: str, problems: _Problems, known: set[str] | None) -> tuple[str, ...]:

@@ -65,5 +65,5 @@ async def organiser_only(ctx: Context) -> None:
     organisers = feature.settings.organisers if isinstance(feature, EventsBase) else ()
     if ctx.sender in organisers:
         return
-    if not await ctx.services.roles.is_moderator(ctx.sender, ctx.room_id):
+    if not await ctx.services.roles.is_moderator(ctx.sender):
         raise CheckFailure("events.error.organisers_only")

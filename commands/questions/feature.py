@@ -91,7 +91,9 @@ class Questions(Feature):
         return found.label(language) if found else key
 
     def _link(self, room_id: str | None, event_id: str | None) -> str:
-        return f"https://matrix.to/#/{room_id}/{event_id}" if room_id and event_id else ""
+        if not room_id or not event_id:
+            return ""
+        return self.services.transport.permalink(RoomId(room_id), EventId(event_id))
 
     # -- asking ------------------------------------------------------------------------
 
@@ -204,12 +206,7 @@ class Questions(Feature):
         )
 
     async def _dm(self, user_id: str, key: str, txn_id: str, **params: Any) -> None:
-        language = await self.services.members.language_of(UserId(user_id))
-        rendered = self.services.catalogue.render(language, key, **params)
-        room = await self.services.transport.direct_room(UserId(user_id))
-        await self.services.outbox.enqueue(
-            OutgoingMessage(room_id=room, plain=rendered.plain, html=rendered.html, txn_id=txn_id)
-        )
+        await self.services.members.tell(UserId(user_id), key, txn_id=txn_id, **params)
 
     # -- answers -------------------------------------------------------------------------
 

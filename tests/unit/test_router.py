@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.app import App
+from bot.ids import RoomId
 from tests.fakes import ALICE, BOB, FakeTransport, message
 
 
@@ -45,10 +46,25 @@ async def test_admin_only_refused_to_member(app: App, transport: FakeTransport) 
     assert "Geplande taken" in transport.last()
 
 
-async def test_power_level_makes_moderator_an_admin(app: App, transport: FakeTransport) -> None:
-    transport.levels[("!welcome", BOB)] = 100
+async def test_power_in_the_space_makes_an_admin(app: App, transport: FakeTransport) -> None:
+    app.services.rooms.space_id = RoomId("!space")
+    transport.levels[("!space", BOB)] = 100
     await app.router.dispatch(message("!status", sender=BOB))
     assert "Geplande taken" in transport.last()
+
+
+async def test_power_in_one_room_gives_no_community_wide_rights(app: App, transport: FakeTransport) -> None:
+    app.services.rooms.space_id = RoomId("!space")
+    transport.levels[("!welcome", BOB)] = 100
+    await app.router.dispatch(message("!status", sender=BOB))
+    assert "alleen voor beheerders" in transport.last()
+    roles = app.services.roles
+    assert not await roles.is_moderator(BOB)
+    # ... but it does count for that room's own actions, and only there.
+    assert await roles.is_room_moderator(BOB, RoomId("!welcome"))
+    assert not await roles.is_room_moderator(BOB, RoomId("!events"))
+    transport.levels[("!dm-bob", BOB)] = 100  # a room of his own is no community room
+    assert not await roles.is_room_moderator(BOB, RoomId("!dm-bob"))
 
 
 async def test_bad_choice_explains_and_shows_usage(app: App, transport: FakeTransport) -> None:

@@ -13,6 +13,7 @@ from bot.clock import FakeClock
 from bot.ids import RoomId, UserId
 from commands.buddy.feature import Buddy
 from commands.buddy.models import BuddyOffer, BuddyPair
+from commands.buddy.words import FIND_OPTIONS
 from tests.fakes import BOB, FakeTransport, message
 from tests.privacy_scan import rows_mentioning
 
@@ -174,6 +175,19 @@ async def test_nobody_available_says_what_to_loosen(app: App, transport: FakeTra
     assert "niet meer verder" in transport.last()
     await say(app, "!buddy zoek kleur=blauw")
     assert "De optie `kleur` ken ik hier niet" in transport.last()
+    assert "Wel: beroep, ervaring, regio, dag, thema, onderwerp, ander-beroep, opnieuw." in transport.last()
+
+
+async def test_an_english_member_is_shown_the_english_options(app: App, transport: FakeTransport) -> None:
+    await profile(app, BOB)
+    await say(app, "!taal en")
+    await say(app, "!buddy find colour=blue")
+    assert "I do not know the option `colour` here" in transport.last()
+    assert "profession, experience, region, day, theme, topic, other-profession, again." in transport.last()
+    # Every name either list offers is one the command reads.
+    for language in ("nl", "en"):
+        shown = app.services.catalogue.plain(language, "buddy.options.find").split(", ")
+        assert len(shown) == 8 and set(shown) <= set(FIND_OPTIONS)
 
 
 async def test_the_conversation_asks_three_questions(app: App, transport: FakeTransport) -> None:
@@ -205,6 +219,12 @@ async def test_erasure_leaves_no_row_and_is_kind_to_the_partner(app: App, transp
     await say(app, "!buddy checkin ja")
     exported = await app.services.privacy.export_all(BOB)
     assert exported["buddy"]["pairs"][0]["partner"] == CAROL
+    assert set(exported["buddy"]) == {"availability", "requests", "pairs", "checkins"}
+    assert exported["buddy"]["checkins"][0]["answer"] == "yes"
+    assert exported["buddy"]["availability"]["max_pairs"] == 2
+    carol = (await app.services.privacy.export_all(CAROL))["buddy"]
+    assert carol["blocked"] == [DAVE] and carol["asked_to_be_buddy"][0]["status"] == "accepted"
+    assert carol["pairs"][0]["partner"] == BOB and carol["pairs"][0]["ended_at"] is None
     # Dave looks for a buddy; carol blocked him, so bob is asked. Then bob leaves.
     await say(app, "!buddy zoek regio=utrecht", sender=DAVE)
     assert (await offers(app))[-1].candidate_id == BOB

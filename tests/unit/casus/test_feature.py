@@ -14,7 +14,7 @@ from sqlalchemy import select
 from bot.app import App, build_app
 from bot.clock import FakeClock
 from bot.ids import RoomId, UserId
-from bot.storage.models import Conversation, Nudge
+from bot.storage.models import Conversation, Nudge, RecurringJob, ScheduledJob
 from commands.casus.feature import Casus
 from commands.casus.store import OPEN
 from commands.introductions.store import ProfileStore
@@ -193,7 +193,7 @@ async def test_a_restart_in_between_neither_loses_nor_doubles(tmp_path: Path, cl
     assert len(in_room(first, ROOM)) == 1
     root = await root_of(first)
     # The job runs again (a crash before it was marked done): still one post.
-    await feature(first)._run_post(
+    await feature(first).posting.run_post(
         "casus.post:buikpijndossiers", {"theme": "buikpijndossiers", "occurrence": POST_AT.isoformat()}
     )
     await first.services.outbox.deliver_due()
@@ -221,7 +221,7 @@ async def test_a_restart_in_between_neither_loses_nor_doubles(tmp_path: Path, cl
 async def test_no_case_repeats_before_the_bank_is_used_up(app: App, clock: FakeClock) -> None:
     casus = feature(app)
     await casus.start()
-    bank = casus.bank("buikpijndossiers")
+    bank = casus.state.bank("buikpijndossiers")
     assert bank == ["bp-langlopend-dossier", "bp-arbeidsconflict"]
     posted = []
     for week in range(5):
@@ -334,7 +334,7 @@ async def test_a_member_submits_a_case_and_the_guard_keeps_nothing_flagged(
     await app.services.outbox.deliver_due()
     assert "goedgekeurd" in in_room(app, dm)[-1].plain
     casus = feature(app)
-    assert casus.bank("buikpijndossiers")[-1] == "ingediend-1"
+    assert casus.state.bank("buikpijndossiers")[-1] == "ingediend-1"
     await say(app, "!casus plaats ingediend-1", ALICE)
     root = posts(app)[-1]
     assert "Een re-integratie die vastloopt" in root.plain and "ingebracht door" in root.plain
@@ -421,3 +421,59 @@ async def test_a_post_missed_while_down_comes_late_also_every_other_week(
         assert len([m for m in posts(built) if m.thread_root is None]) == 2
     finally:
         await built.stop()
+
+
+async def test_a_forgotten_member_is_no_longer_credited_on_their_case(app: App) -> None:
+    casus = feature(app)
+    record = await casus.store.add_submission(BOB, "buikpijndossiers", "Mijn casus", "Tekst", [], False, "nl")
+    await say(app, f"!casus goedkeuren {record.id}", ALICE)
+    await app.services.privacy.erase_all(BOB)
+    # Without a restart in between: what the feature keeps in memory forgets Bob too.
+    await say(app, f"!casus plaats ingediend-{record.id}", ALICE)
+    root = posts(app)[-1]
+    assert root.plain.startswith("📋 **Casus: Mijn casus")
+    assert "ingebracht door" not in root.plain and BOB not in root.plain and BOB not in root.html
+
+
+async def test_stored_jobs_keep_their_kinds_and_ids(app: App, clock: FakeClock) -> None:
+    """Jobs outlive the code that planned them: a restart after an upgrade must find each
+    stored job's handler by its kind, and cancel it by its id."""
+    await feature(app).start()
+    await tick(app, clock, POST_AT + timedelta(seconds=5))
+    async with app.services.db.session() as session:
+        cron = (await session.scalars(select(RecurringJob))).all()
+        once = (await session.scalars(select(ScheduledJob).order_by(ScheduledJob.run_at))).all()
+    assert [(j.job_id, j.kind) for j in cron if j.kind.startswith("casus.")] == [
+        ("casus.post:buikpijndossiers", "casus.post")
+    ]
+    posted = POST_AT + timedelta(seconds=5)
+    planned = [(j.job_id, j.kind, j.run_at - posted) for j in once if j.kind.startswith("casus.")]
+    assert planned == [
+        ("casus.publish:1", "casus.publish", timedelta(minutes=2)),
+        ("casus.invite:1:1", "casus.invite", timedelta(hours=24)),
+        ("casus.step:1:2", "casus.step", timedelta(days=2)),
+        ("casus.invite:1:2", "casus.invite", timedelta(days=3)),
+        ("casus.step:1:3", "casus.step", timedelta(days=4)),
+        ("casus.invite:1:3", "casus.invite", timedelta(days=5)),
+        ("casus.close:1", "casus.close", timedelta(days=7)),
+    ]
+    await say(app, "!casus sluit", ALICE)
+    async with app.services.db.session() as session:
+        left = (
+            await session.scalars(
+                select(ScheduledJob.job_id).where(
+                    ScheduledJob.kind.startswith("casus."), ScheduledJob.status == "pending"
+                )
+            )
+        ).all()
+    # The follow-ups are cancelled; the publish safety net stays and will find the case posted.
+    assert left == ["casus.publish:1"]
+
+
+async def test_building_the_feature_registers_nothing(app: App) -> None:
+    """Registering is the explicit step setup() takes; a second build touches no service."""
+    before = app.services.privacy.names()
+    second = Casus(app.services)
+    assert app.services.privacy.names() == before and "casus" in before
+    with pytest.raises(ValueError, match="registered twice"):
+        second.register()
