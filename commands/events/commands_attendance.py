@@ -27,7 +27,7 @@ class AttendanceCommands(EventsBase):
         users: list[str] = []
         bad: list[str] = []
         for word in members.replace(",", " ").split():
-            user = parse_user_id(word, self.services.config.matrix.server_name)
+            user = parse_user_id(word, self.services.transport.server_name)
             (users if user else bad).append(user or word)
         if bad:
             raise UserError("events.error.bad_members", names=", ".join(bad[:5]))

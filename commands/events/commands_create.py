@@ -11,9 +11,7 @@ from bot.context import Context
 from bot.converters import Options
 from bot.errors import UserError
 from bot.formatting import Markup
-from bot.ids import RoomId
 from bot.registry import check, command
-from bot.transport import OutgoingMessage
 from commands.events.base import EventsBase, organiser_only
 from commands.events.flows import CONFIRM_FLOW, CREATE_FLOW, EVENT_IDS
 from commands.events.planning import (
@@ -50,7 +48,7 @@ class CreationCommands(EventsBase):
             )
             await self._create(ctx, draft, one_line=True)
             return
-        dm = ctx.room_id if ctx.is_direct else await self.services.transport.direct_room(ctx.sender)
+        dm = ctx.room_id if ctx.is_direct else await self.services.members.direct_room(ctx.sender)
         if not ctx.is_direct:
             await ctx.reply("events.continue_in_dm")
         await self.services.conversations.start(ctx, CREATE_FLOW, dm, {})
@@ -67,23 +65,23 @@ class CreationCommands(EventsBase):
             announced = await self._announce(events)
             await ctx.reply("events.created", ids=event_ids(announced), room=self._room_alias())
             return
-        dm = ctx.room_id if ctx.is_direct else await self.services.transport.direct_room(ctx.sender)
+        dm = ctx.room_id if ctx.is_direct else await self.services.members.direct_room(ctx.sender)
         if not ctx.is_direct:
             await ctx.reply("events.advice.in_dm")
-        await self._send_preview(ctx, dm, events, advice)
+        await self._send_preview(ctx, events, advice)
         await self.services.conversations.start(ctx, CONFIRM_FLOW, dm, {EVENT_IDS: [e.id for e in events]})
 
-    async def _send_preview(
-        self, ctx: Context, dm: RoomId, events: Sequence[EventRecord], advice: list[Advice]
-    ) -> None:
-        preview = self.services.catalogue.render(
-            ctx.language,
+    async def _send_preview(self, ctx: Context, events: Sequence[EventRecord], advice: list[Advice]) -> None:
+        def cards(language: str) -> Markup:
+            return Markup.join([self.rendering.card(e, language, {}) for e in events], "\n\n")
+
+        await self.services.members.tell(
+            ctx.sender,
             "events.preview",
-            cards=Markup.join([self.rendering.card(e, ctx.language, {}) for e in events], "\n\n"),
+            txn_id=ctx.next_txn_id(),
+            answering=ctx,
+            cards=cards,
             advice=self._advice_text(ctx, advice),
-        )
-        await self.services.transport.send(
-            OutgoingMessage(room_id=dm, plain=preview.plain, html=preview.html, txn_id=ctx.next_txn_id())
         )
 
     def _new_events(self, draft: Draft) -> list[NewEvent]:

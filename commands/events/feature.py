@@ -52,7 +52,7 @@ class Events(
         super().__init__(services)
         self.settings = EventSettings.from_config(services.config)
         self.timezone = services.config.community.timezone
-        self.store = EventStore(services.db, services.clock, services.config.matrix.server_name)
+        self.store = EventStore(services.db, services.clock, services.transport.server_name)
         self.profiles = ProfileStore(services.db, services.clock)
         self.rendering = Rendering(services, self.timezone)
         self.cards = Cards(services, self.settings.room, self.store, self.rendering)

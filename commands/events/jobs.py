@@ -12,14 +12,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.formatting import Rendered
 from bot.ids import RoomId, UserId
 from bot.scheduler import MissedPolicy
 from bot.services import Services
-from bot.transport import OutgoingMessage
 from commands.events.flows import EVALUATION_FLOW, EVENT_ID, KNOWN_PROFESSION
 from commands.events.planning import to_utc
-from commands.events.records import EventRecord, RsvpRecord
+from commands.events.records import EventRecord
 from commands.events.rendering import Rendering
 from commands.events.settings import EventSettings, ReminderOffset
 from commands.events.store import ANNOUNCED, GOING, EventStore
@@ -146,14 +144,22 @@ class Jobs:
         if due is None:
             return
         going = await self.store.going_with_reminders(event.id)
-        messages: list[OutgoingMessage] = []
-        try:
-            await self._reminders(event, job_id.rsplit(":", 1)[1], going, messages)
-        finally:
-            # One write for the whole fan-out. Should a member's chat fail to open, those
-            # before them are queued all the same; the job's retry adds the rest (the
-            # transaction ids make the repeat harmless).
-            await self.services.outbox.enqueue_many(messages, due_at=due)
+        label = job_id.rsplit(":", 1)[1]
+        stamp = int(event.starts_at.timestamp())
+        txn = {UserId(r.user_id): f"ev.remind.{event.id}.{label}.{r.id}.{stamp}" for r in going}
+        # Rendered once per language and queued in one write; a retry of the job adds
+        # whoever a failure left out (the transaction ids make the repeat harmless).
+        await self.services.members.tell_many(
+            list(txn),
+            "events.reminder",
+            txn_id=lambda user: txn[user],
+            due_at=due,
+            title=event.title,
+            when=lambda language: self.rendering.when(event, language),
+            where=lambda language: self.rendering.where(event, language),
+            until=lambda language: self.rendering.until(event, language),
+            id=event.id,
+        )
         log.info("reminder %s queued for %d member(s)", job_id, len(going))
 
     def _reminder_due(self, job_id: str, event: EventRecord) -> datetime | None:
@@ -181,36 +187,6 @@ class Jobs:
             log.info("reminder %s is sent late (%ds after it was due)", job_id, int(late.total_seconds()))
         return max(due, now)
 
-    async def _reminders(
-        self, event: EventRecord, label: str, going: list[RsvpRecord], messages: list[OutgoingMessage]
-    ) -> None:
-        """Add one reminder per member going to ``messages`` (kept when one fails)."""
-        stamp = int(event.starts_at.timestamp())
-        # The text depends on the language only: rendered once per language, not per member.
-        texts: dict[str, Rendered] = {}
-        for rsvp in going:
-            user = UserId(rsvp.user_id)
-            language = await self.services.members.language_of(user)
-            if language not in texts:
-                texts[language] = self.services.catalogue.render(
-                    language,
-                    "events.reminder",
-                    title=event.title,
-                    when=self.rendering.when(event, language),
-                    where=self.rendering.where(event, language),
-                    until=self.rendering.until(event, language),
-                    id=event.id,
-                )
-            room = await self.services.transport.direct_room(user)
-            messages.append(
-                OutgoingMessage(
-                    room_id=room,
-                    plain=texts[language].plain,
-                    html=texts[language].html,
-                    txn_id=f"ev.remind.{event.id}.{label}.{rsvp.id}.{stamp}",
-                )
-            )
-
     # -- evaluation ------------------------------------------------------------------
 
     async def evaluate(self, job_id: str, payload: dict[str, Any]) -> None:
@@ -226,24 +202,16 @@ class Jobs:
             await self._invite_evaluation(event, UserId(user_id))
 
     async def _invite_evaluation(self, event: EventRecord, user: UserId) -> None:
-        language = await self.services.members.language_of(user)
-        room = await self.services.transport.direct_room(user)
+        catalogue = self.services.catalogue
+        room = await self.services.members.direct_room(user)
         opened = await self._open_evaluation(event, user, room)
-        key = "events.evaluation.invite" if opened else "events.evaluation.invite_later"
-        rendered = self.services.catalogue.render(
-            language,
-            key,
+        await self.services.members.tell(
+            user,
+            "events.evaluation.invite" if opened else "events.evaluation.invite_later",
+            txn_id=f"ev.evaluate.{event.id}.{short_hash(user)}",
             title=event.title,
             id=event.id,
-            question=self.services.catalogue.fragment(language, "events.evaluation.ask.worked"),
-        )
-        await self.services.outbox.enqueue(
-            OutgoingMessage(
-                room_id=room,
-                plain=rendered.plain,
-                html=rendered.html,
-                txn_id=f"ev.evaluate.{event.id}.{short_hash(user)}",
-            )
+            question=lambda language: catalogue.fragment(language, "events.evaluation.ask.worked"),
         )
 
     async def _open_evaluation(self, event: EventRecord, user: UserId, room: RoomId) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bot.errors import UserError
 from bot.registry import listener
-from bot.transport import IncomingReaction, OutgoingMessage
+from bot.transport import IncomingReaction
 from commands.events.base import EventsBase
 from commands.events.jobs import short_hash
 from commands.events.store import GOING, MAYBE, NOT_GOING
@@ -38,10 +38,6 @@ class ReactionListener(EventsBase):
             else:
                 await self.signups.answer(user, event_id, wanted, "reaction", None, txn)
         except UserError as error:
-            # No command to answer: tell the member in their DM what went wrong.
-            language = await self.services.members.language_of(user)
-            rendered = self.services.catalogue.render(language, error.key, **error.params)
-            room = await self.services.transport.direct_room(user)
-            await self.services.transport.send(
-                OutgoingMessage(room_id=room, plain=rendered.plain, html=rendered.html, txn_id=f"{txn}.error")
-            )
+            # No command to answer: the member reads it in their DM (under the id this
+            # listener always used, not the router's).
+            await self.services.members.tell_error(user, error, txn_id=f"{txn}.error")
