@@ -26,6 +26,10 @@ class IncomingMessage:
     is_direct: bool
     thread_root: EventId | None = None
     reply_to: EventId | None = None
+    #: Received in the catch-up after the bot (re)started: what members sent while it was
+    #: down. Decided by the transport from when it received the event, never from the
+    #: sender's timestamp alone.
+    backlog: bool = False
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,7 @@ class IncomingReaction:
     key: str
     timestamp: datetime
     removed: bool = False
+    backlog: bool = False
 
 
 @dataclass(frozen=True)
