@@ -4,7 +4,6 @@ they want reminders."""
 from __future__ import annotations
 
 from bot.context import Context
-from bot.converters import parse_bool
 from bot.errors import UserError
 from bot.registry import command
 from commands.events.base import EventsBase
@@ -41,7 +40,7 @@ class RsvpCommands(EventsBase):
                 offsets=self._offsets_text(ctx),
             )
             return
-        on_value = parse_bool(setting)
+        on_value = ctx.services.catalogue.switch(setting)
         if on_value is None:
             raise UserError("events.error.on_off", value=setting[:20])
         await self.store.set_reminders(ctx.sender, on_value)

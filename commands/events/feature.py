@@ -66,7 +66,7 @@ class Events(
         job kinds (before the scheduler starts and arms stored jobs)."""
         conversations = self.services.conversations
         conversations.register(CreateFlow(self.services, self._finish_create))
-        conversations.register(ConfirmFlow(self._finish_confirm))
+        conversations.register(ConfirmFlow(self._finish_confirm, self.services.catalogue))
         conversations.register(EvaluationFlow(self.services, self._finish_evaluation))
         self.services.privacy.register("events", self.store.export_member, self.erase_member)
         self.jobs.register()
