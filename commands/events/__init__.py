@@ -1,10 +1,9 @@
 """Events: announcements, sign-ups and waitlists, reminders, calendar files, attendance,
 accreditation and evaluations."""
 
-from bot.config import Config
-from bot.errors import ConfigError
 from bot.registry import Feature
 from bot.services import Services
+from bot.settings import config_check
 from commands.events.feature import Events
 from commands.events.settings import EventSettings
 
@@ -13,10 +12,4 @@ def setup(services: Services) -> list[Feature]:
     return [Events(services)]
 
 
-def check_config(config: Config) -> list[str]:
-    """Problems in the ``events:`` section, for ``check-config``."""
-    try:
-        EventSettings.from_config(config)
-    except ConfigError as exc:
-        return list(exc.problems)
-    return []
+check_config = config_check(EventSettings)
