@@ -9,8 +9,9 @@ Secrets may come from the environment instead of the file:
 - ``KENNISBRUG_DATABASE_URL``         overrides ``database.url``
 - ``KENNISBRUG_MATRIX_STORE_KEY``     overrides ``matrix.store_key``
 
-Feature sections (``casus:``, ``buddy:`` …) are kept as raw mappings in
-:attr:`Config.sections`; each feature validates its own section.
+The core sections are declared dataclasses read by :mod:`bot.settings`. Feature sections
+(``casus:``, ``buddy:`` …) are kept as raw mappings in :attr:`Config.sections`; each
+feature declares its own settings class, read by the same loader.
 """
 
 from __future__ import annotations
@@ -28,7 +29,18 @@ import yaml
 
 from bot.errors import ConfigError
 from bot.i18n import LANGUAGES
-from bot.settings import Invalid, Problems, Scope, boolean, number, read_settings, setting, text, whole
+from bot.settings import (
+    Invalid,
+    Problems,
+    Reader,
+    Scope,
+    boolean,
+    number,
+    read_settings,
+    setting,
+    text,
+    whole,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PROFESSIONS_FILE = PROJECT_ROOT / "config" / "professions.yaml"
@@ -124,7 +136,7 @@ def _store_key(value: Any, scope: Scope) -> str | None:
     return key
 
 
-def _one_of(choices: tuple[str, ...]) -> Any:
+def _one_of(choices: tuple[str, ...]) -> Reader:
     def read(value: Any, scope: Scope) -> str:
         chosen = scope.read(text(), value) or scope.default
         if chosen not in choices:
@@ -192,7 +204,7 @@ def _professions_file(value: Any, scope: Scope) -> Path:
     return path
 
 
-def _quiet_hours(end: bool) -> Any:
+def _quiet_hours(end: bool) -> Reader:
     """One end of ``quiet_hours: 20:00-08:00``; a malformed value is reported once, by the start."""
 
     def read(value: Any, scope: Scope) -> time:
