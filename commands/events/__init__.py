@@ -10,10 +10,9 @@ Where things are: ``feature.py`` assembles the feature from its command groups
 ``sources`` (digest and stats). ``store``, ``planning``, ``flows``, ``settings`` and
 ``calendar`` are the data, pure logic, conversations, config and ``.ics`` file."""
 
-from bot.config import Config
-from bot.errors import ConfigError
 from bot.registry import Feature
 from bot.services import Services
+from bot.settings import config_check
 from commands.events.feature import Events
 from commands.events.settings import EventSettings
 
@@ -24,10 +23,4 @@ def setup(services: Services) -> list[Feature]:
     return [events]
 
 
-def check_config(config: Config) -> list[str]:
-    """Problems in the ``events:`` section, for ``check-config``."""
-    try:
-        EventSettings.from_config(config)
-    except ConfigError as exc:
-        return list(exc.problems)
-    return []
+check_config = config_check(EventSettings)
