@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Kennisbrug's command line: run, demo, check-config, migrate. See `--help`."""
+"""Kennisbrug's command line: run, demo, check-config, migrate, revision, health. See `--help`."""
 
 import sys
 

@@ -63,7 +63,8 @@ from bot.storage import Database  # noqa: E402
 from bot.storage.migrate import migrate  # noqa: E402
 from bot.storage.models import DirectRoom, OutboxMessage, ScheduledJob  # noqa: E402
 from bot.transport import OutgoingMessage, RoomSpec, Upload  # noqa: E402
-from commands.events.feature import REMINDER_LEAD, Events  # noqa: E402
+from commands.events.feature import Events  # noqa: E402
+from commands.events.jobs import REMINDER_LEAD  # noqa: E402
 from commands.events.models import Event, Rsvp  # noqa: E402
 
 MEMBER_PREFIX = "benchmember"

@@ -155,7 +155,7 @@ async def build_app(
     """
     clock = clock or SystemClock()
     db = db or Database(config.database.url)
-    await migrate(db)
+    await migrate(db, (*feature_modules, *config.plugins))
     rooms = RoomDirectory()
     if transport_factory is None:
         from bot.matrix import MatrixTransport

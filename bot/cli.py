@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bot.config import Config, load_config
 from bot.errors import CommunitySetupError, ConfigError, InvalidCredentials, TransportError
+from bot.permissions import restrict_umask, tighten
 
 DEFAULT_CONFIG = Path("config/example.yaml")
 
@@ -24,6 +25,7 @@ commands:
   demo          start a local homeserver (data in .demo/), the bot, and a terminal chat
   check-config  validate a config file; exit 0, or list every problem and exit 1
   migrate       bring the database to the newest schema
+  revision      write a new migration for one feature's model changes
   health        report the running bot's health as JSON (exit 0 healthy, 1 not)
 
 Secrets may come from the environment: KENNISBRUG_MATRIX_PASSWORD,
@@ -76,16 +78,32 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
     config = _load(args.config)
     configure_logging(config.log_level)
+    tighten(_data_paths(config))
 
     async def go() -> tuple[str | None, str | None]:
         db = Database(config.database.url)
         try:
-            return await migrate(db)
+            return await migrate(db, config.plugins)
         finally:
             await db.dispose()
 
     before, after = asyncio.run(go())
     print(f"database schema: {before or 'empty'} -> {after}")
+    return 0
+
+
+def cmd_revision(args: argparse.Namespace) -> int:
+    from bot.storage.migrate import SchemaError, new_revision
+
+    plugins = _load(args.config).plugins if args.config is not None else ()
+    configure_logging("WARNING")
+    try:
+        written = asyncio.run(new_revision(args.feature, args.message, plugins))
+    except SchemaError as exc:
+        print(f"revision: {exc}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(f"wrote {path}")
     return 0
 
 
@@ -114,6 +132,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = _load(args.config)
     configure_logging(config.log_level)
+    tighten(_data_paths(config))
     try:
         asyncio.run(_serve(config))
     except KeyboardInterrupt:
@@ -180,6 +199,19 @@ def build_parser() -> argparse.ArgumentParser:
     mig = sub.add_parser("migrate", help="bring the database to the newest schema")
     mig.add_argument("--config", type=Path, required=True)
     mig.set_defaults(func=cmd_migrate)
+    rev = sub.add_parser(
+        "revision",
+        help="write a new migration for one feature's model changes",
+        description="Compare FEATURE's models with a temporary SQLite database brought to every "
+        "head and write the difference as a new Alembic revision into FEATURE's migrations folder "
+        "(core: bot/storage/migrations/versions). FEATURE is a schema name (core, events, ...) or "
+        "a feature module; a plugin's needs --config naming it in plugins. Read the file before "
+        "committing it: autogenerate misses renames and data changes.",
+    )
+    rev.add_argument("feature", help="the feature whose tables changed, e.g. events")
+    rev.add_argument("-m", "--message", required=True, help="what the revision changes")
+    rev.add_argument("--config", type=Path, help="a config whose plugins are loaded too")
+    rev.set_defaults(func=cmd_revision)
     health = sub.add_parser(
         "health",
         help="report the running bot's health (exit 0 healthy, 1 not)",
@@ -203,8 +235,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _data_paths(config: Config) -> list[Path]:
+    """The database file (SQLite) and the crypto store: what must be owner-only."""
+    paths = [Path(config.matrix.store_path)]
+    prefix = "sqlite+aiosqlite:///"
+    if config.database.url.startswith(prefix):
+        location = config.database.url[len(prefix) :].split("?", 1)[0]
+        if location and location != ":memory:":
+            database = Path(location).expanduser()
+            paths += [database.with_name(database.name + suffix) for suffix in ("", "-wal", "-shm")]
+    return paths
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Before anything is written: the database and crypto store are for the bot's eyes.
+    restrict_umask()
     try:
         return int(args.func(args))
     except ConfigError as exc:

@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from bot.errors import ConfigError
+from bot.i18n import Catalogue, Joiner, Localised
 from bot.textnorm import is_number
 
 
@@ -20,6 +21,12 @@ class Profession:
 
     def label(self, language: str) -> str:
         return self.labels.get(language) or self.labels.get("nl") or self.key
+
+    def in_sentence(self, language: str) -> str:
+        """The label inside a sentence: "Bedrijfsarts" -> "bedrijfsarts", while
+        "HR-professional" keeps its capitals."""
+        label = self.label(language)
+        return label[:1].lower() + label[1:] if label[1:2].islower() else label
 
 
 class Professions:
@@ -63,6 +70,21 @@ class Professions:
         if problems:
             raise ConfigError(problems)
         return cls(items)
+
+    def named(self, catalogue: Catalogue, joiner: Joiner = "or") -> Localised:
+        """Every profession in a sentence ("a, b of c"), per language, for an error that
+        lists them: rendered from this list, so it cannot drift from the content file."""
+        return Localised(
+            {
+                language: catalogue.series(language, [p.in_sentence(language) for p in self.items], joiner)
+                for language in catalogue.languages()
+            }
+        )
+
+    def abbreviations_named(self, catalogue: Catalogue, count: int = 3) -> Localised:
+        """A few of the abbreviations members may type ("BA, VA of AD")."""
+        short = [a for p in self.items for a in p.abbreviations[:1] if a.isupper()][:count]
+        return Localised({language: catalogue.series(language, short) for language in catalogue.languages()})
 
     def get(self, key: str) -> Profession | None:
         return next((p for p in self.items if p.key == key), None)

@@ -6,21 +6,27 @@ Members answer by number, label or alias; ``stop`` ends (keeping what was given)
 ``terug``/``back`` goes one question back, ``overslaan``/``skip`` skips an optional one.
 A flow may start with answers filled in (a member editing what they gave before): the
 question then shows the current answer, and ``ok``/``houden``/``keep`` keeps it.
+
+The words are the catalogue's ``core.words`` lists, in every language. "ok" is a keep
+word and a yes word: where a question shows a current answer it keeps that answer
+(checked before the answer is read); elsewhere it answers a yes/no question with yes.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.checks import is_place_check
 from bot.clock import Clock
 from bot.errors import ConversationError
 from bot.formatting import Markup
+from bot.i18n import normalise_word
 from bot.ids import RoomId, UserId
 from bot.replies import error_reply
 from bot.storage import Database
@@ -30,14 +36,14 @@ from bot.transport import OutgoingMessage
 
 if TYPE_CHECKING:
     from bot.context import Context
+    from bot.i18n import Catalogue
+    from bot.registry import Command
 
 log = logging.getLogger(__name__)
 
-STOP_WORDS = {"stop", "stoppen", "annuleer", "cancel", "quit"}
-BACK_WORDS = {"terug", "back", "vorige"}
-SKIP_WORDS = {"overslaan", "skip", "sla over", "-"}
-KEEP_WORDS = {"ok", "oké", "okay", "houden", "zo laten", "laten", "keep", "="}
 _MAX_ANSWER_CHARS = 4000
+#: ``core_conversations.context`` key: the name of the command that opened the flow.
+STARTED_BY = "command"
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,23 @@ class Question:
     max_length: int | None = None
     parser: Callable[[str], Any] | None = None
     prompt_params: dict[str, Any] = field(default_factory=dict)
+
+
+def yes_no_choices(
+    catalogue: Catalogue,
+    yes_label_key: str,
+    no_label_key: str,
+    *,
+    yes_also: Iterable[str] = (),
+    no_also: Iterable[str] = (),
+) -> tuple[Choice, Choice]:
+    """The two answers of a yes/no question (values ``yes`` and ``no``), answered with
+    any of the catalogue's yes or no words; ``yes_also``/``no_also`` add words that mean
+    yes or no only for this question ("anoniem", "met naam")."""
+    return (
+        Choice("yes", label_key=yes_label_key, aliases=tuple(sorted({*catalogue.words("yes"), *yes_also}))),
+        Choice("no", label_key=no_label_key, aliases=tuple(sorted({*catalogue.words("no"), *no_also}))),
+    )
 
 
 class Flow(Protocol):
@@ -92,7 +115,7 @@ def _all_labels(ctx: Context, choice: Choice) -> set[str]:
 
 def _find_choice(ctx: Context, question: Question, part: str) -> Choice | None:
     """The choice one answer names: its number, value, label (any language) or alias."""
-    lowered = part.strip().lower().rstrip(".")
+    lowered = normalise_word(part)
     if is_number(lowered):
         number = int(lowered)
         return question.choices[number - 1] if 1 <= number <= len(question.choices) else None
@@ -157,7 +180,8 @@ class ConversationService:
                     room_id=room_id,
                     step=0,
                     answers=dict(answers or {}),
-                    context={},
+                    # The command that opened the flow: its role checks run again at the end.
+                    context={STARTED_BY: ctx.command.name} if ctx.command is not None else {},
                     started_at=now,
                     updated_at=now,
                 )
@@ -203,12 +227,12 @@ class ConversationService:
             return True
         questions = list(flow.questions(answers))
         text = ctx.message.body.strip()[:_MAX_ANSWER_CHARS]
-        word = text.lower()
-        if word in STOP_WORDS:
+        catalogue = ctx.services.catalogue
+        if catalogue.is_word("stop", text):
             await self.cancel(ctx.sender)
             await flow.finish(ctx, answers, completed=False)
             return True
-        if word in BACK_WORDS:
+        if catalogue.is_word("back", text):
             # The earlier answer stays as the current one, so the member can keep it.
             step = max(step - 1, 0)
             await self._save(ctx.sender, step, answers, ctx.message.event_id)
@@ -218,9 +242,10 @@ class ConversationService:
             step = len(questions) - 1
         question = questions[step]
         try:
-            if word in KEEP_WORDS and question.name in answers:
+            if question.name in answers and catalogue.is_word("keep", text):
+                # Before the answer is read: "ok" keeps the current answer, not "yes".
                 pass
-            elif word in SKIP_WORDS:
+            elif catalogue.is_word("skip", text):
                 if not question.optional:
                     raise ConversationError("core.conversation.not_optional")
                 answers.pop(question.name, None)
@@ -241,11 +266,39 @@ class ConversationService:
         questions = list(flow.questions(answers))
         if step >= len(questions):
             await self.cancel(ctx.sender)
-            await flow.finish(ctx, answers, completed=True)
+            # A role may have been taken away half-way (an organiser no longer one):
+            # what the flow does at the end is allowed only if the opening command still is.
+            opening = await self._recheck_roles(ctx, state.context.get(STARTED_BY))
+            previous, ctx.command = ctx.command, opening or ctx.command
+            try:
+                # A flow the finish opens (the confirmation after a preview) carries the
+                # same command, so its end is checked again too.
+                await flow.finish(ctx, answers, completed=True)
+            finally:
+                ctx.command = previous
             return True
         await self._save(ctx.sender, step, answers, ctx.message.event_id)
         await self._ask(ctx, flow, answers, step, ctx.room_id)
         return True
+
+    async def _recheck_roles(self, ctx: Context, command_name: object) -> Command | None:
+        """Run the opening command's role checks again; a failure is the member's error
+        (the conversation is closed already, so nothing is done on their behalf).
+        Returns the opening command, if known."""
+        if not isinstance(command_name, str):
+            return None
+        resolved = ctx.services.registry.resolve(command_name.split())
+        if resolved is None:
+            return None
+        command, _used = resolved
+        previous, ctx.command = ctx.command, command  # checks may read their command's feature
+        try:
+            for predicate in command.checks:
+                if not is_place_check(predicate):  # the answers came in a DM: only who counts
+                    await predicate(ctx)
+        finally:
+            ctx.command = previous
+        return command
 
     def _parse(self, ctx: Context, question: Question, text: str) -> Any:
         if question.choices:
@@ -291,7 +344,9 @@ class ConversationService:
         if step > 0:
             hints.append("core.conversation.hint_back")
         hints.append("core.conversation.hint_stop")
-        hint_text = " · ".join(ctx.text(h) for h in hints)
+        # Fragments, not plain text: a hint's `word` must reach the member as code, not
+        # as literal backticks.
+        hint_text = Markup.join((ctx.fragment(h) for h in hints), sep=" · ")
         current = _current_answer(ctx, question, answers.get(question.name))
         await ctx.services.transport.send(
             _question_message(ctx, room_id, question, step + 1, len(questions), choices, hint_text, current)
@@ -326,12 +381,13 @@ def _question_message(
     number: int,
     total: int,
     choices: Markup,
-    hints: str,
+    hints: Markup,
     current: Markup,
 ) -> OutgoingMessage:
+    # A single question (consent, erasure) needs no "question 1 of 1" counter.
     rendered = ctx.services.catalogue.render(
         ctx.language,
-        "core.conversation.question",
+        "core.conversation.question" if total > 1 else "core.conversation.question_single",
         number=number,
         total=total,
         question=ctx.fragment(question.prompt_key, **question.prompt_params),

@@ -1,7 +1,8 @@
 """Turn a command's text into the arguments its signature declares.
 
 Supported annotations: ``str``, ``int``, ``float``, ``bool`` (ja/nee, yes/no, aan/uit,
-on/off), :class:`~bot.ids.UserId` (``@name:server`` or a matrix.to link),
+on/off: the ``core.words`` lists of the catalogue), :class:`~bot.ids.UserId`
+(``@name:server`` or a matrix.to link),
 ``datetime.date`` (16-03-2027, 2027-03-16, 16 maart [2027], dinsdag 16 maart),
 ``Literal[...]`` choices, :class:`Options` (every ``key=value`` token), and ``X | None``
 with a default. A keyword-only ``str`` parameter takes the rest of the text as typed.
@@ -19,12 +20,11 @@ from datetime import date
 from typing import Any, Literal, Union, get_args, get_origin
 
 from bot.errors import BadArgument, MissingArgument, RegistryError
+from bot.i18n import Catalogue, core_catalogue
 from bot.ids import UserId
 from bot.textnorm import is_number
 
 _QUOTES = {'"': '"', "“": "”", "„": "”", "'": "'", "‘": "’", "«": "»"}
-_TRUE = {"ja", "j", "yes", "y", "aan", "on", "true", "1", "waar"}
-_FALSE = {"nee", "n", "no", "uit", "off", "false", "0", "onwaar"}
 _USER_RE = re.compile(r"^@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-:\[\]]+$")
 _MATRIX_TO_RE = re.compile(r"^https://matrix\.to/#/(@[^/?\s]+)")
 _OPTION_RE = re.compile(r"^([A-Za-z][A-Za-z0-9_\-]*)=(.*)$", re.DOTALL)
@@ -218,13 +218,12 @@ def inspect_params(callback: Callable[..., Any], command_name: str) -> list[Para
     return specs
 
 
-def parse_bool(value: str) -> bool | None:
-    lowered = value.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    return None
+def parse_bool(value: str, catalogue: Catalogue | None = None) -> bool | None:
+    """A yes/no or on/off setting (``ja``, ``uit``, ``yes``...); None when it is neither.
+
+    The words are the catalogue's ``core.words`` (yes/on, no/off); without a catalogue
+    the core's own, which are the same lists."""
+    return (catalogue or core_catalogue()).switch(value)
 
 
 def parse_user_id(value: str, default_server: str | None = None) -> UserId | None:
@@ -279,6 +278,8 @@ class ConversionContext:
 
     today: date
     server_name: str | None
+    # The words for yes and no; the core catalogue's when not given.
+    catalogue: Catalogue | None = None
 
 
 def convert(value: str, annotation: Any, param: str, ctx: ConversionContext) -> Any:
@@ -298,7 +299,7 @@ def convert(value: str, annotation: Any, param: str, ctx: ConversionContext) -> 
             return result
         raise BadArgument("core.error.bad_number", param=param, value=value)
     if annotation is bool:
-        parsed = parse_bool(value)
+        parsed = parse_bool(value, ctx.catalogue)
         if parsed is None:
             raise BadArgument("core.error.bad_bool", param=param, value=value)
         return parsed

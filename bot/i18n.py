@@ -4,16 +4,23 @@ Every user-facing text lives in ``locale/<lang>.yaml`` files: the core's own in
 ``bot/locale`` and each feature's in ``commands/<feature>/locale``. Nested YAML keys are
 flattened into dotted keys (``core.help.title``). Both languages must have the same
 keys and the same placeholders; a test checks it.
+
+What members *type* is language data too: the words for yes, no, keep, skip, back and
+stop live under ``core.words`` as YAML lists, read through :meth:`Catalogue.words`. A
+member may answer in either language (a Dutch member typing "yes" means yes), so the
+words of every language count unless one language is asked for.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import string
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -27,23 +34,40 @@ log = logging.getLogger(__name__)
 
 LANGUAGES: tuple[str, ...] = ("nl", "en")
 DEFAULT_LANGUAGE = "nl"
+WORDS_PREFIX = "core.words."
+CORE_LOCALE = Path(__file__).resolve().parent / "locale"
+
+WordSet = Literal["yes", "no", "on", "off", "keep", "skip", "back", "stop"]
+"""The word sets under ``core.words``. ``on``/``off`` add the switch words (aan/uit) that
+make yes/no for a setting; ``keep`` keeps the current answer in a conversation."""
+WORD_SETS: tuple[WordSet, ...] = get_args(WordSet)
+Joiner = Literal["or", "and"]
 
 
 class CatalogueError(Exception):
     """A catalogue file is malformed or defines a key twice."""
 
 
-def _flatten(prefix: str, node: Any, out: dict[str, str], source: Path) -> None:
+def _flatten(
+    prefix: str, node: Any, out: dict[str, str], source: Path, lists: dict[str, tuple[str, ...]] | None = None
+) -> None:
     if isinstance(node, Mapping):
         for key, value in node.items():
-            _flatten(f"{prefix}.{key}" if prefix else str(key), value, out, source)
+            _flatten(f"{prefix}.{key}" if prefix else str(key), value, out, source, lists)
     elif isinstance(node, str):
         if prefix in out:
             raise CatalogueError(f"{source}: key {prefix!r} is defined twice")
         out[prefix] = node
     elif isinstance(node, list) and all(isinstance(x, str) for x in node):
-        # Lists of strings (e.g. word lists) are kept joined by newlines.
-        out[prefix] = "\n".join(node)
+        # Lists of strings (paragraph lists, word lists) are kept joined by newlines as
+        # text, and as items for word lookups. Only strings: an unquoted yes, no, on or
+        # off would be read by YAML as a boolean, and is refused here.
+        if prefix in out:
+            raise CatalogueError(f"{source}: key {prefix!r} is defined twice")
+        items = tuple(node)
+        out[prefix] = "\n".join(items)
+        if lists is not None:
+            lists[prefix] = items
     else:
         raise CatalogueError(f"{source}: {prefix!r} must be text, not {type(node).__name__}")
 
@@ -53,18 +77,49 @@ def placeholders(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
+def normalise_word(text: str) -> str:
+    """A short answer as it is compared with a word list: trimmed, lower case, single
+    spaces, without a closing full stop or exclamation mark ("Ja!" is "ja")."""
+    return " ".join(text.strip().lower().split()).rstrip(".!") or text.strip()
+
+
+@dataclass(frozen=True)
+class Localised:
+    """A placeholder value that differs per language (a list of professions in the
+    member's language), for errors raised before the member's language is known."""
+
+    by_language: Mapping[str, str]
+
+    def text(self, language: str, default_language: str = DEFAULT_LANGUAGE) -> str:
+        return self.by_language.get(language) or self.by_language.get(default_language) or ""
+
+
 class Catalogue:
     """All texts of all languages, looked up by dotted key."""
 
-    def __init__(self, texts: dict[str, dict[str, str]], default_language: str = DEFAULT_LANGUAGE):
+    def __init__(
+        self,
+        texts: dict[str, dict[str, str]],
+        default_language: str = DEFAULT_LANGUAGE,
+        lists: dict[str, dict[str, tuple[str, ...]]] | None = None,
+    ):
         self._texts = texts
         self.default_language = default_language
         # Values every template may use (the command prefix, the community's name).
         self.globals: dict[str, Any] = {}
+        self._lists = lists or {}
+        # Word lists are looked up for every DM answer: normalised once here.
+        self._word_lists: dict[tuple[str, str | None], frozenset[str]] = {}
+        for lang, by_key in self._lists.items():
+            for key, items in by_key.items():
+                words = frozenset(normalise_word(item) for item in items)
+                self._word_lists[(key, lang)] = words
+                self._word_lists[(key, None)] = self._word_lists.get((key, None), frozenset()) | words
 
     @classmethod
     def load(cls, directories: Iterable[Path], default_language: str = DEFAULT_LANGUAGE) -> Catalogue:
         texts: dict[str, dict[str, str]] = {lang: {} for lang in LANGUAGES}
+        lists: dict[str, dict[str, tuple[str, ...]]] = {lang: {} for lang in LANGUAGES}
         for directory in directories:
             for lang in LANGUAGES:
                 path = directory / f"{lang}.yaml"
@@ -72,8 +127,59 @@ class Catalogue:
                     continue
                 with path.open(encoding="utf-8") as fh:
                     data = yaml.safe_load(fh) or {}
-                _flatten("", data, texts[lang], path)
-        return cls(texts, default_language)
+                _flatten("", data, texts[lang], path, lists[lang])
+        return cls(texts, default_language, lists)
+
+    def word_list(self, key: str, language: str | None = None) -> frozenset[str]:
+        """The normalised items of the YAML list at ``key``: of every language, or of one.
+
+        For a feature's own answer words (``casus.words.anonymous``); the shared ones are
+        read with :meth:`words`."""
+        found = self._word_lists.get((key, language))
+        if found is None:
+            log.error("missing word list %s", key)
+            return frozenset()
+        return found
+
+    def first_word(self, key: str, language: str) -> str:
+        """The first item of the list at ``key`` in ``language``: the name to show (an
+        option's name in the member's language when listing the options)."""
+        for lang in (language, self.default_language):
+            items = self._lists.get(lang, {}).get(key)
+            if items:
+                return items[0]
+        log.error("missing word list %s", key)
+        return key
+
+    def words(self, name: WordSet, language: str | None = None) -> frozenset[str]:
+        """What members type for ``yes``, ``no``, ``keep``...: ``core.words.<name>``.
+
+        Without ``language`` the words of every language: members mix languages in
+        short answers, and no word in one language's list means the opposite in another.
+        """
+        return self.word_list(WORDS_PREFIX + name, language)
+
+    def yes_no(self, text: str) -> bool | None:
+        """True for a yes word, False for a no word, None for anything else."""
+        word = normalise_word(text)
+        if word in self.words("yes"):
+            return True
+        if word in self.words("no"):
+            return False
+        return None
+
+    def switch(self, text: str) -> bool | None:
+        """A setting's value: yes or on (``aan``) is True, no or off (``uit``) is False."""
+        word = normalise_word(text)
+        if word in self.words("yes") or word in self.words("on"):
+            return True
+        if word in self.words("no") or word in self.words("off"):
+            return False
+        return None
+
+    def is_word(self, name: WordSet, text: str) -> bool:
+        """Whether ``text`` is one of the ``name`` words (``stop``, ``terug``...)."""
+        return normalise_word(text) in self.words(name)
 
     def languages(self) -> tuple[str, ...]:
         return tuple(self._texts)
@@ -93,19 +199,45 @@ class Catalogue:
         log.error("missing catalogue key %s", key)
         return key
 
+    def _params(self, language: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        values = {**self.globals, **params}
+        for name, value in values.items():
+            if isinstance(value, Localised):
+                values[name] = value.text(language, self.default_language)
+        return values
+
     def render(self, language: str, key: str, /, **params: Any) -> Rendered:
         """The text of ``key`` in ``language`` with member values escaped for HTML."""
-        return render(self.template(language, key), {**self.globals, **params})
+        return render(self.template(language, key), self._params(language, params))
 
     def fragment(self, language: str, key: str, /, **params: Any) -> Markup:
         """A trusted piece of a larger message (a list line, a card section)."""
-        return fragment(self.template(language, key), {**self.globals, **params})
+        return fragment(self.template(language, key), self._params(language, params))
 
     def plain(self, language: str, key: str, /, **params: Any) -> str:
         """Only the plain text (for places that take no formatting, like a room name).
 
         No HTML is built: labels are read this way many times per message."""
-        return fragment(self.template(language, key), {**self.globals, **params}).plain
+        return fragment(self.template(language, key), self._params(language, params)).plain
+
+    def series(self, language: str, items: Iterable[str], joiner: Joiner = "or") -> str:
+        """``a, b or c`` / ``a, b of c``: a list in a sentence, in ``language``."""
+        parts = list(items)
+        if len(parts) <= 1:
+            return "".join(parts)
+        return self.plain(
+            language, f"core.series.{joiner}", items=", ".join(parts[:-1]), last=parts[-1]
+        )
+
+
+@functools.cache
+def core_catalogue() -> Catalogue:
+    """The core's own catalogue (``bot/locale``), read once.
+
+    For the few pure parsers called without a catalogue at hand (a setting typed as
+    ``aan``/``uit``): the words come from the same YAML as everywhere else. The data
+    never changes while the bot runs, so reading it once is safe."""
+    return Catalogue.load([CORE_LOCALE])
 
 
 def _babel_locale(language: str) -> str:

@@ -38,6 +38,7 @@ from bot.textnorm import SLASH_PREFIX, after_prefix, command_form, strip_invisib
 from bot.transport import (
     IncomingEvent,
     IncomingMessage,
+    IncomingReaction,
     OutgoingMessage,
     StructuredCommand,
     Undecryptable,
@@ -46,6 +47,8 @@ from bot.transport import (
 log = logging.getLogger(__name__)
 
 _MAX_COMMAND_WORDS = 4
+GLOBAL_FLOOD_FACTOR = 10
+GLOBAL_BUCKET = "*"  # the global bucket's name; no user id looks like it
 
 
 class Router:
@@ -57,8 +60,16 @@ class Router:
             capacity=services.config.flood.burst,
             refill_seconds=services.config.flood.seconds_per_command,
         )
+        # All members together: many accounts each under their own limit must not keep
+        # the bot busy either. Ten times a member's burst, refilled ten times as fast.
+        self.global_flood = FloodLimiter(
+            services.clock,
+            capacity=services.config.flood.burst * GLOBAL_FLOOD_FACTOR,
+            refill_seconds=services.config.flood.seconds_per_command / GLOBAL_FLOOD_FACTOR,
+        )
         # Commands sent while the bot was down arrive all at once after a restart; they
-        # are the backlog the bot owes its members, not a flood.
+        # are the backlog the bot owes its members, not a flood. The transport says which
+        # events came in that catch-up; a sender's timestamp alone proves nothing.
         self.started_at = services.clock.now()
 
     async def dispatch(self, event: IncomingEvent) -> None:
@@ -69,8 +80,22 @@ class Router:
         if isinstance(event, Undecryptable):
             await self.on_undecryptable(event)
             return
+        if isinstance(event, IncomingReaction) and self._flood_verdict(event) is not Verdict.ALLOW:
+            # Reactions toggle cards and send confirmations: limited like commands,
+            # silently (a reaction has nothing to reply to).
+            log.debug("flood control: dropped reaction %s", event.event_id)
+            return
         for handler in self.registry.listeners_for(event):
             await self._run_listener(handler, event)
+
+    def _flood_verdict(self, event: IncomingMessage | IncomingReaction) -> Verdict:
+        if event.backlog and event.timestamp < self.started_at:
+            return Verdict.ALLOW
+        verdict = self.flood.check(event.sender)
+        if verdict is Verdict.ALLOW and self.global_flood.check(GLOBAL_BUCKET) is not Verdict.ALLOW:
+            log.warning("flood control: the whole community is over its limit; dropping %s", event.event_id)
+            return Verdict.DROP
+        return verdict
 
     async def _run_listener(self, handler: Any, event: IncomingEvent) -> None:
         try:
@@ -99,7 +124,7 @@ class Router:
             for handler in self.registry.listeners_for(message):
                 await self._run_listener(handler, message)
             return
-        verdict = self.flood.check(message.sender) if message.timestamp >= self.started_at else Verdict.ALLOW
+        verdict = self._flood_verdict(message)
         if verdict is Verdict.DROP:
             log.debug("flood control: dropped event %s", message.event_id)
             return
@@ -151,7 +176,9 @@ class Router:
 
     def _conversion(self) -> ConversionContext:
         return ConversionContext(
-            today=self.services.clock.now().date(), server_name=self.services.transport.server_name
+            today=self.services.clock.now().date(),
+            server_name=self.services.transport.server_name,
+            catalogue=self.services.catalogue,
         )
 
     async def invoke_structured(self, ctx: Context, structured: StructuredCommand) -> None:

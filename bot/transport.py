@@ -42,6 +42,10 @@ class IncomingMessage:
     is_direct: bool
     thread_root: EventId | None = None
     reply_to: EventId | None = None
+    #: Received in the catch-up after the bot (re)started: what members sent while it was
+    #: down. Decided by the transport from when it received the event, never from the
+    #: sender's timestamp alone.
+    backlog: bool = False
     mentions: tuple[UserId, ...] = ()
     command: StructuredCommand | None = None
 
@@ -57,6 +61,7 @@ class IncomingReaction:
     key: str
     timestamp: datetime
     removed: bool = False
+    backlog: bool = False
 
 
 @dataclass(frozen=True)

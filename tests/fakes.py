@@ -174,10 +174,14 @@ def message(
     is_direct: bool = False,
     thread_root: str | None = None,
     at: datetime | None = None,
+    backlog: bool | None = None,
     mentions: tuple[UserId, ...] = (),
     command: StructuredCommand | None = None,
 ) -> IncomingMessage:
-    """A member's message; ``at`` is when they sent it (now, by the real clock, if not given)."""
+    """A member's message; ``at`` is when they sent it (now, by the real clock, if not given).
+
+    Without ``at`` it counts as backlog (sent while the bot was down), so tests that send
+    many commands at a standing fake clock are not throttled; flood tests give ``at``."""
     return IncomingMessage(
         event_id=EventId(f"$in{next(_counter)}"),
         room_id=RoomId(room),
@@ -186,6 +190,7 @@ def message(
         timestamp=at or datetime.now(UTC),
         is_direct=is_direct,
         thread_root=EventId(thread_root) if thread_root else None,
+        backlog=(at is None) if backlog is None else backlog,
         mentions=mentions,
         command=command,
     )

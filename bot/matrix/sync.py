@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -59,7 +60,7 @@ from bot.matrix.rooms import RoomManager
 from bot.rooms import RoomDirectory
 from bot.storage.database import Database
 from bot.storage.models import ProcessedEvent, SeenReaction
-from bot.transport import EventHandler, IncomingEvent, IncomingReaction, Undecryptable
+from bot.transport import EventHandler, IncomingEvent, IncomingMessage, IncomingReaction, Undecryptable
 
 log = logging.getLogger(__name__)
 
@@ -486,6 +487,9 @@ class SyncLoop:
             incoming = events.to_member_joined(room_id, source, ev)
         if incoming is None:
             return
+        if not self.synced.is_set() and isinstance(incoming, IncomingMessage | IncomingReaction):
+            # The first batch of this run: what arrived while the bot was away.
+            incoming = dataclasses.replace(incoming, backlog=True)
         if not await self._begin(room_id, ev, new_reaction):
             return
         status = "done"

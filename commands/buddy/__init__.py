@@ -1,9 +1,8 @@
 """Buddies: two-sided mentoring matches between members."""
 
-from bot.config import Config
-from bot.errors import ConfigError
 from bot.registry import Feature
 from bot.services import Services
+from bot.settings import config_check
 from commands.buddy.feature import Buddy
 from commands.buddy.settings import BuddySettings
 
@@ -14,10 +13,4 @@ def setup(services: Services) -> list[Feature]:
     return [buddy]
 
 
-def check_config(config: Config) -> list[str]:
-    """Problems in the ``buddy:`` section, for ``check-config``."""
-    try:
-        BuddySettings.from_config(config)
-    except ConfigError as exc:
-        return list(exc.problems)
-    return []
+check_config = config_check(BuddySettings)

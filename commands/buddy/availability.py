@@ -10,7 +10,7 @@ from bot.i18n import format_date
 from bot.ids import UserId
 from bot.registry import check, command
 from commands.buddy.base import BuddyCommands
-from commands.buddy.words import MAX_OPTIONS, PAUSE_OFF, PAUSE_UNTIL
+from commands.buddy.words import PAUSE_UNTIL, is_pause_off, max_options
 
 
 class AvailabilityCommands(BuddyCommands):
@@ -38,7 +38,7 @@ class AvailabilityCommands(BuddyCommands):
         max_pairs: int | None = None
         limit = self.settings.max_pairs_limit
         for name, value in options.items():
-            if name not in MAX_OPTIONS:
+            if name not in max_options(self.services.catalogue):
                 raise UserError("buddy.error.unknown_option", name=name[:40], known="max")
             if not value.isdigit() or not 1 <= int(value) <= limit:
                 raise UserError("buddy.error.max", value=value[:10], limit=limit)
@@ -50,7 +50,7 @@ class AvailabilityCommands(BuddyCommands):
         """Pause being a buddy candidate until a date (``uit`` ends the pause)."""
         text = until.strip()
         lowered = text.lower()
-        if lowered in PAUSE_OFF:
+        if is_pause_off(self.services.catalogue, lowered):
             await self.store.set_availability(
                 ctx.sender, paused_until=None, default_max=self.settings.default_max_pairs
             )

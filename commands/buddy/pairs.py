@@ -8,7 +8,7 @@ from bot.ids import UserId
 from bot.registry import command
 from commands.buddy.base import BuddyCommands
 from commands.buddy.models import BuddyPair
-from commands.buddy.words import CHECKIN_ANSWERS
+from commands.buddy.words import checkin_answer
 
 
 class PairCommands(BuddyCommands):
@@ -33,7 +33,7 @@ class PairCommands(BuddyCommands):
         number: int | None = None
         if words and words[-1].lstrip("#").isdigit():
             number = int(words.pop().lstrip("#"))
-        said = CHECKIN_ANSWERS.get(" ".join(words))
+        said = checkin_answer(self.services.catalogue, " ".join(words))
         if said is None:
             raise UserError("buddy.error.checkin_answer", value=answer[:40])
         pair = await self._own_pair(ctx, number)

@@ -14,8 +14,8 @@ from commands.buddy.flow import ANY, FLOW_NAME, OTHER_PROFESSION, TOPIC_LIMIT
 from commands.buddy.rounds import NOBODY, offer_job_id
 from commands.buddy.store import CANCELLED, WITHDRAWN
 from commands.buddy.text import nothing
-from commands.buddy.words import FIND_OPTIONS
-from commands.introductions.vocabulary import DAYS, EXPERIENCE, REGIONS, parse_yes_no
+from commands.buddy.words import find_options
+from commands.introductions.vocabulary import DAYS, EXPERIENCE, REGIONS
 
 
 class RequestCommands(BuddyCommands):
@@ -44,8 +44,9 @@ class RequestCommands(BuddyCommands):
         criteria: dict[str, Any] = {}
         topic: str | None = None
         parser = self.state.parser
+        names = find_options(self.services.catalogue)
         for name, value in options.items():
-            target = FIND_OPTIONS.get(name)
+            target = names.get(name)
             if target is None:
                 raise UserError(
                     "buddy.error.unknown_option", name=name[:40], known=ctx.text("buddy.options.find")
@@ -65,7 +66,7 @@ class RequestCommands(BuddyCommands):
                 if topic and len(topic) > TOPIC_LIMIT:
                     raise UserError("buddy.error.topic_too_long", limit=TOPIC_LIMIT, length=len(topic))
             else:
-                flag = parse_yes_no(value)
+                flag = self.services.catalogue.yes_no(value)
                 if flag is None:
                     raise UserError("buddy.error.yes_no", name=name[:40], value=value[:20])
                 criteria[target] = flag

@@ -4,56 +4,41 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from bot.config import Config
-from bot.errors import ConfigError
+from bot.settings import Invalid, Scope, Settings, hours, setting, whole_range
+
+
+def _weeks(value: Any, scope: Scope) -> tuple[int, ...]:
+    if not isinstance(value, list) or not all(
+        isinstance(w, int) and not isinstance(w, bool) and 1 <= w <= 52 for w in value
+    ):
+        raise Invalid("must be a list of whole numbers of weeks from 1 to 52")
+    return tuple(sorted(set(value)))
+
+
+def _pairs_limit(value: Any, scope: Scope) -> int:
+    """The limit, then whether the default fits under it (the limit read as 1 when invalid)."""
+    try:
+        limit: int = whole_range(1, 20)(value, scope)
+    except Invalid as problem:
+        scope.report(problem.message)
+        limit = 1
+    if scope.values["default_max_pairs"] > limit:
+        scope.report("may not be larger than buddy.max_pairs_limit", key="buddy.default_max_pairs")
+    return limit
 
 
 @dataclass(frozen=True)
-class BuddySettings:
+class BuddySettings(Settings):
+    section = "buddy"
+
     # How long a candidate has to answer before the request moves on.
-    offer_timeout: timedelta = timedelta(days=3)
+    offer_timeout: timedelta = setting(timedelta(days=3), key="offer_timeout_hours", read=hours(1, 24 * 30))
     # Check-ins after the pair was made ("have you met yet?").
-    checkin_weeks: tuple[int, ...] = (2, 6)
+    checkin_weeks: tuple[int, ...] = setting((2, 6), read=_weeks)
     # Pairs a member takes on when they do not say (``max=``), and the most they may.
-    default_max_pairs: int = 1
-    max_pairs_limit: int = 5
+    default_max_pairs: int = setting(1, read=whole_range(1, 20))
+    max_pairs_limit: int = setting(5, read=_pairs_limit, raw=5)
     # How many candidates one request asks at most before telling the requester.
-    max_offers: int = 10
-
-    @classmethod
-    def from_config(cls, config: Config) -> BuddySettings:
-        section = config.section("buddy")
-        problems: list[str] = []
-        offer_hours = _number(
-            section.get("offer_timeout_hours", 72), "buddy.offer_timeout_hours", problems, 1, 24 * 30
-        )
-        weeks_raw = section.get("checkin_weeks", list(cls.checkin_weeks))
-        weeks: tuple[int, ...] = cls.checkin_weeks
-        if not isinstance(weeks_raw, list) or not all(
-            isinstance(w, int) and not isinstance(w, bool) and 1 <= w <= 52 for w in weeks_raw
-        ):
-            problems.append("buddy.checkin_weeks: must be a list of whole numbers of weeks from 1 to 52")
-        else:
-            weeks = tuple(sorted(set(weeks_raw)))
-        default_max = _number(section.get("default_max_pairs", 1), "buddy.default_max_pairs", problems, 1, 20)
-        limit = _number(section.get("max_pairs_limit", 5), "buddy.max_pairs_limit", problems, 1, 20)
-        if default_max > limit:
-            problems.append("buddy.default_max_pairs: may not be larger than buddy.max_pairs_limit")
-        max_offers = _number(section.get("max_offers", 10), "buddy.max_offers", problems, 1, 100)
-        if problems:
-            raise ConfigError(problems)
-        return cls(
-            offer_timeout=timedelta(hours=offer_hours),
-            checkin_weeks=weeks,
-            default_max_pairs=default_max,
-            max_pairs_limit=limit,
-            max_offers=max_offers,
-        )
-
-
-def _number(value: object, where: str, problems: list[str], low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        problems.append(f"{where}: must be a whole number from {low} to {high}")
-        return low
-    return value
+    max_offers: int = setting(10, read=whole_range(1, 100))

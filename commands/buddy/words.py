@@ -1,63 +1,55 @@
-"""The words members type to the buddy commands, in one place so they can move to the
-catalogues as a whole: option names and their synonyms, check-in answers, pause words.
+"""The words members type to the buddy commands, read from the catalogues.
 
-What the member is *shown* (the list of options in an error, for example) is catalogue
-text; these are only the words that are *read*.
+Shared words (yes, no, stop; the option names profession, experience, region, day and
+theme) are the core's vocabulary (``core.words``, ``core.options``); what only the buddy
+commands read is ``buddy.words``. Every language's words are accepted, so a Dutch member
+typing ``topic=`` is understood. What a member is *shown* is ordinary catalogue text.
 """
 
 from __future__ import annotations
 
-# ``!buddy zoek`` options, Dutch and English, to the criterion they set.
-FIND_OPTIONS = {
-    "beroep": "professions",
-    "beroepen": "professions",
-    "profession": "professions",
-    "ervaring": "experience",
-    "experience": "experience",
-    "regio": "regions",
-    "region": "regions",
-    "provincie": "regions",
-    "dag": "days",
-    "dagen": "days",
-    "day": "days",
-    "days": "days",
-    "thema": "themes",
-    "themas": "themes",
-    "theme": "themes",
-    "themes": "themes",
-    "onderwerp": "topic",
-    "topic": "topic",
-    "over": "topic",
-    "ander-beroep": "cross",
-    "anderberoep": "cross",
-    "other-profession": "cross",
-    "cross": "cross",
-    "opnieuw": "again",
-    "again": "again",
+from bot.i18n import Catalogue, normalise_word
+
+#: ``!buddy zoek`` options by the catalogue list naming them, to the criterion they set.
+_FIND_LISTS = {
+    "core.options.profession": "professions",
+    "core.options.experience": "experience",
+    "core.options.region": "regions",
+    "core.options.day": "days",
+    "core.options.theme": "themes",
+    "buddy.words.topic": "topic",
+    "buddy.words.cross": "cross",
+    "buddy.words.again": "again",
 }
 
-# ``!buddy beschikbaar ja max=2``: the one option, under its names.
-MAX_OPTIONS = ("max", "maximum", "aantal")
-
-# ``!buddy checkin ...`` answers to what they record.
-CHECKIN_ANSWERS = {
-    "ja": "yes",
-    "j": "yes",
-    "yes": "yes",
-    "y": "yes",
-    "zeker": "yes",
-    "nog niet": "not_yet",
-    "nog-niet": "not_yet",
-    "nee": "not_yet",
-    "niet": "not_yet",
-    "no": "not_yet",
-    "not yet": "not_yet",
-    "not-yet": "not_yet",
-    "stop": "stop",
-    "stoppen": "stop",
-    "klaar": "stop",
-}
-
-# ``!buddy pauze uit`` ends a pause; ``!buddy pauze tot 1 mei`` reads the date after the word.
-PAUSE_OFF = ("uit", "off", "stop", "geen", "none")
+# ``!buddy pauze tot 1 mei`` reads the date after these words (a prefix, not an answer).
 PAUSE_UNTIL = ("tot en met ", "tot ", "until ", "till ")
+
+
+def find_options(catalogue: Catalogue) -> dict[str, str]:
+    """Every name a member may type for a ``!buddy zoek`` option, to its criterion."""
+    return {word: target for key, target in _FIND_LISTS.items() for word in catalogue.word_list(key)}
+
+
+def max_options(catalogue: Catalogue) -> frozenset[str]:
+    """``!buddy beschikbaar ja max=2``: the one option, under its names."""
+    return catalogue.word_list("buddy.words.max")
+
+
+def is_pause_off(catalogue: Catalogue, text: str) -> bool:
+    """``!buddy pauze uit``: an off, no or stop word ends a pause."""
+    if normalise_word(text) in catalogue.word_list("buddy.words.pause_off"):
+        return True
+    return any(catalogue.is_word(name, text) for name in ("off", "no", "stop"))
+
+
+def checkin_answer(catalogue: Catalogue, text: str) -> str | None:
+    """``yes``, ``not_yet`` or ``stop`` for an answer to "have you met yet?"."""
+    word = normalise_word(text)
+    if word in catalogue.word_list("buddy.words.not_yet") or catalogue.is_word("no", word):
+        return "not_yet"
+    if word in catalogue.word_list("buddy.words.done") or catalogue.is_word("stop", word):
+        return "stop"
+    if catalogue.is_word("yes", word):
+        return "yes"
+    return None

@@ -1,12 +1,10 @@
 """Casus prompts: scheduled cases in the theme rooms, every profession's perspective."""
 
-from bot.config import Config
-from bot.errors import ConfigError
 from bot.registry import Feature
 from bot.services import Services
+from bot.settings import config_check
 from commands.casus.feature import Casus
-from commands.casus.library import load_library
-from commands.casus.settings import CasusSettings
+from commands.casus.settings import CasusSettings, check_library
 
 
 def setup(services: Services) -> list[Feature]:
@@ -15,20 +13,4 @@ def setup(services: Services) -> list[Feature]:
     return [casus]
 
 
-def check_config(config: Config) -> list[str]:
-    """Problems in the ``casus:`` section and in the case library, for ``check-config``."""
-    try:
-        settings = CasusSettings.from_config(config)
-    except ConfigError as exc:
-        return list(exc.problems)
-    from bot.content import Professions
-
-    try:
-        professions = [p.key for p in Professions.load(config.community.professions_file).items]
-    except ConfigError:
-        professions = None  # reported by the core check already
-    try:
-        load_library(settings.library, [t.key for t in config.themes], professions)
-    except ConfigError as exc:
-        return list(exc.problems)
-    return []
+check_config = config_check(CasusSettings, then=check_library)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from bot.conversations import Choice, Question
+from bot.conversations import Choice, Question, yes_no_choices
 from bot.errors import ConversationError
 from commands.casus.library import TEXT_LIMIT, TITLE_LIMIT
 from commands.casus.privacy_guard import Finding, screen
@@ -20,11 +20,6 @@ if TYPE_CHECKING:
 
 FLOW_NAME = "casus.submit"
 QUESTIONS_LIMIT = 800
-
-YES_NO = (
-    Choice("yes", label_key="casus.answer.yes", aliases=("ja", "j", "yes", "y", "graag", "anoniem")),
-    Choice("no", label_key="casus.answer.no", aliases=("nee", "n", "no", "met naam", "niet")),
-)
 
 Finisher = Callable[["Context", dict[str, Any], bool], Awaitable[None]]
 
@@ -61,6 +56,15 @@ class SubmitFlow:
         self._theme_choices = tuple(
             Choice(t.key, labels=tuple(t.name.items()), aliases=(t.key,)) for t in services.config.themes
         )
+        catalogue = services.catalogue
+        # Yes and no in any language, plus "anoniem" / "met naam" for this question only.
+        self._anonymous = yes_no_choices(
+            catalogue,
+            "casus.answer.yes",
+            "casus.answer.no",
+            yes_also=catalogue.word_list("casus.words.anonymous"),
+            no_also=catalogue.word_list("casus.words.named"),
+        )
 
     def questions(self, answers: dict[str, Any]) -> Sequence[Question]:
         language = str(answers.get(LANGUAGE) or self.services.config.community.language)
@@ -87,7 +91,7 @@ class SubmitFlow:
             Question(
                 "questions", "casus.ask.questions", optional=True, max_length=QUESTIONS_LIMIT, parser=parser
             ),
-            Question("anonymous", "casus.ask.anonymous", choices=YES_NO),
+            Question("anonymous", "casus.ask.anonymous", choices=self._anonymous),
         ]
 
     def screened(self, text: str, language: str) -> str:

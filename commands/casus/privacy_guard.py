@@ -10,7 +10,10 @@ What is found, by category:
   8-9 digit number right after a word such as "BSN" or "burgerservicenummer";
 - ``iban``: an account number that passes the IBAN check (python-stdnum), or has the
   shape of a Dutch IBAN (a typo in a real account number is still one);
-- ``phone``: a valid Dutch or international phone number (phonenumbers, region NL);
+- ``phone``: a valid Dutch or international phone number (phonenumbers, region NL),
+  and any number written as a phone number (0 or + first, 8 to 13 digits) right after
+  "tel.", "telefoon", "mobiel", "bel" and the like: the numbering plan leaves ranges
+  unassigned, but a number a member typed after "bel" is a phone number all the same;
 - ``email``: an e-mail address;
 - ``postcode``: a Dutch postcode (``1234 AB``), and a street with a house number;
 - ``birthdate``: a full date after "geboren", "geboortedatum", "geb." or "born", or
@@ -40,6 +43,15 @@ _BSN_CANDIDATE = re.compile(r"(?<![\w.,/+-])(\d(?:[ .]?\d){7,8})(?![\w/]|[.,]\d|
 _BSN_CONTEXT = re.compile(
     r"(?:\bbsn|burger\s?service\s?nummer|burgerservicenr|sofi[\s-]?nummer|sofinr)\b\W{0,12}$", re.IGNORECASE
 )
+# A number as people write a phone number: 0 or + first, then digits with spaces,
+# dashes, dots or brackets.
+_PHONE_WRITTEN = re.compile(r"(?<![\w+])((?:\+|0)[\d \-.()]{6,20}\d)(?![\w])")
+_PHONE_CONTEXT = re.compile(
+    r"\b(?:tel|telefoon\w*|telnr|mobiel\w*|mobile|gsm|bel|bellen|belt|phone|call)\b\.?"
+    r"[^\d\n.;!?]{0,30}$",  # a few words, same sentence: "bel haar gerust op", "tel.:"
+    re.IGNORECASE,
+)
+_PHONE_DIGITS = range(8, 14)
 _IBAN_CANDIDATE = re.compile(r"\b([A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]){11,30})\b")
 _NL_IBAN_SHAPE = re.compile(r"^NL\d{2}[A-Z]{4}\d{10}$")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
@@ -152,6 +164,19 @@ def _find_phones(text: str, found: list[Finding], *, dialled_only: bool = False)
         found.append(Finding("phone", match.start, match.end, mask(_digits(match.raw_string))))
 
 
+def _find_context_phones(text: str, found: list[Finding]) -> None:
+    """Numbers written as a phone number after a word that says it is one, whether or
+    not the numbering plan has assigned them."""
+    for match in _PHONE_WRITTEN.finditer(text):
+        value = match.group(1).rstrip(" -.(")
+        digits = _digits(value)
+        start, end = match.start(1), match.start(1) + len(value)
+        if len(digits) not in _PHONE_DIGITS or _overlaps(found, start, end) or _DATE.fullmatch(value):
+            continue
+        if _PHONE_CONTEXT.search(text[max(0, start - 40) : start]):
+            found.append(Finding("phone", start, end, mask(digits)))
+
+
 def _find_postcodes(text: str, found: list[Finding]) -> None:
     for match in _POSTCODE.finditer(text):
         letters = match.group(2) or (match.group(3) or "").upper()
@@ -204,6 +229,7 @@ def screen(text: str) -> list[Finding]:
     _find_emails(text, found)
     _find_ibans(text, found)
     _find_phones(text, found, dialled_only=True)
+    _find_context_phones(text, found)
     _find_bsns(text, found)
     _find_phones(text, found)
     _find_postcodes(text, found)

@@ -26,8 +26,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.config import PROJECT_ROOT, Config
+from bot.content import Professions
 from bot.errors import ConfigError
 from bot.scheduler import cron_trigger, next_fire_times
+from bot.settings import Invalid, Scope, Settings, boolean, setting, whole_range
+from commands.casus.library import load_library
 
 DEFAULT_ANCHOR = date(2027, 1, 4)
 
@@ -65,15 +68,106 @@ class ThemeSchedule:
         return found[:n]
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _library(value: Any, scope: Scope) -> Path:
+    """A folder; a relative path is read from the config file's folder, else from the project."""
+    if not isinstance(value, str) or not value:
+        scope.report("must be a folder path")
+        return PROJECT_ROOT / "config" / "casus"
+    path = Path(value)
+    if not path.is_absolute():
+        base = scope.config.source.parent
+        path = base / path if (base / path).is_dir() else PROJECT_ROOT / path
+    if not path.is_dir():
+        scope.report(f"{value!r} is not a folder")
+    return path
+
+
+def _step_days(value: Any, scope: Scope) -> tuple[float, float]:
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or not all(_is_number(d) and d > 0 for d in value)
+        or value[0] >= value[1]
+    ):
+        raise Invalid("must be two increasing numbers of days, e.g. [2, 4]")
+    return float(value[0]), float(value[1])
+
+
+def _close_days(value: Any, scope: Scope) -> float:
+    step3 = scope.values["step_days"][1]
+    if not _is_number(value) or value <= step3:
+        shown = int(step3) if float(step3).is_integer() else step3
+        raise Invalid(f"must be a number of days after step 3 ({shown})")
+    return float(value)
+
+
+def _invite_hours(value: Any, scope: Scope) -> float:
+    if not _is_number(value) or not 0 < value <= 24 * 14:
+        raise Invalid("must be a number of hours from 1 to 336")
+    return float(value)
+
+
+def _schedules(value: Any, scope: Scope) -> tuple[ThemeSchedule, ...]:
+    """Every valid entry; each bad one is reported under its theme's key and left out."""
+    raw = value or {}
+    if not isinstance(raw, Mapping):
+        raise Invalid("must map a theme key to {cron: ..., every_weeks: ...}")
+    config = scope.config
+    themes = {t.key for t in config.themes}
+    result: list[ThemeSchedule] = []
+    for theme, entry in raw.items():
+        where = f"{scope.key}.{theme}"
+        if theme not in themes:
+            choices = ", ".join(sorted(themes))
+            scope.report(f"{theme!r} is not a configured theme (one of {choices})", key=where)
+            continue
+        if isinstance(entry, str):
+            entry = {"cron": entry}
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("cron"), str):
+            scope.report('needs a crontab expression, e.g. "30 9 * * tue"', key=f"{where}.cron")
+            continue
+        cron = str(entry["cron"])
+        try:
+            cron_trigger(cron, config.community.timezone)
+        except ValueError as exc:
+            scope.report(str(exc), key=f"{where}.cron")
+            continue
+        every = entry.get("every_weeks", 1)
+        if isinstance(every, bool) or not isinstance(every, int) or not 1 <= every <= 12:
+            scope.report("must be a whole number from 1 to 12", key=f"{where}.every_weeks")
+            continue
+        anchor = entry.get("anchor", DEFAULT_ANCHOR)
+        if isinstance(anchor, str):
+            try:
+                anchor = date.fromisoformat(anchor)
+            except ValueError:
+                anchor = None
+        if not isinstance(anchor, date):
+            scope.report("must be a date (YYYY-MM-DD)", key=f"{where}.anchor")
+            continue
+        unknown = sorted(str(k) for k in entry if k not in {"cron", "every_weeks", "anchor"})
+        if unknown:
+            scope.report(f"unknown key(s) {', '.join(unknown)}", key=where)
+        result.append(ThemeSchedule(str(theme), cron, every, anchor))
+    return tuple(result)
+
+
 @dataclass(frozen=True)
-class CasusSettings:
-    library: Path
-    schedules: tuple[ThemeSchedule, ...] = ()
-    step_days: tuple[float, float] = (2.0, 4.0)
-    close_days: float = 7.0
-    invite_after_hours: float = 24.0
-    invite_per_profession: int = 3
-    enabled: bool = True
+class CasusSettings(Settings):
+    section = "casus"
+
+    library: Path = setting(read=_library, raw="config/casus")
+    step_days: tuple[float, float] = setting((2.0, 4.0), read=_step_days)
+    # Read even when left out: it must come after a configured step 3.
+    close_days: float = setting(7.0, read=_close_days, raw=7)
+    invite_after_hours: float = setting(24.0, read=_invite_hours)
+    invite_per_profession: int = setting(3, read=whole_range(0, 20))
+    schedules: tuple[ThemeSchedule, ...] = setting((), read=_schedules)
+    enabled: bool = setting(True, read=boolean(quote_value=False))
 
     @property
     def step_offsets(self) -> tuple[timedelta, timedelta]:
@@ -90,109 +184,15 @@ class CasusSettings:
     def schedule_of(self, theme: str) -> ThemeSchedule | None:
         return next((s for s in self.schedules if s.theme == theme), None)
 
-    @classmethod
-    def from_config(cls, config: Config) -> CasusSettings:
-        section = config.section("casus")
-        problems: list[str] = []
-        library = _library_path(section.get("library", "config/casus"), config.source.parent, problems)
-        step_days = section.get("step_days", [2, 4])
-        if (
-            not isinstance(step_days, list)
-            or len(step_days) != 2
-            or not all(_is_number(d) and d > 0 for d in step_days)
-            or step_days[0] >= step_days[1]
-        ):
-            problems.append("casus.step_days: must be two increasing numbers of days, e.g. [2, 4]")
-            step_days = [2, 4]
-        close_days = section.get("close_days", 7)
-        if not _is_number(close_days) or close_days <= step_days[1]:
-            problems.append(f"casus.close_days: must be a number of days after step 3 ({step_days[1]})")
-            close_days = max(7, step_days[1] + 1)
-        invite_hours = section.get("invite_after_hours", 24)
-        if not _is_number(invite_hours) or not 0 < invite_hours <= 24 * 14:
-            problems.append("casus.invite_after_hours: must be a number of hours from 1 to 336")
-            invite_hours = 24
-        per_profession = section.get("invite_per_profession", 3)
-        if (
-            isinstance(per_profession, bool)
-            or not isinstance(per_profession, int)
-            or not 0 <= per_profession <= 20
-        ):
-            problems.append("casus.invite_per_profession: must be a whole number from 0 to 20")
-            per_profession = 3
-        schedules = _schedules(section.get("schedules") or {}, config, problems)
-        enabled = section.get("enabled", True)
-        if not isinstance(enabled, bool):
-            problems.append("casus.enabled: must be true or false")
-            enabled = True
-        if problems:
-            raise ConfigError(problems)
-        return cls(
-            library=library,
-            schedules=schedules,
-            step_days=(float(step_days[0]), float(step_days[1])),
-            close_days=float(close_days),
-            invite_after_hours=float(invite_hours),
-            invite_per_profession=per_profession,
-            enabled=enabled,
-        )
 
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _library_path(value: Any, base: Path, problems: list[str]) -> Path:
-    if not isinstance(value, str) or not value:
-        problems.append("casus.library: must be a folder path")
-        return PROJECT_ROOT / "config" / "casus"
-    path = Path(value)
-    if not path.is_absolute():
-        path = base / path if (base / path).is_dir() else PROJECT_ROOT / path
-    if not path.is_dir():
-        problems.append(f"casus.library: {value!r} is not a folder")
-    return path
-
-
-def _schedules(raw: Any, config: Config, problems: list[str]) -> tuple[ThemeSchedule, ...]:
-    if not isinstance(raw, Mapping):
-        problems.append("casus.schedules: must map a theme key to {cron: ..., every_weeks: ...}")
-        return ()
-    themes = {t.key for t in config.themes}
-    result: list[ThemeSchedule] = []
-    for theme, entry in raw.items():
-        where = f"casus.schedules.{theme}"
-        if theme not in themes:
-            problems.append(
-                f"{where}: {theme!r} is not a configured theme (one of {', '.join(sorted(themes))})"
-            )
-            continue
-        if isinstance(entry, str):
-            entry = {"cron": entry}
-        if not isinstance(entry, Mapping) or not isinstance(entry.get("cron"), str):
-            problems.append(f'{where}.cron: needs a crontab expression, e.g. "30 9 * * tue"')
-            continue
-        cron = str(entry["cron"])
-        try:
-            cron_trigger(cron, config.community.timezone)
-        except ValueError as exc:
-            problems.append(f"{where}.cron: {exc}")
-            continue
-        every = entry.get("every_weeks", 1)
-        if isinstance(every, bool) or not isinstance(every, int) or not 1 <= every <= 12:
-            problems.append(f"{where}.every_weeks: must be a whole number from 1 to 12")
-            continue
-        anchor = entry.get("anchor", DEFAULT_ANCHOR)
-        if isinstance(anchor, str):
-            try:
-                anchor = date.fromisoformat(anchor)
-            except ValueError:
-                anchor = None
-        if not isinstance(anchor, date):
-            problems.append(f"{where}.anchor: must be a date (YYYY-MM-DD)")
-            continue
-        unknown = sorted(str(k) for k in entry if k not in {"cron", "every_weeks", "anchor"})
-        if unknown:
-            problems.append(f"{where}: unknown key(s) {', '.join(unknown)}")
-        result.append(ThemeSchedule(str(theme), cron, every, anchor))
-    return tuple(result)
+def check_library(settings: CasusSettings, config: Config) -> list[str]:
+    """Problems in the case library, for ``check-config`` (after the section's own)."""
+    try:
+        professions = [p.key for p in Professions.load(config.community.professions_file).items]
+    except ConfigError:
+        professions = None  # reported by the core check already
+    try:
+        load_library(settings.library, [t.key for t in config.themes], professions)
+    except ConfigError as exc:
+        return list(exc.problems)
+    return []

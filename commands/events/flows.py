@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from bot.conversations import Choice, Question
+from bot.conversations import Choice, Question, yes_no_choices
 from bot.errors import ConversationError, UserError
+from bot.i18n import Catalogue, core_catalogue
 from commands.events.planning import (
     FORMS,
     TEXT_LIMIT,
@@ -33,12 +34,11 @@ KNOWN_PROFESSION = "_known_profession"
 
 Finisher = Callable[["Context", dict[str, Any], bool], Awaitable[None]]
 
-YES_NO = (
-    Choice(
-        "yes", label_key="events.answer.yes", aliases=("ja", "j", "yes", "y", "graag", "prima", "akkoord")
-    ),
-    Choice("no", label_key="events.answer.no", aliases=("nee", "n", "no", "niet", "liever niet")),
-)
+
+
+def yes_no(catalogue: Catalogue) -> tuple[Choice, Choice]:
+    """Yes and no for the events' questions, in the catalogue's words (any language)."""
+    return yes_no_choices(catalogue, "events.answer.yes", "events.answer.no")
 
 
 def _converting(parse: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -64,6 +64,7 @@ class CreateFlow:
         self.services = services
         self._finisher = finisher
         self._forms = tuple(Choice(form, label_key=f"events.form.{form}") for form in FORMS)
+        self._yes_no = yes_no(services.catalogue)
         self._themes = tuple(
             Choice(t.key, labels=tuple(t.name.items()), aliases=(t.key,)) for t in services.config.themes
         )
@@ -97,7 +98,7 @@ class CreateFlow:
         questions += [
             Question("programme", "events.ask.programme", optional=True, max_length=TEXT_LIMIT),
             Question("accreditation", "events.ask.accreditation", optional=True, max_length=200),
-            Question("lunch", "events.ask.lunch", choices=YES_NO),
+            Question("lunch", "events.ask.lunch", choices=self._yes_no),
             Question("capacity", "events.ask.capacity", optional=True, parser=_converting(parse_capacity)),
             Question(
                 "audience",
@@ -124,11 +125,13 @@ class ConfirmFlow:
 
     name = CONFIRM_FLOW
 
-    def __init__(self, finisher: Finisher) -> None:
+    def __init__(self, finisher: Finisher, catalogue: Catalogue | None = None) -> None:
         self._finisher = finisher
+        # The core's word lists when the feature passes no catalogue: the same YAML.
+        self._yes_no = yes_no(catalogue or core_catalogue())
 
     def questions(self, answers: dict[str, Any]) -> Sequence[Question]:
-        return [Question("announce", "events.ask.announce", choices=YES_NO)]
+        return [Question("announce", "events.ask.announce", choices=self._yes_no)]
 
     async def finish(self, ctx: Context, answers: dict[str, Any], completed: bool) -> None:
         await self._finisher(ctx, answers, completed)

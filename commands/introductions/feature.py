@@ -16,6 +16,7 @@ from bot.context import Context
 from bot.converters import Options, tokenize
 from bot.errors import UserError
 from bot.formatting import Markup
+from bot.i18n import Localised
 from bot.ids import EventId, RoomId, UserId
 from bot.registry import Feature, command, listener
 from bot.scheduler import MissedPolicy
@@ -40,35 +41,18 @@ log = logging.getLogger(__name__)
 
 SPOTLIGHT_JOB = "introductions.spotlight"
 REQUIRED_FIELDS = ("profession", "experience", "region")
-# Search options by the names members type; values parse like the profile fields.
+# Search options: the catalogue list of the names members type (any language) -> the
+# DirectoryQuery field. The shared concepts (core.options) mean the same in buddy search.
 FIND_OPTIONS = {
-    "beroep": "professions",
-    "profession": "professions",
-    "beroepen": "professions",
-    "regio": "regions",
-    "region": "regions",
-    "provincie": "regions",
-    "ervaring": "experience",
-    "experience": "experience",
-    "dag": "days",
-    "dagen": "days",
-    "day": "days",
-    "days": "days",
-    "thema": "themes",
-    "themas": "themes",
-    "theme": "themes",
-    "themes": "themes",
-    "zoekt": "goals",
-    "lookingfor": "goals",
-    "goals": "goals",
-    "ontmoet": "meet_professions",
-    "ontmoeten": "meet_professions",
-    "wil-ontmoeten": "meet_professions",
-    "meets": "meet_professions",
-    "wants-to-meet": "meet_professions",
-    "meetprofessions": "meet_professions",
+    "core.options.profession": "professions",
+    "core.options.region": "regions",
+    "core.options.experience": "experience",
+    "core.options.day": "days",
+    "core.options.theme": "themes",
+    "introductions.options.goals": "goals",
+    "introductions.options.meet_professions": "meet_professions",
 }
-PAGE_OPTIONS = ("pagina", "page", "p")
+PAGE_OPTION = "introductions.options.page"
 # The set-valued fields of a DirectoryQuery, in the order the loosen hint tries them.
 FILTERS = ("professions", "regions", "experience", "days", "themes", "goals", "meet_professions")
 
@@ -85,6 +69,19 @@ class Introductions(Feature):
             services.catalogue, services.professions, {t.key: dict(t.name) for t in services.config.themes}
         )
         self.directory = DirectoryIndex(self.cards.describe)
+        catalogue = services.catalogue
+        self._find_options = {
+            name: target for key, target in FIND_OPTIONS.items() for name in catalogue.word_list(key)
+        }
+        self._page_options = catalogue.word_list(PAGE_OPTION)
+        # The option names to list when one is unknown, in each member's language.
+        shown = (*FIND_OPTIONS, PAGE_OPTION)
+        self._known_filters = Localised(
+            {
+                language: ", ".join(catalogue.first_word(key, language) for key in shown)
+                for language in catalogue.languages()
+            }
+        )
         self.flow = IntroFlow(services, self._finish)
         services.conversations.register(self.flow)
         services.privacy.register("introductions", self.store.export_member, self.erase_member)
@@ -359,17 +356,15 @@ class Introductions(Feature):
         wanted: dict[str, set[str]] = {k: set() for k in FILTERS}
         page = 1
         for name, text in options.items():
-            if name in PAGE_OPTIONS:
+            if name in self._page_options:
                 if not is_number(text.strip()) or int(text) < 1:
                     raise UserError("introductions.error.page", value=text[:10])
                 page = int(text)
                 continue
-            target = FIND_OPTIONS.get(name)
+            target = self._find_options.get(name)
             if target is None:
                 raise UserError(
-                    "introductions.error.unknown_filter",
-                    name=name[:40],
-                    known="beroep, regio, ervaring, dag, thema, zoekt, ontmoet, pagina",
+                    "introductions.error.unknown_filter", name=name[:40], known=self._known_filters
                 )
             if target in ("professions", "meet_professions"):
                 wanted[target].update(self.parser.professions_list(text))

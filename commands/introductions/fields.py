@@ -13,7 +13,7 @@ from typing import Any
 from bot.config import ThemeConfig
 from bot.content import Professions
 from bot.errors import ConversationError, UserError
-from bot.i18n import Catalogue
+from bot.i18n import Catalogue, Joiner, normalise_word
 from bot.textnorm import is_number, split_list
 from commands.introductions.vocabulary import (
     ABOUT_LIMIT,
@@ -25,13 +25,12 @@ from commands.introductions.vocabulary import (
     SETTINGS,
     WEIGHING_LIMIT,
     Vocabulary,
-    parse_yes_no,
 )
 
-# What a member may type for "every profession" or "nobody" when choosing whom to meet;
-# ``geen`` is how ``!profiel zet ontmoeten`` clears the choice.
-ALL_PROFESSIONS_WORDS = frozenset({"alle", "allemaal", "alle beroepen", "iedereen", "all", "everyone", "any"})
-NO_PROFESSIONS_WORDS = frozenset({"geen", "niemand", "geen voorkeur", "none", "nobody", "no preference"})
+# What a member may type for "every profession" or "nobody" when choosing whom to meet
+# (catalogue word lists; ``geen`` is how ``!profiel zet ontmoeten`` clears the choice).
+ALL_PROFESSIONS_WORDS = "introductions.words.all_professions"
+NO_PROFESSIONS_WORDS = "introductions.words.no_professions"
 
 
 def parse_years(text: str) -> int:
@@ -54,10 +53,18 @@ class FieldParser:
         found = self.professions.find(text) or self.professions.find(text.replace("-", " "))
         return found.key if found else None
 
+    def _unknown_profession(self, key: str, value: str, joiner: Joiner) -> UserError:
+        return UserError(
+            key,
+            value=value[:60],
+            professions=self.professions.named(self.catalogue, joiner),
+            abbreviations=self.professions.abbreviations_named(self.catalogue),
+        )
+
     def profession(self, text: str) -> str:
         found = self._find_profession(text)
         if found is None:
-            raise UserError("introductions.error.profession", value=text[:60])
+            raise self._unknown_profession("introductions.error.profession", text, "or")
         return found
 
     def professions_list(self, text: str) -> list[str]:
@@ -69,24 +76,26 @@ class FieldParser:
             elif found not in keys:
                 keys.append(found)
         if unknown:
-            raise UserError("introductions.error.profession", value=", ".join(unknown)[:60])
+            raise self._unknown_profession("introductions.error.profession", ", ".join(unknown), "or")
         return keys
 
     def meet_professions(self, text: str) -> list[str]:
         """The professions a member would like to meet: a list like ``professions_list``,
         ``alle`` for every profession, ``geen`` for no choice (an empty list)."""
-        cleaned = " ".join(text.strip().lower().split())
-        if cleaned in NO_PROFESSIONS_WORDS:
+        cleaned = normalise_word(text)
+        if cleaned in self.catalogue.word_list(NO_PROFESSIONS_WORDS):
             return []
-        if cleaned in ALL_PROFESSIONS_WORDS:
+        if cleaned in self.catalogue.word_list(ALL_PROFESSIONS_WORDS):
             return [p.key for p in self.professions.items]
         try:
             keys = self.professions_list(text)
         except UserError as error:
             # Its own message: it names the professions and how to choose all or none.
-            raise UserError("introductions.error.meet_professions", value=error.params["value"]) from None
+            raise self._unknown_profession(
+                "introductions.error.meet_professions", str(error.params["value"]), "and"
+            ) from None
         if not keys:
-            raise UserError("introductions.error.meet_professions", value=text[:60])
+            raise self._unknown_profession("introductions.error.meet_professions", text, "and")
         return keys
 
     def one(self, vocabulary: Vocabulary, text: str) -> str:
@@ -125,7 +134,7 @@ class FieldParser:
         return parse_years(text)
 
     def yes_no(self, text: str) -> bool:
-        answer = parse_yes_no(text)
+        answer = self.catalogue.switch(text)
         if answer is None:
             raise UserError("introductions.error.yes_no", value=text[:20])
         return answer

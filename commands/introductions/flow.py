@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from bot.conversations import Choice, Question
+from bot.conversations import Choice, Question, yes_no_choices
 from commands.introductions.fields import parse_years
 from commands.introductions.offers import answer_name, offers_in
 from commands.introductions.vocabulary import (
@@ -29,15 +29,6 @@ HAS_PROFILE = "_has_profile"
 ONE_LINE = "_one_line"
 WELCOME = "_welcome"
 
-YES_NO = (
-    Choice(
-        "yes",
-        label_key="introductions.answer.yes",
-        aliases=("ja", "j", "yes", "y", "graag", "akkoord", "prima"),
-    ),
-    Choice("no", label_key="introductions.answer.no", aliases=("nee", "n", "no", "liever niet", "niet")),
-)
-
 Finisher = Callable[["Context", dict[str, Any], bool], Awaitable[None]]
 
 
@@ -53,12 +44,16 @@ class IntroFlow:
             Choice(p.key, labels=tuple(p.labels.items()), aliases=p.abbreviations)
             for p in services.professions.items
         )
+        # Answered with the catalogue's yes and no words (core.words), in any language.
+        self._yes_no = yes_no_choices(
+            services.catalogue, "introductions.answer.yes", "introductions.answer.no"
+        )
         self._theme_choices = tuple(
             Choice(t.key, labels=tuple(t.name.items()), aliases=(t.key,)) for t in services.config.themes
         )
 
     def consent_question(self) -> Question:
-        return Question("consent", "introductions.ask.consent", choices=YES_NO)
+        return Question("consent", "introductions.ask.consent", choices=self._yes_no)
 
     def questions(self, answers: dict[str, Any]) -> Sequence[Question]:
         consent = [] if answers.get(HAS_PROFILE) else [self.consent_question()]
@@ -125,16 +120,16 @@ class IntroFlow:
                 max_length=WEIGHING_LIMIT,
                 prompt_params={"limit": WEIGHING_LIMIT},
             ),
-            Question("listed", "introductions.ask.listed", choices=YES_NO),
+            Question("listed", "introductions.ask.listed", choices=self._yes_no),
         ]
         if answers.get("weighing"):
             # Only a member who wrote how they weigh decisions has something to spotlight.
-            questions.append(Question("spotlight", "introductions.ask.spotlight", choices=YES_NO))
+            questions.append(Question("spotlight", "introductions.ask.spotlight", choices=self._yes_no))
         if not answers.get(HAS_PROFILE):
             # Onboarding only: a member who edits their profile chose these already.
             # Other features' yes/no offers (the digest) come last.
             questions += [
-                Question(answer_name(offer), offer.offer_question, choices=YES_NO)
+                Question(answer_name(offer), offer.offer_question, choices=self._yes_no)
                 for offer in offers_in(self.services.registry)
             ]
         return questions

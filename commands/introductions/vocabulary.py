@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bot.conversations import Choice
-from bot.i18n import LANGUAGES, Catalogue
+from bot.i18n import LANGUAGES, Catalogue, core_catalogue
 from bot.textnorm import is_number, split_list
 
 ABOUT_LIMIT = 500
@@ -148,17 +148,12 @@ GOALS = Vocabulary(
     ),
 )
 
-YES_WORDS = frozenset({"ja", "j", "yes", "y", "wel", "graag", "akkoord", "ok", "oké", "okay", "true", "1"})
-NO_WORDS = frozenset({"nee", "n", "no", "niet", "liever niet", "false", "0"})
+def parse_yes_no(text: str, catalogue: Catalogue | None = None) -> bool | None:
+    """A yes/no field or option (``vindbaar=ja``, ``cross=nee``, ``aan``/``uit``).
 
-
-def parse_yes_no(text: str) -> bool | None:
-    word = text.strip().lower().rstrip(".!")
-    if word in YES_WORDS:
-        return True
-    if word in NO_WORDS:
-        return False
-    return None
+    The words are the catalogue's ``core.words`` (:meth:`Catalogue.switch`); without a
+    catalogue the core's own lists."""
+    return (catalogue or core_catalogue()).switch(text)
 
 
 ALL_VOCABULARIES: tuple[Vocabulary, ...] = (EXPERIENCE, REGIONS, SETTINGS, DAYS, GOALS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from bot.conversations import Choice, Question
+from bot.conversations import Question, yes_no_choices
 from bot.formatting import Markup
 
 if TYPE_CHECKING:
@@ -35,12 +35,14 @@ def part_label(services: Services, language: str, part: str) -> str:
 
 
 class ForgetFlow:
-    """Asks once whether to erase everything; only ``ja``/``yes`` erases."""
+    """Asks once whether to erase everything; only a yes (``ja``, ``yes``, the first
+    choice, any of the catalogue's yes words) erases."""
 
     name = FLOW_NAME
 
     def __init__(self, services: Services) -> None:
         self.services = services
+        self._choices = yes_no_choices(services.catalogue, "privacy.forget.yes", "privacy.forget.no")
 
     def questions(self, answers: dict[str, Any]) -> Sequence[Question]:
         language = str(answers.get(LANGUAGE) or self.services.catalogue.default_language)
@@ -48,10 +50,7 @@ class ForgetFlow:
             Question(
                 CONFIRM,
                 "privacy.forget.ask",
-                choices=(
-                    Choice(YES, label_key="privacy.forget.yes", aliases=("ja", "yes", "j", "y")),
-                    Choice("no", label_key="privacy.forget.no", aliases=("nee", "no", "n")),
-                ),
+                choices=self._choices,
                 prompt_params={"parts": self._parts(language)},
             )
         ]

@@ -377,7 +377,7 @@ async def test_reminders_across_daylight_saving_and_a_restart_then_evaluation(
         assert exported["sign_ups"][0]["status"] == GOING and exported["attended"][0]["event"] == event.id
         assert exported["evaluations"][0]["worked"] == "De casus van een verzekeringsarts"
         await bob.send(dm, "!vergeet-mij")
-        await _wait(bob, _notice("Vraag 1 van 1", since))
+        await _wait(bob, _notice("Wil je dat ik alles vergeet", since))
         await bob.send(dm, "ja")
         await _wait(bob, _notice("Klaar", since))
         db = Database(bot_config.database.url)

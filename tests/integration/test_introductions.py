@@ -161,7 +161,7 @@ async def test_new_member_onboarding_directory_export_and_erasure(
     assert data["digest"]["subscription"]["enabled"] is True  # the yes at onboarding
 
     # Erasure leaves no row naming bob, and the card is taken down.
-    await _answer(bob, dm, "!vergeet-mij", "Vraag 1 van 1")
+    await _answer(bob, dm, "!vergeet-mij", "Wil je dat ik alles vergeet")
     await _answer(bob, dm, "ja", "Klaar")
     db = Database(bot_config.database.url)
     try:

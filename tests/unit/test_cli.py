@@ -44,3 +44,27 @@ def test_help_documents_every_command(capsys: pytest.CaptureFixture[str]) -> Non
     out = capsys.readouterr().out
     for word in ("run", "demo", "check-config", "migrate", "KENNISBRUG_MATRIX_PASSWORD"):
         assert word in out
+
+
+def test_the_database_and_crypto_store_are_for_the_bot_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+    import stat
+
+    raw = yaml.safe_load((PROJECT / "config" / "example.yaml").read_text())
+    data = tmp_path / "data"
+    raw["database"]["url"] = f"sqlite+aiosqlite:///{data / 'k.db'}"
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    # An earlier version left a crypto store readable for everyone.
+    store = data / "k-crypto"
+    store.mkdir(parents=True, mode=0o755)
+    (store / "device.db").write_text("keys")
+    (store / "device.db").chmod(0o644)
+    previous = os.umask(0o022)  # a shell's usual umask
+    try:
+        assert main(["migrate", "--config", str(path)]) == 0
+    finally:
+        os.umask(previous)
+    mode = lambda p: stat.S_IMODE(p.stat().st_mode)  # noqa: E731
+    assert mode(data / "k.db") == 0o600
+    assert mode(store) == 0o700 and mode(store / "device.db") == 0o600

@@ -83,3 +83,39 @@ def test_outbox_concurrency_default_and_setting(tmp_path: Path) -> None:
     assert parse_config(raw, tmp_path / "c.yaml", env={}).matrix.outbox_concurrency == 32
     raw["matrix"]["outbox_concurrency"] = 1
     assert parse_config(raw, tmp_path / "c.yaml", env={}).matrix.outbox_concurrency == 1
+
+
+def test_core_messages_in_order(tmp_path: Path) -> None:
+    raw = yaml.safe_load((PROJECT / "config" / "example.yaml").read_text())
+    raw["database"] = {"url": "mysql://db"}
+    raw["matrix"].update({"password": None, "store_key": "kort", "trust": "niemand", "timeline_limit": 5})
+    raw["community"].update({"command_prefix": "!!!!", "moderators": ["@mod:localhost", "mod"]})
+    raw["nudges"] = {"quiet_hours": "22:00-25:00", "quiet_weekends": "ja"}
+    raw["flood"] = {"seconds_per_command": 0}
+    with pytest.raises(ConfigError) as error:
+        parse_config(raw, tmp_path / "c.yaml", env={})
+    assert [problem.split(": ", 1)[1] for problem in error.value.problems] == [
+        "database.url: 'mysql://db' must start with sqlite+aiosqlite:// or postgresql+asyncpg://",
+        "matrix.password: give a password (or access_token), in the file or in $KENNISBRUG_MATRIX_PASSWORD",
+        "matrix.store_key: must be at least 16 characters (a long random text)",
+        "matrix.trust: 'niemand' must be one of all, verified",
+        "matrix.timeline_limit: 5 must be a whole number of at least 10",
+        "community.command_prefix: '!!!!' must be one to three punctuation characters",
+        "community.moderators[1]: 'mod' is not a Matrix user id like @name:server",
+        "nudges.quiet_hours: '25:00' must be a time like 20:00",
+        "nudges.quiet_weekends: 'ja' must be true or false",
+        "flood.seconds_per_command: must be more than 0",
+    ]
+
+
+def test_secrets_from_the_environment_are_checked_too(tmp_path: Path) -> None:
+    raw = yaml.safe_load((PROJECT / "config" / "example.yaml").read_text())
+    with pytest.raises(ConfigError) as error:
+        parse_config(raw, tmp_path / "c.yaml", env={"KENNISBRUG_MATRIX_STORE_KEY": "kort"})
+    assert [problem.split(": ", 1)[1] for problem in error.value.problems] == [
+        "matrix.store_key: must be at least 16 characters (a long random text)"
+    ]
+    key = "k" * 16
+    config = parse_config(raw, tmp_path / "c.yaml", env={"KENNISBRUG_MATRIX_STORE_KEY": key})
+    assert config.matrix.store_key == key
+    assert config.matrix.store_path == Path("data/kennisbrug-crypto")

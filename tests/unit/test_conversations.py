@@ -9,7 +9,7 @@ from typing import Any
 from bot.app import App, build_app
 from bot.clock import FakeClock
 from bot.context import Context
-from bot.conversations import Choice, Question
+from bot.conversations import Choice, Question, yes_no_choices
 from tests.fakes import BOB, FakeTransport, make_config, message
 
 DM = "!dm-bob"
@@ -128,3 +128,64 @@ async def test_a_replayed_answer_is_taken_once(app: App, transport: FakeTranspor
     assert "Vraag 2 van 3" in transport.last()
     state = await app.services.conversations.active(BOB)
     assert state is not None and state.step == 1 and state.answers == {"language": "en"}
+
+
+class YesNoFlow:
+    """One yes/no question, built with the shared yes/no words."""
+
+    name = "test.yes_no"
+
+    def __init__(self, app: App) -> None:
+        self.choices = yes_no_choices(app.services.catalogue, "introductions.answer.yes", "introductions.answer.no")
+        self.finished: list[tuple[dict[str, Any], bool]] = []
+
+    def questions(self, answers: dict[str, Any]) -> Sequence[Question]:
+        return [Question("listed", "introductions.ask.listed", choices=self.choices)]
+
+    async def finish(self, ctx: Context, answers: dict[str, Any], completed: bool) -> None:
+        self.finished.append((answers, completed))
+
+
+async def _start_yes_no(app: App, answers: dict[str, Any] | None = None) -> YesNoFlow:
+    flow = YesNoFlow(app)
+    app.services.conversations.register(flow)
+    ctx = Context(app.services, message("!x", room=DM, is_direct=True), "nl")
+    await app.services.conversations.start(ctx, flow.name, ctx.room_id, answers)
+    return flow
+
+
+async def test_ok_keeps_a_current_answer(app: App, transport: FakeTransport) -> None:
+    flow = await _start_yes_no(app, {"listed": "no"})
+    assert "Nu: **Nee**" in transport.last()
+    await _say(app, "ok")
+    assert flow.finished == [({"listed": "no"}, True)]
+
+
+async def test_ok_without_a_current_answer_is_yes(app: App, transport: FakeTransport) -> None:
+    flow = await _start_yes_no(app)
+    # A single question: no "Vraag 1 van 1" above it.
+    assert "Vraag" not in transport.last()
+    await _say(app, "Oké.")
+    assert flow.finished == [({"listed": "yes"}, True)]
+
+
+async def test_words_of_either_language_count(app: App, transport: FakeTransport) -> None:
+    flow = await _start_yes_no(app)
+    await _say(app, "nope")
+    await _start_yes_no_again(app)
+    await _say(app, "cancel")
+    assert flow.finished == [({"listed": "no"}, True), ({}, False)]
+
+
+async def _start_yes_no_again(app: App) -> None:
+    ctx = Context(app.services, message("!x", room=DM, is_direct=True), "nl")
+    await app.services.conversations.start(ctx, YesNoFlow.name, ctx.room_id)
+
+
+async def test_the_hints_reach_the_member_as_code(app: App, transport: FakeTransport) -> None:
+    await _start(app, LanguageFlow())
+    await _say(app, "1")
+    html = transport.sent[-1].html or ""
+    assert "<code>overslaan</code> om over te slaan" in html
+    assert "<code>terug</code> voor de vorige vraag" in html
+    assert "`" not in html

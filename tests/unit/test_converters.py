@@ -9,8 +9,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.converters import ConversionContext, Options, bind_arguments, inspect_params, parse_date, tokenize
+from bot.app import locale_directories
+from bot.converters import (
+    ConversionContext,
+    Options,
+    bind_arguments,
+    convert,
+    inspect_params,
+    parse_bool,
+    parse_date,
+    tokenize,
+)
 from bot.errors import BadArgument, MissingArgument
+from bot.i18n import Catalogue
 from bot.ids import UserId
 
 CTX = ConversionContext(today=date(2027, 3, 1), server_name="localhost")
@@ -89,3 +100,13 @@ def test_bare_localpart_gets_the_home_server() -> None:
 def test_tokenize_never_fails(text: str) -> None:
     tokens = tokenize(text)
     assert all(t.start <= t.end <= len(text) for t in tokens)
+
+
+def test_a_bool_takes_the_catalogues_words_of_either_language() -> None:
+    catalogue = Catalogue.load(locale_directories())
+    with_words = ConversionContext(today=date(2027, 3, 1), server_name="localhost", catalogue=catalogue)
+    for text, expected in (("aan", True), ("Yes!", True), ("nope", False), ("uit", False), ("Nee.", False)):
+        assert convert(text, bool, "x", with_words) is expected
+        assert parse_bool(text) is expected  # the core's own lists when none is given
+    with pytest.raises(BadArgument):
+        convert("misschien", bool, "x", with_words)

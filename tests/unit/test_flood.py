@@ -10,6 +10,9 @@ import pytest
 from bot.app import App
 from bot.clock import FakeClock
 from bot.flood import FloodLimiter, Verdict
+from bot.ids import EventId, RoomId, UserId
+from bot.router import GLOBAL_FLOOD_FACTOR
+from bot.transport import IncomingReaction
 from tests.fakes import ALICE, BOB, FakeTransport, message
 
 SLOW_DOWN_NL = "Even rustig aan"
@@ -159,9 +162,56 @@ def test_numbers_must_be_positive(still: FakeClock) -> None:
 async def test_the_backlog_after_a_restart_is_not_a_flood(
     app: App, transport: FakeTransport, clock: FakeClock
 ) -> None:
-    # Twenty commands sent while the bot was down arrive in one go: all are answered.
+    # Twenty commands sent while the bot was down arrive in one go (the transport marks
+    # the catch-up as backlog): all are answered.
     while_down = clock.now() - timedelta(minutes=2)
     for n in range(20):
-        await app.router.dispatch(message("!help", sender=BOB, at=while_down + timedelta(seconds=n)))
+        await app.router.dispatch(
+            message("!help", sender=BOB, at=while_down + timedelta(seconds=n), backlog=True)
+        )
     assert slow_downs(transport) == []
     assert len(transport.sent) == 20
+
+
+async def test_an_old_timestamp_on_a_live_message_is_no_way_around_the_limit(
+    app: App, transport: FakeTransport, clock: FakeClock
+) -> None:
+    # A sender (or their server) can write any timestamp; what counts is when it came in.
+    long_ago = clock.now() - timedelta(days=3)
+    for _ in range(20):
+        await app.router.dispatch(message("!help", sender=BOB, at=long_ago, backlog=False))
+    assert len(slow_downs(transport)) == 1
+    assert len(transport.sent) == app.services.config.flood.burst + 1
+
+
+async def test_reactions_are_flood_limited_like_commands(app: App, clock: FakeClock) -> None:
+    seen: list[str] = []
+
+    async def on_reaction(reaction: IncomingReaction) -> None:
+        seen.append(reaction.event_id)
+
+    app.services.registry._listeners[IncomingReaction] = [on_reaction]  # this test's only listener
+    for n in range(50):
+        await app.router.dispatch(
+            IncomingReaction(
+                event_id=EventId(f"$r{n}"),
+                room_id=RoomId("!events"),
+                sender=BOB,
+                target_event_id=EventId("$card"),
+                key="✅",
+                timestamp=clock.now(),
+                removed=bool(n % 2),
+            )
+        )
+    assert len(seen) == app.services.config.flood.burst
+
+
+async def test_many_members_together_meet_the_global_limit(
+    app: App, transport: FakeTransport, clock: FakeClock
+) -> None:
+    burst = app.services.config.flood.burst
+    senders = [UserId(f"@lid{n}:localhost") for n in range(burst * GLOBAL_FLOOD_FACTOR + 20)]
+    for sender in senders:  # one command each: no member is over their own limit
+        await app.router.dispatch(message("!help", sender=sender, at=clock.now()))
+    assert len(transport.sent) == burst * GLOBAL_FLOOD_FACTOR
+    assert slow_downs(transport) == []

@@ -18,6 +18,7 @@ from bot.matrix.sending import Sender
 from bot.storage import Database, keyvalue
 from bot.storage.models import Conversation, DirectRoom, SeenReaction
 from bot.transport import OutgoingMessage
+from commands.privacy.forget import part_label_key
 from tests.fakes import ALICE, BOB, FakeTransport, message
 from tests.privacy_scan import rows_mentioning
 
@@ -97,7 +98,9 @@ async def test_forget_me_asks_in_the_dm_and_no_keeps_everything(app: App, transp
     await _say(app, "!taal nl")
     await _say(app, "!vergeet-mij")
     question = _sent_to(transport, DM)[-1]
-    assert "Vraag 1 van 1" in question and "Je taal en meldingsvoorkeur" in question
+    # One question needs no counter; it starts with the question itself.
+    assert question.startswith("Wil je dat ik alles vergeet") and "Vraag" not in question
+    assert "Je taal en meldingsvoorkeur" in question
     assert "Ja, wis alles" in question
     assert "privébericht" in _sent_to(transport, "!welcome")[-1]
     await _say(app, "nee", room=DM)
@@ -119,7 +122,7 @@ async def test_an_unclear_answer_is_asked_again_then_yes_erases(app: App, transp
     await _say(app, "vergeetmij", room=DM)
     await _say(app, "misschien", room=DM)
     assert "`misschien` staat er niet tussen" in transport.sent[-2].plain
-    assert "Vraag 1 van 1" in transport.last()
+    assert transport.last().startswith("Wil je dat ik alles vergeet")
     await _say(app, "ja", room=DM)
     done = transport.last()
     assert done.startswith("Klaar: ik heb alles gewist")
@@ -127,6 +130,41 @@ async def test_an_unclear_answer_is_asked_again_then_yes_erases(app: App, transp
     assert BOB not in done
     assert await app.services.members.export_member(BOB) == {}
     assert await app.services.conversations.active(BOB) is None
+
+
+@pytest.mark.parametrize("language", ["nl", "en"])
+async def test_every_part_the_question_lists_has_a_readable_name(
+    app: App, transport: FakeTransport, language: str
+) -> None:
+    # Every feature's privacy hook, not only the core's: no internal name like "casus".
+    names = app.services.privacy.names()
+    assert {"buddy", "casus", "digest", "events", "questions", "stats", "introductions"} <= set(names)
+    await _say(app, f"!taal {language}")
+    await _say(app, "!vergeet-mij" if language == "nl" else "!forgetme")
+    question = _sent_to(transport, DM)[-1]
+    listed = [line[2:] for line in question.splitlines() if line.startswith("- ")]
+    assert len(listed) == len(names)
+    for name in names:
+        key = part_label_key(name)
+        assert app.services.catalogue.keys(language) >= {key}, key
+        assert app.services.catalogue.plain(language, key) in listed
+    assert not set(listed) & set(names)
+
+
+async def test_the_question_hint_shows_words_as_code(app: App, transport: FakeTransport) -> None:
+    await _say(app, "!taal nl")
+    await _say(app, "!vergeet-mij")
+    [sent] = [m for m in transport.sent if m.room_id == DM][-1:]
+    assert sent.html is not None
+    assert "<em>antwoord met een nummer of de naam · <code>stop</code> om te stoppen</em>" in sent.html
+    assert "`" not in sent.html
+
+
+async def test_yes_in_the_other_language_erases_too(app: App, transport: FakeTransport) -> None:
+    await _say(app, "!taal nl")
+    await _say(app, "!vergeet-mij")
+    await _say(app, "Yes!", room=DM)
+    assert transport.last().startswith("Klaar: ik heb alles gewist")
 
 
 async def _use_the_core_as(app: App, user: UserId, dm: str) -> None:

@@ -13,7 +13,7 @@ from bot.clock import FakeClock
 from bot.ids import RoomId, UserId
 from commands.buddy.feature import Buddy
 from commands.buddy.models import BuddyOffer, BuddyPair
-from commands.buddy.words import FIND_OPTIONS
+from commands.buddy.words import checkin_answer, find_options
 from tests.fakes import BOB, FakeTransport, message
 from tests.privacy_scan import rows_mentioning
 
@@ -187,7 +187,23 @@ async def test_an_english_member_is_shown_the_english_options(app: App, transpor
     # Every name either list offers is one the command reads.
     for language in ("nl", "en"):
         shown = app.services.catalogue.plain(language, "buddy.options.find").split(", ")
-        assert len(shown) == 8 and set(shown) <= set(FIND_OPTIONS)
+        assert len(shown) == 8 and set(shown) <= set(find_options(app.services.catalogue))
+
+
+def test_buddy_words_come_from_the_catalogue_in_both_languages(app: App) -> None:
+    catalogue = app.services.catalogue
+    options = find_options(catalogue)
+    assert options["beroep"] == options["profession"] == "professions"
+    assert options["onderwerp"] == options["topic"] == "topic"
+    assert [checkin_answer(catalogue, w) for w in ("ja", "yes", "nog niet", "not yet", "klaar", "stop", "huh")] == [
+        "yes",
+        "yes",
+        "not_yet",
+        "not_yet",
+        "stop",
+        "stop",
+        None,
+    ]
 
 
 async def test_the_conversation_asks_three_questions(app: App, transport: FakeTransport) -> None:

@@ -97,6 +97,12 @@ def personal_texts() -> list[tuple[str, str]]:
         "Tel. 070 345 6789 (werkgever)",
         "De casemanager gaf 06-87654321 door.",
         "Het nummer van de partner is +31 (0)6 11223344.",
+        # Numbers the numbering plan leaves unassigned, but written as a phone number
+        # after a word that says so.
+        "Tel. 0123 456789 (werkgever)",
+        "Bel haar gerust op 0191-234567.",
+        "Mobiel: 06-0000000 0",
+        "Telefoonnummer van de leidinggevende: 0123456789.",
     ]
     texts += [(t, "phone") for t in phones]
     emails = [

@@ -40,6 +40,8 @@ def test_false_positive_rate_on_clean_case_texts() -> None:
     [
         ("BSN 111222333", "bsn", "11•••••33"),
         ("bel 06-12345678", "phone", "06••••••78"),
+        ("tel. 0123 456789", "phone", "01••••••89"),  # unassigned, but written as a phone number
+        ("bel me op (0123) 456 789", "phone", "01••••••89"),
         ("mail j.jansen@voorbeeld.nl", "email", "j•••@•••.nl"),
         ("IBAN NL91 ABNA 0417 1643 00", "iban", "NL••••••••••••••00"),
         ("woont op 1234 AB 12", "postcode", "12••AB"),
@@ -62,6 +64,8 @@ def test_what_is_found_is_shown_masked(text: str, category: str, masked: str) ->
         "123456789 is geen geldig BSN",  # fails the elfproef, no BSN word before it
         "sinds 1 maart 2024 ziek",  # a recent date is no date of birth
         "In 2023 en 2024 werkte ze 24 uur per week, 80-100%, WIA 35-80, artikel 7:658 BW.",
+        "De werkgever belt 2 keer per week; ik tel 0,5 fte en 12 uur.",
+        "Bel de arbodienst; sinds 01-03-2024 is hij ziek.",
     ],
 )
 def test_clean_details_are_left_alone(text: str) -> None:

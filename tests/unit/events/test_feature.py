@@ -14,7 +14,8 @@ from bot.clock import FakeClock
 from bot.ids import EventId, RoomId, UserId
 from bot.storage.models import ScheduledJob
 from bot.transport import IncomingReaction
-from commands.events.feature import REMINDER_LEAD, Events
+from commands.events.feature import Events
+from commands.events.jobs import REMINDER_LEAD
 from commands.events.store import GOING, WAITING
 from tests.fakes import ALICE, BOB, FakeTransport, message
 from tests.privacy_scan import rows_mentioning
@@ -158,7 +159,8 @@ async def test_reactions_sign_up_and_withdraw(app: App, transport: FakeTransport
     )
     await app.router.dispatch(reaction)
     assert (await feature(app).store.answer_of(event_id, BOB)).status == GOING  # type: ignore[union-attr]
-    assert any("Je bent aangemeld" in t for t in texts(transport, dm(BOB)))
+    # A reaction answers no command: its confirmation goes through the outbox.
+    assert any("Je bent aangemeld" in t for t in await outbox_texts(app, transport, dm(BOB)))
     await app.router.dispatch(
         IncomingReaction(
             EventId("$r2"),
@@ -171,7 +173,7 @@ async def test_reactions_sign_up_and_withdraw(app: App, transport: FakeTransport
         )
     )
     assert await feature(app).store.answer_of(event_id, BOB) is None
-    assert "reactie" in texts(transport, dm(BOB))[-1]
+    assert "reactie" in (await outbox_texts(app, transport, dm(BOB)))[-1]
 
 
 async def test_fifty_at_once_for_ten_places(app: App) -> None:
@@ -321,3 +323,19 @@ async def test_without_an_events_room_organisers_are_told(app: App, transport: F
     app.services.rooms.by_name.pop("events")
     await say(app, ONE_LINE, sender=ALICE, room="!welcome")
     assert "geen ruimte voor bijeenkomsten" in transport.last()
+
+
+async def test_an_organiser_demoted_half_way_cannot_announce(app: App, transport: FakeTransport) -> None:
+    app.services.rooms.space_id = RoomId("!space")
+    transport.levels[("!space", BOB)] = 50  # a moderator of the community
+    await say(
+        app,
+        '!event nieuw titel=Middag datum="13 juli 2027" tijd=13:00-18:00 link=https://meet.example/x',
+        sender=BOB,
+        room="!events",
+    )
+    assert "Planningsadvies" in "\n".join(texts(transport, dm(BOB)))
+    transport.levels[("!space", BOB)] = 0  # taken away while the preview waits for "ja"
+    await say(app, "ja", sender=BOB)
+    assert transport.last() == app.services.catalogue.render("nl", "events.error.organisers_only").plain
+    assert not [m for m in transport.sent if m.room_id == "!events" and not m.notice]  # no card

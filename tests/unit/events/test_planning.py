@@ -10,7 +10,7 @@ import pytest
 from bot.config import DEFAULT_PROFESSIONS_FILE
 from bot.content import Professions
 from bot.errors import UserError
-from commands.events.feature import reminder_time
+from commands.events.jobs import reminder_time
 from commands.events.planning import (
     Busy,
     complete,

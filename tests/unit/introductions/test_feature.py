@@ -17,6 +17,7 @@ from bot.storage.models import Conversation
 from bot.transport import MemberJoined
 from commands.digest.store import DigestStore
 from commands.introductions.feature import SPOTLIGHT_JOB, Introductions
+from commands.introductions.fields import FIELDS
 from commands.introductions.models import Profile, WelcomeMarker
 from tests.fakes import ALICE, BOB, FakeTransport, make_config, message
 from tests.privacy_scan import rows_mentioning
@@ -375,6 +376,49 @@ async def test_an_unknown_profession_to_meet_is_explained_in_the_members_languag
     assert await feature(app).store.get(CAROL) is None
 
 
+@pytest.mark.parametrize("language", ["nl", "en"])
+async def test_an_unknown_profession_lists_every_profession_of_the_content_file(
+    app: App, transport: FakeTransport, language: str
+) -> None:
+    # The list comes from config/professions.yaml, so it cannot drift from it.
+    await say(app, f"!taal {language}")
+    await say(app, "!intro beroep=bakker ervaring=ervaren regio=utrecht")
+    single = transport.last()
+    await say(app, f"!taal {language}", sender=CAROL)
+    await introduce(app, CAROL, "beroep=BA ervaring=ervaren regio=utrecht")
+    await say(app, "!profiel zet ontmoeten bakker", sender=CAROL)
+    several = transport.last()
+    professions = app.services.professions.items
+    assert len(professions) >= 9
+    for text in (single, several):
+        for profession in professions:
+            assert profession.in_sentence(language) in text, (profession.key, text)
+    joiner = {"nl": " of ", "en": " or "}[language]
+    last = professions[-1].in_sentence(language)
+    assert f"{joiner}{last} (" in single
+    assert {"nl": " en ", "en": " and "}[language] + last in several
+
+
+async def test_the_saved_line_reads_right_for_every_field(app: App, transport: FakeTransport) -> None:
+    await introduce(app, BOB, "beroep=BA ervaring=ervaren regio=utrecht")
+    values = {
+        "profession": "jobcoach", "experience": "ervaren", "years": "12", "region": "utrecht",
+        "setting": "arbodienst", "work_days": "ma,di", "meet_days": "do", "goals": "netwerk",
+        "themes": "buikpijndossiers", "meet_professions": "AD", "about": "Ik werk graag samen.",
+        "weighing": "Ik weeg eerst wat de werknemer kan.", "listed": "ja", "spotlight": "ja",
+    }
+    assert set(values) == {f.attribute for f in FIELDS}
+    for language in ("nl", "en"):
+        await say(app, f"!taal {language}")
+        for field in FIELDS:
+            await say(app, f"!profiel zet {field.names[0]} {values[field.attribute]}")
+            label = app.services.catalogue.plain(language, field.label_key)
+            first = transport.last().splitlines()[0]
+            # "Opgeslagen: je zoekt is bijgewerkt" read badly for most labels.
+            expected = {"nl": "Opgeslagen. Bijgewerkt:", "en": "Saved. Updated:"}[language]
+            assert first == f"{expected} **{label}**"
+
+
 async def test_find_who_wants_to_meet_a_profession(app: App, transport: FakeTransport) -> None:
     await introduce(app, BOB, "beroep=BA ervaring=ervaren regio=utrecht ontmoeten=AD")
     await introduce(app, CAROL, "beroep=jobcoach ervaring=ervaren regio=limburg ontmoeten=AD,VA")
@@ -453,6 +497,15 @@ async def test_find_nothing_suggests_which_filter_to_drop(app: App, transport: F
     assert "Zonder het filter op" in transport.last()
     await say(app, "!zoek kleur=rood")
     assert "Op `kleur` kan ik niet zoeken" in transport.last()
+    assert transport.last().endswith("beroep, regio, ervaring, dag, thema, zoekt, ontmoet, pagina.")
+    # The option names of the member's language; either language's names work.
+    await say(app, "!taal en")
+    await say(app, "!find colour=red")
+    assert transport.last().endswith("profession, region, experience, day, theme, lookingfor, meets, page.")
+    await say(app, "!find professions=jobcoach province=utrecht")
+    assert transport.last().startswith("I found nobody who fits")  # both options known
+    await say(app, "!find beroepen=jobcoach themes=buikpijndossiers")
+    assert "I cannot search" not in transport.last()
 
 
 async def test_find_pages_by_ten(app: App, transport: FakeTransport) -> None:

@@ -1,0 +1,90 @@
+"""Evaluations: a member who attended fills one in (invited by a job, or with
+``!evaluatie``); organisers read them grouped by profession."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.checks import dm_only
+from bot.context import Context
+from bot.errors import UserError
+from bot.formatting import Markup
+from bot.registry import check, command
+from commands.events.base import EventsBase, organiser_only
+from commands.events.flows import EVALUATION_FLOW, EVENT_ID, KNOWN_PROFESSION
+from commands.events.records import EvaluationRecord
+from commands.events.store import GOING
+
+ANSWER_FIELDS = ("worked", "not_worked", "tips")
+
+
+class EvaluationCommands(EventsBase):
+    @command("evaluatie", aliases=["evaluate", "evalueer"], english="evaluate")
+    @check(dm_only)
+    async def evaluate(self, ctx: Context, event_id: int) -> None:
+        """Fill in (or redo) the evaluation of an event you attended."""
+        event = await self._event(event_id)
+        attendees = await self.store.attendees(event.id) or [
+            r.user_id for r in await self.store.rsvps(event.id) if r.status == GOING
+        ]
+        if ctx.sender not in attendees:
+            raise UserError("events.error.not_attended", id=event.id)
+        profile = await self.profiles.get(ctx.sender)
+        answers: dict[str, Any] = {EVENT_ID: event.id}
+        if profile is not None:
+            answers.update(profession=profile.profession, **{KNOWN_PROFESSION: True})
+        await ctx.reply("events.evaluation.start", title=event.title)
+        await self.services.conversations.start(ctx, EVALUATION_FLOW, ctx.room_id, answers)
+
+    async def _finish_evaluation(self, ctx: Context, answers: dict[str, Any], completed: bool) -> None:
+        if not answers.get("worked") and not completed:
+            await ctx.reply("events.evaluation.stopped")
+            return
+        await self.store.save_evaluation(
+            int(answers[EVENT_ID]),
+            ctx.sender,
+            answers.get("profession"),
+            answers.get("worked"),
+            answers.get("not_worked"),
+            answers.get("tips"),
+        )
+        await ctx.reply("events.evaluation.thanks")
+
+    @command("event evaluatie", aliases=["event evaluation", "event evaluaties"], english="event evaluation")
+    @check(organiser_only)
+    async def evaluation_results(self, ctx: Context, event_id: int) -> None:
+        """The evaluations of an event, grouped by profession."""
+        event = await self._event(event_id)
+        results = await self.store.evaluations(event.id)
+        if not results:
+            await ctx.reply("events.evaluation.none", id=event.id, title=event.title)
+            return
+        groups: dict[str, list[EvaluationRecord]] = {}
+        for result in results:
+            groups.setdefault(result.profession or "", []).append(result)
+        order = [p.key for p in self.services.professions.items] + [""]
+        blocks = [
+            self._evaluation_group(ctx, key, groups[key])
+            for key in sorted(groups, key=lambda k: order.index(k) if k in order else len(order))
+        ]
+        await ctx.reply(
+            "events.evaluation.report",
+            id=event.id,
+            title=event.title,
+            count=len(results),
+            groups=Markup.join(blocks, "\n\n"),
+        )
+
+    def _evaluation_group(self, ctx: Context, key: str, items: list[EvaluationRecord]) -> Markup:
+        """One profession's evaluations: what worked, what did not, tips."""
+        found = self.services.professions.get(key)
+        label = found.label(ctx.language) if found else ctx.text("events.show.no_profile")
+        parts = []
+        for field_name in ANSWER_FIELDS:
+            answers = [getattr(r, field_name) for r in items if getattr(r, field_name)]
+            if answers:
+                listed = Markup.join([ctx.fragment("events.evaluation.answer", text=a) for a in answers])
+                parts.append(ctx.fragment(f"events.evaluation.{field_name}", answers=listed))
+        return ctx.fragment(
+            "events.evaluation.group", profession=label, count=len(items), parts=Markup.join(parts)
+        )

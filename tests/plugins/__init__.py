@@ -1,0 +1,1 @@
+"""Feature packages the tests load as ``config.plugins``."""

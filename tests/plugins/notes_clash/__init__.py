@@ -1,0 +1,1 @@
+"""A plugin whose schema takes a name another plugin has: refused."""
