@@ -36,6 +36,9 @@ DESCRIPTION_EVENT_TYPE = "org.matrix.msc4391.command_description"
 #: The content block of a structured invocation (``m.bot.command`` once stable).
 INVOCATION_KEY = "org.matrix.msc4391.command"
 
+#: The parameter that takes the rest of the line (an extension of mautrix-go and gomuks).
+TAIL_PARAMETER = "fi.mau.tail_parameter"
+
 JSON = dict[str, Any]
 
 
@@ -97,7 +100,8 @@ def describe(command: Command, catalogue: Catalogue, language: str) -> JSON:
     """The ``content`` of the command's description event, in ``language``.
 
     ``command`` is the name in that language; the other language's name is its alias
-    (the ``aliases`` field mautrix and gomuks read), so both names complete.
+    (the ``aliases`` field mautrix and gomuks read), so both names complete. A free-text
+    parameter that takes the rest of the line is named in ``fi.mau.tail_parameter``.
     """
     name = command.display_name(language)
     others = [command.display_name(other) for other in LANGUAGES if other != language]
@@ -116,6 +120,11 @@ def describe(command: Command, catalogue: Catalogue, language: str) -> JSON:
         content["aliases"] = aliases
     content["parameters"] = parameters
     content["description"] = text_block(summary(command, catalogue, language))
+    rest = [spec.name for spec in command.params if spec.kind == "rest"]
+    if rest:
+        # mautrix-go's extension: clients that parse typed input (gomuks) give this
+        # parameter the rest of the line, as the router does.
+        content[TAIL_PARAMETER] = rest[0]
     return content
 
 

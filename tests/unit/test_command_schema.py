@@ -79,6 +79,10 @@ def test_every_registered_command_yields_a_valid_description(
         assert app.services.registry.get(content["command"]) is cmd
         for alias in content.get("aliases", []):
             assert app.services.registry.get(alias) is cmd
+        tail = content.get(command_schema.TAIL_PARAMETER)
+        if tail is not None:  # mautrix: it exists, and no required parameter follows it
+            assert tail in keys
+            assert all(p.get("optional") for p in content["parameters"][keys.index(tail) + 1 :])
 
 
 def test_the_schema_is_not_vacuous(validator: jsonschema.Draft202012Validator) -> None:
@@ -130,6 +134,12 @@ def test_parameters_follow_the_signature(app: App) -> None:
     assert "naam=waarde" in available[1]["description"]["m.text"][0]["body"]
     help_topic = params("help")[0]
     assert help_topic["schema"]["type"] == "string" and help_topic["optional"] is True
+    ask = app.services.registry.get("vraag")
+    assert ask is not None
+    assert command_schema.describe(ask, catalogue, "nl")[command_schema.TAIL_PARAMETER] == "question"
+    accept_cmd = app.services.registry.get("buddy accepteer")
+    assert accept_cmd is not None
+    assert command_schema.TAIL_PARAMETER not in command_schema.describe(accept_cmd, catalogue, "nl")
 
 
 def test_names_in_the_community_language_with_the_other_as_alias(app: App) -> None:
