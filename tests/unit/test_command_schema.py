@@ -5,6 +5,7 @@ invocations through the same checks and converters as typed commands."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import logging
@@ -418,3 +419,23 @@ def test_power_to_send_descriptions_follows_the_power_levels() -> None:
     # Room version 12: the creator has unlimited power and is not listed.
     assert may([_create("12", creator=BOT), _levels(users={})], BOT, EVENT_TYPE)
     assert not may([_create("12"), _levels(users={})], BOT, EVENT_TYPE)
+
+
+async def test_a_new_community_language_replaces_the_descriptions(app: App, transport: FakeTransport) -> None:
+    room = RoomId("!welcome")
+    first = await CommandDescriptions(app.services).publish([room])
+    config = app.services.config
+    english = dataclasses.replace(config, community=dataclasses.replace(config.community, language="en"))
+    services = dataclasses.replace(app.services, config=english)
+    report = await CommandDescriptions(services).publish([room])
+    # Every text changed; a name that differs in English is a new state key, and the
+    # Dutch one is blanked.
+    renamed = [
+        c for c in await CommandDescriptions(services).usable_in(room) if c.display_name("en") != c.name
+    ]
+    assert (report.sent, report.unchanged) == (first.sent, 0)
+    assert report.blanked == len(renamed) > 10
+    live = {
+        content["command"] for (r, _, _), (_, content) in transport.state.items() if r == room and content
+    }
+    assert "buddy find" in live and "buddy zoek" not in live and "help" in live
