@@ -24,6 +24,7 @@ import dataclasses
 import itertools
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from bot.command_schema import bind_structured
@@ -31,7 +32,7 @@ from bot.context import Context
 from bot.converters import ConversionContext, bind_arguments, tokenize
 from bot.errors import BadArgument, CommandNotFound, UserError
 from bot.flood import FloodLimiter, Verdict
-from bot.registry import normalise_name
+from bot.registry import Command, normalise_name
 from bot.replies import error_reply
 from bot.services import Services
 from bot.textnorm import SLASH_PREFIX, after_prefix, command_form, strip_invisible
@@ -189,12 +190,8 @@ class Router:
         if command is None:
             nearest = self.registry.suggest(name.split())
             raise CommandNotFound(name[:40], nearest.display_name(ctx.language) if nearest else None)
-        ctx.command = command
-        ctx.invoked_with = name
-        for predicate in command.checks:
-            await predicate(ctx)
-        kwargs = bind_structured(command.params, structured.arguments, self._conversion())
-        await command.callback(ctx, **kwargs)
+        params, arguments = command.params, structured.arguments
+        await self._run(ctx, command, name, lambda conversion: bind_structured(params, arguments, conversion))
 
     async def invoke(self, ctx: Context, text: str) -> None:
         """Resolve, check, convert and run one command."""
@@ -209,15 +206,30 @@ class Router:
             nearest = self.registry.suggest(words)
             raise CommandNotFound(words[0][:40], nearest.display_name(ctx.language) if nearest else None)
         command, used = resolved
+        rest = text[tokens[used - 1].end :] if used else text
+
+        def bind(conversion: ConversionContext) -> dict[str, Any]:
+            kwargs, leftover = bind_arguments(command.params, rest, conversion)
+            if leftover:
+                raise BadArgument("core.error.too_many_arguments", extra=" ".join(leftover)[:80])
+            return kwargs
+
+        await self._run(ctx, command, " ".join(words[:used]).lower(), bind)
+
+    async def _run(
+        self,
+        ctx: Context,
+        command: Command,
+        invoked_with: str,
+        bind: Callable[[ConversionContext], dict[str, Any]],
+    ) -> None:
+        """The one way a command runs, typed or structured: its checks, then its arguments
+        converted, then the command."""
         ctx.command = command
-        ctx.invoked_with = " ".join(words[:used]).lower()
+        ctx.invoked_with = invoked_with
         for predicate in command.checks:
             await predicate(ctx)
-        rest = text[tokens[used - 1].end :] if used else text
-        kwargs, leftover = bind_arguments(command.params, rest, self._conversion())
-        if leftover:
-            raise BadArgument("core.error.too_many_arguments", extra=" ".join(leftover)[:80])
-        await command.callback(ctx, **kwargs)
+        await command.callback(ctx, **bind(self._conversion()))
 
     async def _reply_error(self, ctx: Context, error: UserError) -> None:
         rendered = error_reply(
