@@ -28,9 +28,10 @@ import yaml
 
 from bot.errors import ConfigError
 from bot.i18n import LANGUAGES
+from bot.install_paths import bundled, defaults_dir
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_PROFESSIONS_FILE = PROJECT_ROOT / "config" / "professions.yaml"
+DEFAULT_PROFESSIONS_FILE = defaults_dir() / "professions.yaml"
 
 ENV_PASSWORD = "KENNISBRUG_MATRIX_PASSWORD"
 ENV_ACCESS_TOKEN = "KENNISBRUG_MATRIX_ACCESS_TOKEN"
@@ -363,7 +364,7 @@ def _parse_community(p: _Problems, raw: Mapping[str, Any], base: Path) -> Commun
         else:
             candidate = Path(professions)
             if not candidate.is_absolute():
-                candidate = base / candidate if (base / candidate).exists() else PROJECT_ROOT / candidate
+                candidate = base / candidate if (base / candidate).exists() else bundled(candidate)
             professions_path = candidate
     if not professions_path.exists():
         p.add("community.professions_file", f"{str(professions_path)!r} does not exist")

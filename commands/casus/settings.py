@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.config import PROJECT_ROOT, Config
+from bot.config import Config
 from bot.errors import ConfigError
+from bot.install_paths import bundled
 from bot.scheduler import cron_trigger, next_fire_times
 
 DEFAULT_ANCHOR = date(2027, 1, 4)
@@ -145,10 +146,10 @@ def _is_number(value: Any) -> bool:
 def _library_path(value: Any, base: Path, problems: list[str]) -> Path:
     if not isinstance(value, str) or not value:
         problems.append("casus.library: must be a folder path")
-        return PROJECT_ROOT / "config" / "casus"
+        return bundled("config/casus")
     path = Path(value)
     if not path.is_absolute():
-        path = base / path if (base / path).is_dir() else PROJECT_ROOT / path
+        path = base / path if (base / path).is_dir() else bundled(path)
     if not path.is_dir():
         problems.append(f"casus.library: {value!r} is not a folder")
     return path
