@@ -11,7 +11,13 @@ import sys
 from pathlib import Path
 
 from bot.config import Config, load_config
-from bot.errors import CommunitySetupError, ConfigError, InvalidCredentials, TransportError
+from bot.errors import (
+    CommunitySetupError,
+    ConfigError,
+    InvalidCredentials,
+    TransportError,
+    TransportUnavailable,
+)
 from bot.install_paths import example_config
 
 DESCRIPTION = """\
@@ -125,6 +131,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     except CommunitySetupError as exc:
         print(f"Kennisbrug did not start: {exc}.", file=sys.stderr)
         return EXIT_COMMUNITY
+    except TransportUnavailable as exc:
+        print(f"Kennisbrug stopped: {exc} (homeserver {config.matrix.homeserver}).", file=sys.stderr)
+        return EXIT_TRANSPORT
     except TransportError as exc:
         print(f"Kennisbrug stopped: {exc}.", file=sys.stderr)
         return EXIT_TRANSPORT
