@@ -16,13 +16,14 @@ is there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import sqlite3
 import subprocess
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -239,19 +240,24 @@ def _verify(folder: Path, manifest: Manifest) -> None:
             raise BackupError(f"{folder}: {name} does not match its checksum in the manifest")
 
 
-async def _refuse_running(config: Config) -> None:
-    """Raise when a bot holds the target database (its instance lock)."""
+@contextlib.asynccontextmanager
+async def _holding_the_lock(config: Config) -> AsyncIterator[None]:
+    """The target database's instance lock for the whole restore: refused while a bot runs
+    there, and no bot can start on a half-restored database meanwhile."""
     from bot.storage import Database
     from bot.storage.lock import AlreadyRunning, InstanceLock
 
     db = Database(config.database.url)
     lock = InstanceLock(db)
     try:
-        await lock.acquire()
-    except AlreadyRunning as exc:
-        raise BackupError(f"not restoring: {exc}") from None
-    else:
-        await lock.release()
+        try:
+            await lock.acquire()
+        except AlreadyRunning as exc:
+            raise BackupError(f"not restoring: {exc}") from None
+        try:
+            yield
+        finally:
+            await lock.release()
     finally:
         await db.dispose()
 
@@ -265,39 +271,44 @@ async def restore(config: Config, folder: Path, *, force: bool = False) -> Manif
     if manifest.database != wanted:
         raise BackupError(f"{folder}: holds a {manifest.database} database, but database.url is {wanted}")
     store = config.matrix.store_path
-    if db_file is None or db_file.exists():
-        await _refuse_running(config)
-    if not force:
-        present = [str(p) for p in (db_file, store) if p is not None and p.exists() and _nonempty(p)]
-        if present:
-            raise BackupError(
-                f"not restoring over {' and '.join(present)}: move them away first, or pass --force"
-            )
+    async with _holding_the_lock(config):
+        if not force:
+            present = [str(p) for p in (db_file, store) if p is not None and _nonempty(p)]
+            if db_file is None and (await _schema_state(config))[0] is not None:
+                present.insert(0, "the PostgreSQL database (it has a schema)")
+            if present:
+                raise BackupError(
+                    f"not restoring over {' and '.join(present)}: move them away first, or pass --force"
+                )
+        await _restore_database(config, folder, db_file)
+        if store.exists() and force:
+            await asyncio.to_thread(shutil.rmtree, store)
+        for name, entry in manifest.files.items():
+            if entry.get("role") != "crypto store":
+                continue
+            relative = Path(name).relative_to(STORE_DIR)
+            await asyncio.to_thread(_copy_file, folder / name, store / relative)
+    return manifest
+
+
+async def _restore_database(config: Config, folder: Path, db_file: Path | None) -> None:
     if db_file is not None:
         for side in ("-wal", "-shm", "-journal"):
             db_file.with_name(db_file.name + side).unlink(missing_ok=True)
         await asyncio.to_thread(_sqlite_copy, folder / SQLITE_FILE, db_file)
-    else:
-        pg_restore = _pg_tool("pg_restore")
-        await asyncio.to_thread(
-            _run_tool,
-            [
-                pg_restore,
-                "--clean",
-                "--if-exists",
-                "--no-owner",
-                f"--dbname={_pg_url(config)}",
-                str(folder / PG_DUMP_FILE),
-            ],
-        )
-    if store.exists() and force:
-        shutil.rmtree(store)
-    for name, entry in manifest.files.items():
-        if entry.get("role") != "crypto store":
-            continue
-        relative = Path(name).relative_to(STORE_DIR)
-        await asyncio.to_thread(_copy_file, folder / name, store / relative)
-    return manifest
+        return
+    pg_restore = _pg_tool("pg_restore")
+    await asyncio.to_thread(
+        _run_tool,
+        [
+            pg_restore,
+            "--clean",
+            "--if-exists",
+            "--no-owner",
+            f"--dbname={_pg_url(config)}",
+            str(folder / PG_DUMP_FILE),
+        ],
+    )
 
 
 def _nonempty(path: Path) -> bool:

@@ -15,6 +15,7 @@ from bot.errors import (
     CommunitySetupError,
     ConfigError,
     InvalidCredentials,
+    KennisbrugError,
     TransportError,
     TransportUnavailable,
 )
@@ -137,6 +138,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     except TransportError as exc:
         print(f"Kennisbrug stopped: {exc}.", file=sys.stderr)
         return EXIT_TRANSPORT
+    except ConfigError:
+        raise  # main() lists configuration problems (a crypto store key that does not fit, too)
     except Exception as exc:
         return _stopped_unexpectedly(exc)
     return 0
@@ -146,7 +149,7 @@ EXIT_DATABASE = 7
 EXIT_UNEXPECTED = 8
 
 
-def _stopped_unexpectedly(exc: Exception) -> int:
+def _stopped_unexpectedly(exc: Exception, prefix: str = "Kennisbrug stopped") -> int:
     """One line for a failure none of the handlers above names (the log has the details).
 
     A database that cannot be opened (a bad URL, a server that is down, a folder the bot
@@ -157,19 +160,21 @@ def _stopped_unexpectedly(exc: Exception) -> int:
 
     logging.getLogger("kennisbrug").debug("stopped by an exception", exc_info=exc)
     if isinstance(exc, ArgumentError):
-        print(f"Kennisbrug did not start: database.url is not a valid database URL ({exc}).", file=sys.stderr)
+        print(f"{prefix}: database.url is not a valid database URL ({exc}).", file=sys.stderr)
         return EXIT_DATABASE
     if isinstance(exc, SQLAlchemyError | OSError) or _from_database_driver(exc):
         detail = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
         text = " ".join(str(detail).split()) or type(detail).__name__
-        print(f"Kennisbrug stopped: the database cannot be used: {text}.", file=sys.stderr)
+        print(f"{prefix}: the database cannot be used: {text}.", file=sys.stderr)
         return EXIT_DATABASE
     text = " ".join(str(exc).split())
-    print(
-        f"Kennisbrug stopped: unexpected {type(exc).__name__}: {text} "
-        "(logging.level DEBUG logs the traceback).",
-        file=sys.stderr,
-    )
+    if isinstance(exc, KennisbrugError):
+        print(f"{prefix}: {text}.", file=sys.stderr)
+    else:
+        print(
+            f"{prefix}: unexpected {type(exc).__name__}: {text} (logging.level DEBUG logs the traceback).",
+            file=sys.stderr,
+        )
     return EXIT_UNEXPECTED
 
 
@@ -198,6 +203,12 @@ def cmd_health(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    if importlib.util.find_spec("synapse") is None:
+        # An operator's install has the bot, not the homeserver the demo starts.
+        print("demo: needs Synapse, a development dependency: pip install 'kennisbrug[dev]'", file=sys.stderr)
+        return 2
     from bot.devtools.demo import run_demo
 
     configure_logging("WARNING" if not args.verbose else "INFO")
@@ -259,6 +270,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print("configuration problem(s):\n  - " + "\n  - ".join(exc.problems), file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        # migrate, health, backup …: one line too (run has its own, with exit codes).
+        return _stopped_unexpectedly(exc, prefix=f"{args.command} failed")
 
 
 # Operator commands: init, backup, restore (see bot/install_init.py and bot/backup.py).
