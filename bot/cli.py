@@ -1,4 +1,5 @@
-"""The command line behind ``run_bot.py``: parses arguments and calls into the bot."""
+"""The command line behind ``run_bot.py`` and the installed ``kennisbrug`` command: parses
+arguments and calls into the bot."""
 
 from __future__ import annotations
 
