@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.clock import Clock, SystemClock
-from bot.command_descriptions import CommandDescriptions
+from bot.command_descriptions import CommandDescriptions, PublishReport
 from bot.config import Config
 from bot.content import Professions
 from bot.conversations import ConversationService
@@ -86,7 +86,7 @@ class App:
     router: Router
     transport: Connection  # MatrixTransport in production
     #: Publishing the MSC4391 command descriptions, started with the features.
-    command_descriptions: asyncio.Task[Any] | None = field(default=None, repr=False)
+    command_descriptions: asyncio.Task[PublishReport] | None = field(default=None, repr=False)
 
     @property
     def features(self) -> list[Feature]:
