@@ -101,9 +101,10 @@ class App:
             await feature.start()
         # In the background: a first start sends a state event per command and room,
         # paced by the homeserver's rate limits; members need not wait for it.
-        self.command_descriptions = asyncio.create_task(
-            CommandDescriptions(self.services).publish(), name="command-descriptions"
-        )
+        if self.services.config.matrix.command_descriptions:
+            self.command_descriptions = asyncio.create_task(
+                CommandDescriptions(self.services).publish(), name="command-descriptions"
+            )
 
     async def stop_background(self) -> None:
         task, self.command_descriptions = self.command_descriptions, None

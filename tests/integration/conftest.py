@@ -80,6 +80,9 @@ def bot_config_dict(synapse: LocalSynapse, accounts: Accounts, tmp_path: Path, t
             "password": accounts.passwords["kennisbrug"],
             "device_name": f"kennisbrug-{tag}",
             "sync_timeout_ms": 10_000,
+            # Publishing ~120 command descriptions at every start is tested on its own
+            # (test_command_descriptions.py); elsewhere it would only add load.
+            "command_descriptions": False,
         },
         "database": {"url": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"},
         "community": {

@@ -15,9 +15,10 @@ from nio import RoomGetStateResponse
 
 from bot import command_schema
 from bot.command_descriptions import CommandDescriptions, PublishReport
-from bot.config import Config
+from bot.config import Config, parse_config
+from bot.devtools.synapse import LocalSynapse
 from bot.ids import RoomId
-from tests.integration.conftest import BotRunner, Member
+from tests.integration.conftest import Accounts, BotRunner, Member, bot_config_dict
 
 pytestmark = pytest.mark.integration
 
@@ -25,6 +26,14 @@ SCHEMA = json.loads(
     (Path(__file__).resolve().parent.parent / "msc4391_command_description.schema.json").read_text("utf-8")
 )
 EVENT_TYPE = command_schema.DESCRIPTION_EVENT_TYPE
+
+
+@pytest.fixture
+def bot_config(synapse: LocalSynapse, accounts: Accounts, tmp_path: Path, tag: str) -> Config:
+    """The shared test config, with the descriptions on (the default elsewhere too)."""
+    raw = bot_config_dict(synapse, accounts, tmp_path, tag)
+    raw["matrix"].pop("command_descriptions")
+    return parse_config(raw, tmp_path / "bot.yaml", env={})
 
 
 async def _published(runner: BotRunner, timeout: float = 120) -> PublishReport:
