@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed-$(shell cksum requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint bench bench-encrypted bench-directory bench-buddy bench-events lock clean-demo
+.PHONY: demo test lint bench bench-encrypted bench-directory bench-buddy bench-events bench-retention lock clean-demo
 
 $(STAMP):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ bench-buddy: $(STAMP)
 # the fan-out on a local Synapse, and the homeserver's own pace as the baseline.
 bench-events: $(STAMP)
 	$(PY) bench/events_reminders.py
+
+# Database size over a simulated year of 2,000 members, with and without retention.
+bench-retention: $(STAMP)
+	$(PY) bench/retention.py
 
 # Re-pin after changing dependencies in pyproject.toml.
 lock: $(STAMP)

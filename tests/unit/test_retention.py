@@ -41,14 +41,20 @@ async def test_old_rows_go_and_recent_ones_stay(app: App, clock: FakeClock, tran
     await outbox.enqueue(OutgoingMessage(room_id=RoomId("!dm-bob"), plain="oud", txn_id="t.old"))
     await outbox.deliver_due()
     await outbox.enqueue(
-        OutgoingMessage(room_id=RoomId("!dm-bob"), plain="later", txn_id="t.pending"), due_at=clock.now() + 60 * DAY
+        OutgoingMessage(room_id=RoomId("!dm-bob"), plain="later", txn_id="t.pending"),
+        due_at=clock.now() + 60 * DAY,
     )
     async with app.services.db.transaction() as session:
         for i, age in enumerate((400, 3)):
             moment = clock.now() - age * DAY
             session.add(
                 SeenReaction(
-                    event_id=f"$r{i}", room_id="!events", sender=BOB, target_event_id="$card", key="✅", seen_at=moment
+                    event_id=f"$r{i}",
+                    room_id="!events",
+                    sender=BOB,
+                    target_event_id="$card",
+                    key="✅",
+                    seen_at=moment,
                 )
             )
             session.add(
@@ -62,7 +68,12 @@ async def test_old_rows_go_and_recent_ones_stay(app: App, clock: FakeClock, tran
     clock.advance(29 * DAY)
     second = await prune(app.services.db, clock.now())
     # 3 + 29 days: past the processed-events window (30) and the sent-record window (7).
-    assert (second.outbox, second.seen_reactions, second.processed_events, second.sent_messages) == (0, 0, 1, 1)
+    assert (second.outbox, second.seen_reactions, second.processed_events, second.sent_messages) == (
+        0,
+        0,
+        1,
+        1,
+    )
     clock.advance(2 * DAY)
     assert (await retention(app).run()).outbox == 1
     async with app.services.db.session() as session:
@@ -112,7 +123,11 @@ async def test_nudge_texts_are_emptied_once_ever_keys_stay_and_expired_ones_go(
     nudges = app.services.nudges
     await app.start_features()
     once = await nudges.nudge(
-        BOB, "buddy.checkin", "buddy.checkin.ask", {"number": 7, "weeks": 2}, dedupe_key="buddy:checkin:7:1:bob"
+        BOB,
+        "buddy.checkin",
+        "buddy.checkin.ask",
+        {"number": 7, "weeks": 2},
+        dedupe_key="buddy:checkin:7:1:bob",
     )
     digest = await nudges.nudge(
         UserId("@carol:localhost"),
