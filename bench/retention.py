@@ -56,6 +56,7 @@ from bot.storage.models import (
     SentMessage,
 )
 
+TABLES = (OutboxMessage, ScheduledJob, Nudge, SeenReaction, ProcessedEvent, SentMessage)
 START = datetime(2027, 1, 4, 6, 0, tzinfo=UTC)  # a Monday
 VARIANTS = ("old", "own reactions", "retention")
 THEMES = 5
@@ -324,6 +325,14 @@ async def simulate(variant: str, path: Path, members: int, days: int) -> list[tu
         if (day + 1) % 30 == 0 or day == days - 1:
             file_size, live = await size_of(db)
             sizes.append((day + 1, file_size, live))
+    async with db.engine.connect() as conn:
+        counts = {
+            model.__tablename__: (
+                await conn.execute(text(f"SELECT count(*) FROM {model.__tablename__}"))
+            ).scalar_one()
+            for model in TABLES
+        }
+    print(f"{variant}: rows at the end: " + ", ".join(f"{t} {c}" for t, c in counts.items()), file=sys.stderr)
     await db.dispose()
     return sizes
 
