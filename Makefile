@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed-$(shell cksum requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint bench bench-encrypted bench-directory bench-buddy bench-events bench-commands lock clean-demo
+.PHONY: demo test lint bench bench-encrypted bench-directory bench-buddy bench-events bench-commands bench-retention lock clean-demo
 
 $(STAMP):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,10 @@ bench-events: $(STAMP)
 # MSC4391 command descriptions in the example's 12 rooms: a first start, then a second.
 bench-commands: $(STAMP)
 	$(PY) bench/command_descriptions.py
+
+# Database size over a simulated year of 2,000 members, with and without retention.
+bench-retention: $(STAMP)
+	$(PY) bench/retention.py
 
 # Re-pin after changing dependencies in pyproject.toml.
 lock: $(STAMP)

@@ -29,6 +29,7 @@ from bot.nudges import NudgePolicy, NudgeService
 from bot.outbox import Outbox
 from bot.privacy import PrivacyRegistry
 from bot.registry import Feature, Registry
+from bot.retention import Retention
 from bot.roles import RoleService
 from bot.rooms import RoomDirectory
 from bot.router import Router
@@ -165,6 +166,7 @@ async def build_app(
     transport = transport_factory(config, db, transport_clock or clock, rooms)
     services = build_services(config, db, clock, transport, rooms)
     register_core_privacy(services)
+    services.registry.add_feature(Retention(services))  # first: prunes before features rebuild jobs
     for module_name in (*feature_modules, *config.plugins):
         module = importlib.import_module(module_name)
         for feature in module.setup(services):
