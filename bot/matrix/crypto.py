@@ -5,8 +5,9 @@ nio does the cryptography (vodozemac). This module decides the rest:
 
 - **One device.** The store (Olm account, sessions, room keys; nio's SQLite store, one
   file per user and device) lives in ``matrix.store_path`` and is pickled with
-  ``matrix.store_key`` (or ``$KENNISBRUG_MATRIX_STORE_KEY``). Without one, a random key
-  is generated once and kept in ``core_state`` (never nio's built-in default). The
+  ``matrix.store_key`` (or ``$KENNISBRUG_MATRIX_STORE_KEY``, or the keys file, see
+  :mod:`bot.secrets`). Without one, a random key is generated once and kept in
+  ``core_state`` (never nio's built-in default). The
   device id and token are kept by :mod:`bot.matrix.client`, so a restart opens the same
   store and no key is lost.
 - **Housekeeping after every sync**, as ``sync_forever`` would do it: upload one-time
@@ -27,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import secrets
+import secrets as _random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -53,12 +54,14 @@ from bot.ids import RoomId, UserId
 from bot.locks import KeyedLocks
 from bot.matrix import state
 from bot.matrix.retry import TRANSIENT_EXCEPTIONS, request
+from bot.secrets import STORE_KEY as STORE_KEY_SECRET
+from bot.secrets import Secrets
 from bot.storage.database import Database
 
 log = logging.getLogger(__name__)
 
 #: ``core_state`` keys: the generated pickle key and the messages not decrypted yet.
-STORE_KEY = "matrix.store_key"
+STORE_KEY = STORE_KEY_SECRET.state_key
 UNDECRYPTED = "matrix.undecrypted"
 #: At most this many undecryptable messages wait for keys; beyond it the oldest is given up.
 MAX_PENDING = 500
@@ -192,8 +195,11 @@ class PendingDecryptions:
 class Crypto:
     """The encryption side of the adapter; every method is a no-op with encryption off."""
 
-    def __init__(self, client: AsyncClient, config: Config, db: Database, clock: Clock) -> None:
+    def __init__(
+        self, client: AsyncClient, config: Config, db: Database, clock: Clock, secrets: Secrets | None = None
+    ) -> None:
         self._client = client
+        self._secrets = secrets if secrets is not None else Secrets.from_environment()
         self._config = config
         self._db = db
         self._clock = clock
@@ -222,13 +228,10 @@ class Crypto:
         self._client.config = dataclasses.replace(self._client.config, pickle_key=key)
 
     async def _generated_key(self) -> str:
-        stored = (await state.load(self._db, STORE_KEY)).get(STORE_KEY)
-        if stored:
-            return stored
-        key = secrets.token_urlsafe(32)
-        await state.save(self._db, {STORE_KEY: key})
-        log.info("generated a key for the crypto store and kept it in the database (set matrix.store_key)")
-        return key
+        # A key from the environment or the keys file is never written to the database.
+        return await self._secrets.get_or_generate(
+            self._db, STORE_KEY_SECRET, generate=lambda: _random.token_urlsafe(32)
+        )
 
     async def load(self) -> None:
         """After login: open this device's store and publish its keys when needed."""
