@@ -183,6 +183,21 @@ class PendingDecryptions:
         earliest = min(item.first_seen for item in self.items.values())
         return max(0.0, (earliest + self.wait - now).total_seconds())
 
+    def of_member(self, user_id: str) -> list[Undecrypted]:
+        return [item for item in self.items.values() if item.sender == user_id]
+
+    def forget_member(self, user_id: str) -> int:
+        """Drop the member's waiting messages and the notices about their sessions."""
+        removed = [event_id for event_id, item in self.items.items() if item.sender == user_id]
+        for event_id in removed:
+            del self.items[event_id]
+        told = [key for key in self.told if key.split("|")[1:2] == [user_id]]
+        for key in told:
+            del self.told[key]
+        if removed or told:
+            self.dirty = True
+        return len(removed) + len(told)
+
     def first_notice(self, item: Undecrypted) -> bool:
         """True the first time for a member's session; the member is told only then."""
         if item.session_key in self.told:
@@ -254,6 +269,62 @@ class Crypto:
         )
         await self.pending.load()
         await self.housekeeping()
+
+    # ------------------------------------------------------------------ erasure
+
+    async def member_data(self, user_id: UserId) -> dict[str, Any]:
+        """What the encryption side keeps about a member, for their export."""
+        data: dict[str, Any] = {}
+        waiting = self.pending.of_member(user_id)
+        if waiting:
+            data["undecryptable_messages"] = [
+                {
+                    "room_id": item.room_id,
+                    "event_id": item.event_id,
+                    "first_seen": item.first_seen.isoformat(),
+                }
+                for item in waiting
+            ]
+        olm = self._client.olm
+        devices = list(olm.device_store[user_id].values()) if olm is not None else []
+        if devices:
+            # Public keys the homeserver publishes for every device; no secrets.
+            data["devices"] = [{"device_id": d.id, "display_name": d.display_name} for d in devices]
+        return data
+
+    async def forget_member(self, user_id: UserId) -> int:
+        """Drop the member's waiting messages and what the crypto store keeps about them.
+
+        Their device keys, trust records, Olm sessions with their devices and the room
+        keys their devices sent go, from memory and from nio's SQLite store (which
+        overwrites deleted rows: ``secure_delete``). Outbound room keys shared with them
+        are dropped, so the next message in such a room gets a new key for everyone:
+        other members lose nothing. While the member still shares an encrypted room
+        with the bot, nio fetches their public device keys again when it needs them.
+        """
+        removed = self.pending.forget_member(user_id)
+        await self.pending.save()
+        olm = self._client.olm
+        if olm is None or user_id == self._own:
+            return removed
+        devices = list(olm.device_store[user_id].values())
+        olm.device_store._entries.pop(user_id, None)
+        curve_keys = {device.curve25519 for device in devices if device.curve25519}
+        for key in curve_keys:
+            removed += len(olm.session_store._entries.pop(key, []))
+        for room_sessions in olm.inbound_group_store._entries.values():
+            for key in curve_keys:
+                removed += len(room_sessions.pop(key, {}))
+        for room_id, session in list(olm.outbound_group_sessions.items()):
+            if any(user == user_id for user, _ in session.users_shared_with | session.users_ignored):
+                del olm.outbound_group_sessions[room_id]
+        olm.tracked_users.discard(user_id)
+        olm.users_for_key_query.discard(user_id)
+        store = self._client.store
+        if store is not None:
+            removed += _erase_from_store(store, user_id, devices, curve_keys)
+        log.info("erased a forgotten member's encryption records (%d)", removed)
+        return removed
 
     # -------------------------------------------------------------- after a sync
 
@@ -454,3 +525,63 @@ class Crypto:
             return None
         event.room_id = item.room_id
         return event
+
+
+def _erase_from_store(store: Any, user_id: str, devices: list[Any], curve_keys: set[str]) -> int:
+    """Delete the member's rows from nio's SQLite store, and their trust file lines.
+
+    nio has no method for this; the tables are nio's own (``nio.store.models``), all
+    scoped by this device's account.
+    """
+    from nio.store.models import (  # nio's store schema, used only here
+        DeviceKeys,
+        DeviceTrustState,
+        Keys,
+        MegolmInboundSessions,
+        OlmSessions,
+        TrackedUsers,
+    )
+
+    removed = 0
+    with store.database.bind_ctx([*store.models, TrackedUsers]), store.database.atomic():
+        account = store._get_account()
+        if account is None:
+            return 0
+        rows = list(
+            DeviceKeys.select().where((DeviceKeys.account == account) & (DeviceKeys.user_id == user_id))
+        )
+        for row in rows:
+            Keys.delete().where(Keys.device == row).execute()
+            DeviceTrustState.delete().where(DeviceTrustState.device == row).execute()
+            removed += row.delete_instance()
+        if curve_keys:
+            removed += (
+                OlmSessions.delete()
+                .where((OlmSessions.account == account) & OlmSessions.sender_key.in_(curve_keys))
+                .execute()
+            )
+            # Forwarded chains go with their sessions (ON DELETE CASCADE).
+            removed += (
+                MegolmInboundSessions.delete()
+                .where(
+                    (MegolmInboundSessions.account == account)
+                    & MegolmInboundSessions.sender_key.in_(curve_keys)
+                )
+                .execute()
+            )
+        if store.database.table_exists(TrackedUsers._meta.table_name):
+            removed += (
+                TrackedUsers.delete()
+                .where((TrackedUsers.account == account) & (TrackedUsers.user_id == user_id))
+                .execute()
+            )
+    # The trust state files (DefaultStore) name the user on every line of theirs.
+    for name in ("trust_db", "blacklist_db", "ignore_db"):
+        keys = getattr(store, name, None)
+        if keys is None:
+            continue
+        theirs = [key for key in list(keys) if key.user_id == user_id]
+        if theirs:
+            keys.remove_many(theirs)
+            removed += len(theirs)
+    return removed

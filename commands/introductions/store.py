@@ -181,9 +181,16 @@ class ProfileStore:
             shown = (
                 await session.scalars(select(SpotlightPost.shown_at).where(SpotlightPost.user_id == user_id))
             ).all()
-        if row is None and not shown:
+        # The marker holds no id, but it is about the member: its date belongs in the
+        # export (it stays after an erase, so they are never welcomed twice).
+        marker = await self.marker_for(user_id)
+        async with self._db.session() as session:
+            welcome = await session.get(WelcomeMarker, marker)
+        if row is None and not shown and welcome is None:
             return {}
         data: dict[str, Any] = {}
+        if welcome is not None:
+            data["welcomed_at"] = welcome.sent_at.isoformat()
         if row is not None:
             record = to_record(row)
             data["profile"] = {name: _plain(getattr(record, name)) for name in PROFILE_FIELDS}

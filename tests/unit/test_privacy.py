@@ -20,7 +20,7 @@ from bot.storage.models import Conversation, DirectRoom, SeenReaction
 from bot.transport import OutgoingMessage
 from commands.privacy.forget import part_label_key
 from tests.fakes import ALICE, BOB, FakeTransport, message
-from tests.privacy_scan import rows_mentioning
+from tests.privacy_scan import memory_mentioning, rows_mentioning
 
 DM = "!dm-bob"
 
@@ -206,6 +206,10 @@ async def _use_the_core_as(app: App, user: UserId, dm: str) -> None:
         f"test:weekly:{dm}", "test.weekly", "0 9 * * 1", {"members": [user]}
     )
     await _say(app, "!instellingen", room=dm, sender=user)  # left open half-way
+    # A live command (not backlog) passes flood control: a bucket in memory.
+    await app.router.dispatch(
+        message("!privacy", sender=user, room=dm, is_direct=True, at=now, backlog=False)
+    )
 
 
 async def test_after_yes_no_row_names_the_member(app: App, transport: FakeTransport) -> None:
@@ -230,10 +234,15 @@ async def test_after_yes_no_row_names_the_member(app: App, transport: FakeTransp
 
     assert await rows_mentioning(db, BOB) == []
     assert await rows_mentioning(db, ALICE) == alice_before  # nobody else is touched
+    assert memory_mentioning(app, BOB, skip=[transport, app.services.catalogue, app.services.config]) == []
+    assert memory_mentioning(
+        app, ALICE, skip=[transport, app.services.catalogue]
+    )  # the walk sees what is there
     assert transport.forgotten_direct_rooms == [BOB]
+    assert transport.forgotten_members == [BOB]
     done = transport.last()
     assert done.startswith("Done: I erased everything")
-    assert "Which private chat is ours: 2 removed" in done  # the row and its DM message
+    assert "Which private chat is ours, and the files I sent you there: 2 removed" in done  # row, DM message
     assert "Scheduled tasks that named you: 2 removed" in done
     assert BOB not in done
 
@@ -310,3 +319,45 @@ async def test_matrix_redact_refused_raises(db: Database, clock: FakeClock) -> N
 async def test_fake_transport_records_redactions(transport: FakeTransport) -> None:
     await transport.redact(RoomId("!welcome"), EventId("$card"), "vergeten")
     assert transport.redactions == [("!welcome", "$card", "vergeten")]
+
+
+# -- what lies outside the tables: files, the transport's records, the welcome -------
+
+
+async def test_export_and_erase_cover_files_encryption_and_the_welcome(
+    app: App, transport: FakeTransport
+) -> None:
+    services = app.services
+    async with services.db.transaction() as session:
+        session.add(DirectRoom(user_id=BOB, room_id=DM, created_at=services.clock.now()))
+    [intro] = [f for f in app.features if f.name == "introductions"]
+    store = intro.store  # type: ignore[attr-defined]
+    await store.mark_welcomed(await store.marker_for(BOB))
+    waiting = {"room_id": "!welcome", "event_id": "$unreadable", "first_seen": "2027-03-16T08:00:00+00:00"}
+    transport.member_records[BOB] = {"undecryptable_messages": [waiting]}
+    transport.member_records[ALICE] = {"undecryptable_messages": [dict(waiting, event_id="$alice")]}
+
+    await _say(app, "!mijngegevens", room=DM)
+    await _say(app, "!mijngegevens", room=DM)  # the second export lists the first file
+    data = json.loads(transport.uploads[-1].data)["data"]
+    [first_file] = data["core.direct_room"]["files_sent"]
+    assert first_file["filename"] == transport.uploads[0].filename
+    assert data["core.encryption"]["undecryptable_messages"] == [waiting]
+    assert data["introductions"]["welcomed_at"] == "2027-03-16T09:00:00+00:00"
+
+    posted = await transport.files_sent(RoomId(DM))
+    assert len(posted) == 2
+    await _say(app, "!vergeet-mij", room=DM)
+    await _say(app, "ja", room=DM)
+    # Both export files are redacted in the DM; the transport forgot Bob, not Alice.
+    assert sorted(event for room, event, _ in transport.redactions if room == DM) == sorted(
+        f.event_id for f in posted
+    )
+    assert await transport.files_sent(RoomId(DM)) == []
+    assert transport.forgotten_members == [BOB] and ALICE in transport.member_records
+    assert "Je apparaten en sleutels die ik kende" in transport.last()
+    # The welcome marker stays (one welcome, ever) and names nobody.
+    assert (await services.privacy.export_all(BOB))["introductions"] == {
+        "welcomed_at": "2027-03-16T09:00:00+00:00"
+    }
+    assert await rows_mentioning(services.db, BOB) == []
