@@ -547,12 +547,15 @@ def _erase_from_store(store: Any, user_id: str, devices: list[Any], curve_keys: 
         account = store._get_account()
         if account is None:
             return 0
+        # Not every store version has these tables (nio creates some only on upgrades).
+        has_trust_table = store.database.table_exists(DeviceTrustState._meta.table_name)
         rows = list(
             DeviceKeys.select().where((DeviceKeys.account == account) & (DeviceKeys.user_id == user_id))
         )
         for row in rows:
             Keys.delete().where(Keys.device == row).execute()
-            DeviceTrustState.delete().where(DeviceTrustState.device == row).execute()
+            if has_trust_table:
+                DeviceTrustState.delete().where(DeviceTrustState.device == row).execute()
             removed += row.delete_instance()
         if curve_keys:
             removed += (

@@ -4,7 +4,8 @@ DM, and being forgotten after saying yes, with no row left that names them."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from bot.storage.models import Conversation, DirectRoom, SeenReaction
 from bot.transport import OutgoingMessage
 from commands.privacy.forget import part_label_key
 from tests.fakes import ALICE, BOB, FakeTransport, message
-from tests.privacy_scan import memory_mentioning, rows_mentioning
+from tests.privacy_scan import files_mentioning, memory_mentioning, rows_mentioning
 
 DM = "!dm-bob"
 
@@ -361,3 +362,71 @@ async def test_export_and_erase_cover_files_encryption_and_the_welcome(
         "welcomed_at": "2027-03-16T09:00:00+00:00"
     }
     assert await rows_mentioning(services.db, BOB) == []
+
+
+# -- the crypto store ------------------------------------------------------------
+
+
+async def test_forgetting_a_member_clears_their_encryption_records(tmp_path: Path, db: Database) -> None:
+    """A real nio store: the member's devices, trust lines, Olm sessions and waiting
+    messages go, in memory and on disk; another member's stay and still work."""
+    from nio.crypto import OlmDevice
+
+    from bot.clock import FakeClock as Clock
+    from bot.config import parse_config
+    from bot.matrix.client import build_client
+    from bot.matrix.crypto import Crypto, Undecrypted
+    from bot.secrets import Secrets
+
+    raw = {
+        "matrix": {
+            "homeserver": "http://127.0.0.1:1",
+            "user_id": "@kennisbrug:localhost",
+            "password": "x",
+            "store_path": str(tmp_path / "store"),
+            "store_key": "a-key-0123456789",
+        },
+        "database": {"url": "sqlite+aiosqlite:///:memory:"},
+        "community": {},
+        "rooms": {"welcome": "#welkom:localhost"},
+    }
+    cfg = parse_config(raw, tmp_path / "bot.yaml", env={})
+    client = build_client(cfg)
+    client.user_id, client.device_id, client.access_token = "@kennisbrug:localhost", "BOTDEVICE", "t"
+    crypto = Crypto(client, cfg, db, Clock(datetime(2027, 3, 16, 9, 0, tzinfo=UTC)), Secrets({}))
+    await crypto.prepare()
+    client.load_store()
+    olm, store = client.olm, client.store
+    assert olm is not None and store is not None
+    bob_device = OlmDevice(BOB, "BOBPHONE", {"ed25519": "bob-ed-key", "curve25519": "bob-curve-key"})
+    alice_device = OlmDevice(ALICE, "ALICEPC", {"ed25519": "alice-ed-key", "curve25519": "alice-curve-key"})
+    for device in (bob_device, alice_device):
+        olm.device_store.add(device)
+    store.save_device_keys({BOB: {"BOBPHONE": bob_device}, ALICE: {"ALICEPC": alice_device}})
+    store.blacklist_device(bob_device)
+    store.verify_device(alice_device)
+    for sender, event_id in ((BOB, "$bob"), (ALICE, "$alice")):
+        source = {"event_id": event_id, "sender": sender, "content": {"session_id": f"s-{sender}"}}
+        item = Undecrypted(
+            event_id, "!welcome", sender, f"s-{sender}", datetime(2027, 3, 16, tzinfo=UTC), source
+        )
+        crypto.pending.add(item)
+        crypto.pending.first_notice(item)
+    await crypto.pending.save()
+    store_path = tmp_path / "store"
+    assert files_mentioning(store_path, BOB) and await rows_mentioning(db, BOB)
+
+    exported = await crypto.member_data(UserId(BOB))
+    assert exported["undecryptable_messages"][0]["event_id"] == "$bob"
+    assert exported["devices"] == [{"device_id": "BOBPHONE", "display_name": ""}]
+
+    removed = await crypto.forget_member(UserId(BOB))
+    assert removed >= 4  # waiting message, its notice, the device row, the trust line
+    assert files_mentioning(store_path, BOB) == []
+    assert await rows_mentioning(db, BOB) == []
+    assert BOB not in olm.device_store.users
+    assert [d.id for d in store.load_device_keys().active_user_devices(ALICE)] == ["ALICEPC"]
+    assert files_mentioning(store_path, ALICE)
+    assert store.is_device_verified(alice_device)
+    assert [item.sender for item in crypto.pending.items.values()] == [ALICE]
+    await client.close()
