@@ -300,7 +300,8 @@ class Crypto:
         overwrites deleted rows: ``secure_delete``). Outbound room keys shared with them
         are dropped, so the next message in such a room gets a new key for everyone:
         other members lose nothing. While the member still shares an encrypted room
-        with the bot, nio fetches their public device keys again when it needs them.
+        with the bot (their DM), their public device keys are fetched again from the
+        homeserver, so that they can read what the bot still sends them there.
         """
         removed = self.pending.forget_member(user_id)
         await self.pending.save()
@@ -320,10 +321,22 @@ class Crypto:
                 del olm.outbound_group_sessions[room_id]
         olm.tracked_users.discard(user_id)
         olm.users_for_key_query.discard(user_id)
+        if any(room.encrypted and user_id in room.users for room in self._client.rooms.values()):
+            # Still in an encrypted chat with the bot (their DM, where the confirmation
+            # goes): their public device keys are fetched again, or they could not read it.
+            olm.tracked_users.add(user_id)
+            olm.users_for_key_query.add(user_id)
         store = self._client.store
         if store is not None:
             removed += _erase_from_store(store, user_id, devices, curve_keys)
         log.info("erased a forgotten member's encryption records (%d)", removed)
+        if user_id in olm.users_for_key_query:
+            # Before the confirmation is sent, not after the next sync: a room key shared
+            # now must reach their devices.
+            try:
+                await request(self._client.keys_query, "querying device keys")
+            except (TransportError, LocalProtocolError, *TRANSIENT_EXCEPTIONS) as exc:
+                log.warning("could not fetch a member's device keys again (%s); after the next sync", exc)
         return removed
 
     # -------------------------------------------------------------- after a sync
