@@ -207,6 +207,12 @@ async def _use_the_core_as(app: App, user: UserId, dm: str) -> None:
         f"test:weekly:{dm}", "test.weekly", "0 9 * * 1", {"members": [user]}
     )
     await _say(app, "!instellingen", room=dm, sender=user)  # left open half-way
+    # A listed profile: a row, and an entry in the directory index in memory.
+    [intro] = [f for f in app.features if f.name == "introductions"]
+    record, _new = await intro.store.save(  # type: ignore[attr-defined]
+        user, {"profession": "arbeidsdeskundige", "experience": "ervaren", "region": "utrecht", "listed": True}
+    )
+    intro.directory.replace(record)  # type: ignore[attr-defined]
     # A live command (not backlog) passes flood control: a bucket in memory.
     await app.router.dispatch(
         message("!privacy", sender=user, room=dm, is_direct=True, at=now, backlog=False)
@@ -229,6 +235,9 @@ async def test_after_yes_no_row_names_the_member(app: App, transport: FakeTransp
         "core_recurring_jobs",
     }
     alice_before = await rows_mentioning(db, ALICE)
+    in_memory = " ".join(memory_mentioning(app, BOB, skip=[transport, app.services.catalogue]))
+    for cache in ("members._language_cache", "directory._records", "router.flood._buckets"):
+        assert cache in in_memory, cache
 
     await _say(app, "!forgetme", room=DM)
     await _say(app, "yes", room=DM)
