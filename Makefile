@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed-$(shell cksum requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint bench bench-encrypted bench-directory bench-buddy bench-events lock clean-demo
+.PHONY: demo test lint bench bench-encrypted bench-directory bench-buddy bench-events bench-commands lock clean-demo
 
 $(STAMP):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ bench-buddy: $(STAMP)
 # the fan-out on a local Synapse, and the homeserver's own pace as the baseline.
 bench-events: $(STAMP)
 	$(PY) bench/events_reminders.py
+
+# MSC4391 command descriptions in the example's 12 rooms: a first start, then a second.
+bench-commands: $(STAMP)
+	$(PY) bench/command_descriptions.py
 
 # Re-pin after changing dependencies in pyproject.toml.
 lock: $(STAMP)

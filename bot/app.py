@@ -6,14 +6,16 @@ Everything a feature needs is built here and passed in; nothing is a module glob
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bot.clock import Clock, SystemClock
+from bot.command_descriptions import CommandDescriptions, PublishReport
 from bot.config import Config
 from bot.content import Professions
 from bot.conversations import ConversationService
@@ -83,6 +85,8 @@ class App:
     services: Services
     router: Router
     transport: Connection  # MatrixTransport in production
+    #: Publishing the MSC4391 command descriptions, started with the features.
+    command_descriptions: asyncio.Task[PublishReport] | None = field(default=None, repr=False)
 
     @property
     def features(self) -> list[Feature]:
@@ -95,8 +99,21 @@ class App:
         await self.services.outbox.start()
         for feature in self.features:
             await feature.start()
+        # In the background: a first start sends a state event per command and room,
+        # paced by the homeserver's rate limits; members need not wait for it.
+        self.command_descriptions = asyncio.create_task(
+            CommandDescriptions(self.services).publish(), name="command-descriptions"
+        )
+
+    async def stop_background(self) -> None:
+        task, self.command_descriptions = self.command_descriptions, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def stop(self) -> None:
+        await self.stop_background()
         for feature in reversed(self.features):
             try:
                 await feature.stop()
@@ -295,6 +312,7 @@ async def _run_locked(
         await transport.run(app.router.dispatch)
     finally:
         await heartbeat.stop()
+        await app.stop_background()
         await transport.stop()
         await app.stop()
 

@@ -15,8 +15,24 @@ from bot.ids import EventId, RoomId, UserId
 
 
 @dataclass(frozen=True)
+class StructuredCommand:
+    """A command a client sent as data (MSC4391) rather than as typed text.
+
+    ``arguments`` are the client's JSON values by parameter key, not yet validated: the
+    router converts them with the same converters as typed text.
+    """
+
+    command: str
+    arguments: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class IncomingMessage:
-    """A text message a member sent, already decrypted and validated by the transport."""
+    """A text message a member sent, already decrypted and validated by the transport.
+
+    ``mentions`` are the users the message deliberately mentions (``m.mentions``);
+    ``command`` is set when the client sent a structured command (MSC4391).
+    """
 
     event_id: EventId
     room_id: RoomId
@@ -30,6 +46,8 @@ class IncomingMessage:
     #: down. Decided by the transport from when it received the event, never from the
     #: sender's timestamp alone.
     backlog: bool = False
+    mentions: tuple[UserId, ...] = ()
+    command: StructuredCommand | None = None
 
 
 @dataclass(frozen=True)
@@ -146,6 +164,24 @@ class RoomSpec:
     power_users: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RoomStateEvent:
+    """One current state event of a room."""
+
+    state_key: str
+    sender: UserId
+    content: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class RoomStateOfType:
+    """A room's current state events of one type, and whether the bot may send that type
+    (its power level reaches what ``m.room.power_levels`` asks for it)."""
+
+    events: Sequence[RoomStateEvent]
+    may_send: bool
+
+
 class Transport(Protocol):
     """The operations features and the core may ask of the chat network."""
 
@@ -208,6 +244,16 @@ class Transport(Protocol):
     async def is_direct(self, room_id: RoomId) -> bool: ...
 
     async def room_members(self, room_id: RoomId) -> list[UserId]: ...
+
+    async def read_room_state(self, room_id: RoomId, event_type: str) -> RoomStateOfType:
+        """The room's current state events of ``event_type`` (the bot must be in the room)."""
+        ...
+
+    async def publish_room_state(
+        self, room_id: RoomId, event_type: str, state_key: str, content: Mapping[str, Any]
+    ) -> EventId:
+        """Set one state event; retried like a send. ``{}`` blanks an earlier one."""
+        ...
 
 
 class Connection(Transport, Protocol):

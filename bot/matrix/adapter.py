@@ -37,12 +37,13 @@ from bot.ids import EventId, RoomId, UserId
 from bot.matrix.client import authenticate, build_client
 from bot.matrix.community import CommunitySetup
 from bot.matrix.crypto import Crypto
+from bot.matrix.room_state import RoomState
 from bot.matrix.rooms import RoomManager
 from bot.matrix.sending import Sender
 from bot.matrix.sync import SyncLoop
 from bot.rooms import RoomDirectory
 from bot.storage.database import Database
-from bot.transport import EventHandler, OutgoingMessage, RoomSpec, SentFile, Upload
+from bot.transport import EventHandler, OutgoingMessage, RoomSpec, RoomStateOfType, SentFile, Upload
 
 #: The links clients open as a room, a message or a member (see :meth:`MatrixTransport.permalink`).
 PERMALINK_BASE = "https://matrix.to/#/"
@@ -76,6 +77,7 @@ class MatrixTransport:
         self._sender = Sender(self._client, db, clock, config.matrix.max_retry_wait_s, self._crypto)
         self._sync = SyncLoop(self._client, config, db, clock, self._rooms, rooms, self._crypto)
         self._db = db
+        self._state = RoomState(self._client, UserId(config.matrix.user_id))
         self._run_finished = asyncio.Event()
         self._run_finished.set()
 
@@ -232,3 +234,11 @@ class MatrixTransport:
 
     async def room_members(self, room_id: RoomId) -> list[UserId]:
         return await self._rooms.room_members(room_id)
+
+    async def read_room_state(self, room_id: RoomId, event_type: str) -> RoomStateOfType:
+        return await self._state.read(room_id, event_type)
+
+    async def publish_room_state(
+        self, room_id: RoomId, event_type: str, state_key: str, content: Mapping[str, Any]
+    ) -> EventId:
+        return await self._state.publish(room_id, event_type, state_key, content)
