@@ -171,7 +171,17 @@ async def build_app(
         module = importlib.import_module(module_name)
         for feature in module.setup(services):
             services.registry.add_feature(feature)
-    return App(services=services, router=Router(services), transport=transport)
+    router = Router(services)
+    # Flood buckets are kept per sender, in memory only; a forgotten member's goes too.
+    async def forget_flood(user_id: UserId) -> int:
+        return router.flood.forget(user_id)
+
+    services.privacy.register("core.flood", _nothing_to_export, forget_flood)
+    return App(services=services, router=router, transport=transport)
+
+
+async def _nothing_to_export(user_id: UserId) -> dict[str, Any]:
+    return {}
 
 
 def build_services(
@@ -247,6 +257,7 @@ def register_core_privacy(services: Services) -> None:
     privacy.register("core.reactions", erasure.export_reactions, erasure.erase_reactions)
     privacy.register("core.outbox", erasure.export_outbox, erasure.erase_outbox)
     privacy.register("core.jobs", erasure.export_jobs, erasure.erase_jobs)
+    privacy.register("core.encryption", erasure.export_transport, erasure.erase_transport)
 
 
 async def run(

@@ -138,6 +138,17 @@ class Attachment:
 
 
 @dataclass(frozen=True)
+class SentFile:
+    """A file the bot posted in a room (an export, a calendar file), still there."""
+
+    event_id: EventId
+    filename: str
+    sent_at: datetime
+    #: Where the homeserver keeps it (``mxc://…``); encrypted when the room is.
+    content_uri: str
+
+
+@dataclass(frozen=True)
 class RoomSpec:
     """A room to create inside the community space."""
 
@@ -211,6 +222,19 @@ class Transport(Protocol):
 
     async def forget_direct_room(self, user_id: UserId) -> None:
         """Drop whatever the transport remembers about the member's DM (after an erase)."""
+        ...
+
+    async def files_sent(self, room_id: RoomId) -> list[SentFile]:
+        """The files the bot posted in ``room_id`` that are not redacted (oldest first)."""
+        ...
+
+    async def member_data(self, user_id: UserId) -> dict[str, Any]:
+        """What the transport itself keeps about a member (for their export)."""
+        ...
+
+    async def forget_member(self, user_id: UserId) -> int:
+        """Erase what the transport itself keeps about a member (encryption records,
+        messages waiting for keys); how many records went."""
         ...
 
     async def create_room(self, spec: RoomSpec) -> RoomId: ...

@@ -21,6 +21,7 @@ from bot.transport import (
     RoomSpec,
     RoomStateEvent,
     RoomStateOfType,
+    SentFile,
     StructuredCommand,
     Upload,
 )
@@ -41,6 +42,11 @@ class FakeTransport:
     uploads: list[Upload] = field(default_factory=list)
     redactions: list[tuple[RoomId, EventId, str | None]] = field(default_factory=list)
     forgotten_direct_rooms: list[UserId] = field(default_factory=list)
+    #: Files posted, by event id (a redaction removes one), and what a real transport
+    #: would keep about members itself (encryption records), with who was forgotten.
+    files: dict[EventId, tuple[RoomId, SentFile]] = field(default_factory=dict)
+    member_records: dict[UserId, dict[str, Any]] = field(default_factory=dict)
+    forgotten_members: list[UserId] = field(default_factory=list)
     levels: dict[tuple[str, str], int] = field(default_factory=dict)
     #: Room state by (room, event type, state key): (sender, content), as a homeserver keeps it.
     state: dict[tuple[str, str, str], tuple[UserId, dict[str, Any]]] = field(default_factory=dict)
@@ -98,10 +104,24 @@ class FakeTransport:
 
     async def upload(self, upload: Upload) -> EventId:
         self.uploads.append(upload)
-        return self._event_id()
+        event_id = self._event_id()
+        sent = SentFile(event_id, upload.filename, self.clock.now(), f"mxc://localhost/{event_id.strip('$')}")
+        self.files[event_id] = (upload.room_id, sent)
+        return event_id
 
     async def redact(self, room_id: RoomId, event_id: EventId, reason: str | None = None) -> None:
         self.redactions.append((room_id, event_id, reason))
+        self.files.pop(event_id, None)
+
+    async def files_sent(self, room_id: RoomId) -> list[SentFile]:
+        return [sent for room, sent in self.files.values() if room == room_id]
+
+    async def member_data(self, user_id: UserId) -> dict[str, Any]:
+        return dict(self.member_records.get(user_id, {}))
+
+    async def forget_member(self, user_id: UserId) -> int:
+        self.forgotten_members.append(user_id)
+        return len(self.member_records.pop(user_id, {}))
 
     async def direct_room(self, user_id: UserId) -> RoomId:
         return RoomId(f"!dm-{user_id.strip('@').split(':')[0]}")

@@ -19,8 +19,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+
+from nio import (
+    MessageDirection,
+    RoomEncryptedFile,
+    RoomEncryptedImage,
+    RoomMessageFile,
+    RoomMessageImage,
+    RoomMessagesResponse,
+)
 
 from bot.clock import Clock
 from bot.config import Config
@@ -34,12 +43,17 @@ from bot.matrix.sending import Sender
 from bot.matrix.sync import SyncLoop
 from bot.rooms import RoomDirectory
 from bot.storage.database import Database
-from bot.transport import EventHandler, OutgoingMessage, RoomSpec, RoomStateOfType, Upload
+from bot.transport import EventHandler, OutgoingMessage, RoomSpec, RoomStateOfType, SentFile, Upload
 
 #: The links clients open as a room, a message or a member (see :meth:`MatrixTransport.permalink`).
 PERMALINK_BASE = "https://matrix.to/#/"
 
 log = logging.getLogger(__name__)
+
+#: :meth:`MatrixTransport.files_sent` reads at most this many pages of a room's history.
+HISTORY_PAGES = 50
+HISTORY_PAGE_SIZE = 100
+_FILE_EVENTS = (RoomMessageFile, RoomMessageImage, RoomEncryptedFile, RoomEncryptedImage)
 
 #: How long :meth:`MatrixTransport.stop` waits for ``run()`` to finish its current event.
 STOP_GRACE_S = 10.0
@@ -164,6 +178,53 @@ class MatrixTransport:
 
     async def create_room(self, spec: RoomSpec) -> RoomId:
         return await self._rooms.create_room(spec)
+
+    # ---------------------------------------------------------------- privacy
+
+    async def files_sent(self, room_id: RoomId) -> list[SentFile]:
+        """The bot's file events in the room's history (nio decrypts them with the room
+        keys the bot keeps of its own messages); redacted ones carry no file any more.
+
+        Read from the history, not from ``core_sent_messages``: that record is pruned
+        after a week, a file in a member's chat is not.
+        """
+        client, found = self._client, []
+        token = ""
+        message_filter = {
+            "senders": [self._config.matrix.user_id],
+            "types": ["m.room.message", "m.room.encrypted"],
+        }
+        for _ in range(HISTORY_PAGES):
+            resp = await client.room_messages(
+                room_id,
+                start=token,
+                direction=MessageDirection.back,
+                limit=HISTORY_PAGE_SIZE,
+                message_filter=message_filter,
+            )
+            if not isinstance(resp, RoomMessagesResponse):
+                log.warning("could not read the history of %s: %s", room_id, getattr(resp, "message", resp))
+                break
+            for event in resp.chunk:
+                if isinstance(event, _FILE_EVENTS) and event.sender == self._config.matrix.user_id:
+                    found.append(
+                        SentFile(
+                            event_id=EventId(event.event_id),
+                            filename=event.body,
+                            sent_at=datetime.fromtimestamp(event.server_timestamp / 1000, UTC),
+                            content_uri=event.url,
+                        )
+                    )
+            if not resp.chunk or not resp.end or resp.end == token:
+                break
+            token = resp.end
+        return sorted(found, key=lambda f: f.sent_at)
+
+    async def member_data(self, user_id: UserId) -> dict[str, Any]:
+        return await self._crypto.member_data(user_id)
+
+    async def forget_member(self, user_id: UserId) -> int:
+        return await self._crypto.forget_member(user_id)
 
     async def power_level(self, room_id: RoomId, user_id: UserId) -> int:
         return await self._rooms.power_level(room_id, user_id)

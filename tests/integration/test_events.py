@@ -357,7 +357,11 @@ async def test_reminders_across_daylight_saving_and_a_restart_then_evaluation(
             assert expect in found[before].body
         await bob.send(dm, "AD")
         await _wait(bob, _notice("Dank je wel!", since))
-        report = (await alice.ask(room, f"!event evaluatie {event.id}")).body
+        pointer = (await alice.ask(room, f"!event evaluatie {event.id}")).body
+        assert "privégesprek" in pointer and "Vaker in het oosten" not in pointer
+        [(report_room, report_event)] = await _wait(alice, _notice("Evaluaties van", since))
+        report = report_event.body
+        assert report_room != room
         assert "Arbeidsdeskundige" in report and "Vaker in het oosten" in report and bob.user_id not in report
 
         # Bob's export holds his sign-up, attendance and evaluation; erasing leaves no row naming him.
