@@ -22,7 +22,6 @@ $(STAMP):
 demo: $(STAMP)
 	$(PY) run_bot.py demo
 
-# The suite without the tests marked slow (deliberate outages and rate limits).
 test: $(STAMP) lint
 	$(PY) -m pytest -m "not slow"
 
