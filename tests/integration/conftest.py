@@ -356,10 +356,10 @@ async def barrier(member: Member, room_id: str, body: str = "!taal", timeout: fl
     Instead of sleeping "long enough" for a doubled answer to show up: the bot handles
     a room's events one at a time in timeline order and sends an event's answers before
     it takes the next one (``bot.matrix.sync``). So once this command is answered, every
-    answer to anything earlier in the room has been sent, and the sync that brought this
-    answer brought those too: a double would be in ``member.seen`` (and in the room's
-    history) now. It does not order the outbox (reminders, welcomes): see
-    :func:`outbox_barrier`.
+    answer to anything earlier in the room has been sent: a double is in the room's
+    history now, and in ``member.seen`` too unless more arrived at once than a sync's
+    timeline holds (then read the history). It does not order the outbox (reminders,
+    welcomes): see :func:`outbox_barrier`.
     """
     event_id = await member.send(room_id, body)
     [answer] = await member.wait_for(
