@@ -10,14 +10,12 @@ scan that stopped matching cannot pass by checking nothing.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from bot.app import App, build_app, locale_directories
+from bot.app import App, locale_directories
 from bot.i18n import Catalogue, CatalogueError, placeholders
-from tests.fakes import FakeTransport, make_config
 
 CATALOGUE = Catalogue.load(locale_directories())
 PROJECT = Path(__file__).resolve().parents[2]
@@ -32,13 +30,6 @@ _ERROR_CALL = re.compile(
 _ERROR_INIT = re.compile(r"super\(\)\.__init__\(\s*(f?)\"([^\"]*)\"")
 _REPLY_CALL = re.compile(r"\.(?:reply|send_dm)\(\s*(f?)\"([^\"]*)\"")
 _KEY = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_]+)+")
-
-
-@pytest.fixture
-async def app(tmp_path: Path) -> AsyncIterator[App]:
-    built = await build_app(make_config(tmp_path), transport_factory=FakeTransport)
-    yield built
-    await built.stop()
 
 
 def _in_both(key: str) -> bool:
@@ -88,6 +79,7 @@ def test_placeholders_match() -> None:
 
 
 async def test_every_registered_command_has_its_help_texts(app: App) -> None:
+    # ``app`` is the one tests/conftest.py builds with build_app: the registry as it runs.
     # A command without a summary would show its raw key in !help; one whose parameters
     # have no member-facing name (core.param.<name>) needs a usage line of its own, or
     # its code names would be shown.
