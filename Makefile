@@ -1,6 +1,6 @@
 # Two commands set everything up on a fresh machine:
 #   make demo   runs the bot on a local homeserver it starts itself
-#   make test   runs lint, type checks and the whole test suite
+#   make test   runs lint, type checks and the test suite without the slow tests
 # Both create .venv from requirements.lock on first use.
 
 PYTHON ?= python3
@@ -23,7 +23,13 @@ demo: $(STAMP)
 	$(PY) run_bot.py demo
 
 test: $(STAMP) lint
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not slow"
+
+# Only the slow tests: homeserver outages of 15 s and 2 min, a 2 min SIGSTOP, about
+# 100 s of rate limiting (tests/RELIABILITY.md). CI runs it after make test.
+.PHONY: test-reliability
+test-reliability: $(STAMP)
+	$(PY) -m pytest -m slow
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
