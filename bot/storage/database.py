@@ -4,7 +4,8 @@ SQLite is the default. Under concurrent read-modify-write, aiosqlite with defaul
 settings silently lost updates and plain ``BEGIN`` raised "database is locked"; WAL,
 ``BEGIN IMMEDIATE`` for writes and a busy timeout gave correct results, so writes go
 through :meth:`Database.transaction`, which takes the write lock up front.
-PostgreSQL (asyncpg) needs none of that and uses the ordinary transaction.
+PostgreSQL (asyncpg) needs none of that and uses the ordinary transaction; where two
+writers could pick the same row it takes row locks (``SELECT … FOR UPDATE``).
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ class Database:
         self.url = url
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
-        kwargs: dict[str, Any] = {"echo": echo}
+        # Bound values (user ids, message text) never appear in logged or raised
+        # database errors; the statement and its placeholders are enough to debug.
+        kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if self.is_sqlite:
             database = parsed.database or ""
             if database and database != ":memory:":
@@ -54,7 +57,13 @@ class Database:
             kwargs["max_overflow"] = 10
             kwargs["connect_args"] = {"timeout": _BUSY_TIMEOUT_MS / 1000, "isolation_level": None}
         else:
+            # A connection the server dropped (a restart, an idle timeout) is noticed
+            # and replaced at checkout instead of failing the next statement.
             kwargs["pool_pre_ping"] = True
+            # The outbox holds a connection per send in flight (its row lock), up to
+            # its concurrency; the rest of the bot must still get one meanwhile.
+            kwargs["pool_size"] = 10
+            kwargs["max_overflow"] = 60
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             self._install_sqlite_pragmas()

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from bot.storage import Database
 from bot.storage.migrate import current_revision, head_revision, import_all_models, migrate
 from bot.storage.models import Base
+
+pytestmark = pytest.mark.both_databases
 
 
 async def test_migrations_match_models(tmp_path: Path) -> None:

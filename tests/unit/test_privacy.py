@@ -21,6 +21,8 @@ from bot.transport import OutgoingMessage
 from tests.fakes import ALICE, BOB, FakeTransport, message
 from tests.privacy_scan import rows_mentioning
 
+pytestmark = pytest.mark.both_databases
+
 DM = "!dm-bob"
 
 
