@@ -43,12 +43,19 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "both_databases: runs on SQLite and on PostgreSQL (the db_url fixture is parametrised)"
     )
+    config.addinivalue_line("markers", "postgresql_only: shows what only a PostgreSQL server does")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "db_url" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_databases"):
-        kinds = enabled_databases()
-        metafunc.parametrize("db_url", kinds, indirect=True, ids=kinds)
+    if "database_kind" not in metafunc.fixturenames:
+        return
+    enabled = enabled_databases()
+    if metafunc.definition.get_closest_marker("postgresql_only"):
+        skip = pytest.mark.skip(reason="KENNISBRUG_TEST_DATABASES leaves PostgreSQL out")
+        marks = () if "postgresql" in enabled else (skip,)
+        metafunc.parametrize("database_kind", [pytest.param("postgresql", marks=marks)], indirect=True, ids=["postgresql"])
+    elif metafunc.definition.get_closest_marker("both_databases"):
+        metafunc.parametrize("database_kind", enabled, indirect=True, ids=enabled)
 
 
 @dataclass
@@ -59,14 +66,18 @@ class PostgresForTests:
     template_ready: bool = False
     names: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
-    async def fresh_database(self) -> str:
+    async def fresh_database(self, *, empty: bool = False) -> str:
+        """A new database: a copy of the migrated template, or ``empty``."""
+        name = f"test_{os.getpid()}_{next(self.names)}"
+        if empty:
+            await self.server.create_database(name)
+            return name
         if not self.template_ready:
             await self.server.create_database(_TEMPLATE)
             template = Database(self.server.url(_TEMPLATE))
             await migrate(template)
             await template.dispose()
             self.template_ready = True
-        name = f"test_{os.getpid()}_{next(self.names)}"
         await self.server.create_database(name, template=_TEMPLATE)
         return name
 
@@ -86,16 +97,33 @@ def postgres_server() -> Iterator[PostgresForTests]:
 
 
 @pytest.fixture
-async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """The URL of an empty database for one test; SQLite unless parametrised."""
-    kind = getattr(request, "param", "sqlite")
+def database_kind(request: pytest.FixtureRequest) -> str:
+    """``sqlite`` unless the test is marked to run on PostgreSQL."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+async def _database_url(request: pytest.FixtureRequest, kind: str, path: Path, empty: bool) -> AsyncIterator[str]:
     if kind == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+        yield f"sqlite+aiosqlite:///{path}"
         return
     postgres: PostgresForTests = request.getfixturevalue("postgres_server")
-    name = await postgres.fresh_database()
+    name = await postgres.fresh_database(empty=empty)
     yield postgres.server.url(name)
     await postgres.server.drop_database(name)
+
+
+@pytest.fixture
+async def db_url(request: pytest.FixtureRequest, database_kind: str, tmp_path: Path) -> AsyncIterator[str]:
+    """The URL of a database for one test; on PostgreSQL it is already migrated."""
+    async for url in _database_url(request, database_kind, tmp_path / "bot.db", empty=False):
+        yield url
+
+
+@pytest.fixture
+async def empty_db_url(request: pytest.FixtureRequest, database_kind: str, tmp_path: Path) -> AsyncIterator[str]:
+    """The URL of a database without any table (for the migrations)."""
+    async for url in _database_url(request, database_kind, tmp_path / "empty.db", empty=True):
+        yield url
 
 
 @pytest.fixture
