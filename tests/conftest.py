@@ -53,7 +53,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if metafunc.definition.get_closest_marker("postgresql_only"):
         skip = pytest.mark.skip(reason="KENNISBRUG_TEST_DATABASES leaves PostgreSQL out")
         marks = () if "postgresql" in enabled else (skip,)
-        metafunc.parametrize("database_kind", [pytest.param("postgresql", marks=marks)], indirect=True, ids=["postgresql"])
+        metafunc.parametrize(
+            "database_kind", [pytest.param("postgresql", marks=marks)], indirect=True, ids=["postgresql"]
+        )
     elif metafunc.definition.get_closest_marker("both_databases"):
         metafunc.parametrize("database_kind", enabled, indirect=True, ids=enabled)
 
