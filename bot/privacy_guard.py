@@ -45,6 +45,7 @@ from stdnum.nl import bsn as stdnum_bsn
 from stdnum.nl import postcode as stdnum_postcode
 
 from bot.errors import ConversationError, UserError
+from bot.i18n import Localised
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -289,9 +290,11 @@ def categories(text: str) -> set[str]:
 
 class PrivacyGuard:
     """The guard as a service: screens a text a member wants the bot to post or keep,
-    and refuses it with what was found, masked, in the member's language.
+    and refuses it with what was found, masked.
 
-    Nothing of a refused text is kept: the error carries only the masked findings.
+    The refusal names the findings in every language (``Localised``), so whoever renders
+    the error speaks the member's language without the caller knowing it. Nothing of a
+    refused text is kept: the error carries only the masked findings.
     """
 
     def __init__(self, catalogue: Catalogue) -> None:
@@ -304,18 +307,25 @@ class PrivacyGuard:
             for f in findings
         )
 
-    def check_answer(self, text: str, language: str, *, key: str = "core.guard.found") -> None:
+    def _found(self, findings: Sequence[Finding]) -> Localised:
+        return Localised({lang: self.describe(lang, findings) for lang in self._catalogue.languages()})
+
+    def check_answer(self, text: str, *, key: str = "core.guard.found") -> None:
         """For a conversation's answer parser (which is synchronous): raises
         ``ConversationError`` so that the question is asked again. Answers are capped
         in length and the screening is linear, so this is quick enough on the loop."""
         findings = screen(text)
         if findings:
-            raise ConversationError(key, found=self.describe(language, findings))
+            raise ConversationError(key, found=self._found(findings))
 
-    async def check(self, text: str, language: str, *, key: str = "core.guard.found") -> None:
-        """For a command's free text: raises ``UserError`` when ``text`` holds personal
-        data. The screening runs in a worker thread, so a long message leaves the event
-        loop free (the phone matcher is pure Python and yields the interpreter)."""
-        findings = await asyncio.to_thread(screen, text)
+    async def check(self, *texts: str | None, key: str = "core.guard.found") -> None:
+        """For a command's free texts: raises ``UserError`` when any of them holds
+        personal data (``None`` and empty texts pass). The screening runs in a worker
+        thread, so a long message leaves the event loop free: the phone matcher, the
+        slowest part, is pure Python and lets the loop's thread run in between."""
+        given = [t for t in texts if t]
+        if not given:
+            return
+        findings = await asyncio.to_thread(lambda: [f for t in given for f in screen(t)])
         if findings:
-            raise UserError(key, found=self.describe(language, findings))
+            raise UserError(key, found=self._found(findings))

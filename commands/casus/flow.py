@@ -24,7 +24,7 @@ Finisher = Callable[["Context", dict[str, Any], bool], Awaitable[None]]
 
 
 LANGUAGE = "_language"
-"""The member's language, kept in the answers so that refusals speak it."""
+"""The member's language, kept in the answers when the conversation starts."""
 
 
 def split_questions(text: str) -> list[str]:
@@ -58,11 +58,7 @@ class SubmitFlow:
         )
 
     def questions(self, answers: dict[str, Any]) -> Sequence[Question]:
-        language = str(answers.get(LANGUAGE) or self.services.config.community.language)
-
-        def parser(text: str) -> str:
-            return self.screened(text, language)
-
+        parser = self.screened
         return [
             Question("theme", "casus.ask.theme", choices=self._theme_choices),
             Question(
@@ -85,13 +81,13 @@ class SubmitFlow:
             Question("anonymous", "casus.ask.anonymous", choices=self._anonymous),
         ]
 
-    def screened(self, text: str, language: str) -> str:
+    def screened(self, text: str) -> str:
         """The answer when it is clean; otherwise the member hears what was found (masked)
         and the answer is not kept."""
         cleaned = text.strip()
         if not cleaned:
             raise ConversationError("core.conversation.empty")
-        self.services.guard.check_answer(cleaned, language, key="casus.guard.found")
+        self.services.guard.check_answer(cleaned, key="casus.guard.found")
         return cleaned
 
     async def finish(self, ctx: Context, answers: dict[str, Any], completed: bool) -> None:
