@@ -1,4 +1,5 @@
-"""The command line behind ``run_bot.py``: parses arguments and calls into the bot."""
+"""The command line behind ``run_bot.py`` and the installed ``kennisbrug`` command: parses
+arguments and calls into the bot."""
 
 from __future__ import annotations
 
@@ -11,25 +12,25 @@ import sys
 from pathlib import Path
 
 from bot.config import Config, load_config
-from bot.errors import CommunitySetupError, ConfigError, InvalidCredentials, TransportError
+from bot.errors import (
+    CommunitySetupError,
+    ConfigError,
+    InvalidCredentials,
+    KennisbrugError,
+    TransportError,
+    TransportUnavailable,
+)
+from bot.install_paths import example_config
 from bot.permissions import restrict_umask, tighten
-
-DEFAULT_CONFIG = Path("config/example.yaml")
 
 DESCRIPTION = """\
 Kennisbrug: a Matrix community bot for the professionals of the Dutch sick-leave
 reintegration chain.
+"""
 
-commands:
-  run           run the bot against the homeserver named in the config
-  demo          start a local homeserver (data in .demo/), the bot, and a terminal chat
-  check-config  validate a config file; exit 0, or list every problem and exit 1
-  migrate       bring the database to the newest schema
-  revision      write a new migration for one feature's model changes
-  health        report the running bot's health as JSON (exit 0 healthy, 1 not)
-
+EPILOG = """\
 Secrets may come from the environment: KENNISBRUG_MATRIX_PASSWORD,
-KENNISBRUG_MATRIX_ACCESS_TOKEN, KENNISBRUG_DATABASE_URL.
+KENNISBRUG_MATRIX_ACCESS_TOKEN, KENNISBRUG_DATABASE_URL, KENNISBRUG_MATRIX_STORE_KEY.
 """
 
 
@@ -150,10 +151,55 @@ def cmd_run(args: argparse.Namespace) -> int:
     except CommunitySetupError as exc:
         print(f"Kennisbrug did not start: {exc}.", file=sys.stderr)
         return EXIT_COMMUNITY
+    except TransportUnavailable as exc:
+        print(f"Kennisbrug stopped: {exc} (homeserver {config.matrix.homeserver}).", file=sys.stderr)
+        return EXIT_TRANSPORT
     except TransportError as exc:
         print(f"Kennisbrug stopped: {exc}.", file=sys.stderr)
         return EXIT_TRANSPORT
+    except ConfigError:
+        raise  # main() lists configuration problems (a crypto store key that does not fit, too)
+    except Exception as exc:
+        return _stopped_unexpectedly(exc)
     return 0
+
+
+EXIT_DATABASE = 7
+EXIT_UNEXPECTED = 8
+
+
+def _stopped_unexpectedly(exc: Exception, prefix: str = "Kennisbrug stopped") -> int:
+    """One line for a failure none of the handlers above names (the log has the details).
+
+    A database that cannot be opened (a bad URL, a server that is down, a folder the bot
+    may not write) is the usual one at start-up; anything else is still one line for the
+    operator, with the traceback in the log at DEBUG level for whoever debugs it.
+    """
+    from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+
+    logging.getLogger("kennisbrug").debug("stopped by an exception", exc_info=exc)
+    if isinstance(exc, ArgumentError):
+        print(f"{prefix}: database.url is not a valid database URL ({exc}).", file=sys.stderr)
+        return EXIT_DATABASE
+    if isinstance(exc, SQLAlchemyError | OSError) or _from_database_driver(exc):
+        detail = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+        text = " ".join(str(detail).split()) or type(detail).__name__
+        print(f"{prefix}: the database cannot be used: {text}.", file=sys.stderr)
+        return EXIT_DATABASE
+    text = " ".join(str(exc).split())
+    if isinstance(exc, KennisbrugError):
+        print(f"{prefix}: {text}.", file=sys.stderr)
+    else:
+        print(
+            f"{prefix}: unexpected {type(exc).__name__}: {text} (logging.level DEBUG logs the traceback).",
+            file=sys.stderr,
+        )
+    return EXIT_UNEXPECTED
+
+
+def _from_database_driver(exc: Exception) -> bool:
+    """asyncpg and aiosqlite raise their own errors before SQLAlchemy wraps them."""
+    return type(exc).__module__.split(".")[0] in ("asyncpg", "sqlite3", "aiosqlite")
 
 
 def cmd_health(args: argparse.Namespace) -> int:
@@ -176,6 +222,12 @@ def cmd_health(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    if importlib.util.find_spec("synapse") is None:
+        # An operator's install has the bot, not the homeserver the demo starts.
+        print("demo: needs Synapse, a development dependency: pip install 'kennisbrug[dev]'", file=sys.stderr)
+        return 2
     from bot.devtools.demo import run_demo
 
     configure_logging("WARNING" if not args.verbose else "INFO")
@@ -185,15 +237,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="run_bot.py", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog=prog,
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    run = sub.add_parser("run", help="run the bot against the configured homeserver")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
+    run = sub.add_parser("run", help="run the bot against the homeserver named in the config")
     run.add_argument("--config", type=Path, required=True, help="path of the YAML config")
     run.set_defaults(func=cmd_run)
-    check = sub.add_parser("check-config", help="validate a config and explain every problem")
+    demo = sub.add_parser(
+        "demo",
+        help="start a local homeserver (data in .demo/), the bot, and a terminal chat",
+        description="Start a real local Synapse (data in .demo/), register the bot, an admin and a "
+        "demo member, create the community from the config, start the bot and open a terminal "
+        "chat in the welcome room. Ctrl-C stops everything; a second run reuses the data.",
+    )
+    demo.add_argument("--config", type=Path, default=example_config(), help="rooms and themes to create")
+    demo.add_argument("--data", default=".demo", help="where the demo keeps its data (default .demo)")
+    demo.add_argument("--reset", action="store_true", help="start from scratch (deletes the data folder)")
+    demo.add_argument("--verbose", action="store_true", help="show the bot's log")
+    demo.set_defaults(func=cmd_demo)
+    check = sub.add_parser(
+        "check-config", help="validate a config file; exit 0, or list every problem and exit 1"
+    )
     check.add_argument("--config", type=Path, required=True)
     check.set_defaults(func=cmd_check_config)
     mig = sub.add_parser("migrate", help="bring the database to the newest schema")
@@ -214,24 +283,13 @@ def build_parser() -> argparse.ArgumentParser:
     rev.set_defaults(func=cmd_revision)
     health = sub.add_parser(
         "health",
-        help="report the running bot's health (exit 0 healthy, 1 not)",
+        help="report the running bot's health as JSON (exit 0 healthy, 1 not)",
         description="Print last successful sync age, scheduler, database and outbox backlog as JSON, "
         "read from the database the running bot writes its heartbeat to.",
     )
     health.add_argument("--config", type=Path, required=True)
     health.set_defaults(func=cmd_health)
-    demo = sub.add_parser(
-        "demo",
-        help="local homeserver + bot + terminal chat as a demo member",
-        description="Start a real local Synapse (data in .demo/), register the bot, an admin and a "
-        "demo member, create the community from the config, start the bot and open a terminal "
-        "chat in the welcome room. Ctrl-C stops everything; a second run reuses the data.",
-    )
-    demo.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="rooms and themes to create")
-    demo.add_argument("--data", default=".demo", help="where the demo keeps its data (default .demo)")
-    demo.add_argument("--reset", action="store_true", help="start from scratch (deletes the data folder)")
-    demo.add_argument("--verbose", action="store_true", help="show the bot's log")
-    demo.set_defaults(func=cmd_demo)
+    add_operator_commands(sub)
     return parser
 
 
@@ -248,7 +306,9 @@ def _data_paths(config: Config) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    # "kennisbrug" when installed, "run_bot.py" from a checkout: the help names what was typed.
+    typed = Path(sys.argv[0]).name
+    args = build_parser(typed if typed in ("kennisbrug", "run_bot.py") else "kennisbrug").parse_args(argv)
     # Before anything is written: the database and crypto store are for the bot's eyes.
     restrict_umask()
     try:
@@ -256,3 +316,124 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print("configuration problem(s):\n  - " + "\n  - ".join(exc.problems), file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        # migrate, health, backup …: one line too (run has its own, with exit codes).
+        return _stopped_unexpectedly(exc, prefix=f"{args.command} failed")
+
+
+# Operator commands: init, backup, restore (see bot/install_init.py and bot/backup.py).
+
+
+def add_operator_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    init = sub.add_parser(
+        "init",
+        help="write a commented starter config from a few questions, then check it",
+        description="Ask for the homeserver, the bot's account, the rooms (created by the bot or "
+        "existing ones) and the admins; write a commented config and run check-config on it. "
+        "With --non-interactive every answer comes from the flags.",
+    )
+    init.add_argument("--config", type=Path, default=Path("kennisbrug.yaml"), help="file to write")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    init.add_argument("--non-interactive", action="store_true", help="take every answer from the flags")
+    init.add_argument("--homeserver", help="the homeserver's client URL")
+    init.add_argument("--user-id", help="the bot's account, @name:server")
+    init.add_argument("--login", choices=("password", "token"), default="password")
+    init.add_argument("--secret", help="the password or token, written into the file (else: environment)")
+    init.add_argument("--rooms", choices=("create", "existing"), default="create", dest="rooms_mode")
+    init.add_argument(
+        "--room", action="append", default=[], metavar="NAME=REF", help="existing welcome, events, questions"
+    )
+    init.add_argument("--theme", action="append", default=[], metavar="KEY=REF", help="existing theme room")
+    init.add_argument("--admin", action="append", default=[], metavar="USER_ID", help="a community admin")
+    init.add_argument("--database-url", help="default sqlite+aiosqlite:///data/kennisbrug.db")
+    init.set_defaults(func=cmd_init)
+    backup = sub.add_parser(
+        "backup",
+        help="copy the database and the crypto store into a new folder (the bot may run)",
+        description="Write a consistent copy of the database (SQLite online backup, or pg_dump) and "
+        "the crypto store into DIR, with manifest.json (time, schema revision, files).",
+    )
+    backup.add_argument("dir", type=Path, metavar="DIR")
+    backup.add_argument("--config", type=Path, required=True)
+    backup.set_defaults(func=cmd_backup)
+    restore = sub.add_parser(
+        "restore",
+        help="put a backup's database and crypto store back (the bot must be stopped)",
+        description="Restore DIR (made by backup) to the database and crypto store the config "
+        "names. Refuses while a bot runs on that database, and to overwrite data without --force.",
+    )
+    restore.add_argument("dir", type=Path, metavar="DIR")
+    restore.add_argument("--config", type=Path, required=True)
+    restore.add_argument("--force", action="store_true", help="replace an existing database and store")
+    restore.set_defaults(func=cmd_restore)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from bot.install_init import InitError, ask, from_flags, secret_hint, write
+
+    try:
+        if args.non_interactive:
+            answers = from_flags(
+                homeserver=args.homeserver,
+                user_id=args.user_id,
+                login=args.login,
+                secret=args.secret,
+                rooms_mode=args.rooms_mode,
+                rooms=args.room,
+                themes=args.theme,
+                admins=args.admin,
+                database_url=args.database_url,
+            )
+        else:
+            answers = ask(sys.stdin, sys.stdout)
+            if args.secret is not None:
+                answers.secret = args.secret
+        write(args.config, answers, force=args.force)
+    except InitError as exc:
+        print(f"kennisbrug init: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.config}")
+    hint = secret_hint(answers)
+    if hint:
+        print(f"next: {hint}")
+    return cmd_check_config(args)
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from bot.backup import BackupError, backup
+
+    config = _load(args.config)
+    try:
+        manifest = asyncio.run(backup(config, args.dir))
+    except BackupError as exc:
+        print(f"backup failed: {exc}", file=sys.stderr)
+        return 1
+    store_files = sum(1 for e in manifest.files.values() if e["role"] == "crypto store")
+    print(
+        f"backup in {args.dir}: {manifest.database} database at schema "
+        f"{manifest.schema_revision or 'empty'}, {store_files} crypto store file(s)"
+    )
+    if config.matrix.store_key and not manifest.store_key_in_database:
+        print(
+            "note: the crypto store key is not in the database (matrix.store_key or "
+            "KENNISBRUG_MATRIX_STORE_KEY): keep it with the backup, the store is unreadable without it"
+        )
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from bot.backup import BackupError, restore
+
+    config = _load(args.config)
+    try:
+        manifest = asyncio.run(restore(config, args.dir, force=args.force))
+    except BackupError as exc:
+        print(f"restore failed: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"restored the backup of {manifest.created_at} (schema {manifest.schema_revision or 'empty'}) "
+        f"to {config.database.url.split('://', 1)[0]} and {config.matrix.store_path}"
+    )
+    return 0

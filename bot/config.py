@@ -29,6 +29,7 @@ import yaml
 
 from bot.errors import ConfigError
 from bot.i18n import LANGUAGES
+from bot.install_paths import bundled, defaults_dir
 from bot.settings import (
     Invalid,
     Problems,
@@ -43,7 +44,7 @@ from bot.settings import (
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_PROFESSIONS_FILE = PROJECT_ROOT / "config" / "professions.yaml"
+DEFAULT_PROFESSIONS_FILE = defaults_dir() / "professions.yaml"
 
 ENV_PASSWORD = "KENNISBRUG_MATRIX_PASSWORD"
 ENV_ACCESS_TOKEN = "KENNISBRUG_MATRIX_ACCESS_TOKEN"
@@ -197,7 +198,7 @@ def _professions_file(value: Any, scope: Scope) -> Path:
             base: Path = scope.context
             candidate = Path(value)
             if not candidate.is_absolute():
-                candidate = base / candidate if (base / candidate).exists() else PROJECT_ROOT / candidate
+                candidate = base / candidate if (base / candidate).exists() else bundled(candidate)
             path = candidate
     if not path.exists():
         scope.report(f"{str(path)!r} does not exist")

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.checks import is_place_check
 from bot.clock import Clock
 from bot.errors import ConversationError
 from bot.formatting import Markup
@@ -36,10 +37,13 @@ from bot.transport import OutgoingMessage
 if TYPE_CHECKING:
     from bot.context import Context
     from bot.i18n import Catalogue
+    from bot.registry import Command
 
 log = logging.getLogger(__name__)
 
 _MAX_ANSWER_CHARS = 4000
+#: ``core_conversations.context`` key: the name of the command that opened the flow.
+STARTED_BY = "command"
 
 
 @dataclass(frozen=True)
@@ -176,7 +180,8 @@ class ConversationService:
                     room_id=room_id,
                     step=0,
                     answers=dict(answers or {}),
-                    context={},
+                    # The command that opened the flow: its role checks run again at the end.
+                    context={STARTED_BY: ctx.command.name} if ctx.command is not None else {},
                     started_at=now,
                     updated_at=now,
                 )
@@ -261,11 +266,39 @@ class ConversationService:
         questions = list(flow.questions(answers))
         if step >= len(questions):
             await self.cancel(ctx.sender)
-            await flow.finish(ctx, answers, completed=True)
+            # A role may have been taken away half-way (an organiser no longer one):
+            # what the flow does at the end is allowed only if the opening command still is.
+            opening = await self._recheck_roles(ctx, state.context.get(STARTED_BY))
+            previous, ctx.command = ctx.command, opening or ctx.command
+            try:
+                # A flow the finish opens (the confirmation after a preview) carries the
+                # same command, so its end is checked again too.
+                await flow.finish(ctx, answers, completed=True)
+            finally:
+                ctx.command = previous
             return True
         await self._save(ctx.sender, step, answers, ctx.message.event_id)
         await self._ask(ctx, flow, answers, step, ctx.room_id)
         return True
+
+    async def _recheck_roles(self, ctx: Context, command_name: object) -> Command | None:
+        """Run the opening command's role checks again; a failure is the member's error
+        (the conversation is closed already, so nothing is done on their behalf).
+        Returns the opening command, if known."""
+        if not isinstance(command_name, str):
+            return None
+        resolved = ctx.services.registry.resolve(command_name.split())
+        if resolved is None:
+            return None
+        command, _used = resolved
+        previous, ctx.command = ctx.command, command  # checks may read their command's feature
+        try:
+            for predicate in command.checks:
+                if not is_place_check(predicate):  # the answers came in a DM: only who counts
+                    await predicate(ctx)
+        finally:
+            ctx.command = previous
+        return command
 
     def _parse(self, ctx: Context, question: Question, text: str) -> Any:
         if question.choices:

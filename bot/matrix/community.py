@@ -23,7 +23,7 @@ from typing import Any
 from nio import AsyncClient, RoomCreateResponse, RoomPreset, RoomVisibility
 
 from bot.config import Config
-from bot.errors import CommunitySetupError, TransportError
+from bot.errors import CommunitySetupError, InvalidCredentials, TransportError, TransportUnavailable
 from bot.ids import RoomId, UserId
 from bot.matrix import events, state
 from bot.matrix.retry import request
@@ -60,17 +60,46 @@ class CommunitySetup:
         """
         self._adopted = await self._load_adopted()
         joined = await self._rooms.joined_rooms()
-        space_ref = self._config.community.space or f"#{DEFAULT_SPACE_LOCALPART}:{self._server}"
-        space_id = await self._ensure("community.space", space_ref, space_name, "", joined, space=True)
+        space_id = await self._space(space_name, joined)
         self._directory.space_id = space_id
         for logical, ref in self._config.all_rooms().items():
             name, topic = room_names.get(logical, (logical, ""))
             room_id = await self._ensure(f"rooms.{logical}", ref, name, topic, joined, space_id=space_id)
             self._directory.set(logical, room_id)
         await state.save(self._db, {ADOPTED_ROOMS: json.dumps(self._adopted, sort_keys=True)})
-        for room_id in self._directory.community_rooms():
-            await self._rooms.link_to_space(space_id, room_id)
-        log.info("community ready: space %s, %d rooms", space_id, len(self._directory.community_rooms()))
+        if space_id is not None:
+            for room_id in self._directory.community_rooms():
+                await self._rooms.link_to_space(space_id, room_id)
+        log.info(
+            "community ready: space %s, %d rooms", space_id or "none", len(self._directory.community_rooms())
+        )
+
+    async def _space(self, space_name: str, joined: set[RoomId]) -> RoomId | None:
+        """The configured space, or the default one; ``None`` when the community has none.
+
+        An operator who made the rooms by hand (``create_rooms: false``) and named no space
+        needs none: roles then come from the config and the rooms alone. The default space
+        is still used when it exists and may be adopted; one under the default alias that
+        may not is left (as any squatted room) and the bot runs without a space, because a
+        member could otherwise stop the bot by creating ``#kennisbrug:<server>``.
+        """
+        community = self._config.community
+        if community.space is not None:
+            return await self._ensure("community.space", community.space, space_name, "", joined, space=True)
+        default_ref = f"#{DEFAULT_SPACE_LOCALPART}:{self._server}"
+        if community.create_rooms:
+            return await self._ensure("community.space", default_ref, space_name, "", joined, space=True)
+        if await self._rooms.resolve_alias(default_ref) is None:
+            log.info("no community space: none configured, %s does not exist, no rooms created", default_ref)
+            return None
+        try:
+            return await self._ensure("community.space", default_ref, space_name, "", joined, space=True)
+        except (InvalidCredentials, TransportUnavailable):
+            raise
+        except TransportError as exc:
+            # Refused (squatted) or not joinable: the optional space is not used.
+            log.warning("running without a community space: %s", exc)
+            return None
 
     async def _load_adopted(self) -> dict[str, str]:
         stored = (await state.load(self._db, ADOPTED_ROOMS)).get(ADOPTED_ROOMS)

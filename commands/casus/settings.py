@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.config import PROJECT_ROOT, Config
+from bot.config import Config
 from bot.content import Professions
 from bot.errors import ConfigError
+from bot.install_paths import bundled
 from bot.scheduler import cron_trigger, next_fire_times
 from bot.settings import Invalid, Scope, Settings, boolean, setting, whole_range
 from commands.casus.library import load_library
@@ -76,11 +77,11 @@ def _library(value: Any, scope: Scope) -> Path:
     """A folder; a relative path is read from the config file's folder, else from the project."""
     if not isinstance(value, str) or not value:
         scope.report("must be a folder path")
-        return PROJECT_ROOT / "config" / "casus"
+        return bundled("config/casus")
     path = Path(value)
     if not path.is_absolute():
         base = scope.config.source.parent
-        path = base / path if (base / path).is_dir() else PROJECT_ROOT / path
+        path = base / path if (base / path).is_dir() else bundled(path)
     if not path.is_dir():
         scope.report(f"{value!r} is not a folder")
     return path

@@ -3,7 +3,6 @@ the member counts and the practice spotlight."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
@@ -18,6 +17,7 @@ from bot.errors import UserError
 from bot.formatting import Markup
 from bot.i18n import Localised
 from bot.ids import EventId, RoomId, UserId
+from bot.locks import KeyedLocks
 from bot.registry import Feature, command, listener
 from bot.scheduler import MissedPolicy
 from bot.services import Services
@@ -89,7 +89,7 @@ class Introductions(Feature):
             SPOTLIGHT_JOB, self._run_spotlight, MissedPolicy.within(self.settings.spotlight_grace)
         )
         # Joins of one member to several rooms arrive together; one welcome each.
-        self._welcome_locks: dict[str, asyncio.Lock] = {}
+        self._welcome_locks: KeyedLocks[str] = KeyedLocks()
 
     async def start(self) -> None:
         self.directory.load(await self.store.listed())
@@ -115,32 +115,22 @@ class Introductions(Feature):
             or event.room_id not in services.rooms.community_rooms()
         ):
             return
-        lock = self._welcome_locks.setdefault(event.user_id, asyncio.Lock())
-        async with lock:
+        async with self._welcome_locks.hold(event.user_id):
             marker = await self.store.marker_for(event.user_id)
             if await self.store.was_welcomed(marker):
                 return
-            language = await services.members.language_of(event.user_id)
-            dm = await services.transport.direct_room(event.user_id)
+            dm = await services.members.direct_room(event.user_id)
             await self._open_welcome_conversation(event.user_id, dm)
-            rendered = services.catalogue.render(
-                language,
-                "introductions.welcome",
-                community=services.config.community.name,
-                consent=services.catalogue.fragment(language, "introductions.ask.consent"),
-            )
             # The outbox is durable and idempotent by transaction id: a crash before the
             # marker is written re-queues the same message, which is then sent once.
-            await services.outbox.enqueue(
-                OutgoingMessage(
-                    room_id=dm,
-                    plain=rendered.plain,
-                    html=rendered.html,
-                    txn_id=f"intro.welcome.{marker[:40]}",
-                )
+            await services.members.tell(
+                event.user_id,
+                "introductions.welcome",
+                txn_id=f"intro.welcome.{marker[:40]}",
+                community=services.config.community.name,
+                consent=lambda language: services.catalogue.fragment(language, "introductions.ask.consent"),
             )
             await self.store.mark_welcomed(marker)
-        self._welcome_locks.pop(event.user_id, None)
 
     async def _open_welcome_conversation(self, user_id: UserId, dm: RoomId) -> None:
         answers: dict[str, Any] = {WELCOME: True}
@@ -171,7 +161,7 @@ class Introductions(Feature):
         """The member's DM; in a room, say that the conversation continues there."""
         if ctx.is_direct:
             return ctx.room_id
-        dm = await self.services.transport.direct_room(ctx.sender)
+        dm = await self.services.members.direct_room(ctx.sender)
         await ctx.reply("introductions.continue_in_dm")
         return dm
 

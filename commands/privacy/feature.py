@@ -42,7 +42,7 @@ class PrivacyCommands(Feature):
     @command("vergeet-mij", aliases=["vergeetmij", "forgetme", "forget me"], english="forgetme")
     async def forget_me(self, ctx: Context) -> None:
         """Ask, in the DM, whether to erase everything; the flow erases on yes."""
-        room = ctx.room_id if ctx.is_direct else await self.services.transport.direct_room(ctx.sender)
+        room = ctx.room_id if ctx.is_direct else await self.services.members.direct_room(ctx.sender)
         await self.services.conversations.start(ctx, FLOW_NAME, room, answers={LANGUAGE: ctx.language})
         if not ctx.is_direct:
             await ctx.reply("privacy.forget.asked_in_dm")

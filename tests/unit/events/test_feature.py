@@ -323,3 +323,19 @@ async def test_without_an_events_room_organisers_are_told(app: App, transport: F
     app.services.rooms.by_name.pop("events")
     await say(app, ONE_LINE, sender=ALICE, room="!welcome")
     assert "geen ruimte voor bijeenkomsten" in transport.last()
+
+
+async def test_an_organiser_demoted_half_way_cannot_announce(app: App, transport: FakeTransport) -> None:
+    app.services.rooms.space_id = RoomId("!space")
+    transport.levels[("!space", BOB)] = 50  # a moderator of the community
+    await say(
+        app,
+        '!event nieuw titel=Middag datum="13 juli 2027" tijd=13:00-18:00 link=https://meet.example/x',
+        sender=BOB,
+        room="!events",
+    )
+    assert "Planningsadvies" in "\n".join(texts(transport, dm(BOB)))
+    transport.levels[("!space", BOB)] = 0  # taken away while the preview waits for "ja"
+    await say(app, "ja", sender=BOB)
+    assert transport.last() == app.services.catalogue.render("nl", "events.error.organisers_only").plain
+    assert not [m for m in transport.sent if m.room_id == "!events" and not m.notice]  # no card
