@@ -4,6 +4,7 @@ screening must not grow quadratically, and a command's check leaves the loop fre
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from pathlib import Path
 
@@ -83,3 +84,15 @@ async def test_a_long_check_leaves_the_event_loop_free(catalogue: Catalogue) -> 
     task.cancel()
     # Blocking, the ticker would not tick at all while the check runs.
     assert ticks >= min(5, int(elapsed / 0.005) // 4), (ticks, elapsed)
+
+
+def test_the_linear_email_search_finds_what_the_plain_pattern_finds() -> None:
+    """Addresses written together ("a@b.nlc@d.nl") included: the look-behind that keeps
+    the search linear must not lose the second one."""
+    from bot.privacy_guard import _EMAIL, _emails
+
+    rng = random.Random(17)
+    pieces = ["a", "B", "1", ".", "-", "_", "%", "+", "@", " ", "nl", "x.y@z.com", "@b.nl", ",", "é"]
+    for _ in range(3_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 40)))
+        assert [m.span() for m in _emails(text)] == [m.span() for m in _EMAIL.finditer(text)], text
