@@ -178,6 +178,8 @@ class EvaluationFlow:
 
     def __init__(self, services: Services, finisher: Finisher) -> None:
         self._finisher = finisher
+        # The answers are shown to the organisers in the evaluation report.
+        self._guarded = _guarded(services.guard)
         self._professions = tuple(
             Choice(p.key, labels=tuple(p.labels.items()), aliases=p.abbreviations)
             for p in services.professions.items
@@ -185,9 +187,21 @@ class EvaluationFlow:
 
     def questions(self, answers: dict[str, Any]) -> Sequence[Question]:
         questions = [
-            Question("worked", "events.evaluation.ask.worked", max_length=TEXT_LIMIT),
-            Question("not_worked", "events.evaluation.ask.not_worked", optional=True, max_length=TEXT_LIMIT),
-            Question("tips", "events.evaluation.ask.tips", optional=True, max_length=TEXT_LIMIT),
+            Question("worked", "events.evaluation.ask.worked", max_length=TEXT_LIMIT, parser=self._guarded),
+            Question(
+                "not_worked",
+                "events.evaluation.ask.not_worked",
+                optional=True,
+                max_length=TEXT_LIMIT,
+                parser=self._guarded,
+            ),
+            Question(
+                "tips",
+                "events.evaluation.ask.tips",
+                optional=True,
+                max_length=TEXT_LIMIT,
+                parser=self._guarded,
+            ),
         ]
         if not answers.get(KNOWN_PROFESSION):
             questions.append(

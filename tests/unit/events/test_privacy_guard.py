@@ -3,9 +3,12 @@ text with personal data is refused, masked, and nothing is kept or posted."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from bot.app import App
+from bot.clock import FakeClock
 from bot.storage.models import Conversation
-from tests.fakes import ALICE, FakeTransport
+from tests.fakes import ALICE, BOB, FakeTransport
 from tests.unit.events.test_feature import ONE_LINE, announce, dm, feature, say, texts
 
 PLAIN = '!event nieuw titel="Casus FML" datum=13-04-2027 tijd=09:30-13:00 plaats="Utrecht" lunch=ja'
@@ -63,3 +66,26 @@ async def test_the_conversation_asks_for_the_programme_again(app: App, transport
     assert state is not None and "111222333" not in str(state.answers)
     await say(app, "Casus in drie stappen", sender=ALICE)
     assert transport.last() != question
+
+
+async def test_an_evaluation_answer_with_personal_data_is_asked_again(
+    app: App, transport: FakeTransport, clock: FakeClock
+) -> None:
+    """The answers are shown to the organisers in the report: screened the same way."""
+    event_id = await announce(app, ONE_LINE)
+    await say(app, f"!aanmelden {event_id}", sender=BOB, room="!events")
+    event = await feature(app).store.get(event_id)
+    assert event is not None
+    clock.set(event.ends_at + timedelta(days=1))
+    await app.services.scheduler.run_due()
+    await app.services.outbox.deliver_due()
+    question = "Wat heeft vandaag voor jou (best) wel gewerkt?"
+    assert question in transport.last()
+    await say(app, "Het gesprek met meneer Bakker, 06-12345678", sender=BOB)
+    assert "een telefoonnummer 06••••••78" in texts(transport, dm(BOB))[-2]
+    assert question in transport.last()  # asked again
+    async with app.services.db.session() as session:
+        state = await session.get(Conversation, BOB)
+    assert state is not None and "Bakker" not in str(state.answers)
+    await say(app, "De casus van een collega-VA", sender=BOB)
+    assert question not in transport.last()
