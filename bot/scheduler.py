@@ -601,15 +601,14 @@ class SchedulerService:
     async def _fire(self, job_id: str, now: datetime | None = None) -> bool:
         """Run one one-off job if it is still pending and due; True if its handler ran.
 
-        Both APScheduler wake-ups and :meth:`run_due` come here, and the claim below
-        makes sure only one of them runs the job.
+        Both APScheduler wake-ups and :meth:`run_due` come here, and the claim makes
+        sure only one of them runs the job.
         """
         moment = now if now is not None else self._clock.now()
-        async with self._db.session() as session:
-            row = await session.get(ScheduledJob, job_id)
-            if row is None or row.status != PENDING:
-                return False
-            kind, run_at, payload = row.kind, row.run_at, dict(row.payload or {})
+        pending = await self._pending(job_id)
+        if pending is None:
+            return False
+        kind, run_at, payload = pending
         registration = self._registrations.get(kind)
         if registration is None:
             log.warning("job %s of unregistered kind %r stays pending", job_id, kind)
@@ -617,43 +616,72 @@ class SchedulerService:
         if run_at > moment + _EARLY_TOLERANCE:
             # A stale wake-up (the job was moved later); the new time is armed.
             return False
-
         lateness = moment - run_at
         if not registration.policy.allows(lateness):
-            limit = registration.policy.run_late_within
-            async with self._db.transaction() as session:
-                marked = _rowcount(
-                    await session.execute(
-                        update(ScheduledJob)
-                        .where(
-                            ScheduledJob.job_id == job_id,
-                            ScheduledJob.status == PENDING,
-                            ScheduledJob.run_at == run_at,
-                        )
-                        .values(
-                            status=MISSED,
-                            finished_at=moment,
-                            note=f"missed: overdue by {_round(lateness)}, policy allows {limit}",
-                        )
-                        .execution_options(synchronize_session=False)
-                    )
-                )
-            if marked:
-                log.warning(
-                    "job %s (%s) missed: due %s, overdue by %s, policy allows %s",
-                    job_id,
-                    kind,
-                    run_at.isoformat(),
-                    _round(lateness),
-                    limit,
-                )
+            await self._mark_missed(job_id, kind, run_at, moment, registration.policy)
             return False
+        attempts = await self._claim(job_id, run_at)
+        if attempts is None:
+            return False
+        if lateness > _NEVER_TOLERANCE:
+            log.info("job %s (%s) runs %s late", job_id, kind, _round(lateness))
+        try:
+            await registration.handler(job_id, payload)
+        except Exception as exc:
+            await self._after_failure(job_id, kind, attempts, exc)
+            return True
+        await self._mark_done(job_id, attempts)
+        return True
 
-        # The claim: only one caller turns this pending row into a running one. It is
-        # a compare-and-set in the database, so it holds across processes too: on
-        # PostgreSQL the UPDATE takes the row lock, a second claimer waits for it and
-        # then re-checks the WHERE against the committed row (no longer pending: no
-        # row); SQLite's BEGIN IMMEDIATE runs the two one after the other.
+    async def _pending(self, job_id: str) -> tuple[str, datetime, dict[str, Any]] | None:
+        """Kind, due time and payload of a job that is still pending; None otherwise."""
+        async with self._db.session() as session:
+            row = await session.get(ScheduledJob, job_id)
+            if row is None or row.status != PENDING:
+                return None
+            return row.kind, row.run_at, dict(row.payload or {})
+
+    async def _mark_missed(
+        self, job_id: str, kind: str, run_at: datetime, moment: datetime, policy: MissedPolicy
+    ) -> None:
+        lateness = moment - run_at
+        limit = policy.run_late_within
+        async with self._db.transaction() as session:
+            marked = _rowcount(
+                await session.execute(
+                    update(ScheduledJob)
+                    .where(
+                        ScheduledJob.job_id == job_id,
+                        ScheduledJob.status == PENDING,
+                        ScheduledJob.run_at == run_at,
+                    )
+                    .values(
+                        status=MISSED,
+                        finished_at=moment,
+                        note=f"missed: overdue by {_round(lateness)}, policy allows {limit}",
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+            )
+        if marked:
+            log.warning(
+                "job %s (%s) missed: due %s, overdue by %s, policy allows %s",
+                job_id,
+                kind,
+                run_at.isoformat(),
+                _round(lateness),
+                limit,
+            )
+
+    async def _claim(self, job_id: str, run_at: datetime) -> int | None:
+        """Turn the pending row into a running one; its attempt number, or None when
+        another caller (or process) claimed it first.
+
+        A compare-and-set in the database, so it holds across processes too: on
+        PostgreSQL the UPDATE takes the row lock, a second claimer waits for it and then
+        re-checks the WHERE against the committed row (no longer pending: no row);
+        SQLite's BEGIN IMMEDIATE runs the two one after the other.
+        """
         async with self._db.transaction() as session:
             claimed = _rowcount(
                 await session.execute(
@@ -668,19 +696,12 @@ class SchedulerService:
                 )
             )
             if not claimed:
-                return False
-            attempts = (
+                return None
+            return (
                 await session.scalars(select(ScheduledJob.attempts).where(ScheduledJob.job_id == job_id))
             ).one()
-        if lateness > _NEVER_TOLERANCE:
-            log.info("job %s (%s) runs %s late", job_id, kind, _round(lateness))
 
-        try:
-            await registration.handler(job_id, payload)
-        except Exception as exc:
-            await self._after_failure(job_id, kind, attempts, exc)
-            return True
-
+    async def _mark_done(self, job_id: str, attempts: int) -> None:
         async with self._db.transaction() as session:
             # Conditional: if the job was replaced while it ran, the replacement stands.
             await session.execute(
@@ -693,7 +714,6 @@ class SchedulerService:
                 .values(status=DONE, finished_at=self._clock.now(), note=None)
                 .execution_options(synchronize_session=False)
             )
-        return True
 
     async def _after_failure(self, job_id: str, kind: str, attempts: int, exc: Exception) -> None:
         now = self._clock.now()
