@@ -484,10 +484,21 @@ class SchedulerService:
         if self._started:
             raise RuntimeError("the scheduler is already started")
         now = self._clock.now()
+        await self._settle_interrupted(now)
+        self._scheduler.start()
+        self._started = True
+        await self._warn_unregistered()
+        ran = await self.run_due(now)
+        if ran:
+            log.info("ran %d job(s) that fell due while the bot was down", ran)
+        await self._arm_stored()
+        log.info("scheduler started: %d job(s) armed", self.pending_count())
+
+    async def _settle_interrupted(self, now: datetime) -> None:
+        """Jobs the process died while running run again (handlers are idempotent) --
+        unless they have used up their attempts: a job that keeps taking the bot down
+        with it must not do so at every start."""
         async with self._db.transaction() as session:
-            # The process died while these ran. Handlers are idempotent, so they run
-            # again -- unless they have used up their attempts: a job that keeps taking
-            # the bot down with it must not do so at every start.
             given_up = _rowcount(
                 await session.execute(
                     update(ScheduledJob)
@@ -509,14 +520,8 @@ class SchedulerService:
         if revived:
             log.warning("%d job(s) were interrupted by a stop and will run again", revived)
 
-        self._scheduler.start()
-        self._started = True
-
-        await self._warn_unregistered()
-        ran = await self.run_due(now)
-        if ran:
-            log.info("ran %d job(s) that fell due while the bot was down", ran)
-
+    async def _arm_stored(self) -> None:
+        """Arm every stored pending one-off job and recurring job of a registered kind."""
         async with self._db.session() as session:
             pending = (
                 await session.execute(
@@ -545,7 +550,6 @@ class SchedulerService:
             # Only the most recent missed occurrence is considered: a weekly digest
             # missed three times is sent once, not three times in a row.
             await self._fire_recurring(job_id)
-        log.info("scheduler started: %d job(s) armed", self.pending_count())
 
     async def catch_up(self) -> int:
         """Run what is due now, one-off and recurring, as the timers would.
