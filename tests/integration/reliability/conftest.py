@@ -132,3 +132,27 @@ def reliability_config(
     config.setdefault("crash_test", {"marker": str(tmp_path / f"crash-{tag}.marker"), "mode": "before"})
     config.update(sections)
     return config
+
+
+@dataclass
+class Rig:
+    """What a reliability test starts with: bot processes, members, and a config that is
+    this test's own (its rooms carry the test's tag)."""
+
+    bots: Callable[..., BotProcess]
+    member: Callable[[Homeserver, str], Awaitable[Member]]
+    tmp_path: Path
+    tag: str
+
+    def config(self, server: Homeserver, **options: Any) -> dict[str, Any]:
+        return reliability_config(server, self.tmp_path, self.tag, **options)
+
+
+@pytest.fixture
+def rig(
+    bot_processes: Callable[..., BotProcess],
+    members_on: Callable[[Homeserver, str], Awaitable[Member]],
+    tmp_path: Path,
+    tag: str,
+) -> Rig:
+    return Rig(bot_processes, members_on, tmp_path, tag)

@@ -14,14 +14,11 @@ is not a flood, and every command in it is answered.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Member, barrier
-from tests.integration.reliability.conftest import Homeserver, reliability_config
-from tests.integration.reliability.faults import BotProcess
+from tests.integration.conftest import barrier
+from tests.integration.reliability.conftest import Homeserver, Rig
 from tests.integration.reliability.observe import (
     bot_messages,
     in_reply_to,
@@ -37,18 +34,15 @@ COMMANDS = 25
 
 async def test_no_command_is_lost_while_the_bot_is_down(
     shared_homeserver: Homeserver,
-    bot_processes: Callable[..., BotProcess],
-    members_on: Callable[[Homeserver, str], Awaitable[Member]],
-    tmp_path: Path,
-    tag: str,
+    rig: Rig,
 ) -> None:
     server = shared_homeserver
-    config = reliability_config(server, tmp_path, tag)
+    config = rig.config(server)
     config["matrix"]["timeline_limit"] = 10
-    bot = bot_processes(config)
+    bot = rig.bots(config)
     await bot.start()
-    bob = await members_on(server, "bob")
-    carol = await members_on(server, "carol")
+    bob = await rig.member(server, "bob")
+    carol = await rig.member(server, "carol")
     rooms = [await bob.join(config["rooms"]["welcome"]), await bob.join(config["rooms"]["questions"])]
     for room in rooms:
         await carol.join(room)

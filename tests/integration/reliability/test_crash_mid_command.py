@@ -9,14 +9,12 @@ answers the command exactly once either way.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Member, barrier
-from tests.integration.reliability.conftest import Homeserver, reliability_config
-from tests.integration.reliability.faults import EXIT_CRASH, BotProcess
+from tests.integration.conftest import barrier
+from tests.integration.reliability.conftest import Homeserver, Rig
+from tests.integration.reliability.faults import EXIT_CRASH
 from tests.integration.reliability.observe import (
     body_of,
     bot_messages,
@@ -32,21 +30,18 @@ pytestmark = pytest.mark.integration
 async def test_a_crash_mid_command_is_answered_once(
     mode: str,
     shared_homeserver: Homeserver,
-    bot_processes: Callable[..., BotProcess],
-    members_on: Callable[[Homeserver, str], Awaitable[Member]],
-    tmp_path: Path,
-    tag: str,
+    rig: Rig,
 ) -> None:
     server = shared_homeserver
-    marker = tmp_path / "crashed.marker"
-    config = reliability_config(server, tmp_path, tag, crash_test={"marker": str(marker), "mode": mode})
-    bot = bot_processes(config)
+    marker = rig.tmp_path / "crashed.marker"
+    config = rig.config(server, crash_test={"marker": str(marker), "mode": mode})
+    bot = rig.bots(config)
     await bot.start()
-    bob = await members_on(server, "bob")
+    bob = await rig.member(server, "bob")
     room = await bob.join(config["rooms"]["welcome"])
     await send_and_wait_reply(bob, room, "!taal", server.bot_user, timeout=30)
 
-    command = await bob.send(room, f"!crashtest {tag}")
+    command = await bob.send(room, f"!crashtest {rig.tag}")
     code = await bot.wait_exit(30)
     assert code == EXIT_CRASH, f"expected the crash feature to end the process, got {code}:\n{bot.log_tail()}"
     assert marker.exists()
@@ -63,7 +58,7 @@ async def test_a_crash_mid_command_is_answered_once(
     await barrier(bob, room)
     replies = replies_by_target(await bot_messages(bob, room, server.bot_user)).get(command, [])
     assert len(replies) == 1, [body_of(r) for r in replies]
-    assert body_of(replies[0]) == f"crashtest {tag}"
+    assert body_of(replies[0]) == f"crashtest {rig.tag}"
     assert bot.running, bot.log_tail()
     replay_lines = [line for line in bot.run_log().splitlines() if "again" in line or "interrupted" in line]
     what = (

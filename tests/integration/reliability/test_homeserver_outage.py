@@ -28,14 +28,11 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import pytest
 
 from tests.integration.conftest import Member
-from tests.integration.reliability.conftest import Homeserver, reliability_config
-from tests.integration.reliability.faults import BotProcess
+from tests.integration.reliability.conftest import Homeserver, Rig
 from tests.integration.reliability.observe import (
     body_of,
     bot_messages,
@@ -68,17 +65,14 @@ async def _reminders(member: Member, room: str, bot_user: str, batch: str) -> li
 async def test_the_bot_outlives_a_homeserver_outage(
     outage_s: int,
     homeserver: Homeserver,
-    bot_processes: Callable[..., BotProcess],
-    members_on: Callable[[Homeserver, str], Awaitable[Member]],
-    tmp_path: Path,
-    tag: str,
+    rig: Rig,
 ) -> None:
     server = homeserver
-    config = reliability_config(server, tmp_path, tag)
-    bot = bot_processes(config)
+    config = rig.config(server)
+    bot = rig.bots(config)
     await bot.start()
     pid = bot.pid
-    bob = await members_on(server, "bob")
+    bob = await rig.member(server, "bob")
     room = await bob.join(config["rooms"]["welcome"])
     await send_and_wait_reply(bob, room, "!taal", server.bot_user, timeout=30)
 
@@ -91,8 +85,8 @@ async def test_the_bot_outlives_a_homeserver_outage(
     assert batch_match, body_of(planned)
     batch = batch_match.group(1)
     # A command the bot answers 5 s after it got it: by then the homeserver is gone.
-    slow = await bob.send(room, f"!traagantwoord {SLOW_ANSWER_S} {tag}")
-    await wait_claimed(tmp_path / "bot.db", slow, timeout=SLOW_ANSWER_S)  # the bot has it, then the outage
+    slow = await bob.send(room, f"!traagantwoord {SLOW_ANSWER_S} {rig.tag}")
+    await wait_claimed(rig.tmp_path / "bot.db", slow, timeout=SLOW_ANSWER_S)  # the bot has it, then the outage
     down_at = await server.faults.stop()
     # Once the reminders fell due they wait in the outbox; health shows the backlog.
     await asyncio.sleep(max(0.0, planned_at + 10 - time.monotonic()))
@@ -112,12 +106,12 @@ async def test_the_bot_outlives_a_homeserver_outage(
         reminders = await _reminders(bob, room, server.bot_user, batch)
     # No double can come any more: every reminder row left the outbox, and the !taal after
     # the slow command was answered (a room's events are handled in order).
-    await wait_outbox_settled(tmp_path / "bot.db", f"reliability.reminder.{batch}.", REMINDERS, timeout=60)
+    await wait_outbox_settled(rig.tmp_path / "bot.db", f"reliability.reminder.{batch}.", REMINDERS, timeout=60)
     reminders = await _reminders(bob, room, server.bot_user, batch)
     slow_replies = replies_by_target(await bot_messages(bob, room, server.bot_user)).get(slow, [])
 
     assert bot.running and bot.pid == pid, "the bot was restarted or died"
-    assert [body_of(r) for r in slow_replies] == [f"slow {tag}"], "the command from before the outage"
+    assert [body_of(r) for r in slow_replies] == [f"slow {rig.tag}"], "the command from before the outage"
     assert [body_of(r) for r in reminders] == [
         f"reminder {i}/{REMINDERS} batch {batch}" for i in range(1, REMINDERS + 1)
     ], "reminders that fell due during the outage: each once, in order"

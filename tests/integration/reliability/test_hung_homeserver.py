@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Member
-from tests.integration.reliability.conftest import Homeserver, reliability_config
-from tests.integration.reliability.faults import BotProcess, HealthCheck
+from tests.integration.reliability.conftest import Homeserver, Rig
+from tests.integration.reliability.faults import HealthCheck
 from tests.integration.reliability.observe import send_and_wait_reply, server_seconds_after
 
 pytestmark = pytest.mark.integration
@@ -38,17 +35,14 @@ RECOVERY_S = 10.0
 @pytest.mark.slow
 async def test_a_hung_homeserver_is_noticed_and_the_bot_recovers(
     homeserver: Homeserver,
-    bot_processes: Callable[..., BotProcess],
-    members_on: Callable[[Homeserver, str], Awaitable[Member]],
-    tmp_path: Path,
-    tag: str,
+    rig: Rig,
 ) -> None:
     server = homeserver
-    config = reliability_config(server, tmp_path, tag)
+    config = rig.config(server)
     sync_timeout_s = config["matrix"]["sync_timeout_ms"] / 1000
-    bot = bot_processes(config)
+    bot = rig.bots(config)
     await bot.start()
-    bob = await members_on(server, "bob")
+    bob = await rig.member(server, "bob")
     room = await bob.join(config["rooms"]["welcome"])
     await send_and_wait_reply(bob, room, "!taal", server.bot_user, timeout=30)
     await bot.wait_healthy(timeout=60)

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from tests.integration.conftest import Member
-from tests.integration.reliability.conftest import Homeserver, reliability_config
+from tests.integration.reliability.conftest import Homeserver, Rig, reliability_config
 from tests.integration.reliability.faults import EXIT_INVALID_CREDENTIALS, BotProcess
 from tests.integration.reliability.observe import send_and_wait_reply
 
@@ -55,19 +54,16 @@ async def test_an_invalid_token_stops_the_bot_at_start(
 
 async def test_a_token_revoked_while_running_stops_the_bot(
     shared_homeserver: Homeserver,
-    bot_processes: Callable[..., BotProcess],
-    members_on: Callable[[Homeserver, str], Awaitable[Member]],
-    tmp_path: Path,
-    tag: str,
+    rig: Rig,
 ) -> None:
     server = shared_homeserver
     login = await server.hs.login(server.bot_user, server.accounts.passwords["kennisbrug"])
     token = str(login["access_token"])
-    config = reliability_config(server, tmp_path, tag)
+    config = rig.config(server)
     _token_only(config, token)
-    bot = bot_processes(config)
+    bot = rig.bots(config)
     await bot.start()
-    bob = await members_on(server, "bob")
+    bob = await rig.member(server, "bob")
     room = await bob.join(config["rooms"]["welcome"])
     await send_and_wait_reply(bob, room, "!taal", server.bot_user, timeout=30)
 

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
 from bot.matrix.state import ACCESS_TOKEN
-from tests.integration.conftest import Member
-from tests.integration.reliability.conftest import Homeserver, reliability_config
-from tests.integration.reliability.faults import BotProcess
+from tests.integration.reliability.conftest import Homeserver, Rig
 from tests.integration.reliability.observe import body_of, open_direct_chat, send_and_wait_reply
 
 pytestmark = pytest.mark.integration
@@ -33,17 +30,14 @@ def _stored_token(database: Path) -> str:
 
 async def test_the_debug_log_holds_no_secrets_and_no_message_text(
     shared_homeserver: Homeserver,
-    bot_processes: Callable[..., BotProcess],
-    members_on: Callable[[Homeserver, str], Awaitable[Member]],
-    tmp_path: Path,
-    tag: str,
+    rig: Rig,
 ) -> None:
     server = shared_homeserver
-    config = reliability_config(server, tmp_path, tag, level="DEBUG")
+    config = rig.config(server, level="DEBUG")
     password = config["matrix"]["password"]
-    bot = bot_processes(config)
+    bot = rig.bots(config)
     await bot.start()
-    bob = await members_on(server, "bob")
+    bob = await rig.member(server, "bob")
     room = await bob.join(config["rooms"]["welcome"])
     canary = f"kanarie{secrets.token_hex(8)}"
 
@@ -55,7 +49,7 @@ async def test_the_debug_log_holds_no_secrets_and_no_message_text(
     dm = await open_direct_chat(bob, server.bot_user)
     await send_and_wait_reply(bob, dm, f"{canary}d", server.bot_user, timeout=30)
     await send_and_wait_reply(bob, room, "!taal", server.bot_user, timeout=30)  # all of the above handled
-    token = _stored_token(tmp_path / "bot.db")
+    token = _stored_token(rig.tmp_path / "bot.db")
     assert await bot.terminate() == 0, bot.log_tail()
 
     log = bot.log_text()

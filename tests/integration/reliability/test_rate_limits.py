@@ -19,15 +19,12 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Member
-from tests.integration.reliability.conftest import Homeserver, own_homeserver, reliability_config
-from tests.integration.reliability.faults import BotProcess
+from tests.integration.reliability.conftest import Homeserver, Rig, own_homeserver
 from tests.integration.reliability.observe import (
     body_of,
     bot_messages,
@@ -64,21 +61,18 @@ def _bot_sends(log_text: str, bot_user: str) -> dict[str, int]:
 @pytest.mark.slow
 async def test_thirty_reminders_due_together_under_default_rate_limits(
     homeserver: Homeserver,
-    bot_processes: Callable[..., BotProcess],
-    members_on: Callable[[Homeserver, str], Awaitable[Member]],
-    tmp_path: Path,
-    tag: str,
+    rig: Rig,
 ) -> None:
     server = homeserver
     names = [f"herinnering{i:02d}" for i in range(1, ROOMS + 1)]
-    config = reliability_config(server, tmp_path, tag, reminder_test={"rooms": names})
-    config["rooms"].update({name: f"#{name}-{tag}:{server.hs.server_name}" for name in names})
+    config = rig.config(server, reminder_test={"rooms": names})
+    config["rooms"].update({name: f"#{name}-{rig.tag}:{server.hs.server_name}" for name in names})
 
     # Set-up with relaxed limits: the bot creates the rooms, alice joins them.
     assert server.hs.options.relaxed_rate_limits
-    bot = bot_processes(config)
+    bot = rig.bots(config)
     await bot.start(timeout=180)
-    alice = await members_on(server, "alice")
+    alice = await rig.member(server, "alice")
     welcome = await alice.join(config["rooms"]["welcome"])
     room_of = {name: await alice.join(config["rooms"][name]) for name in names}
     assert await bot.terminate() == 0, bot.log_tail()
@@ -112,20 +106,20 @@ async def test_thirty_reminders_due_together_under_default_rate_limits(
         found = await delivered()
     # Once no row of the batch is pending, none is sent again: a double is in the history now.
     await wait_outbox_settled(
-        tmp_path / "bot.db", f"reliability.reminder.{batch}.", ROOMS, timeout=max(deadline - time.monotonic(), 30)
+        rig.tmp_path / "bot.db", f"reliability.reminder.{batch}.", ROOMS, timeout=max(deadline - time.monotonic(), 30)
     )
     found = await delivered()
 
     counts = {index: len(msgs) for index, msgs in found.items()}
     arrived = sum(1 for n in counts.values() if n)
     assert arrived == ROOMS, (
-        f"{arrived}/{ROOMS} delivered within {DELIVERY_TIMEOUT_S}s; outbox: {outbox_rows(tmp_path / 'bot.db')}"
+        f"{arrived}/{ROOMS} delivered within {DELIVERY_TIMEOUT_S}s; outbox: {outbox_rows(rig.tmp_path / 'bot.db')}"
     )
     assert all(n == 1 for n in counts.values()), f"deliveries per reminder: {counts}"
     stamps = [int(found[i][0]["origin_server_ts"]) for i in range(ROOMS)]
     assert stamps == sorted(stamps), "reminders left out of due order"
     outbox = [
-        row for row in outbox_rows(tmp_path / "bot.db") if row[0].startswith(f"reliability.reminder.{batch}.")
+        row for row in outbox_rows(rig.tmp_path / "bot.db") if row[0].startswith(f"reliability.reminder.{batch}.")
     ]
     assert len(outbox) == ROOMS and all(status == "sent" for _, status, _, _ in outbox), outbox
     sends = _bot_sends(

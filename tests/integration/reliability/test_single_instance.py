@@ -8,14 +8,11 @@ crash (SIGKILL) too, so the guard never blocks a restart.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Member
-from tests.integration.reliability.conftest import Homeserver, reliability_config
-from tests.integration.reliability.faults import EXIT_ALREADY_RUNNING, BotProcess
+from tests.integration.reliability.conftest import Homeserver, Rig
+from tests.integration.reliability.faults import EXIT_ALREADY_RUNNING
 from tests.integration.reliability.observe import send_and_wait_reply
 
 pytestmark = pytest.mark.integration
@@ -23,20 +20,17 @@ pytestmark = pytest.mark.integration
 
 async def test_a_second_bot_on_the_same_database_refuses_to_start(
     shared_homeserver: Homeserver,
-    bot_processes: Callable[..., BotProcess],
-    members_on: Callable[[Homeserver, str], Awaitable[Member]],
-    tmp_path: Path,
-    tag: str,
+    rig: Rig,
 ) -> None:
     server = shared_homeserver
-    config = reliability_config(server, tmp_path, tag)
-    first = bot_processes(config, "first")
+    config = rig.config(server)
+    first = rig.bots(config, "first")
     await first.start()
-    bob = await members_on(server, "bob")
+    bob = await rig.member(server, "bob")
     room = await bob.join(config["rooms"]["welcome"])
     await send_and_wait_reply(bob, room, "!taal", server.bot_user, timeout=30)
 
-    second = bot_processes(config, "second")
+    second = rig.bots(config, "second")
     second.spawn()
     started = time.monotonic()
     code = await second.wait_exit(60)
@@ -51,7 +45,7 @@ async def test_a_second_bot_on_the_same_database_refuses_to_start(
     await second.start()  # the lock went with the first process
     await send_and_wait_reply(bob, room, "!taal", server.bot_user, timeout=30)
     await second.kill()
-    third = bot_processes(config, "third")
+    third = rig.bots(config, "third")
     await third.start()  # a crash leaves no lock behind either
     await send_and_wait_reply(bob, room, "!taal", server.bot_user, timeout=30)
     print(
