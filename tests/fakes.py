@@ -214,3 +214,23 @@ def message(
         mentions=mentions,
         command=command,
     )
+
+
+#: Flood control opened wide: test members answer faster than people do.
+OPEN_FLOOD = {"burst": 10_000, "seconds_per_command": 0.001}
+#: Nudges at any hour and within a generous budget.
+ANY_HOUR_NUDGES = {"weekly_budget": 10, "quiet_hours": "00:00-00:00", "quiet_weekends": False}
+
+
+async def quick_app(
+    tmp_path: Path, clock: Clock, db_url: str, rooms: dict[str, str], **sections: Any
+) -> Any:
+    """A real app behind the recording transport, flood control open, the given
+    logical rooms set; ``sections`` add or override config sections."""
+    from bot.app import build_app
+
+    config = make_config(tmp_path, database={"url": db_url}, flood=OPEN_FLOOD, **sections)
+    built = await build_app(config, clock=clock, transport_factory=FakeTransport)
+    for name, room in rooms.items():
+        built.services.rooms.set(name, RoomId(room))
+    return built

@@ -7,21 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import App, build_app
+from bot.app import App
 from bot.clock import FakeClock
-from bot.ids import RoomId
-from tests.fakes import FakeTransport, make_config
+from tests.fakes import ANY_HOUR_NUDGES, quick_app
 
 
 @pytest.fixture
 async def app(tmp_path: Path, clock: FakeClock, db_url: str) -> AsyncIterator[App]:
-    config = make_config(
-        tmp_path,
-        database={"url": db_url},
-        flood={"burst": 10_000, "seconds_per_command": 0.001},
-        nudges={"weekly_budget": 10, "quiet_hours": "00:00-00:00", "quiet_weekends": False},
-    )
-    built = await build_app(config, clock=clock, transport_factory=FakeTransport)
-    built.services.rooms.set("welcome", RoomId("!welcome"))
+    built = await quick_app(tmp_path, clock, db_url, {"welcome": "!welcome"}, nudges=ANY_HOUR_NUDGES)
     yield built
     await built.stop()

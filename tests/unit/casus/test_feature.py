@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.app import App, build_app
+from bot.app import App
 from bot.clock import FakeClock
-from bot.ids import RoomId, UserId
+from bot.ids import UserId
 from bot.storage.models import Conversation, Nudge, RecurringJob, ScheduledJob
 from commands.casus.feature import Casus
 from commands.casus.store import OPEN
 from commands.introductions.store import ProfileStore
-from tests.fakes import ALICE, BOB, FakeTransport, make_config, message
+from tests.fakes import ALICE, BOB, FakeTransport, message, quick_app
 from tests.privacy_scan import rows_mentioning
 
 pytestmark = pytest.mark.both_databases
@@ -41,15 +41,8 @@ CASUS_CONFIG: dict[str, Any] = {
 
 
 async def make_app(tmp_path: Path, clock: FakeClock, db_url: str, **casus: Any) -> App:
-    config = make_config(
-        tmp_path,
-        database={"url": db_url},
-        flood={"burst": 10_000, "seconds_per_command": 0.001},
-        casus={**CASUS_CONFIG, **casus},
-    )
-    built = await build_app(config, clock=clock, transport_factory=FakeTransport)
-    for name, room in (("welcome", "!welcome"), ("events", "!events"), ("theme:buikpijndossiers", ROOM)):
-        built.services.rooms.set(name, RoomId(room))
+    rooms = {"welcome": "!welcome", "events": "!events", "theme:buikpijndossiers": ROOM}
+    built: App = await quick_app(tmp_path, clock, db_url, rooms, casus={**CASUS_CONFIG, **casus})
     return built
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.app import App, build_app
+from bot.app import App
 from bot.clock import FakeClock
 from bot.ids import RoomId, UserId
 from bot.storage.models import Nudge
@@ -19,7 +19,7 @@ from commands.digest.feature import Digest, is_monthly_occurrence
 from commands.digest.store import DigestStore
 from commands.introductions.store import ProfileStore
 from commands.questions.store import QuestionStore
-from tests.fakes import FakeTransport, make_config, message
+from tests.fakes import ANY_HOUR_NUDGES, FakeTransport, message, quick_app
 from tests.privacy_scan import rows_mentioning
 
 pytestmark = pytest.mark.both_databases
@@ -33,15 +33,8 @@ MONDAY = datetime(2027, 3, 22, 7, 30, tzinfo=UTC)  # 08:30 in Amsterdam
 
 @pytest.fixture
 async def app(tmp_path: Path, clock: FakeClock, db_url: str) -> AsyncIterator[App]:
-    config = make_config(
-        tmp_path,
-        database={"url": db_url},
-        flood={"burst": 10_000, "seconds_per_command": 0.001},
-        nudges={"weekly_budget": 10, "quiet_hours": "00:00-00:00", "quiet_weekends": False},
-    )
-    built = await build_app(config, clock=clock, transport_factory=FakeTransport)
-    built.services.rooms.set("welcome", RoomId("!welcome"))
-    built.services.rooms.set("questions", RoomId(QROOM))
+    rooms = {"welcome": "!welcome", "questions": QROOM}
+    built = await quick_app(tmp_path, clock, db_url, rooms, nudges=ANY_HOUR_NUDGES)
     profiles = ProfileStore(built.services.db, clock)
     for user, profession in ((BA, "bedrijfsarts"), (AD, "arbeidsdeskundige"), (JC, "jobcoach")):
         await profiles.save(user, {"profession": profession, "listed": True})

@@ -8,21 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import App, build_app
+from bot.app import App
 from bot.clock import FakeClock
-from bot.ids import RoomId
-from tests.fakes import FakeTransport, make_config
+from tests.fakes import quick_app
 
 
 @pytest.fixture
 async def app(tmp_path: Path, clock: FakeClock, db_url: str) -> AsyncIterator[App]:
-    config = make_config(tmp_path, database={"url": db_url}, flood={"burst": 10_000, "seconds_per_command": 0.001})
-    built = await build_app(config, clock=clock, transport_factory=FakeTransport)
-    for name, room in (
-        ("welcome", "!welcome"),
-        ("events", "!events"),
-        ("theme:buikpijndossiers", "!buikpijn"),
-    ):
-        built.services.rooms.set(name, RoomId(room))
+    built = await quick_app(tmp_path, clock, db_url, {"welcome": "!welcome", "events": "!events", "theme:buikpijndossiers": "!buikpijn"})
     yield built
     await built.stop()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.app import App, build_app
+from bot.app import App
 from bot.clock import FakeClock
 from bot.ids import EventId, RoomId, UserId
 from bot.storage.models import Conversation
@@ -19,7 +19,7 @@ from commands.digest.store import DigestStore
 from commands.introductions.feature import SPOTLIGHT_JOB, Introductions
 from commands.introductions.fields import FIELDS
 from commands.introductions.models import Profile, WelcomeMarker
-from tests.fakes import ALICE, BOB, FakeTransport, make_config, message
+from tests.fakes import ALICE, BOB, FakeTransport, make_config, message, quick_app
 from tests.privacy_scan import rows_mentioning
 
 pytestmark = pytest.mark.both_databases
@@ -30,14 +30,7 @@ CAROL = UserId("@carol:localhost")
 @pytest.fixture
 async def app(tmp_path: Path, clock: FakeClock, db_url: str) -> AsyncIterator[App]:
     """The shared app, with flood control opened wide: these members answer quickly."""
-    config = make_config(tmp_path, database={"url": db_url}, flood={"burst": 10_000, "seconds_per_command": 0.001})
-    built = await build_app(config, clock=clock, transport_factory=FakeTransport)
-    for name, room in (
-        ("welcome", "!welcome"),
-        ("events", "!events"),
-        ("theme:buikpijndossiers", "!buikpijn"),
-    ):
-        built.services.rooms.set(name, RoomId(room))
+    built = await quick_app(tmp_path, clock, db_url, {"welcome": "!welcome", "events": "!events", "theme:buikpijndossiers": "!buikpijn"})
     yield built
     await built.stop()
 
@@ -604,7 +597,6 @@ async def test_export_holds_the_profile_and_erase_leaves_no_row(app: App, transp
 
 async def test_check_config_reports_a_bad_section(tmp_path: object) -> None:
     from commands.introductions import check_config
-    from tests.fakes import make_config
 
     config = make_config(tmp_path, introductions={"spotlight": {"cron": "elke maandag", "room": "kantine"}})  # type: ignore[arg-type]
     problems = check_config(config)

@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.app import App, build_app
+from bot.app import App
 from bot.clock import FakeClock
-from bot.ids import RoomId, UserId
+from bot.ids import UserId
 from bot.storage.models import Nudge
 from commands.questions.feature import Questions
 from commands.questions.models import Question, QuestionInvite
-from tests.fakes import BOB, FakeTransport, make_config, message
+from tests.fakes import ANY_HOUR_NUDGES, BOB, FakeTransport, message, quick_app
 from tests.privacy_scan import rows_mentioning
 
 pytestmark = pytest.mark.both_databases
@@ -28,15 +28,8 @@ QROOM = "!questions"
 
 @pytest.fixture
 async def app(tmp_path: Path, clock: FakeClock, db_url: str) -> AsyncIterator[App]:
-    config = make_config(
-        tmp_path,
-        database={"url": db_url},
-        flood={"burst": 10_000, "seconds_per_command": 0.001},
-        nudges={"weekly_budget": 10, "quiet_hours": "00:00-00:00", "quiet_weekends": False},
-    )
-    built = await build_app(config, clock=clock, transport_factory=FakeTransport)
-    built.services.rooms.set("welcome", RoomId("!welcome"))
-    built.services.rooms.set("questions", RoomId(QROOM))
+    rooms = {"welcome": "!welcome", "questions": QROOM}
+    built = await quick_app(tmp_path, clock, db_url, rooms, nudges=ANY_HOUR_NUDGES)
     yield built
     await built.stop()
 

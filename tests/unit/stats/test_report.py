@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import App, build_app
+from bot.app import App
 from bot.clock import FakeClock
 from bot.ids import EventId, RoomId, UserId
 from bot.transport import IncomingMessage
@@ -19,7 +19,7 @@ from commands.introductions.store import ProfileStore
 from commands.stats.charts import HEIGHT_PX, WIDTH_PX, ChartTexts, heat_map, participation_chart
 from commands.stats.report import Report, parse_period, shown, suppress, to_csv
 from commands.stats.sources import StatCount
-from tests.fakes import ALICE, BOB, FakeTransport, make_config, message
+from tests.fakes import ALICE, BOB, FakeTransport, message, quick_app
 
 pytestmark = pytest.mark.both_databases
 
@@ -38,10 +38,7 @@ def png_size(data: bytes) -> tuple[int, int]:
 
 @pytest.fixture
 async def app(tmp_path: Path, clock: FakeClock, db_url: str) -> AsyncIterator[App]:
-    config = make_config(tmp_path, database={"url": db_url}, flood={"burst": 10_000, "seconds_per_command": 0.001})
-    built = await build_app(config, clock=clock, transport_factory=FakeTransport)
-    built.services.rooms.set("welcome", RoomId("!welcome"))
-    built.services.rooms.set("theme:buikpijndossiers", RoomId(THEME))
+    built = await quick_app(tmp_path, clock, db_url, {"welcome": "!welcome", "theme:buikpijndossiers": THEME})
     profiles = ProfileStore(built.services.db, clock)
     for user in BAS:
         await profiles.save(user, {"profession": "bedrijfsarts", "listed": True})
