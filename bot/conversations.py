@@ -305,7 +305,10 @@ class ConversationService:
             picked = match_choice(ctx, question, text)
             return picked if question.multiple else picked[0]
         if question.max_length is not None and len(text) > question.max_length:
-            raise ConversationError("core.conversation.too_long", limit=question.max_length, length=len(text))
+            # The length of the text as sent: the member counted the space or line break
+            # at the end too, and reads "785" for their 786 as a miscount.
+            sent = len(ctx.message.body)
+            raise ConversationError("core.conversation.too_long", limit=question.max_length, length=sent)
         if question.parser is not None:
             return question.parser(text)
         if not text:

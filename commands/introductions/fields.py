@@ -144,7 +144,8 @@ class FieldParser:
         def parse(text: str) -> str:
             cleaned = text.strip()
             if len(cleaned) > limit:
-                raise UserError("introductions.error.too_long", limit=limit, length=len(cleaned))
+                # Counted as sent (a closing space included), as the member counts it.
+                raise UserError("introductions.error.too_long", limit=limit, length=len(text))
             return cleaned
 
         return parse
