@@ -144,8 +144,7 @@ class FieldParser:
         def parse(text: str) -> str:
             cleaned = text.strip()
             if len(cleaned) > limit:
-                # Counted as sent (a closing space included), as the member counts it.
-                raise UserError("introductions.error.too_long", limit=limit, length=len(text))
+                raise UserError("introductions.error.too_long", limit=limit, length=len(cleaned))
             return cleaned
 
         return parse

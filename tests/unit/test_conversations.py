@@ -81,6 +81,9 @@ async def test_invalid_answer_asks_again(app: App, transport: FakeTransport) -> 
     await _say(app, "1")
     await _say(app, "x" * 30)
     assert "hoogstens 20" in transport.sent[-2].plain
+    # Counted as sent: the member counted the closing space too.
+    await _say(app, "x" * 29 + " ")
+    assert "Dat is 30 tekens" in transport.sent[-2].plain
 
 
 async def test_back_and_stop(app: App, transport: FakeTransport) -> None:
@@ -136,7 +139,9 @@ class YesNoFlow:
     name = "test.yes_no"
 
     def __init__(self, app: App) -> None:
-        self.choices = yes_no_choices(app.services.catalogue, "introductions.answer.yes", "introductions.answer.no")
+        self.choices = yes_no_choices(
+            app.services.catalogue, "introductions.answer.yes", "introductions.answer.no"
+        )
         self.finished: list[tuple[dict[str, Any], bool]] = []
 
     def questions(self, answers: dict[str, Any]) -> Sequence[Question]:

@@ -656,10 +656,3 @@ async def test_the_drop_hint_does_not_count_the_asker(app: App, transport: FakeT
     # Carol asking the same finds Bob without the region filter.
     await say(app, "!zoek beroep=BA regio=limburg", sender=CAROL)
     assert "Zonder het filter op regio vind ik er 1" in transport.last()
-
-
-async def test_too_long_counts_the_text_as_sent(app: App, transport: FakeTransport) -> None:
-    # 786 characters, the last a space: the member counted 786, and reads 786.
-    about = "ab " * 262
-    await say(app, f'!intro beroep=BA ervaring=ervaren regio=utrecht overmij="{about}"', room="!welcome")
-    assert "Dat is 786 tekens" in transport.last()
