@@ -211,7 +211,7 @@ async def test_stop_halfway_keeps_what_was_given(app: App, transport: FakeTransp
     assert texts(transport, "!welcome") == []
     # Introducing again starts from the answers given, consent is not asked twice.
     await say(app, "!intro")
-    assert "Jobcoach" in transport.last() and "Vraag 1 van" in transport.last()
+    assert "Jobcoach" in transport.last() and "Nog ongeveer" in transport.last()
     assert "Mag ik bewaren" not in transport.last()
 
 
