@@ -1,6 +1,6 @@
 # Two commands set everything up on a fresh machine:
 #   make demo   runs the bot on a local homeserver it starts itself
-#   make test   runs lint, type checks and the whole test suite
+#   make test   runs lint, type checks and the test suite without the slow tests
 # Both create .venv from requirements.lock on first use.
 
 PYTHON ?= python3
@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed-$(shell cksum requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint bench bench-encrypted bench-directory bench-buddy bench-events lock clean-demo
+.PHONY: demo test lint bench bench-encrypted bench-directory bench-buddy bench-events bench-commands bench-retention lock clean-demo
 
 $(STAMP):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,7 +23,13 @@ demo: $(STAMP)
 	$(PY) run_bot.py demo
 
 test: $(STAMP) lint
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not slow"
+
+# Only the slow tests: homeserver outages of 15 s and 2 min, a 2 min SIGSTOP, about
+# 100 s of rate limiting (tests/RELIABILITY.md). CI runs it after make test.
+.PHONY: test-reliability
+test-reliability: $(STAMP)
+	$(PY) -m pytest -m slow
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
@@ -50,6 +56,14 @@ bench-buddy: $(STAMP)
 # the fan-out on a local Synapse, and the homeserver's own pace as the baseline.
 bench-events: $(STAMP)
 	$(PY) bench/events_reminders.py
+
+# MSC4391 command descriptions in the example's 12 rooms: a first start, then a second.
+bench-commands: $(STAMP)
+	$(PY) bench/command_descriptions.py
+
+# Database size over a simulated year of 2,000 members, with and without retention.
+bench-retention: $(STAMP)
+	$(PY) bench/retention.py
 
 # Re-pin after changing dependencies in pyproject.toml.
 lock: $(STAMP)

@@ -107,7 +107,9 @@ class Questions(Feature):
         if len(text) > self.settings.max_length:
             raise UserError("questions.error.too_long", limit=self.settings.max_length, length=len(text))
         room = self._room()
-        question_id = await self.store.create(ctx.sender, key, text, ctx.message.event_id)
+        question_id = await self.store.create(
+            ctx.sender, key, text, ctx.message.event_id, max_open=self.settings.max_open
+        )
         row = await self.store.get(question_id)
         if row is None:
             return
