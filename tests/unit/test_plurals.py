@@ -33,7 +33,6 @@ def test_every_counted_text_reads_for_zero_one_and_two(key: str, language: str) 
         text = CATALOGUE.plain(language, key, **others, **dict.fromkeys(names, count))
         assert "|" not in text and "#" not in text, (key, count, text)
         assert "{" not in text, (key, count, text)
-        assert str(count) in text or count == 0, (key, count, text)
 
 
 def test_no_text_hedges_a_count() -> None:
