@@ -160,6 +160,11 @@ def fragment(template: str, params: Mapping[str, Any] | None = None) -> Markup:
             token_values.update(value.values)
             continue
         text = defuse_room_ping(_clip("" if value is None else str(value)))
+        if not text:
+            # Nothing to escape, and no token: an empty optional part must leave no
+            # paragraph of its own in the HTML.
+            md_values[name] = plain_values[name] = ""
+            continue
         token = _new_token()
         md_values[name], plain_values[name] = token, text
         token_values[token] = _value_html(text)
