@@ -28,6 +28,7 @@ from bot.members import MemberService
 from bot.nudges import NudgePolicy, NudgeService
 from bot.outbox import Outbox
 from bot.privacy import PrivacyRegistry
+from bot.privacy_guard import PrivacyGuard
 from bot.registry import Feature, Registry
 from bot.retention import Retention
 from bot.roles import RoleService
@@ -216,6 +217,7 @@ def build_services(
         members=members,
         roles=RoleService(config.community, transport, rooms),
         privacy=PrivacyRegistry(),
+        guard=PrivacyGuard(catalogue),
         professions=Professions.load(config.community.professions_file),
         scheduler=scheduler,
         outbox=outbox,

@@ -649,7 +649,11 @@ class SchedulerService:
                 )
             return False
 
-        # The claim: only one caller turns this pending row into a running one.
+        # The claim: only one caller turns this pending row into a running one. It is
+        # a compare-and-set in the database, so it holds across processes too: on
+        # PostgreSQL the UPDATE takes the row lock, a second claimer waits for it and
+        # then re-checks the WHERE against the committed row (no longer pending: no
+        # row); SQLite's BEGIN IMMEDIATE runs the two one after the other.
         async with self._db.transaction() as session:
             claimed = _rowcount(
                 await session.execute(

@@ -11,6 +11,7 @@ from bot.content import Professions
 from bot.i18n import Catalogue
 from bot.members import MemberService
 from bot.privacy import PrivacyRegistry
+from bot.privacy_guard import PrivacyGuard
 from bot.roles import RoleService
 from bot.rooms import RoomDirectory
 from bot.storage import Database
@@ -35,6 +36,7 @@ class Services:
     members: MemberService
     roles: RoleService
     privacy: PrivacyRegistry
+    guard: PrivacyGuard
     professions: Professions
     scheduler: SchedulerService
     outbox: Outbox

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bot.conversations import Choice, Question
+from bot.errors import ConversationError
 from commands.introductions.vocabulary import EXPERIENCE
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ class BuddyFindFlow:
 
     def __init__(self, services: Services, finisher: Finisher) -> None:
         self._finisher = finisher
+        self._guard = services.guard
         self._kind = (
             *EXPERIENCE.choices(),
             Choice(
@@ -55,9 +57,18 @@ class BuddyFindFlow:
                 "buddy.ask.topic",
                 optional=True,
                 max_length=TOPIC_LIMIT,
+                parser=self._topic,
                 prompt_params={"limit": TOPIC_LIMIT},
             ),
         )
+
+    def _topic(self, text: str) -> str:
+        """The topic, when it holds no personal data (other members read it)."""
+        topic = text.strip()
+        if not topic:
+            raise ConversationError("core.conversation.empty")
+        self._guard.check_answer(topic)
+        return topic
 
     async def finish(self, ctx: Context, answers: dict[str, Any], completed: bool) -> None:
         await self._finisher(ctx, answers, completed)

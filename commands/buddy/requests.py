@@ -30,6 +30,8 @@ class RequestCommands(BuddyCommands):
             await self.services.conversations.start(ctx, FLOW_NAME, dm)
             return
         criteria, topic = self._criteria(ctx, options)
+        # The topic is shown to the members offered as buddy: no personal data in it.
+        await self.services.guard.check(topic)
         await self._create(ctx, criteria, topic)
 
     async def _may_ask(self, ctx: Context) -> None:

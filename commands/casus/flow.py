@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 from bot.conversations import Choice, Question, yes_no_choices
 from bot.errors import ConversationError
 from commands.casus.library import TEXT_LIMIT, TITLE_LIMIT
-from commands.casus.privacy_guard import Finding, screen
 
 if TYPE_CHECKING:
     from bot.context import Context
@@ -25,15 +24,7 @@ Finisher = Callable[["Context", dict[str, Any], bool], Awaitable[None]]
 
 
 LANGUAGE = "_language"
-"""The member's language, kept in the answers so that refusals speak it."""
-
-
-def describe_findings(services: Services, language: str, findings: Sequence[Finding]) -> str:
-    """What the guard found, in words and masked: "een BSN-achtig nummer 12•••••89"."""
-    return "; ".join(
-        services.catalogue.plain(language, f"casus.guard.category.{f.category}", masked=f.masked)
-        for f in findings
-    )
+"""The member's language, kept in the answers when the conversation starts."""
 
 
 def split_questions(text: str) -> list[str]:
@@ -67,11 +58,7 @@ class SubmitFlow:
         )
 
     def questions(self, answers: dict[str, Any]) -> Sequence[Question]:
-        language = str(answers.get(LANGUAGE) or self.services.config.community.language)
-
-        def parser(text: str) -> str:
-            return self.screened(text, language)
-
+        parser = self.screened
         return [
             Question("theme", "casus.ask.theme", choices=self._theme_choices),
             Question(
@@ -94,17 +81,13 @@ class SubmitFlow:
             Question("anonymous", "casus.ask.anonymous", choices=self._anonymous),
         ]
 
-    def screened(self, text: str, language: str) -> str:
+    def screened(self, text: str) -> str:
         """The answer when it is clean; otherwise the member hears what was found (masked)
         and the answer is not kept."""
         cleaned = text.strip()
         if not cleaned:
             raise ConversationError("core.conversation.empty")
-        findings = screen(cleaned)
-        if findings:
-            raise ConversationError(
-                "casus.guard.found", found=describe_findings(self.services, language, findings)
-            )
+        self.services.guard.check_answer(cleaned, key="casus.guard.found")
         return cleaned
 
     async def finish(self, ctx: Context, answers: dict[str, Any], completed: bool) -> None:

@@ -11,6 +11,7 @@ from bot.converters import Options
 from bot.errors import UserError
 from bot.registry import check, command
 from commands.events.base import EventsBase, organiser_only
+from commands.events.flows import screen_draft
 from commands.events.planning import Draft, parse_options, points_of, to_utc
 from commands.events.records import EventRecord
 from commands.events.store import ANNOUNCED, CANCELLED
@@ -44,6 +45,7 @@ class ChangeCommands(EventsBase):
             professions=self.services.professions,
             themes=self._themes(),
         )
+        await screen_draft(self.services.guard, draft)
         values = self._changes(event, draft)
         if not values:
             raise UserError("events.error.nothing_to_change", id=event.id)

@@ -13,7 +13,7 @@ from bot.errors import UserError
 from bot.formatting import Markup
 from bot.registry import check, command
 from commands.events.base import EventsBase, organiser_only
-from commands.events.flows import CONFIRM_FLOW, CREATE_FLOW, EVENT_IDS
+from commands.events.flows import CONFIRM_FLOW, CREATE_FLOW, EVENT_IDS, screen_draft
 from commands.events.planning import (
     Advice,
     Busy,
@@ -46,6 +46,7 @@ class CreationCommands(EventsBase):
                 professions=self.services.professions,
                 themes=self._themes(),
             )
+            await screen_draft(self.services.guard, draft)
             await self._create(ctx, draft, one_line=True)
             return
         dm = ctx.room_id if ctx.is_direct else await self.services.members.direct_room(ctx.sender)

@@ -13,6 +13,7 @@ from commands.events.planning import (
     FORMS,
     TEXT_LIMIT,
     TITLE_LIMIT,
+    Draft,
     parse_audience,
     parse_capacity,
     parse_dates,
@@ -22,6 +23,7 @@ from commands.events.planning import (
 
 if TYPE_CHECKING:
     from bot.context import Context
+    from bot.privacy_guard import PrivacyGuard
     from bot.services import Services
 
 CREATE_FLOW = "events.create"
@@ -33,7 +35,6 @@ EVENT_ID = "_event"
 KNOWN_PROFESSION = "_known_profession"
 
 Finisher = Callable[["Context", dict[str, Any], bool], Awaitable[None]]
-
 
 
 def yes_no(catalogue: Catalogue) -> tuple[Choice, Choice]:
@@ -55,6 +56,25 @@ def _converting(parse: Callable[[str], Any]) -> Callable[[str], Any]:
     return parser
 
 
+async def screen_draft(guard: PrivacyGuard, draft: Draft) -> None:
+    """The event's texts the bot posts in rooms (title, programme, accreditation) may
+    hold no personal data. The place stays unscreened: a venue's address is public."""
+    await guard.check(draft.title, draft.programme, draft.accreditation)
+
+
+def _guarded(guard: PrivacyGuard) -> Callable[[str], str]:
+    """A free-text answer the bot will post, refused (and asked again) when it holds
+    personal data."""
+
+    def parser(text: str) -> str:
+        if not text:
+            raise ConversationError("core.conversation.empty")
+        guard.check_answer(text)
+        return text
+
+    return parser
+
+
 class CreateFlow:
     """``!event nieuw`` without options: one question at a time in the organiser's DM."""
 
@@ -63,6 +83,7 @@ class CreateFlow:
     def __init__(self, services: Services, finisher: Finisher) -> None:
         self.services = services
         self._finisher = finisher
+        self._guarded = _guarded(services.guard)
         self._forms = tuple(Choice(form, label_key=f"events.form.{form}") for form in FORMS)
         self._yes_no = yes_no(services.catalogue)
         self._themes = tuple(
@@ -81,7 +102,7 @@ class CreateFlow:
     def questions(self, answers: dict[str, Any]) -> Sequence[Question]:
         professions = self.services.professions
         questions = [
-            Question("title", "events.ask.title", max_length=TITLE_LIMIT),
+            Question("title", "events.ask.title", max_length=TITLE_LIMIT, parser=self._guarded),
             Question(
                 "dates",
                 "events.ask.dates",
@@ -96,8 +117,20 @@ class CreateFlow:
         if form in ("online", "hybride"):
             questions.append(Question("link", "events.ask.link", parser=_converting(parse_link)))
         questions += [
-            Question("programme", "events.ask.programme", optional=True, max_length=TEXT_LIMIT),
-            Question("accreditation", "events.ask.accreditation", optional=True, max_length=200),
+            Question(
+                "programme",
+                "events.ask.programme",
+                optional=True,
+                max_length=TEXT_LIMIT,
+                parser=self._guarded,
+            ),
+            Question(
+                "accreditation",
+                "events.ask.accreditation",
+                optional=True,
+                max_length=200,
+                parser=self._guarded,
+            ),
             Question("lunch", "events.ask.lunch", choices=self._yes_no),
             Question("capacity", "events.ask.capacity", optional=True, parser=_converting(parse_capacity)),
             Question(
@@ -145,6 +178,8 @@ class EvaluationFlow:
 
     def __init__(self, services: Services, finisher: Finisher) -> None:
         self._finisher = finisher
+        # The answers are shown to the organisers in the evaluation report.
+        self._guarded = _guarded(services.guard)
         self._professions = tuple(
             Choice(p.key, labels=tuple(p.labels.items()), aliases=p.abbreviations)
             for p in services.professions.items
@@ -152,9 +187,21 @@ class EvaluationFlow:
 
     def questions(self, answers: dict[str, Any]) -> Sequence[Question]:
         questions = [
-            Question("worked", "events.evaluation.ask.worked", max_length=TEXT_LIMIT),
-            Question("not_worked", "events.evaluation.ask.not_worked", optional=True, max_length=TEXT_LIMIT),
-            Question("tips", "events.evaluation.ask.tips", optional=True, max_length=TEXT_LIMIT),
+            Question("worked", "events.evaluation.ask.worked", max_length=TEXT_LIMIT, parser=self._guarded),
+            Question(
+                "not_worked",
+                "events.evaluation.ask.not_worked",
+                optional=True,
+                max_length=TEXT_LIMIT,
+                parser=self._guarded,
+            ),
+            Question(
+                "tips",
+                "events.evaluation.ask.tips",
+                optional=True,
+                max_length=TEXT_LIMIT,
+                parser=self._guarded,
+            ),
         ]
         if not answers.get(KNOWN_PROFESSION):
             questions.append(

@@ -28,7 +28,7 @@ from commands.digest.sources import ITEMS_SHOWN, DigestItem, DigestRequest, Dige
 from commands.introductions.cards import CardRenderer
 from commands.introductions.directory import DirectoryIndex, DirectoryQuery
 from commands.introductions.fields import FIELDS, FieldParser, field_named, parse_fields
-from commands.introductions.flow import FLOW_NAME, HAS_PROFILE, ONE_LINE, WELCOME, IntroFlow
+from commands.introductions.flow import FLOW_NAME, FREE_TEXT_FIELDS, HAS_PROFILE, ONE_LINE, WELCOME, IntroFlow
 from commands.introductions.offers import answer_name, offers_in
 from commands.introductions.records import ProfileRecord
 from commands.introductions.settings import IntroductionSettings
@@ -173,6 +173,7 @@ class Introductions(Feature):
                 names=", ".join(unknown[:5]),
                 known=", ".join(f.names[0] for f in FIELDS),
             )
+        await self._screen(values)
         missing = [name for name in REQUIRED_FIELDS if name not in values and existing is None]
         if missing:
             raise UserError(
@@ -189,6 +190,11 @@ class Introductions(Feature):
         record, _ = await self.store.save(ctx.sender, values)
         await self._after_save(ctx, existing, record)
         await ctx.reply("introductions.saved_one_line")
+
+    async def _screen(self, values: dict[str, Any]) -> None:
+        """The member's own texts go on cards in the welcome room and the directory: none
+        may hold personal data. Refused before anything is kept, even in a conversation."""
+        await self.services.guard.check(*(values.get(name) for name in FREE_TEXT_FIELDS))
 
     async def _finish(self, ctx: Context, answers: dict[str, Any], completed: bool) -> None:
         """The end of the conversation: store (after consent), post the card, thank."""
@@ -306,6 +312,7 @@ class Introductions(Feature):
         if before is None:
             raise UserError("introductions.error.no_profile")
         parsed = found.parse(self.parser, value)
+        await self._screen({found.attribute: parsed})
         if found.attribute == "spotlight" and parsed and not before.weighing:
             raise UserError("introductions.error.spotlight_needs_weighing")
         record, _ = await self.store.save(ctx.sender, {found.attribute: parsed})

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bot.conversations import Choice, Question, yes_no_choices
+from bot.errors import ConversationError
 from commands.introductions.fields import parse_years
 from commands.introductions.offers import answer_name, offers_in
 from commands.introductions.vocabulary import (
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from bot.services import Services
 
 FLOW_NAME = "introductions.intro"
+# The member's own words, shown on cards: screened for personal data.
+FREE_TEXT_FIELDS = ("about", "weighing")
 
 # Answers the flow keeps for itself (never stored in a profile).
 HAS_PROFILE = "_has_profile"
@@ -116,6 +119,7 @@ class IntroFlow:
                 "introductions.ask.about",
                 optional=True,
                 max_length=ABOUT_LIMIT,
+                parser=self._own_text,
                 prompt_params={"limit": ABOUT_LIMIT},
             ),
             Question(
@@ -123,6 +127,7 @@ class IntroFlow:
                 "introductions.ask.weighing",
                 optional=True,
                 max_length=WEIGHING_LIMIT,
+                parser=self._own_text,
                 prompt_params={"limit": WEIGHING_LIMIT},
             ),
             Question("listed", "introductions.ask.listed", choices=self._yes_no),
@@ -138,6 +143,14 @@ class IntroFlow:
                 for offer in offers_in(self.services.registry)
             ]
         return questions
+
+    def _own_text(self, text: str) -> str:
+        """An answer in the member's own words, refused (and asked again) when it holds
+        personal data: it is shown to others on the member's card."""
+        if not text:
+            raise ConversationError("core.conversation.empty")
+        self.services.guard.check_answer(text)
+        return text
 
     async def finish(self, ctx: Context, answers: dict[str, Any], completed: bool) -> None:
         await self._finisher(ctx, answers, completed)

@@ -106,6 +106,8 @@ class Questions(Feature):
             raise UserError("questions.error.too_short", limit=self.settings.min_length)
         if len(text) > self.settings.max_length:
             raise UserError("questions.error.too_long", limit=self.settings.max_length, length=len(text))
+        # The question goes to a public room: personal data is refused before anything is kept.
+        await self.services.guard.check(text)
         room = self._room()
         question_id = await self.store.create(
             ctx.sender, key, text, ctx.message.event_id, max_open=self.settings.max_open

@@ -23,6 +23,8 @@ from commands.privacy.forget import part_label_key
 from tests.fakes import ALICE, BOB, FakeTransport, message
 from tests.privacy_scan import files_mentioning, memory_mentioning, rows_mentioning
 
+pytestmark = pytest.mark.both_databases
+
 DM = "!dm-bob"
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from icalendar import Calendar
 from sqlalchemy import select
 
@@ -19,6 +20,8 @@ from commands.events.jobs import REMINDER_LEAD
 from commands.events.store import GOING, WAITING
 from tests.fakes import ALICE, BOB, FakeTransport, message
 from tests.privacy_scan import rows_mentioning
+
+pytestmark = pytest.mark.both_databases
 
 CAROL = UserId("@carol:localhost")
 DAVE = UserId("@dave:localhost")

@@ -20,14 +20,17 @@ from commands.questions.models import Question, QuestionInvite
 from tests.fakes import BOB, FakeTransport, make_config, message
 from tests.privacy_scan import rows_mentioning
 
+pytestmark = pytest.mark.both_databases
+
 BAS = [UserId(f"@ba{i}:localhost") for i in range(1, 6)]
 QROOM = "!questions"
 
 
 @pytest.fixture
-async def app(tmp_path: Path, clock: FakeClock) -> AsyncIterator[App]:
+async def app(tmp_path: Path, clock: FakeClock, db_url: str) -> AsyncIterator[App]:
     config = make_config(
         tmp_path,
+        database={"url": db_url},
         flood={"burst": 10_000, "seconds_per_command": 0.001},
         nudges={"weekly_budget": 10, "quiet_hours": "00:00-00:00", "quiet_weekends": False},
     )
