@@ -69,6 +69,9 @@ class Question:
     max_length: int | None = None
     parser: Callable[[str], Any] | None = None
     prompt_params: dict[str, Any] = field(default_factory=dict)
+    # False for a question that is no part of the questionnaire itself (a consent, a
+    # confirmation): it shows no counter and is not counted in "question 3 of 12".
+    counted: bool = True
 
 
 def yes_no_choices(
@@ -100,6 +103,12 @@ class Flow(Protocol):
     async def finish(self, ctx: Context, answers: dict[str, Any], completed: bool) -> None:
         """Called once at the end; ``completed`` is False when the member said stop."""
         ...
+
+
+def _approximate(flow: Flow) -> bool:
+    """Whether the flow's length depends on the answers (``approximate_total = True`` on
+    the flow): then the counter says "about N more" instead of a total that may grow."""
+    return bool(getattr(flow, "approximate_total", False))
 
 
 def _choice_label(ctx: Context, choice: Choice) -> str:
@@ -198,8 +207,14 @@ class ConversationService:
         now = self._clock.now()
         session.add(
             Conversation(
-                user_id=user_id, flow=flow_name, room_id=room_id, step=0, answers=dict(answers),
-                context={}, started_at=now, updated_at=now,
+                user_id=user_id,
+                flow=flow_name,
+                room_id=room_id,
+                step=0,
+                answers=dict(answers),
+                context={},
+                started_at=now,
+                updated_at=now,
             )
         )
 
@@ -305,7 +320,10 @@ class ConversationService:
             picked = match_choice(ctx, question, text)
             return picked if question.multiple else picked[0]
         if question.max_length is not None and len(text) > question.max_length:
-            raise ConversationError("core.conversation.too_long", limit=question.max_length, length=len(text))
+            # The length of the text as sent: the member counted the space or line break
+            # at the end too, and reads "785" for their 786 as a miscount.
+            sent = len(ctx.message.body)
+            raise ConversationError("core.conversation.too_long", limit=question.max_length, length=sent)
         if question.parser is not None:
             return question.parser(text)
         if not text:
@@ -348,8 +366,15 @@ class ConversationService:
         # as literal backticks.
         hint_text = Markup.join((ctx.fragment(h) for h in hints), sep=" · ")
         current = _current_answer(ctx, question, answers.get(question.name))
+        counted = [q for q in questions if q.counted]
+        number = sum(1 for q in questions[: step + 1] if q.counted)
+        counter = _Counter(
+            number=number if question.counted else 0,
+            total=len(counted),
+            approximate=_approximate(flow),
+        )
         await ctx.services.transport.send(
-            _question_message(ctx, room_id, question, step + 1, len(questions), choices, hint_text, current)
+            _question_message(ctx, room_id, question, counter, choices, hint_text, current)
         )
 
     async def export_member(self, user_id: UserId) -> dict[str, Any]:
@@ -374,22 +399,37 @@ def _current_answer(ctx: Context, question: Question, value: Any) -> Markup:
     return ctx.fragment("core.conversation.current", answer=shown)
 
 
+@dataclass(frozen=True)
+class _Counter:
+    """Where a question stands among the counted ones; ``number`` 0 for one not counted."""
+
+    number: int
+    total: int
+    approximate: bool
+
+    def key(self) -> str:
+        # A single question (consent, erasure) needs no "question 1 of 1" counter, and
+        # neither does a question outside the count (a consent, a confirmation).
+        if self.number == 0 or self.total <= 1:
+            return "core.conversation.question_single"
+        return "core.conversation.question_about" if self.approximate else "core.conversation.question"
+
+
 def _question_message(
     ctx: Context,
     room_id: RoomId,
     question: Question,
-    number: int,
-    total: int,
+    counter: _Counter,
     choices: Markup,
     hints: Markup,
     current: Markup,
 ) -> OutgoingMessage:
-    # A single question (consent, erasure) needs no "question 1 of 1" counter.
     rendered = ctx.services.catalogue.render(
         ctx.language,
-        "core.conversation.question" if total > 1 else "core.conversation.question_single",
-        number=number,
-        total=total,
+        counter.key(),
+        number=counter.number,
+        total=counter.total,
+        remaining=counter.total - counter.number + 1,
         question=ctx.fragment(question.prompt_key, **question.prompt_params),
         choices=choices,
         hints=hints,

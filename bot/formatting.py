@@ -67,6 +67,9 @@ _WORD_JOINER = "\u2060"
 _MAX_VALUE_CHARS = 4000
 _token_counter = itertools.count(1)
 _TOKEN = re.compile(r"kbtok\d+x[0-9a-f]{8}z")
+# An optional part left empty ("{missing}" between two paragraphs) would leave a gap of
+# several empty lines: a message never has more than one empty line in a row.
+_GAP = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,11 @@ def fragment(template: str, params: Mapping[str, Any] | None = None) -> Markup:
             token_values.update(value.values)
             continue
         text = defuse_room_ping(_clip("" if value is None else str(value)))
+        if not text:
+            # Nothing to escape, and no token: an empty optional part must leave no
+            # paragraph of its own in the HTML.
+            md_values[name] = plain_values[name] = ""
+            continue
         token = _new_token()
         md_values[name], plain_values[name] = token, text
         token_values[token] = _value_html(text)
@@ -219,9 +227,14 @@ def sanitise(fragment_html: str) -> str:
     ).strip()
 
 
+def _close_gaps(text: str) -> str:
+    return _GAP.sub("\n\n", text).strip("\n")
+
+
 def render(template: str, params: Mapping[str, Any] | None = None) -> Rendered:
     """Build the plain body and the HTML of a template filled with member values."""
     built = fragment(template, params)
+    built = Markup(_close_gaps(built.markdown), _close_gaps(built.plain), built.values)
     rendered = _RENDERER.convert(built.markdown)
     # One pass over the rendered template: text a value brings in is never scanned again.
     rendered = _TOKEN.sub(lambda m: built.values.get(m.group(0), m.group(0)), rendered)

@@ -23,7 +23,13 @@ def usage(command: Command, catalogue: Catalogue, language: str, prefix: str) ->
     name = command.display_name(language)
     if catalogue.has(custom_key):
         return f"{prefix}{name} {catalogue.plain(language, custom_key)}".strip()
-    parts = [p.usage(param_label(catalogue, language, p.name)) for p in command.params]
+    parts = [
+        # Options read as one bracketed group in the member's language: [beroep=… regio=…].
+        f"[{param_label(catalogue, language, p.name)} …]"
+        if p.kind == "options"
+        else p.usage(param_label(catalogue, language, p.name))
+        for p in command.params
+    ]
     return " ".join([f"{prefix}{name}", *parts])
 
 

@@ -5,6 +5,12 @@ Every user-facing text lives in ``locale/<lang>.yaml`` files: the core's own in
 flattened into dotted keys (``core.help.title``). Both languages must have the same
 keys and the same placeholders; a test checks it.
 
+A count is written into the sentence with a plural form: ``{days|# dag|# dagen}`` takes
+the value of ``days``, picks the first form for one and the second for any other number,
+and writes the number where ``#`` stands ("1 dag", "3 dagen"). Three forms put a form for
+zero first: ``{answers|geen reacties|# reactie|# reacties}``. Babel's plural rules of the
+language choose between one and other, so "1 koppel" and "2 koppels" need no code.
+
 What members *type* is language data too: the words for yes, no, keep, skip, back and
 stop live under ``core.words`` as YAML lists, read through :meth:`Catalogue.words`. A
 member may answer in either language (a Dutch member typing "yes" means yes), so the
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -24,6 +31,7 @@ from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo
 
 import yaml
+from babel.core import Locale
 from babel.dates import format_date as babel_format_date
 from babel.dates import format_datetime as babel_format_datetime
 from babel.dates import format_time as babel_format_time
@@ -42,6 +50,55 @@ WordSet = Literal["yes", "no", "on", "off", "keep", "skip", "back", "stop"]
 make yes/no for a setting; ``keep`` keeps the current answer in a conversation."""
 WORD_SETS: tuple[WordSet, ...] = get_args(WordSet)
 Joiner = Literal["or", "and"]
+
+
+#: ``{name|one|other}`` or ``{name|zero|one|other}``; forms hold no braces or bars.
+PLURAL = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)((?:\|[^{}|]*){2,3})\}")
+
+
+def plural_names(template: str) -> set[str]:
+    """The parameters a template counts with a plural form."""
+    return {match.group(1) for match in PLURAL.finditer(template)}
+
+
+def _as_count(value: Any) -> int | None:
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        return None
+
+
+def choose_plurals(template: str, language: str, params: Mapping[str, Any]) -> str:
+    """Replace each plural form by the form its count asks for in ``language``.
+
+    The chosen form keeps ``{name}`` where it had ``#``, so the number itself is filled
+    in like any other value. A missing or non-numeric count takes the other form."""
+
+    def pick(match: re.Match[str]) -> str:
+        name, forms = match.group(1), match.group(2).split("|")[1:]
+        count = _as_count(params.get(name))
+        if len(forms) == 3:
+            zero, one, other = forms
+        else:
+            zero, (one, other) = None, forms
+        if count == 0 and zero is not None:
+            form = zero
+        elif count is not None and _plural_category(language, count) == "one":
+            form = one
+        else:
+            form = other
+        return form.replace("#", "{" + name + "}")
+
+    return PLURAL.sub(pick, template)
+
+
+@functools.cache
+def _plural_rule(language: str) -> Any:
+    return Locale.parse(language).plural_form
+
+
+def _plural_category(language: str, count: int) -> str:
+    return str(_plural_rule(language)(abs(count)))
 
 
 class CatalogueError(Exception):
@@ -73,8 +130,9 @@ def _flatten(
 
 
 def placeholders(template: str) -> set[str]:
-    """The ``{name}`` placeholders a template uses."""
-    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+    """The ``{name}`` placeholders a template uses, counted plural forms included."""
+    plain = PLURAL.sub(lambda m: "{" + m.group(1) + "}" + m.group(2).replace("#", ""), template)
+    return {name for _, name, _, _ in string.Formatter().parse(plain) if name}
 
 
 def normalise_word(text: str) -> str:
@@ -206,28 +264,34 @@ class Catalogue:
                 values[name] = value.text(language, self.default_language)
         return values
 
+    def text(self, language: str, key: str, params: Mapping[str, Any]) -> str:
+        """The template of ``key`` with its plural forms chosen for ``params``."""
+        template = self.template(language, key)
+        return choose_plurals(template, language, params) if "|" in template else template
+
     def render(self, language: str, key: str, /, **params: Any) -> Rendered:
         """The text of ``key`` in ``language`` with member values escaped for HTML."""
-        return render(self.template(language, key), self._params(language, params))
+        values = self._params(language, params)
+        return render(self.text(language, key, values), values)
 
     def fragment(self, language: str, key: str, /, **params: Any) -> Markup:
         """A trusted piece of a larger message (a list line, a card section)."""
-        return fragment(self.template(language, key), self._params(language, params))
+        values = self._params(language, params)
+        return fragment(self.text(language, key, values), values)
 
     def plain(self, language: str, key: str, /, **params: Any) -> str:
         """Only the plain text (for places that take no formatting, like a room name).
 
         No HTML is built: labels are read this way many times per message."""
-        return fragment(self.template(language, key), self._params(language, params)).plain
+        values = self._params(language, params)
+        return fragment(self.text(language, key, values), values).plain
 
     def series(self, language: str, items: Iterable[str], joiner: Joiner = "or") -> str:
         """``a, b or c`` / ``a, b of c``: a list in a sentence, in ``language``."""
         parts = list(items)
         if len(parts) <= 1:
             return "".join(parts)
-        return self.plain(
-            language, f"core.series.{joiner}", items=", ".join(parts[:-1]), last=parts[-1]
-        )
+        return self.plain(language, f"core.series.{joiner}", items=", ".join(parts[:-1]), last=parts[-1])
 
 
 @functools.cache

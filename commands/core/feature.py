@@ -14,6 +14,11 @@ from bot.registry import Command, Feature, check, command
 from bot.services import Services
 from commands.core.settings import FLOW_NAME, SettingsFlow
 
+#: What ``!help`` in a room shows besides the way in (``!intro``): the commands a new
+#: member reaches for first. Missing ones (a feature switched off) are left out.
+ROOM_HIGHLIGHTS: tuple[str, ...] = ("zoek", "vraag", "buddy zoek", "bijeenkomsten", "taal")
+INTRO_COMMAND = "intro"
+
 
 class CoreCommands(Feature):
     name = "core"
@@ -51,6 +56,16 @@ class CoreCommands(Feature):
         for cmd in self.services.registry.commands:
             if not cmd.hidden and await may_run(ctx, cmd):
                 groups[cmd.feature.name].append(cmd)
+        if not ctx.is_direct:
+            # About sixty lines would land on everyone in the room: the room gets the way
+            # in and a few commands, the asker the full list in their DM.
+            await ctx.reply_rendered(self._render_room_overview(ctx, groups))
+            await ctx.send_dm(
+                "core.help.overview",
+                community=self.services.config.community.name,
+                commands=self._overview_lines(ctx, groups),
+            )
+            return
         cache_key = (ctx.language, tuple(sorted(c.name for cmds in groups.values() for c in cmds)))
         rendered = self._overview_cache.get(cache_key)
         if rendered is None:
@@ -58,7 +73,37 @@ class CoreCommands(Feature):
             self._overview_cache[cache_key] = rendered
         await ctx.reply_rendered(rendered)
 
+    def _render_room_overview(self, ctx: Context, groups: dict[str, list[Command]]) -> Rendered:
+        catalogue = self.services.catalogue
+        prefix = self.services.config.community.command_prefix
+        allowed = {cmd.name: cmd for cmds in groups.values() for cmd in cmds}
+        lines = [
+            ctx.fragment(
+                "core.help.line",
+                usage=usage(allowed[name], catalogue, ctx.language, prefix),
+                summary=summary(allowed[name], catalogue, ctx.language),
+            )
+            for name in ROOM_HIGHLIGHTS
+            if name in allowed
+        ]
+        intro = allowed.get(INTRO_COMMAND)
+        return catalogue.render(
+            ctx.language,
+            "core.help_room.overview",
+            community=self.services.config.community.name,
+            intro=ctx.fragment("core.help_room.intro") if intro else Markup("", ""),
+            commands=Markup.join(lines),
+        )
+
     def _render_overview(self, ctx: Context, groups: dict[str, list[Command]]) -> Rendered:
+        return self.services.catalogue.render(
+            ctx.language,
+            "core.help.overview",
+            community=self.services.config.community.name,
+            commands=self._overview_lines(ctx, groups),
+        )
+
+    def _overview_lines(self, ctx: Context, groups: dict[str, list[Command]]) -> Markup:
         catalogue = self.services.catalogue
         prefix = self.services.config.community.command_prefix
         lines = []
@@ -72,12 +117,7 @@ class CoreCommands(Feature):
                         summary=summary(cmd, catalogue, ctx.language),
                     )
                 )
-        return catalogue.render(
-            ctx.language,
-            "core.help.overview",
-            community=self.services.config.community.name,
-            commands=Markup.join(lines),
-        )
+        return Markup.join(lines)
 
     @command("taal", aliases=["lang", "language"], english="language")
     async def language(self, ctx: Context, language: Literal["nl", "en"] | None = None) -> None:

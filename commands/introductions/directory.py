@@ -361,6 +361,13 @@ class DirectoryIndex:
         results = [self._records[user_id] for user_id in user_ids]
         return SearchPage(results=results, total=total, page=page, pages=pages)
 
+    def count(self, query: DirectoryQuery, *, excluding: str | None = None) -> int:
+        """How many listed members match ``query``, not counting ``excluding`` (the
+        asker: "without the filter I find 1" must not mean the asker themselves)."""
+        matches = self._matching(query, _query_words(query.words))
+        found: AbstractSet[str] = self._records.keys() if matches is None else matches
+        return len(found) - (1 if excluding is not None and excluding in found else 0)
+
     def _matching(self, query: DirectoryQuery, words: list[str]) -> AbstractSet[str] | None:
         """The user ids matching ``query`` (read only), or None for everyone."""
         field_sets: list[AbstractSet[str]] = []

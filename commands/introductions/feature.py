@@ -386,7 +386,7 @@ class Introductions(Feature):
             if not getattr(query, name):
                 continue
             looser = _without(query, name)
-            total = self.directory.search(looser, page=1, page_size=1).total
+            total = self.directory.count(looser, excluding=ctx.sender)
             if total and (best is None or total > best[0]):
                 best = (total, name)
         if best is None:

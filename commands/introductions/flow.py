@@ -56,7 +56,12 @@ class IntroFlow:
         )
 
     def consent_question(self) -> Question:
-        return Question("consent", "introductions.ask.consent", choices=self._yes_no)
+        # Outside the count: "Vraag 1 van 15" for a yes/no about storing reads wrong.
+        return Question("consent", "introductions.ask.consent", choices=self._yes_no, counted=False)
+
+    # Some questions follow from answers: the counter says "about N more", not a total
+    # that grows mid-way.
+    approximate_total = True
 
     def questions(self, answers: dict[str, Any]) -> Sequence[Question]:
         consent = [] if answers.get(HAS_PROFILE) else [self.consent_question()]

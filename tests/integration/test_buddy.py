@@ -84,7 +84,7 @@ async def test_buddy_request_refusal_timeout_restart_acceptance_checkin_and_stop
             await say(member, rooms[member.user_id], "!buddy beschikbaar ja", "beschikbaar als buddy")
 
         reply = await say(bob, rooms[bob.user_id], '!buddy zoek onderwerp="Een FML lezen als AD"', "collega gevraagd")
-        assert "3 dag(en)" in reply
+        assert "3 dagen" in reply
 
         # Carol, the best match, is asked first and declines.
         carol_dm, offer = await wait_text(carol, "Een collega zoekt een buddy")

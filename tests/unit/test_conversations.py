@@ -85,6 +85,9 @@ async def test_invalid_answer_asks_again(app: App, transport: FakeTransport) -> 
     await _say(app, "1")
     await _say(app, "x" * 30)
     assert "hoogstens 20" in transport.sent[-2].plain
+    # Counted as sent: the member counted the closing space too.
+    await _say(app, "x" * 29 + " ")
+    assert "Dat is 30 tekens" in transport.sent[-2].plain
 
 
 async def test_back_and_stop(app: App, transport: FakeTransport) -> None:
@@ -140,7 +143,9 @@ class YesNoFlow:
     name = "test.yes_no"
 
     def __init__(self, app: App) -> None:
-        self.choices = yes_no_choices(app.services.catalogue, "introductions.answer.yes", "introductions.answer.no")
+        self.choices = yes_no_choices(
+            app.services.catalogue, "introductions.answer.yes", "introductions.answer.no"
+        )
         self.finished: list[tuple[dict[str, Any], bool]] = []
 
     def questions(self, answers: dict[str, Any]) -> Sequence[Question]:
@@ -193,3 +198,48 @@ async def test_the_hints_reach_the_member_as_code(app: App, transport: FakeTrans
     assert "<code>overslaan</code> om over te slaan" in html
     assert "<code>terug</code> voor de vorige vraag" in html
     assert "`" not in html
+
+
+class GrowingFlow:
+    """A consent outside the count, then questions of which one follows from an answer."""
+
+    name = "test.growing"
+    approximate_total = False
+
+    def questions(self, answers: dict[str, Any]) -> Sequence[Question]:
+        yes_no = (Choice("ja", label="ja"), Choice("nee", label="nee"))
+        asked = [
+            Question("consent", "core.help.help.summary", choices=yes_no, counted=False),
+            Question("a", "core.help.taal.summary", choices=yes_no),
+            Question("b", "core.help.status.summary", optional=True),
+        ]
+        if answers.get("a") == "ja":
+            asked.append(Question("c", "core.help.instellingen.summary", optional=True))
+        return asked
+
+    async def finish(self, ctx: Context, answers: dict[str, Any], completed: bool) -> None:
+        return None
+
+
+async def test_the_counter_counts_real_questions_only(app: App, transport: FakeTransport) -> None:
+    flow = GrowingFlow()
+    app.services.conversations.register(flow)
+    ctx = Context(app.services, message("!x", room=DM, is_direct=True), "nl")
+    await app.services.conversations.start(ctx, flow.name, ctx.room_id)
+    assert "Vraag" not in transport.last()  # the consent has no counter
+    await _say(app, "ja")
+    assert "Vraag 1 van 2" in transport.last()
+
+
+async def test_a_length_that_follows_answers_counts_down_about(app: App, transport: FakeTransport) -> None:
+    flow = GrowingFlow()
+    flow.approximate_total = True
+    app.services.conversations.register(flow)
+    ctx = Context(app.services, message("!x", room=DM, is_direct=True), "nl")
+    await app.services.conversations.start(ctx, flow.name, ctx.room_id)
+    await _say(app, "ja")
+    assert "Nog ongeveer 2 vragen" in transport.last() and "van" not in transport.last().split("\n")[0]
+    await _say(app, "ja")  # one more question follows from this answer
+    assert "Nog ongeveer 2 vragen" in transport.last()
+    await _say(app, "overslaan")
+    assert "Nog één vraag" in transport.last()

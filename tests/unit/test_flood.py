@@ -15,6 +15,7 @@ from bot.router import GLOBAL_FLOOD_FACTOR
 from bot.transport import IncomingReaction
 from tests.fakes import ALICE, BOB, FakeTransport, message
 
+# The probe command is !taal: one short answer in the room (!help in a room also sends the DM).
 SLOW_DOWN_NL = "Even rustig aan"
 
 
@@ -30,11 +31,11 @@ async def test_thirty_commands_in_ten_seconds_give_one_notice(
     alice_answered = False
     for n in range(30):
         before = len(transport.sent)
-        await app.router.dispatch(message("!help", sender=BOB, at=clock.now()))
+        await app.router.dispatch(message("!taal", sender=BOB, at=clock.now()))
         bob_answers += sum(1 for t in transport.texts()[before:] if not t.startswith(SLOW_DOWN_NL))
         if n == 20:  # another member, in the middle of the flood
             before = len(transport.sent)
-            await app.router.dispatch(message("!help", sender=ALICE, at=clock.now()))
+            await app.router.dispatch(message("!taal", sender=ALICE, at=clock.now()))
             alice_answered = len(transport.sent) == before + 1 and "!taal" in transport.last()
         clock.advance(timedelta(seconds=1 / 3))
     elapsed = 29 / 3
@@ -45,7 +46,7 @@ async def test_thirty_commands_in_ten_seconds_give_one_notice(
 
     clock.advance(timedelta(seconds=limiter.capacity * limiter.refill_seconds))
     before = len(transport.sent)
-    await app.router.dispatch(message("!help", sender=BOB, at=clock.now()))
+    await app.router.dispatch(message("!taal", sender=BOB, at=clock.now()))
     assert len(transport.sent) == before + 1 and "!taal" in transport.last()
 
 
@@ -54,7 +55,7 @@ async def test_the_notice_is_in_the_members_language(
 ) -> None:
     await app.router.dispatch(message("!taal en", at=clock.now()))
     for _ in range(app.router.flood.capacity + 3):
-        await app.router.dispatch(message("!help", at=clock.now()))
+        await app.router.dispatch(message("!taal", at=clock.now()))
     notices = [t for t in transport.texts() if t.startswith("Let's slow down")]
     assert len(notices) == 1
     assert transport.sent[-1].notice
@@ -63,7 +64,7 @@ async def test_the_notice_is_in_the_members_language(
 async def test_plain_room_chat_costs_nothing(app: App, transport: FakeTransport, clock: FakeClock) -> None:
     for _ in range(50):
         await app.router.dispatch(message("hallo allemaal", at=clock.now()))
-    await app.router.dispatch(message("!help", at=clock.now()))
+    await app.router.dispatch(message("!taal", at=clock.now()))
     assert transport.sent and "!taal" in transport.last()
     assert slow_downs(transport) == []
 
@@ -167,7 +168,7 @@ async def test_the_backlog_after_a_restart_is_not_a_flood(
     while_down = clock.now() - timedelta(minutes=2)
     for n in range(20):
         await app.router.dispatch(
-            message("!help", sender=BOB, at=while_down + timedelta(seconds=n), backlog=True)
+            message("!taal", sender=BOB, at=while_down + timedelta(seconds=n), backlog=True)
         )
     assert slow_downs(transport) == []
     assert len(transport.sent) == 20
@@ -179,7 +180,7 @@ async def test_an_old_timestamp_on_a_live_message_is_no_way_around_the_limit(
     # A sender (or their server) can write any timestamp; what counts is when it came in.
     long_ago = clock.now() - timedelta(days=3)
     for _ in range(20):
-        await app.router.dispatch(message("!help", sender=BOB, at=long_ago, backlog=False))
+        await app.router.dispatch(message("!taal", sender=BOB, at=long_ago, backlog=False))
     assert len(slow_downs(transport)) == 1
     assert len(transport.sent) == app.services.config.flood.burst + 1
 
@@ -212,6 +213,6 @@ async def test_many_members_together_meet_the_global_limit(
     burst = app.services.config.flood.burst
     senders = [UserId(f"@lid{n}:localhost") for n in range(burst * GLOBAL_FLOOD_FACTOR + 20)]
     for sender in senders:  # one command each: no member is over their own limit
-        await app.router.dispatch(message("!help", sender=sender, at=clock.now()))
+        await app.router.dispatch(message("!taal", sender=sender, at=clock.now()))
     assert len(transport.sent) == burst * GLOBAL_FLOOD_FACTOR
     assert slow_downs(transport) == []

@@ -89,3 +89,12 @@ def test_only_stored_fragments_are_revived() -> None:
     params = {"a": {"__markup__": "x"}, "b": {"__markup__": {"markdown": 1}}, "c": {"other": 1}, "d": "t"}
     assert revive_markup(params) == params
     assert markup_from_json({"__markup__": {"markdown": "m", "plain": "p"}, "extra": 1}) is None
+
+
+def test_an_empty_optional_part_leaves_one_empty_line() -> None:
+    # "{lines}\n\n{missing}\n\n{footer}" with nothing missing read as three empty lines.
+    rendered = render(
+        "Boven\n\n{missing}\n\n{footer}\n\n{extra}", {"missing": "", "footer": "Onder", "extra": ""}
+    )
+    assert rendered.plain == "Boven\n\nOnder"
+    assert "<br" not in rendered.html and rendered.html.count("<p>") == 2

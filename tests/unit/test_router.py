@@ -15,6 +15,26 @@ async def test_help_lists_commands_in_dutch(app: App, transport: FakeTransport) 
     assert transport.sent[-1].notice and transport.sent[-1].html
 
 
+async def test_help_in_a_room_is_short_and_the_full_list_goes_to_the_dm(
+    app: App, transport: FakeTransport
+) -> None:
+    await app.router.dispatch(message("!help"))
+    [in_room] = [m for m in transport.sent if m.room_id == "!welcome"]
+    [in_dm] = [m for m in transport.sent if m.room_id != "!welcome"]
+    # First what a newcomer needs, then a few commands, then where the rest is.
+    assert in_room.plain.index("!intro") < in_room.plain.index("!taal")
+    assert "privégesprek" in in_room.plain and "!bijeenkomsten" in in_room.plain
+    assert len(in_room.plain.splitlines()) <= 15
+    assert "!mijngegevens" not in in_room.plain and "!mijngegevens" in in_dm.plain
+    assert len(in_dm.plain.splitlines()) > 30
+
+
+async def test_help_in_a_dm_is_the_full_list(app: App, transport: FakeTransport) -> None:
+    await app.router.dispatch(message("!help", room="!dm-bob", is_direct=True))
+    assert len(transport.sent) == 1 and transport.sent[0].room_id == "!dm-bob"
+    assert "!mijngegevens" in transport.last()
+
+
 async def test_help_shows_admin_commands_to_admins(app: App, transport: FakeTransport) -> None:
     await app.router.dispatch(message("!hulp", sender=ALICE))
     assert "!status" in transport.last()
@@ -100,7 +120,8 @@ async def test_own_messages_are_ignored(app: App, transport: FakeTransport) -> N
 
 async def test_reply_in_thread_stays_in_thread(app: App, transport: FakeTransport) -> None:
     await app.router.dispatch(message("!help", thread_root="$root"))
-    assert transport.sent[-1].thread_root == "$root"
+    [in_room] = [m for m in transport.sent if m.room_id == "!welcome"]
+    assert in_room.thread_root == "$root"
 
 
 async def test_unexpected_error_is_friendly(app: App, transport: FakeTransport) -> None:
@@ -128,5 +149,6 @@ async def test_user_text_is_escaped_in_html(app: App, transport: FakeTransport) 
 async def test_replies_have_deterministic_transaction_ids(app: App, transport: FakeTransport) -> None:
     incoming = message("!help")
     await app.router.dispatch(incoming)
-    await app.router.dispatch(incoming)  # the same event again: same txn id, sent once
-    assert len(transport.sent) == 1
+    await app.router.dispatch(incoming)  # the same event again: same txn ids, each sent once
+    assert len(transport.sent) == 2  # the short help in the room and the full one in the DM
+    assert len({m.txn_id for m in transport.sent}) == 2

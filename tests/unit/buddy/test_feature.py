@@ -70,7 +70,7 @@ async def test_being_available_needs_a_profile_and_takes_a_maximum(app: App, tra
     assert "eerst je profiel nodig" in transport.last() and "!intro" in transport.last()
     await profile(app, BOB)
     await say(app, "!buddy beschikbaar ja max=2")
-    assert "hoogstens 2 koppel(s)" in transport.last()
+    assert "hoogstens 2 koppels" in transport.last()
     await say(app, "!buddy beschikbaar ja max=99")
     assert "Kies een getal van 1 tot en met 5" in transport.last()
     await say(app, "!buddy pauze tot 1 mei")

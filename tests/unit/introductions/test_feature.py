@@ -206,7 +206,7 @@ async def test_stop_halfway_keeps_what_was_given(app: App, transport: FakeTransp
     assert texts(transport, "!welcome") == []
     # Introducing again starts from the answers given, consent is not asked twice.
     await say(app, "!intro")
-    assert "Jobcoach" in transport.last() and "Vraag 1 van" in transport.last()
+    assert "Jobcoach" in transport.last() and "Nog ongeveer" in transport.last()
     assert "Mag ik bewaren" not in transport.last()
 
 
@@ -397,10 +397,20 @@ async def test_an_unknown_profession_lists_every_profession_of_the_content_file(
 async def test_the_saved_line_reads_right_for_every_field(app: App, transport: FakeTransport) -> None:
     await introduce(app, BOB, "beroep=BA ervaring=ervaren regio=utrecht")
     values = {
-        "profession": "jobcoach", "experience": "ervaren", "years": "12", "region": "utrecht",
-        "setting": "arbodienst", "work_days": "ma,di", "meet_days": "do", "goals": "netwerk",
-        "themes": "buikpijndossiers", "meet_professions": "AD", "about": "Ik werk graag samen.",
-        "weighing": "Ik weeg eerst wat de werknemer kan.", "listed": "ja", "spotlight": "ja",
+        "profession": "jobcoach",
+        "experience": "ervaren",
+        "years": "12",
+        "region": "utrecht",
+        "setting": "arbodienst",
+        "work_days": "ma,di",
+        "meet_days": "do",
+        "goals": "netwerk",
+        "themes": "buikpijndossiers",
+        "meet_professions": "AD",
+        "about": "Ik werk graag samen.",
+        "weighing": "Ik weeg eerst wat de werknemer kan.",
+        "listed": "ja",
+        "spotlight": "ja",
     }
     assert set(values) == {f.attribute for f in FIELDS}
     for language in ("nl", "en"):
@@ -427,7 +437,8 @@ async def test_find_who_wants_to_meet_a_profession(app: App, transport: FakeTran
     await say(app, "!zoek ontmoet=jobcoach")
     assert "niemand gevonden" in transport.last()
     await say(app, "!zoek ontmoet=VA regio=utrecht")
-    assert "Zonder het filter op wie iemand wil ontmoeten vind ik er 2" in transport.last()
+    # Without the region Carol, without the meeting filter Alice (Bob asks: not himself).
+    assert "Zonder het filter op regio vind ik er 1" in transport.last()
     await say(app, "!zoek ontmoet=bakker")
     assert "Het beroep `bakker` ken ik niet" in transport.last()
 
@@ -626,3 +637,16 @@ async def test_spotlight_is_scheduled_mondays_at_ten_and_fires_then(
     await app.services.outbox.deliver_due()
     assert "Eerst_de_mens" in texts(transport, "!welcome")[-1]
     assert not await app.services.scheduler._fire_recurring(SPOTLIGHT_JOB)  # once per occurrence
+
+
+async def test_the_drop_hint_does_not_count_the_asker(app: App, transport: FakeTransport) -> None:
+    # Bob is the only BA; Carol is in Utrecht too. Without the region filter only Bob
+    # himself would be found: "vind ik er 1" would send him looking for himself.
+    await introduce(app, BOB, "beroep=BA ervaring=ervaren regio=utrecht")
+    await introduce(app, CAROL, "beroep=VA ervaring=ervaren regio=utrecht")
+    await say(app, "!zoek beroep=BA regio=limburg")
+    assert "Zonder het filter" not in transport.last()
+    assert "Probeer het met minder filters" in transport.last()
+    # Carol asking the same finds Bob without the region filter.
+    await say(app, "!zoek beroep=BA regio=limburg", sender=CAROL)
+    assert "Zonder het filter op regio vind ik er 1" in transport.last()
