@@ -1,6 +1,6 @@
 # Two commands set everything up on a fresh machine:
 #   make demo   runs the bot on a local homeserver it starts itself
-#   make test   runs lint, type checks and the whole test suite
+#   make test   runs lint, type checks and the test suite without the slow tests
 # Both create .venv from requirements.lock on first use.
 
 PYTHON ?= python3
@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed-$(shell cksum requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint bench bench-encrypted bench-directory bench-buddy bench-events bench-guard lock clean-demo
+.PHONY: demo test lint postgres-server bench bench-encrypted bench-directory bench-buddy bench-events bench-commands bench-retention bench-guard lock clean-demo
 
 $(STAMP):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,8 +22,22 @@ $(STAMP):
 demo: $(STAMP)
 	$(PY) run_bot.py demo
 
-test: $(STAMP) lint
-	$(PY) -m pytest
+test: $(STAMP) lint postgres-server
+	$(PY) -m pytest -m "not slow"
+
+# Only the slow tests: homeserver outages of 15 s and 2 min, a 2 min SIGSTOP, about
+# 100 s of rate limiting (tests/RELIABILITY.md). CI runs it after make test.
+.PHONY: test-reliability
+test-reliability: $(STAMP) postgres-server
+	$(PY) -m pytest -m slow
+
+# The tests start their own PostgreSQL server (bot/devtools/postgres.py) from the
+# distribution's binaries: installed here when missing (as root, with apt-get).
+postgres-server:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
+	else echo "PostgreSQL binaries missing (install the 'postgresql' package): PostgreSQL tests will skip"; fi
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
@@ -55,6 +69,14 @@ bench-events: $(STAMP)
 # 4 kB and 20 kB (clean and adversarial), next to the guard before it was made linear.
 bench-guard: $(STAMP)
 	$(PY) bench/privacy_guard.py --old e70a8df
+
+# MSC4391 command descriptions in the example's 12 rooms: a first start, then a second.
+bench-commands: $(STAMP)
+	$(PY) bench/command_descriptions.py
+
+# Database size over a simulated year of 2,000 members, with and without retention.
+bench-retention: $(STAMP)
+	$(PY) bench/retention.py
 
 # Re-pin after changing dependencies in pyproject.toml.
 lock: $(STAMP)

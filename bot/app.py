@@ -6,14 +6,16 @@ Everything a feature needs is built here and passed in; nothing is a module glob
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bot.clock import Clock, SystemClock
+from bot.command_descriptions import CommandDescriptions, PublishReport
 from bot.config import Config
 from bot.content import Professions
 from bot.conversations import ConversationService
@@ -28,6 +30,7 @@ from bot.outbox import Outbox
 from bot.privacy import PrivacyRegistry
 from bot.privacy_guard import PrivacyGuard
 from bot.registry import Feature, Registry
+from bot.retention import Retention
 from bot.roles import RoleService
 from bot.rooms import RoomDirectory
 from bot.router import Router
@@ -84,6 +87,8 @@ class App:
     services: Services
     router: Router
     transport: Connection  # MatrixTransport in production
+    #: Publishing the MSC4391 command descriptions, started with the features.
+    command_descriptions: asyncio.Task[PublishReport] | None = field(default=None, repr=False)
 
     @property
     def features(self) -> list[Feature]:
@@ -96,8 +101,22 @@ class App:
         await self.services.outbox.start()
         for feature in self.features:
             await feature.start()
+        # In the background: a first start sends a state event per command and room,
+        # paced by the homeserver's rate limits; members need not wait for it.
+        if self.services.config.matrix.command_descriptions:
+            self.command_descriptions = asyncio.create_task(
+                CommandDescriptions(self.services).publish(), name="command-descriptions"
+            )
+
+    async def stop_background(self) -> None:
+        task, self.command_descriptions = self.command_descriptions, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def stop(self) -> None:
+        await self.stop_background()
         for feature in reversed(self.features):
             try:
                 await feature.stop()
@@ -148,11 +167,22 @@ async def build_app(
     transport = transport_factory(config, db, transport_clock or clock, rooms)
     services = build_services(config, db, clock, transport, rooms)
     register_core_privacy(services)
+    services.registry.add_feature(Retention(services))  # first: prunes before features rebuild jobs
     for module_name in (*feature_modules, *config.plugins):
         module = importlib.import_module(module_name)
         for feature in module.setup(services):
             services.registry.add_feature(feature)
-    return App(services=services, router=Router(services), transport=transport)
+    router = Router(services)
+    # Flood buckets are kept per sender, in memory only; a forgotten member's goes too.
+    async def forget_flood(user_id: UserId) -> int:
+        return router.flood.forget(user_id)
+
+    services.privacy.register("core.flood", _nothing_to_export, forget_flood)
+    return App(services=services, router=router, transport=transport)
+
+
+async def _nothing_to_export(user_id: UserId) -> dict[str, Any]:
+    return {}
 
 
 def build_services(
@@ -229,6 +259,7 @@ def register_core_privacy(services: Services) -> None:
     privacy.register("core.reactions", erasure.export_reactions, erasure.erase_reactions)
     privacy.register("core.outbox", erasure.export_outbox, erasure.erase_outbox)
     privacy.register("core.jobs", erasure.export_jobs, erasure.erase_jobs)
+    privacy.register("core.encryption", erasure.export_transport, erasure.erase_transport)
 
 
 async def run(
@@ -286,6 +317,7 @@ async def _run_locked(
         await transport.run(app.router.dispatch)
     finally:
         await heartbeat.stop()
+        await app.stop_background()
         await transport.stop()
         await app.stop()
 

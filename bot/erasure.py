@@ -2,8 +2,14 @@
 
 The member, conversation and nudge services handle their own rows. The rest is filled
 by the Matrix adapter, the outbox and the scheduler, which have no member column of
-their own making: the member's direct chat, the reactions seen from them, outbox
-messages that name them or go to their direct chat, and jobs whose payload names them.
+their own making: the member's direct chat (and the files the bot posted there), the
+reactions seen from them, outbox messages that name them or go to their direct chat,
+jobs whose payload names them, and what the transport keeps itself (encryption
+records, messages waiting for their keys).
+
+Files are redacted, not deleted: Matrix gives a client no way to delete media, only a
+homeserver admin can. In an encrypted chat the redaction removes the file's key with
+the event, so what stays in the media repository cannot be read.
 
 The outbox and job erasers are a safety net: a feature should erase its own messages
 and jobs; these catch what one forgets, so that after an erase no row names the member.
@@ -22,7 +28,7 @@ from urllib.parse import quote
 from sqlalchemy import Text, cast, delete, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from bot.ids import UserId
+from bot.ids import RoomId, UserId
 from bot.scheduler import SchedulerService
 from bot.storage import Database
 from bot.storage.models import DirectRoom, OutboxMessage, RecurringJob, ScheduledJob, SeenReaction
@@ -92,7 +98,14 @@ class CoreErasure:
             row = await session.get(DirectRoom, user_id)
         if row is None:
             return {}
-        return {"room_id": row.room_id, "created_at": row.created_at.isoformat()}
+        files = await self._transport.files_sent(RoomId(row.room_id))
+        data: dict[str, Any] = {"room_id": row.room_id, "created_at": row.created_at.isoformat()}
+        if files:
+            data["files_sent"] = [
+                {"filename": f.filename, "sent_at": f.sent_at.isoformat(), "event_id": f.event_id}
+                for f in files
+            ]
+        return data
 
     async def erase_direct_room(self, user_id: UserId) -> int:
         """Forget which chat is the member's DM, and the outbox messages addressed to it.
@@ -101,10 +114,11 @@ class CoreErasure:
         through this row, so it goes together with it. The room itself is left alone
         (the member reads the erase confirmation there and may talk to the bot again).
         """
+        redacted = await self._redact_files(user_id)
         async with self._db.transaction() as session:
             row = await session.get(DirectRoom, user_id)
             if row is None:
-                removed = 0
+                removed = redacted
             else:
                 messages = await session.execute(
                     delete(OutboxMessage)
@@ -112,10 +126,31 @@ class CoreErasure:
                     .execution_options(synchronize_session=False)
                 )
                 await session.delete(row)
-                removed = 1 + _rowcount(messages)
+                removed = redacted + 1 + _rowcount(messages)
         # Also when no row was recorded: the adapter may know the DM from m.direct.
         await self._transport.forget_direct_room(user_id)
         return removed
+
+    async def _redact_files(self, user_id: UserId) -> int:
+        """Redact the files the bot posted in the member's DM (exports, calendar files)."""
+        async with self._db.session() as session:
+            room_id = await session.scalar(select(DirectRoom.room_id).where(DirectRoom.user_id == user_id))
+        if room_id is None:
+            return 0
+        files = await self._transport.files_sent(RoomId(room_id))
+        for sent in files:
+            await self._transport.redact(RoomId(room_id), sent.event_id, None)
+        if files:
+            log.info("redacted %d files in a forgotten member's direct chat", len(files))
+        return len(files)
+
+    # -- what the transport keeps ------------------------------------------------
+
+    async def export_transport(self, user_id: UserId) -> dict[str, Any]:
+        return await self._transport.member_data(user_id)
+
+    async def erase_transport(self, user_id: UserId) -> int:
+        return await self._transport.forget_member(user_id)
 
     # -- reactions ---------------------------------------------------------------
 

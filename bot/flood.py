@@ -89,6 +89,10 @@ class FloodLimiter:
         bucket.notified = True
         return Verdict.NOTIFY
 
+    def forget(self, sender: str) -> int:
+        """Drop the sender's bucket (a member who asked to be forgotten)."""
+        return 1 if self._buckets.pop(sender, None) is not None else 0
+
     def _sweep(self, now: float) -> None:
         """Forget a few of the least recently used buckets that have filled up again."""
         for _ in range(_SWEEP_PER_CALL):

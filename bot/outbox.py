@@ -51,9 +51,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
+from typing import Any
 
 from sqlalchemy import func, select, type_coerce, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.backoff import Backoff
 from bot.clock import Clock, ensure_utc
@@ -93,6 +95,9 @@ MAX_CONCURRENCY = 64
 # A reason is for an operator reading the table: the class and the start of the
 # message are enough, and a short cap keeps a verbose error page out of the row.
 _REASON_MAX_CHARS = 300
+
+_Held = AsyncSession | None
+"""The transaction holding a row's lock while it is sent (PostgreSQL), or None."""
 
 
 def _reason(exc: BaseException) -> str:
@@ -543,7 +548,7 @@ class Outbox:
                     try:
                         # Under a rate limit the oldest row is the first to go after it.
                         if await self._wait_out_throttle(patient):
-                            result = await self._attempt(row)
+                            result = await self._attempt_claimed(row)
                         else:
                             result = _Result(_Outcome.RETRY)
                     finally:
@@ -619,7 +624,34 @@ class Outbox:
         ordered = sorted(rows, key=lambda row: (ensure_utc(row[1]), row[2]))
         return [(str(room), ensure_utc(due), int(first_id)) for room, due, first_id in ordered]
 
-    async def _attempt(self, row: OutboxMessage) -> _Result:
+    async def _attempt_claimed(self, row: OutboxMessage) -> _Result:
+        """Send the row while holding it, so that no other process sends it too.
+
+        On PostgreSQL the row is locked (``FOR UPDATE SKIP LOCKED``) for the send and
+        marked in the same transaction; a row another process holds, or has sent
+        meanwhile, is not sent here and the room is looked at again after a pause (its
+        next row must not overtake it). On SQLite the instance lock already keeps a
+        second bot off the file, and a write transaction held over a send would stop
+        every other writer, so the row is sent without one.
+        """
+        if self._db.is_sqlite:
+            return await self._attempt(row, None)
+        async with self._db.transaction() as session:
+            held = await session.scalar(
+                select(OutboxMessage.id)
+                .where(OutboxMessage.id == row.id, OutboxMessage.status == PENDING)
+                .with_for_update(skip_locked=True)
+            )
+            if held is None:
+                log.info(
+                    "outbox row %d (txn %s) is taken or done elsewhere; looking again later",
+                    row.id,
+                    row.txn_id,
+                )
+                return _Result(_Outcome.RETRY)
+            return await self._attempt(row, session)
+
+    async def _attempt(self, row: OutboxMessage, session: _Held) -> _Result:
         message = OutgoingMessage(
             room_id=RoomId(row.room_id),
             plain=row.plain,
@@ -633,7 +665,7 @@ class Outbox:
         try:
             event_id = await self._transport.send(message)
         except RateLimited as exc:
-            await self._record_error(row, exc)
+            await self._record_error(row, exc, session)
             log.warning(
                 "outbox row %d (txn %s) rate limited; retrying it after %s s",
                 row.id,
@@ -642,7 +674,7 @@ class Outbox:
             )
             return _Result(_Outcome.RETRY, exc.retry_after)
         except MessageRejected as exc:
-            await self._mark_failed(row, exc)
+            await self._mark_failed(row, exc, session)
             log.warning(
                 "outbox row %d (txn %s) rejected for good: %s", row.id, row.txn_id, type(exc).__name__
             )
@@ -656,7 +688,7 @@ class Outbox:
             )
             raise
         except TransportError as exc:
-            await self._record_error(row, exc)
+            await self._record_error(row, exc, session)
             log.warning(
                 "outbox row %d (txn %s) not sent (%s); will retry", row.id, row.txn_id, type(exc).__name__
             )
@@ -665,15 +697,22 @@ class Outbox:
             # Not a known transport failure: probably a bug, so keep the traceback; but
             # dropping the message would lose it, so it is retried like an outage.
             log.exception("outbox row %d (txn %s) failed unexpectedly; will retry", row.id, row.txn_id)
-            await self._record_error(row, exc)
+            await self._record_error(row, exc, session)
             return _Result(_Outcome.RETRY)
-        await self._mark_sent(row, event_id)
+        await self._mark_sent(row, event_id, session)
         log.info("outbox row %d (txn %s) sent as %s", row.id, row.txn_id, event_id)
         return _Result(_Outcome.SENT)
 
-    async def _mark_sent(self, row: OutboxMessage, event_id: EventId) -> None:
+    async def _write(self, statement: Any, session: _Held) -> None:
+        """Run an update in the session holding the row's lock, or on its own."""
+        if session is not None:
+            await session.execute(statement)
+        else:
+            await self._db.execute_one(statement)
+
+    async def _mark_sent(self, row: OutboxMessage, event_id: EventId, session: AsyncSession | None) -> None:
         # The last error's reason is kept: "sent, after an outage" is worth knowing.
-        await self._db.execute_one(
+        await self._write(
             update(OutboxMessage)
             .where(OutboxMessage.id == row.id, OutboxMessage.status == PENDING)
             .values(
@@ -681,21 +720,24 @@ class Outbox:
                 event_id=str(event_id),
                 sent_at=self._clock.now(),
                 attempts=OutboxMessage.attempts + 1,
-            )
+            ),
+            session,
         )
 
-    async def _mark_failed(self, row: OutboxMessage, exc: BaseException) -> None:
-        await self._db.execute_one(
+    async def _mark_failed(self, row: OutboxMessage, exc: BaseException, session: _Held) -> None:
+        await self._write(
             update(OutboxMessage)
             .where(OutboxMessage.id == row.id, OutboxMessage.status == PENDING)
-            .values(status=FAILED, reason=_reason(exc), attempts=OutboxMessage.attempts + 1)
+            .values(status=FAILED, reason=_reason(exc), attempts=OutboxMessage.attempts + 1),
+            session,
         )
 
-    async def _record_error(self, row: OutboxMessage, exc: BaseException) -> None:
-        await self._db.execute_one(
+    async def _record_error(self, row: OutboxMessage, exc: BaseException, session: _Held) -> None:
+        await self._write(
             update(OutboxMessage)
             .where(OutboxMessage.id == row.id, OutboxMessage.status == PENDING)
-            .values(reason=_reason(exc), attempts=OutboxMessage.attempts + 1)
+            .values(reason=_reason(exc), attempts=OutboxMessage.attempts + 1),
+            session,
         )
 
     # -- inspection ----------------------------------------------------------------------

@@ -10,6 +10,12 @@ Before a command is read, invisible characters (zero-width, bidi controls) are r
 from the message and command words are compared in NFKC form (:mod:`bot.textnorm`).
 Commands and conversation answers pass flood control (:mod:`bot.flood`); plain room
 chat goes to the listeners and costs nothing.
+
+A command arrives in one of three forms, all through the same checks and converters:
+typed after the prefix (``!intro``), typed after a slash (``/intro``, when the first
+words name a command: clients such as Element send ``//intro`` as ``/intro``), or as
+data from a client that read the command descriptions (MSC4391,
+:mod:`bot.command_schema`), when the message mentions the bot.
 """
 
 from __future__ import annotations
@@ -18,16 +24,26 @@ import dataclasses
 import itertools
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
+from bot.command_schema import bind_structured
 from bot.context import Context
 from bot.converters import ConversionContext, bind_arguments, tokenize
 from bot.errors import BadArgument, CommandNotFound, UserError
 from bot.flood import FloodLimiter, Verdict
+from bot.registry import Command, normalise_name
 from bot.replies import error_reply
 from bot.services import Services
-from bot.textnorm import after_prefix, command_form, strip_invisible
-from bot.transport import IncomingEvent, IncomingMessage, IncomingReaction, OutgoingMessage, Undecryptable
+from bot.textnorm import SLASH_PREFIX, after_prefix, command_form, strip_invisible
+from bot.transport import (
+    IncomingEvent,
+    IncomingMessage,
+    IncomingReaction,
+    OutgoingMessage,
+    StructuredCommand,
+    Undecryptable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +119,9 @@ class Router:
             return
         visible = strip_invisible(message.body)
         body = visible.strip()
-        command_text = after_prefix(body, self.services.config.community.command_prefix)
-        if command_text is None and not message.is_direct:
+        structured = self._structured(message)
+        command_text = None if structured is not None else self._command_text(body)
+        if structured is None and command_text is None and not message.is_direct:
             for handler in self.registry.listeners_for(message):
                 await self._run_listener(handler, message)
             return
@@ -121,7 +138,9 @@ class Router:
             await self._safe_reply(ctx, "core.error.slow_down")
             return
         try:
-            if command_text is not None:
+            if structured is not None:
+                await self.invoke_structured(ctx, structured)
+            elif command_text is not None:
                 await self.invoke(ctx, command_text)
             elif not await self.services.conversations.handle(ctx):
                 await self.invoke(ctx, body)
@@ -131,6 +150,48 @@ class Router:
             reference = uuid.uuid4().hex[:8]
             log.exception("command failed (reference %s, event %s)", reference, message.event_id)
             await self._safe_reply(ctx, "core.error.unexpected", reference=reference)
+
+    def _structured(self, message: IncomingMessage) -> StructuredCommand | None:
+        """The message's MSC4391 command, when it is addressed to the bot: it mentions the
+        bot (as the MSC asks clients to do), or it is sent in the member's DM."""
+        own = self.services.transport.own_user_id
+        if message.command is not None and (message.is_direct or own in message.mentions):
+            return message.command
+        return None
+
+    def _command_text(self, body: str) -> str | None:
+        """The text after the command prefix; or after a slash, if it names a command
+        (so a room message that merely starts with ``/`` stays chat)."""
+        prefix = self.services.config.community.command_prefix
+        text = after_prefix(body, prefix)
+        if text is None and prefix != SLASH_PREFIX:
+            slashed = after_prefix(body, SLASH_PREFIX)
+            if slashed is not None and self._names_command(slashed):
+                return slashed
+        return text
+
+    def _names_command(self, text: str) -> bool:
+        leading = itertools.takewhile(lambda t: not t.quoted, tokenize(text)[:_MAX_COMMAND_WORDS])
+        words = [command_form(t.text) for t in leading]
+        return bool(words) and self.registry.resolve(words) is not None
+
+    def _conversion(self) -> ConversionContext:
+        return ConversionContext(
+            today=self.services.clock.now().date(),
+            server_name=self.services.transport.server_name,
+            catalogue=self.services.catalogue,
+        )
+
+    async def invoke_structured(self, ctx: Context, structured: StructuredCommand) -> None:
+        """Run a command a client sent as data: found by its exact name (or alias), then the
+        same checks as typed, and every argument through the parameter's converter."""
+        name = normalise_name(command_form(structured.command))
+        command = self.registry.get(name)
+        if command is None:
+            nearest = self.registry.suggest(name.split())
+            raise CommandNotFound(name[:40], nearest.display_name(ctx.language) if nearest else None)
+        params, arguments = command.params, structured.arguments
+        await self._run(ctx, command, name, lambda conversion: bind_structured(params, arguments, conversion))
 
     async def invoke(self, ctx: Context, text: str) -> None:
         """Resolve, check, convert and run one command."""
@@ -145,20 +206,30 @@ class Router:
             nearest = self.registry.suggest(words)
             raise CommandNotFound(words[0][:40], nearest.display_name(ctx.language) if nearest else None)
         command, used = resolved
+        rest = text[tokens[used - 1].end :] if used else text
+
+        def bind(conversion: ConversionContext) -> dict[str, Any]:
+            kwargs, leftover = bind_arguments(command.params, rest, conversion)
+            if leftover:
+                raise BadArgument("core.error.too_many_arguments", extra=" ".join(leftover)[:80])
+            return kwargs
+
+        await self._run(ctx, command, " ".join(words[:used]).lower(), bind)
+
+    async def _run(
+        self,
+        ctx: Context,
+        command: Command,
+        invoked_with: str,
+        bind: Callable[[ConversionContext], dict[str, Any]],
+    ) -> None:
+        """The one way a command runs, typed or structured: its checks, then its arguments
+        converted, then the command."""
         ctx.command = command
-        ctx.invoked_with = " ".join(words[:used]).lower()
+        ctx.invoked_with = invoked_with
         for predicate in command.checks:
             await predicate(ctx)
-        rest = text[tokens[used - 1].end :] if used else text
-        conversion = ConversionContext(
-            today=self.services.clock.now().date(),
-            server_name=self.services.transport.server_name,
-            catalogue=self.services.catalogue,
-        )
-        kwargs, leftover = bind_arguments(command.params, rest, conversion)
-        if leftover:
-            raise BadArgument("core.error.too_many_arguments", extra=" ".join(leftover)[:80])
-        await command.callback(ctx, **kwargs)
+        await command.callback(ctx, **bind(self._conversion()))
 
     async def _reply_error(self, ctx: Context, error: UserError) -> None:
         rendered = error_reply(

@@ -65,6 +65,12 @@ MAX_ATTEMPTS = 3
 RETRY_DELAY = timedelta(minutes=1)
 """First retry delay; doubled for every further attempt (1 min, 2 min, ...)."""
 
+FINISHED_JOB_RETENTION = timedelta(days=90)
+"""Finished one-off jobs are deleted this long after their run time (bot/retention.py).
+So a job that far overdue is never created by an "ensure it exists" call
+(``replace=False``, :meth:`SchedulerService.schedule_many`): its row may have been
+deleted after it ran, and it must not run again."""
+
 # APScheduler wakes us with its own clock; a wake-up a hair before the stored
 # run_at (rounding, clock steps) must still count as due.
 _EARLY_TOLERANCE = timedelta(seconds=1)
@@ -322,6 +328,8 @@ class SchedulerService:
         async with self._db.transaction() as session:
             row = await session.get(ScheduledJob, job_id)
             if row is None:
+                if not replace and self._beyond_retention(job_id, run_at):
+                    return
                 session.add(
                     ScheduledJob(
                         job_id=job_id,
@@ -355,7 +363,11 @@ class SchedulerService:
 
         For a feature that makes sure, at start-up, that thousands of jobs exist.
         """
-        wanted = {job_id: (kind, ensure_utc(run_at), dict(payload)) for job_id, kind, run_at, payload in jobs}
+        wanted = {
+            job_id: (kind, ensure_utc(run_at), dict(payload))
+            for job_id, kind, run_at, payload in jobs
+            if not self._beyond_retention(job_id, ensure_utc(run_at))
+        }
         if not wanted:
             return 0
         ids = list(wanted)
@@ -384,6 +396,16 @@ class SchedulerService:
         for row in rows:
             self._arm_once(str(row["job_id"]), str(row["kind"]), cast(datetime, row["run_at"]))
         return len(rows)
+
+    def _beyond_retention(self, job_id: str, run_at: datetime) -> bool:
+        if run_at >= self._clock.now() - FINISHED_JOB_RETENTION:
+            return False
+        log.warning(
+            "job %s is not created: it was due %s, longer ago than finished jobs are kept",
+            job_id,
+            run_at.isoformat(),
+        )
+        return True
 
     async def schedule_cron(
         self,
@@ -627,7 +649,11 @@ class SchedulerService:
                 )
             return False
 
-        # The claim: only one caller turns this pending row into a running one.
+        # The claim: only one caller turns this pending row into a running one. It is
+        # a compare-and-set in the database, so it holds across processes too: on
+        # PostgreSQL the UPDATE takes the row lock, a second claimer waits for it and
+        # then re-checks the WHERE against the committed row (no longer pending: no
+        # row); SQLite's BEGIN IMMEDIATE runs the two one after the other.
         async with self._db.transaction() as session:
             claimed = _rowcount(
                 await session.execute(

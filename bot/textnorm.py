@@ -23,6 +23,11 @@ BIDI_CONTROLS = "\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2
 OTHER_INVISIBLE = "\u00ad\u180e\u2061\u2062\u2063\u2064"
 """Soft hyphen, Mongolian vowel separator, invisible mathematical operators."""
 
+SLASH_PREFIX = "/"
+"""Also a command prefix: clients with slash commands of their own send ``//intro`` as
+``/intro``, and MSC4391 clients show the bot's commands as ``/intro``. The router takes
+it only when the words after it name a command."""
+
 _JOINER = "\u200d"
 _INVISIBLE = re.compile(f"[{re.escape(ZERO_WIDTH + BIDI_CONTROLS + OTHER_INVISIBLE)}]")
 _EMOJI_TAIL = {"\ufe0f"}  # the emoji presentation selector may sit before a joiner

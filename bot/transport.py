@@ -9,14 +9,30 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.ids import EventId, RoomId, UserId
 
 
 @dataclass(frozen=True)
+class StructuredCommand:
+    """A command a client sent as data (MSC4391) rather than as typed text.
+
+    ``arguments`` are the client's JSON values by parameter key, not yet validated: the
+    router converts them with the same converters as typed text.
+    """
+
+    command: str
+    arguments: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class IncomingMessage:
-    """A text message a member sent, already decrypted and validated by the transport."""
+    """A text message a member sent, already decrypted and validated by the transport.
+
+    ``mentions`` are the users the message deliberately mentions (``m.mentions``);
+    ``command`` is set when the client sent a structured command (MSC4391).
+    """
 
     event_id: EventId
     room_id: RoomId
@@ -30,6 +46,8 @@ class IncomingMessage:
     #: down. Decided by the transport from when it received the event, never from the
     #: sender's timestamp alone.
     backlog: bool = False
+    mentions: tuple[UserId, ...] = ()
+    command: StructuredCommand | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +138,17 @@ class Attachment:
 
 
 @dataclass(frozen=True)
+class SentFile:
+    """A file the bot posted in a room (an export, a calendar file), still there."""
+
+    event_id: EventId
+    filename: str
+    sent_at: datetime
+    #: Where the homeserver keeps it (``mxc://…``); encrypted when the room is.
+    content_uri: str
+
+
+@dataclass(frozen=True)
 class RoomSpec:
     """A room to create inside the community space."""
 
@@ -133,6 +162,24 @@ class RoomSpec:
     encrypted: bool = False
     private: bool = False
     power_users: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RoomStateEvent:
+    """One current state event of a room."""
+
+    state_key: str
+    sender: UserId
+    content: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class RoomStateOfType:
+    """A room's current state events of one type, and whether the bot may send that type
+    (its power level reaches what ``m.room.power_levels`` asks for it)."""
+
+    events: Sequence[RoomStateEvent]
+    may_send: bool
 
 
 class Transport(Protocol):
@@ -177,6 +224,19 @@ class Transport(Protocol):
         """Drop whatever the transport remembers about the member's DM (after an erase)."""
         ...
 
+    async def files_sent(self, room_id: RoomId) -> list[SentFile]:
+        """The files the bot posted in ``room_id`` that are not redacted (oldest first)."""
+        ...
+
+    async def member_data(self, user_id: UserId) -> dict[str, Any]:
+        """What the transport itself keeps about a member (for their export)."""
+        ...
+
+    async def forget_member(self, user_id: UserId) -> int:
+        """Erase what the transport itself keeps about a member (encryption records,
+        messages waiting for keys); how many records went."""
+        ...
+
     async def create_room(self, spec: RoomSpec) -> RoomId: ...
 
     async def power_level(self, room_id: RoomId, user_id: UserId) -> int: ...
@@ -184,6 +244,16 @@ class Transport(Protocol):
     async def is_direct(self, room_id: RoomId) -> bool: ...
 
     async def room_members(self, room_id: RoomId) -> list[UserId]: ...
+
+    async def read_room_state(self, room_id: RoomId, event_type: str) -> RoomStateOfType:
+        """The room's current state events of ``event_type`` (the bot must be in the room)."""
+        ...
+
+    async def publish_room_state(
+        self, room_id: RoomId, event_type: str, state_key: str, content: Mapping[str, Any]
+    ) -> EventId:
+        """Set one state event; retried like a send. ``{}`` blanks an earlier one."""
+        ...
 
 
 class Connection(Transport, Protocol):

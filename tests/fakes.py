@@ -4,6 +4,7 @@ everything behind it (router, registry, database, catalogues) is real."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +15,16 @@ from bot.config import Config, parse_config
 from bot.ids import EventId, RoomId, UserId
 from bot.rooms import RoomDirectory
 from bot.storage import Database
-from bot.transport import IncomingMessage, OutgoingMessage, RoomSpec, Upload
+from bot.transport import (
+    IncomingMessage,
+    OutgoingMessage,
+    RoomSpec,
+    RoomStateEvent,
+    RoomStateOfType,
+    SentFile,
+    StructuredCommand,
+    Upload,
+)
 
 BOT = UserId("@kennisbrug:localhost")
 ALICE = UserId("@alice:localhost")  # an admin in the test config
@@ -32,7 +42,18 @@ class FakeTransport:
     uploads: list[Upload] = field(default_factory=list)
     redactions: list[tuple[RoomId, EventId, str | None]] = field(default_factory=list)
     forgotten_direct_rooms: list[UserId] = field(default_factory=list)
+    #: Files posted, by event id (a redaction removes one), and what a real transport
+    #: would keep about members itself (encryption records), with who was forgotten.
+    files: dict[EventId, tuple[RoomId, SentFile]] = field(default_factory=dict)
+    member_records: dict[UserId, dict[str, Any]] = field(default_factory=dict)
+    forgotten_members: list[UserId] = field(default_factory=list)
     levels: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: Room state by (room, event type, state key): (sender, content), as a homeserver keeps it.
+    state: dict[tuple[str, str, str], tuple[UserId, dict[str, Any]]] = field(default_factory=dict)
+    #: Every state event the bot sent, in order: (room, event type, state key, content).
+    state_sent: list[tuple[RoomId, str, str, dict[str, Any]]] = field(default_factory=list)
+    #: Rooms where the bot lacks the power to send state.
+    no_state_power: set[str] = field(default_factory=set)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
     _txns: dict[str, EventId] = field(default_factory=dict)
 
@@ -83,10 +104,24 @@ class FakeTransport:
 
     async def upload(self, upload: Upload) -> EventId:
         self.uploads.append(upload)
-        return self._event_id()
+        event_id = self._event_id()
+        sent = SentFile(event_id, upload.filename, self.clock.now(), f"mxc://localhost/{event_id.strip('$')}")
+        self.files[event_id] = (upload.room_id, sent)
+        return event_id
 
     async def redact(self, room_id: RoomId, event_id: EventId, reason: str | None = None) -> None:
         self.redactions.append((room_id, event_id, reason))
+        self.files.pop(event_id, None)
+
+    async def files_sent(self, room_id: RoomId) -> list[SentFile]:
+        return [sent for room, sent in self.files.values() if room == room_id]
+
+    async def member_data(self, user_id: UserId) -> dict[str, Any]:
+        return dict(self.member_records.get(user_id, {}))
+
+    async def forget_member(self, user_id: UserId) -> int:
+        self.forgotten_members.append(user_id)
+        return len(self.member_records.pop(user_id, {}))
 
     async def direct_room(self, user_id: UserId) -> RoomId:
         return RoomId(f"!dm-{user_id.strip('@').split(':')[0]}")
@@ -105,6 +140,23 @@ class FakeTransport:
 
     async def room_members(self, room_id: RoomId) -> list[UserId]:
         return [BOT]
+
+    async def read_room_state(self, room_id: RoomId, event_type: str) -> RoomStateOfType:
+        found = [
+            RoomStateEvent(key, sender, content)
+            for (room, kind, key), (sender, content) in self.state.items()
+            if room == room_id and kind == event_type
+        ]
+        return RoomStateOfType(found, may_send=room_id not in self.no_state_power)
+
+    async def publish_room_state(
+        self, room_id: RoomId, event_type: str, state_key: str, content: Mapping[str, Any]
+    ) -> EventId:
+        if room_id in self.no_state_power:
+            raise AssertionError(f"the bot may not send state in {room_id}")
+        self.state[(room_id, event_type, state_key)] = (BOT, dict(content))
+        self.state_sent.append((room_id, event_type, state_key, dict(content)))
+        return self._event_id()
 
     def texts(self) -> list[str]:
         return [m.plain for m in self.sent]
@@ -143,6 +195,8 @@ def message(
     thread_root: str | None = None,
     at: datetime | None = None,
     backlog: bool | None = None,
+    mentions: tuple[UserId, ...] = (),
+    command: StructuredCommand | None = None,
 ) -> IncomingMessage:
     """A member's message; ``at`` is when they sent it (now, by the real clock, if not given).
 
@@ -157,4 +211,6 @@ def message(
         is_direct=is_direct,
         thread_root=EventId(thread_root) if thread_root else None,
         backlog=(at is None) if backlog is None else backlog,
+        mentions=mentions,
+        command=command,
     )

@@ -19,7 +19,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
+
+from nio import (
+    MessageDirection,
+    RoomEncryptedFile,
+    RoomEncryptedImage,
+    RoomMessageFile,
+    RoomMessageImage,
+    RoomMessagesResponse,
+)
 
 from bot.clock import Clock
 from bot.config import Config
@@ -27,17 +37,23 @@ from bot.ids import EventId, RoomId, UserId
 from bot.matrix.client import authenticate, build_client
 from bot.matrix.community import CommunitySetup
 from bot.matrix.crypto import Crypto
+from bot.matrix.room_state import RoomState
 from bot.matrix.rooms import RoomManager
 from bot.matrix.sending import Sender
 from bot.matrix.sync import SyncLoop
 from bot.rooms import RoomDirectory
 from bot.storage.database import Database
-from bot.transport import EventHandler, OutgoingMessage, RoomSpec, Upload
+from bot.transport import EventHandler, OutgoingMessage, RoomSpec, RoomStateOfType, SentFile, Upload
 
 #: The links clients open as a room, a message or a member (see :meth:`MatrixTransport.permalink`).
 PERMALINK_BASE = "https://matrix.to/#/"
 
 log = logging.getLogger(__name__)
+
+#: :meth:`MatrixTransport.files_sent` reads at most this many pages of a room's history.
+HISTORY_PAGES = 50
+HISTORY_PAGE_SIZE = 100
+_FILE_EVENTS = (RoomMessageFile, RoomMessageImage, RoomEncryptedFile, RoomEncryptedImage)
 
 #: How long :meth:`MatrixTransport.stop` waits for ``run()`` to finish its current event.
 STOP_GRACE_S = 10.0
@@ -61,6 +77,7 @@ class MatrixTransport:
         self._sender = Sender(self._client, db, clock, config.matrix.max_retry_wait_s, self._crypto)
         self._sync = SyncLoop(self._client, config, db, clock, self._rooms, rooms, self._crypto)
         self._db = db
+        self._state = RoomState(self._client, UserId(config.matrix.user_id))
         self._run_finished = asyncio.Event()
         self._run_finished.set()
 
@@ -162,6 +179,53 @@ class MatrixTransport:
     async def create_room(self, spec: RoomSpec) -> RoomId:
         return await self._rooms.create_room(spec)
 
+    # ---------------------------------------------------------------- privacy
+
+    async def files_sent(self, room_id: RoomId) -> list[SentFile]:
+        """The bot's file events in the room's history (nio decrypts them with the room
+        keys the bot keeps of its own messages); redacted ones carry no file any more.
+
+        Read from the history, not from ``core_sent_messages``: that record is pruned
+        after a week, a file in a member's chat is not.
+        """
+        client, found = self._client, []
+        token = ""
+        message_filter = {
+            "senders": [self._config.matrix.user_id],
+            "types": ["m.room.message", "m.room.encrypted"],
+        }
+        for _ in range(HISTORY_PAGES):
+            resp = await client.room_messages(
+                room_id,
+                start=token,
+                direction=MessageDirection.back,
+                limit=HISTORY_PAGE_SIZE,
+                message_filter=message_filter,
+            )
+            if not isinstance(resp, RoomMessagesResponse):
+                log.warning("could not read the history of %s: %s", room_id, getattr(resp, "message", resp))
+                break
+            for event in resp.chunk:
+                if isinstance(event, _FILE_EVENTS) and event.sender == self._config.matrix.user_id:
+                    found.append(
+                        SentFile(
+                            event_id=EventId(event.event_id),
+                            filename=event.body,
+                            sent_at=datetime.fromtimestamp(event.server_timestamp / 1000, UTC),
+                            content_uri=event.url,
+                        )
+                    )
+            if not resp.chunk or not resp.end or resp.end == token:
+                break
+            token = resp.end
+        return sorted(found, key=lambda f: f.sent_at)
+
+    async def member_data(self, user_id: UserId) -> dict[str, Any]:
+        return await self._crypto.member_data(user_id)
+
+    async def forget_member(self, user_id: UserId) -> int:
+        return await self._crypto.forget_member(user_id)
+
     async def power_level(self, room_id: RoomId, user_id: UserId) -> int:
         return await self._rooms.power_level(room_id, user_id)
 
@@ -170,3 +234,11 @@ class MatrixTransport:
 
     async def room_members(self, room_id: RoomId) -> list[UserId]:
         return await self._rooms.room_members(room_id)
+
+    async def read_room_state(self, room_id: RoomId, event_type: str) -> RoomStateOfType:
+        return await self._state.read(room_id, event_type)
+
+    async def publish_room_state(
+        self, room_id: RoomId, event_type: str, state_key: str, content: Mapping[str, Any]
+    ) -> EventId:
+        return await self._state.publish(room_id, event_type, state_key, content)

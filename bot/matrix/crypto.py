@@ -5,8 +5,9 @@ nio does the cryptography (vodozemac). This module decides the rest:
 
 - **One device.** The store (Olm account, sessions, room keys; nio's SQLite store, one
   file per user and device) lives in ``matrix.store_path`` and is pickled with
-  ``matrix.store_key`` (or ``$KENNISBRUG_MATRIX_STORE_KEY``). Without one, a random key
-  is generated once and kept in ``core_state`` (never nio's built-in default). The
+  ``matrix.store_key`` (or ``$KENNISBRUG_MATRIX_STORE_KEY``, or the keys file, see
+  :mod:`bot.secrets`). Without one, a random key is generated once and kept in
+  ``core_state`` (never nio's built-in default). The
   device id and token are kept by :mod:`bot.matrix.client`, so a restart opens the same
   store and no key is lost.
 - **Housekeeping after every sync**, as ``sync_forever`` would do it: upload one-time
@@ -27,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import secrets
+import secrets as _random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -53,12 +54,14 @@ from bot.ids import RoomId, UserId
 from bot.locks import KeyedLocks
 from bot.matrix import state
 from bot.matrix.retry import TRANSIENT_EXCEPTIONS, request
+from bot.secrets import STORE_KEY as STORE_KEY_SECRET
+from bot.secrets import Secrets
 from bot.storage.database import Database
 
 log = logging.getLogger(__name__)
 
 #: ``core_state`` keys: the generated pickle key and the messages not decrypted yet.
-STORE_KEY = "matrix.store_key"
+STORE_KEY = STORE_KEY_SECRET.state_key
 UNDECRYPTED = "matrix.undecrypted"
 #: At most this many undecryptable messages wait for keys; beyond it the oldest is given up.
 MAX_PENDING = 500
@@ -180,6 +183,21 @@ class PendingDecryptions:
         earliest = min(item.first_seen for item in self.items.values())
         return max(0.0, (earliest + self.wait - now).total_seconds())
 
+    def of_member(self, user_id: str) -> list[Undecrypted]:
+        return [item for item in self.items.values() if item.sender == user_id]
+
+    def forget_member(self, user_id: str) -> int:
+        """Drop the member's waiting messages and the notices about their sessions."""
+        removed = [event_id for event_id, item in self.items.items() if item.sender == user_id]
+        for event_id in removed:
+            del self.items[event_id]
+        told = [key for key in self.told if key.split("|")[1:2] == [user_id]]
+        for key in told:
+            del self.told[key]
+        if removed or told:
+            self.dirty = True
+        return len(removed) + len(told)
+
     def first_notice(self, item: Undecrypted) -> bool:
         """True the first time for a member's session; the member is told only then."""
         if item.session_key in self.told:
@@ -192,8 +210,11 @@ class PendingDecryptions:
 class Crypto:
     """The encryption side of the adapter; every method is a no-op with encryption off."""
 
-    def __init__(self, client: AsyncClient, config: Config, db: Database, clock: Clock) -> None:
+    def __init__(
+        self, client: AsyncClient, config: Config, db: Database, clock: Clock, secrets: Secrets | None = None
+    ) -> None:
         self._client = client
+        self._secrets = secrets if secrets is not None else Secrets.from_environment()
         self._config = config
         self._db = db
         self._clock = clock
@@ -222,13 +243,10 @@ class Crypto:
         self._client.config = dataclasses.replace(self._client.config, pickle_key=key)
 
     async def _generated_key(self) -> str:
-        stored = (await state.load(self._db, STORE_KEY)).get(STORE_KEY)
-        if stored:
-            return stored
-        key = secrets.token_urlsafe(32)
-        await state.save(self._db, {STORE_KEY: key})
-        log.info("generated a key for the crypto store and kept it in the database (set matrix.store_key)")
-        return key
+        # A key from the environment or the keys file is never written to the database.
+        return await self._secrets.get_or_generate(
+            self._db, STORE_KEY_SECRET, generate=lambda: _random.token_urlsafe(32)
+        )
 
     async def load(self) -> None:
         """After login: open this device's store and publish its keys when needed."""
@@ -251,6 +269,75 @@ class Crypto:
         )
         await self.pending.load()
         await self.housekeeping()
+
+    # ------------------------------------------------------------------ erasure
+
+    async def member_data(self, user_id: UserId) -> dict[str, Any]:
+        """What the encryption side keeps about a member, for their export."""
+        data: dict[str, Any] = {}
+        waiting = self.pending.of_member(user_id)
+        if waiting:
+            data["undecryptable_messages"] = [
+                {
+                    "room_id": item.room_id,
+                    "event_id": item.event_id,
+                    "first_seen": item.first_seen.isoformat(),
+                }
+                for item in waiting
+            ]
+        olm = self._client.olm
+        devices = list(olm.device_store[user_id].values()) if olm is not None else []
+        if devices:
+            # Public keys the homeserver publishes for every device; no secrets.
+            data["devices"] = [{"device_id": d.id, "display_name": d.display_name} for d in devices]
+        return data
+
+    async def forget_member(self, user_id: UserId) -> int:
+        """Drop the member's waiting messages and what the crypto store keeps about them.
+
+        Their device keys, trust records, Olm sessions with their devices and the room
+        keys their devices sent go, from memory and from nio's SQLite store (which
+        overwrites deleted rows: ``secure_delete``). Outbound room keys shared with them
+        are dropped, so the next message in such a room gets a new key for everyone:
+        other members lose nothing. While the member still shares an encrypted room
+        with the bot (their DM), their public device keys are fetched again from the
+        homeserver, so that they can read what the bot still sends them there.
+        """
+        removed = self.pending.forget_member(user_id)
+        await self.pending.save()
+        olm = self._client.olm
+        if olm is None or user_id == self._own:
+            return removed
+        devices = list(olm.device_store[user_id].values())
+        olm.device_store._entries.pop(user_id, None)
+        curve_keys = {device.curve25519 for device in devices if device.curve25519}
+        for key in curve_keys:
+            removed += len(olm.session_store._entries.pop(key, []))
+        for room_sessions in olm.inbound_group_store._entries.values():
+            for key in curve_keys:
+                removed += len(room_sessions.pop(key, {}))
+        for room_id, session in list(olm.outbound_group_sessions.items()):
+            if any(user == user_id for user, _ in session.users_shared_with | session.users_ignored):
+                del olm.outbound_group_sessions[room_id]
+        olm.tracked_users.discard(user_id)
+        olm.users_for_key_query.discard(user_id)
+        if any(room.encrypted and user_id in room.users for room in self._client.rooms.values()):
+            # Still in an encrypted chat with the bot (their DM, where the confirmation
+            # goes): their public device keys are fetched again, or they could not read it.
+            olm.tracked_users.add(user_id)
+            olm.users_for_key_query.add(user_id)
+        store = self._client.store
+        if store is not None:
+            removed += _erase_from_store(store, user_id, devices, curve_keys)
+        log.info("erased a forgotten member's encryption records (%d)", removed)
+        if user_id in olm.users_for_key_query:
+            # Before the confirmation is sent, not after the next sync: a room key shared
+            # now must reach their devices.
+            try:
+                await request(self._client.keys_query, "querying device keys")
+            except (TransportError, LocalProtocolError, *TRANSIENT_EXCEPTIONS) as exc:
+                log.warning("could not fetch a member's device keys again (%s); after the next sync", exc)
+        return removed
 
     # -------------------------------------------------------------- after a sync
 
@@ -451,3 +538,66 @@ class Crypto:
             return None
         event.room_id = item.room_id
         return event
+
+
+def _erase_from_store(store: Any, user_id: str, devices: list[Any], curve_keys: set[str]) -> int:
+    """Delete the member's rows from nio's SQLite store, and their trust file lines.
+
+    nio has no method for this; the tables are nio's own (``nio.store.models``), all
+    scoped by this device's account.
+    """
+    from nio.store.models import (  # nio's store schema, used only here
+        DeviceKeys,
+        DeviceTrustState,
+        Keys,
+        MegolmInboundSessions,
+        OlmSessions,
+        TrackedUsers,
+    )
+
+    removed = 0
+    with store.database.bind_ctx([*store.models, TrackedUsers]), store.database.atomic():
+        account = store._get_account()
+        if account is None:
+            return 0
+        # Not every store version has these tables (nio creates some only on upgrades).
+        has_trust_table = store.database.table_exists(DeviceTrustState._meta.table_name)
+        rows = list(
+            DeviceKeys.select().where((DeviceKeys.account == account) & (DeviceKeys.user_id == user_id))
+        )
+        for row in rows:
+            Keys.delete().where(Keys.device == row).execute()
+            if has_trust_table:
+                DeviceTrustState.delete().where(DeviceTrustState.device == row).execute()
+            removed += row.delete_instance()
+        if curve_keys:
+            removed += (
+                OlmSessions.delete()
+                .where((OlmSessions.account == account) & OlmSessions.sender_key.in_(curve_keys))
+                .execute()
+            )
+            # Forwarded chains go with their sessions (ON DELETE CASCADE).
+            removed += (
+                MegolmInboundSessions.delete()
+                .where(
+                    (MegolmInboundSessions.account == account)
+                    & MegolmInboundSessions.sender_key.in_(curve_keys)
+                )
+                .execute()
+            )
+        if store.database.table_exists(TrackedUsers._meta.table_name):
+            removed += (
+                TrackedUsers.delete()
+                .where((TrackedUsers.account == account) & (TrackedUsers.user_id == user_id))
+                .execute()
+            )
+    # The trust state files (DefaultStore) name the user on every line of theirs.
+    for name in ("trust_db", "blacklist_db", "ignore_db"):
+        keys = getattr(store, name, None)
+        if keys is None:
+            continue
+        theirs = [key for key in list(keys) if key.user_id == user_id]
+        if theirs:
+            keys.remove_many(theirs)
+            removed += len(theirs)
+    return removed

@@ -15,9 +15,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.ids import EventId, RoomId, UserId
-from bot.transport import IncomingMessage, IncomingReaction, MemberJoined
+from bot.transport import IncomingMessage, IncomingReaction, MemberJoined, StructuredCommand
 
 _MEMBER_ENTRY = frozenset({"invite", "join"})
+
+#: MSC4391's content block of a command sent as data (``m.bot.command`` once stable).
+COMMAND_BLOCK = "org.matrix.msc4391.command"
+#: Longer command names than this are no command of ours; the name is only looked up.
+_MAX_COMMAND_NAME = 100
 
 
 @dataclass(frozen=True)
@@ -132,12 +137,43 @@ def history_start(sources: Sequence[Mapping[str, Any]], own_user_id: str) -> int
     return start
 
 
+def mentioned_users(content: Mapping[str, Any]) -> tuple[UserId, ...]:
+    """The user ids of ``m.mentions`` (intentional mentions); broken entries are dropped."""
+    mentions = content.get("m.mentions")
+    user_ids = mentions.get("user_ids") if isinstance(mentions, Mapping) else None
+    if not isinstance(user_ids, list):
+        return ()
+    return tuple(UserId(u) for u in user_ids[:50] if isinstance(u, str) and u.startswith("@"))
+
+
+def structured_command(content: Mapping[str, Any]) -> StructuredCommand | None:
+    """The MSC4391 command block (``command`` and ``arguments``), or None when absent or
+    malformed. The arguments are passed on unvalidated: the router converts them."""
+    block = content.get(COMMAND_BLOCK)
+    if not isinstance(block, Mapping):
+        return None
+    name, arguments = block.get("command"), block.get("arguments", {})
+    if not isinstance(name, str) or not name.strip() or len(name) > _MAX_COMMAND_NAME:
+        return None
+    if arguments is None:
+        arguments = {}
+    if not isinstance(arguments, Mapping):
+        return None
+    return StructuredCommand(command=name, arguments=dict(arguments))
+
+
 def to_message(room_id: RoomId, ev: EventBasics, is_direct: bool) -> IncomingMessage | None:
-    """An ``m.text`` message; notices, emotes, files, edits and broken events give None."""
+    """An ``m.text`` message; notices, emotes, files, edits and broken events give None.
+
+    A message carrying an MSC4391 command block may leave out its ``body``.
+    """
     if ev.type != "m.room.message":
         return None
     content = ev.content
     body = content.get("body")
+    command = structured_command(content)
+    if body is None and command is not None:
+        body = ""
     if content.get("msgtype") != "m.text" or not isinstance(body, str):
         return None
     rel = _relation(content)
@@ -160,6 +196,8 @@ def to_message(room_id: RoomId, ev: EventBasics, is_direct: bool) -> IncomingMes
         is_direct=is_direct,
         thread_root=thread_root,
         reply_to=reply_to,
+        mentions=mentioned_users(content),
+        command=command,
     )
 
 

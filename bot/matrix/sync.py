@@ -37,7 +37,15 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, NamedTuple
 
-from nio import AsyncClient, ErrorResponse, MessageDirection, RoomMessagesResponse, SyncResponse
+from nio import (
+    AsyncClient,
+    ErrorResponse,
+    MessageDirection,
+    RoomGetEventError,
+    RoomGetEventResponse,
+    RoomMessagesResponse,
+    SyncResponse,
+)
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -78,7 +86,7 @@ GAP_MAX_PAGES = 10
 GAP_MARGIN = timedelta(minutes=5)
 #: A batch that fails this often in a row (not counting handler errors) is skipped.
 MAX_BATCH_FAILURES = 5
-#: Processed-event rows older than this are deleted at start.
+#: Processed-event rows older than this are deleted at start (and daily, bot/retention.py).
 PROCESSED_RETENTION = timedelta(days=30)
 RECENT_IN_MEMORY = 20_000
 TOKEN_ONLY_CHECKPOINT_INTERVAL = timedelta(seconds=5)
@@ -123,6 +131,9 @@ class SyncLoop:
         self._recent: dict[str, _Outcome] = {}
         self._completed_token: str | None = None
         self._checkpoint_task: asyncio.Task[None] | None = None
+        # Whose events reactions point at: the bot's own (seen in the timeline, or
+        # asked of the homeserver once) or someone else's. Bounded like ``_recent``.
+        self._event_is_own: dict[str, bool] = {}
 
     # ------------------------------------------------------------------ control
 
@@ -465,6 +476,8 @@ class SyncLoop:
 
     async def _handle(self, room_id: RoomId, source: Mapping[str, Any], handler: EventHandler) -> None:
         ev = events.basics(source)
+        if ev is not None:
+            self._note_sender(ev.event_id, own=ev.sender == self._own)
         if ev is None or ev.sender == self._own or ev.timestamp < self._cutoff():
             return
         direct = self._rooms.is_direct_cached(room_id)
@@ -613,7 +626,7 @@ class SyncLoop:
         if getattr(claimed, "rowcount", 0) != 1 and not await self._resume_interrupted(ev.event_id):
             return False
         self._outcomes[ev.event_id] = _Outcome(room_id, ev.timestamp, "started")
-        if reaction is not None:
+        if reaction is not None and await self._targets_own_event(room_id, reaction.target_event_id):
             await self._remember_reaction(room_id, reaction)
         return True
 
@@ -644,6 +657,39 @@ class SyncLoop:
         if getattr(gave_up, "rowcount", 0):
             log.error("giving up on %s after %d interrupted attempts", event_id, MAX_EVENT_ATTEMPTS)
         return False
+
+    def _note_sender(self, event_id: str, *, own: bool) -> None:
+        self._event_is_own[event_id] = own
+        if len(self._event_is_own) > RECENT_IN_MEMORY:
+            del self._event_is_own[next(iter(self._event_is_own))]
+
+    async def _targets_own_event(self, room_id: RoomId, target: EventId) -> bool:
+        """Whether a reaction is on an event the bot sent (a card, a post, a reply).
+
+        Only those can matter to a feature, so only those are remembered for a later
+        withdrawal. The bot's events seen in the timeline of this run are known; for
+        another target the homeserver is asked once (a card may be months old). When
+        it cannot say, the reaction is kept: a stored row costs less than a lost
+        withdrawal.
+        """
+        known = self._event_is_own.get(target)
+        if known is not None:
+            return known
+        try:
+            resp = await self._client.room_get_event(room_id, target)
+        except Exception:
+            log.warning("could not look up a reaction's target in %s; keeping it", room_id, exc_info=True)
+            return True
+        if isinstance(resp, RoomGetEventResponse):
+            source = getattr(resp.event, "source", None)
+            own = isinstance(source, dict) and source.get("sender") == self._own
+        elif isinstance(resp, RoomGetEventError) and resp.status_code in ("M_NOT_FOUND", "M_FORBIDDEN"):
+            own = False  # gone, or never visible to the bot: nothing of ours
+        else:
+            log.warning("could not look up a reaction's target in %s (%s); keeping it", room_id, resp)
+            return True
+        self._note_sender(target, own=own)
+        return own
 
     async def _remember_reaction(self, room_id: RoomId, reaction: IncomingReaction) -> None:
         """Keep a reaction's key and target: its later redaction carries neither."""

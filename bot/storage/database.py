@@ -4,12 +4,14 @@ SQLite is the default. Under concurrent read-modify-write, aiosqlite with defaul
 settings silently lost updates and plain ``BEGIN`` raised "database is locked"; WAL,
 ``BEGIN IMMEDIATE`` for writes and a busy timeout gave correct results, so writes go
 through :meth:`Database.transaction`, which takes the write lock up front.
-PostgreSQL (asyncpg) needs none of that and uses the ordinary transaction.
+PostgreSQL (asyncpg) needs none of that and uses the ordinary transaction; where two
+writers could pick the same row it takes row locks (``SELECT … FOR UPDATE``).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,6 +32,36 @@ log = logging.getLogger(__name__)
 
 _BUSY_TIMEOUT_MS = 30_000
 
+# asyncpg names the value it could not encode ("invalid input for query argument $1:
+# '@member:server' (...)"), and the reason may quote it again: all of it goes.
+_DRIVER_BOUND_VALUE = re.compile(r"(query argument \$\d+)\b.*", re.DOTALL)
+# PostgreSQL's DETAIL quotes stored values: "Key (user_id)=(@member:server) already
+# exists.", "Failing row contains (...)". The key's column names are worth keeping.
+_SERVER_DETAIL = re.compile(r"DETAIL:\s+(.*)")
+_KEY_COLUMNS = re.compile(r"^Key \(([^)]*)\)=")
+
+
+def _clean_detail(detail: str) -> str:
+    key = _KEY_COLUMNS.match(detail)
+    return f"Key ({key.group(1)}) [value hidden]" if key else "[detail hidden]"
+
+
+def _clean_message(text: str) -> str:
+    text = _DRIVER_BOUND_VALUE.sub(r"\1 [value hidden]", text)
+    return _SERVER_DETAIL.sub(lambda m: "DETAIL:  " + _clean_detail(m.group(1)), text)
+
+
+def _hide_bound_values(exc: BaseException | None) -> None:
+    """Strip stored and bound values from an exception's message and its causes'."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        exc.args = tuple(_clean_message(arg) if isinstance(arg, str) else arg for arg in exc.args)
+        detail = getattr(exc, "detail", None)
+        if isinstance(detail, str):  # asyncpg's server errors add it to their text
+            exc.detail = _clean_detail(detail)  # type: ignore[attr-defined]
+        exc = exc.__cause__ or exc.__context__
+
 
 def dialect_insert(dialect: str) -> Any:
     """SQLite's or PostgreSQL's INSERT construct (both have ``on_conflict_do_*``)."""
@@ -43,7 +75,9 @@ class Database:
         self.url = url
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
-        kwargs: dict[str, Any] = {"echo": echo}
+        # Bound values (user ids, message text) never appear in logged or raised
+        # database errors; the statement and its placeholders are enough to debug.
+        kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if self.is_sqlite:
             database = parsed.database or ""
             if database and database != ":memory:":
@@ -54,11 +88,25 @@ class Database:
             kwargs["max_overflow"] = 10
             kwargs["connect_args"] = {"timeout": _BUSY_TIMEOUT_MS / 1000, "isolation_level": None}
         else:
+            # A connection the server dropped (a restart, an idle timeout) is noticed
+            # and replaced at checkout instead of failing the next statement.
             kwargs["pool_pre_ping"] = True
+            # The outbox holds a connection per send in flight (its row lock), up to
+            # its concurrency; the rest of the bot must still get one meanwhile.
+            kwargs["pool_size"] = 10
+            kwargs["max_overflow"] = 60
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             self._install_sqlite_pragmas()
+        event.listen(self.engine.sync_engine, "handle_error", self._on_error)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @staticmethod
+    def _on_error(context: Any) -> None:
+        # hide_parameters keeps the values out of SQLAlchemy's part of the message;
+        # the driver's own text is cleaned here, before anything logs or raises it.
+        _hide_bound_values(context.original_exception)
+        _hide_bound_values(context.sqlalchemy_exception)
 
     def _install_sqlite_pragmas(self) -> None:
         @event.listens_for(self.engine.sync_engine, "connect")

@@ -91,6 +91,15 @@ class InstanceLock:
             self._file.close()
             self._file = None
         if self._pg_conn is not None:
+            conn, self._pg_conn = self._pg_conn, None
+            # Closing only hands the connection back to the pool, where the server
+            # session (and with it the advisory lock) lives on: unlock explicitly,
+            # and if that fails, drop the connection so the server ends the session.
+            try:
+                await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _PG_LOCK_KEY})
+                await conn.commit()
+            except Exception:
+                with contextlib.suppress(Exception):
+                    await conn.invalidate()
             with contextlib.suppress(Exception):
-                await self._pg_conn.close()
-            self._pg_conn = None
+                await conn.close()

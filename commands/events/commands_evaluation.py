@@ -63,28 +63,37 @@ class EvaluationCommands(EventsBase):
         for result in results:
             groups.setdefault(result.profession or "", []).append(result)
         order = [p.key for p in self.services.professions.items] + [""]
-        blocks = [
-            self._evaluation_group(ctx, key, groups[key])
-            for key in sorted(groups, key=lambda k: order.index(k) if k in order else len(order))
-        ]
-        await ctx.reply(
+        keys = sorted(groups, key=lambda k: order.index(k) if k in order else len(order))
+        # Members' own words: they go to the organiser's DM only, never to the room the
+        # command was typed in (other members and guests may read along there).
+        await self.services.members.tell(
+            ctx.sender,
             "events.evaluation.report",
+            txn_id=ctx.next_txn_id(),
+            answering=ctx,
             id=event.id,
             title=event.title,
             count=len(results),
-            groups=Markup.join(blocks, "\n\n"),
+            groups=lambda language: Markup.join(
+                [self._evaluation_group(language, key, groups[key]) for key in keys], "\n\n"
+            ),
         )
+        if not ctx.is_direct:
+            await ctx.reply("events.evaluation.sent_to_dm", id=event.id)
 
-    def _evaluation_group(self, ctx: Context, key: str, items: list[EvaluationRecord]) -> Markup:
+    def _evaluation_group(self, language: str, key: str, items: list[EvaluationRecord]) -> Markup:
         """One profession's evaluations: what worked, what did not, tips."""
+        catalogue = self.services.catalogue
         found = self.services.professions.get(key)
-        label = found.label(ctx.language) if found else ctx.text("events.show.no_profile")
+        label = found.label(language) if found else catalogue.plain(language, "events.show.no_profile")
         parts = []
         for field_name in ANSWER_FIELDS:
             answers = [getattr(r, field_name) for r in items if getattr(r, field_name)]
             if answers:
-                listed = Markup.join([ctx.fragment("events.evaluation.answer", text=a) for a in answers])
-                parts.append(ctx.fragment(f"events.evaluation.{field_name}", answers=listed))
-        return ctx.fragment(
-            "events.evaluation.group", profession=label, count=len(items), parts=Markup.join(parts)
+                listed = Markup.join(
+                    [catalogue.fragment(language, "events.evaluation.answer", text=a) for a in answers]
+                )
+                parts.append(catalogue.fragment(language, f"events.evaluation.{field_name}", answers=listed))
+        return catalogue.fragment(
+            language, "events.evaluation.group", profession=label, count=len(items), parts=Markup.join(parts)
         )

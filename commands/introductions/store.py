@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -12,12 +11,11 @@ from typing import Any
 from sqlalchemy import delete, func, select
 
 from bot.clock import Clock
-from bot.storage import Database, keyvalue
+from bot.secrets import WELCOME, Secrets, key_bytes
+from bot.storage import Database
 from commands.introductions.models import Profile, SpotlightPost, WelcomeMarker
 from commands.introductions.records import ProfileRecord
 from commands.introductions.spotlight import ShownBefore
-
-_MARKER_SECRET_KEY = "introductions.welcome_secret"
 
 # Answer names (as the conversation and the one-line form use them) -> record fields.
 LIST_FIELDS = ("work_days", "meet_days", "goals", "themes", "meet_professions")
@@ -68,9 +66,10 @@ def answers_of(record: ProfileRecord) -> dict[str, Any]:
 class ProfileStore:
     """The introductions feature's database access; every method is one transaction."""
 
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, secrets: Secrets | None = None) -> None:
         self._db = db
         self._clock = clock
+        self._secrets = secrets if secrets is not None else Secrets.from_environment()
         self._marker_secret: bytes | None = None
 
     async def get(self, user_id: str) -> ProfileRecord | None:
@@ -130,15 +129,13 @@ class ProfileStore:
     # -- welcome markers ------------------------------------------------------------
 
     async def marker_for(self, user_id: str) -> str:
-        """A keyed hash of the member id: the secret stays in the database, the id does not."""
+        """A keyed hash of the member id: the id is not kept, only the hash.
+
+        The secret is the operator's (environment or keys file) or else generated once
+        and kept in the database (see :mod:`bot.secrets`).
+        """
         if self._marker_secret is None:
-            stored = (await keyvalue.load(self._db, _MARKER_SECRET_KEY)).get(_MARKER_SECRET_KEY)
-            if stored is None:
-                stored = secrets.token_hex(32)
-                await keyvalue.save(self._db, {_MARKER_SECRET_KEY: stored})
-                # Two first joins at once could both create a secret; the first saved wins.
-                stored = (await keyvalue.load(self._db, _MARKER_SECRET_KEY))[_MARKER_SECRET_KEY]
-            self._marker_secret = bytes.fromhex(stored)
+            self._marker_secret = key_bytes(await self._secrets.get_or_generate(self._db, WELCOME))
         return hmac.new(self._marker_secret, user_id.encode(), hashlib.sha256).hexdigest()
 
     async def was_welcomed(self, marker: str) -> bool:
@@ -184,9 +181,16 @@ class ProfileStore:
             shown = (
                 await session.scalars(select(SpotlightPost.shown_at).where(SpotlightPost.user_id == user_id))
             ).all()
-        if row is None and not shown:
+        # The marker holds no id, but it is about the member: its date belongs in the
+        # export (it stays after an erase, so they are never welcomed twice).
+        marker = await self.marker_for(user_id)
+        async with self._db.session() as session:
+            welcome = await session.get(WelcomeMarker, marker)
+        if row is None and not shown and welcome is None:
             return {}
         data: dict[str, Any] = {}
+        if welcome is not None:
+            data["welcomed_at"] = welcome.sent_at.isoformat()
         if row is not None:
             record = to_record(row)
             data["profile"] = {name: _plain(getattr(record, name)) for name in PROFILE_FIELDS}

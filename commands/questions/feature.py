@@ -109,7 +109,9 @@ class Questions(Feature):
         # The question goes to a public room: personal data is refused before anything is kept.
         await self.services.guard.check(text)
         room = self._room()
-        question_id = await self.store.create(ctx.sender, key, text, ctx.message.event_id)
+        question_id = await self.store.create(
+            ctx.sender, key, text, ctx.message.event_id, max_open=self.settings.max_open
+        )
         row = await self.store.get(question_id)
         if row is None:
             return

@@ -24,3 +24,6 @@ class QuestionSettings(Settings):
     invite_by_default: bool = setting(True, read=boolean(quote_value=False))
     min_length: int = 10
     max_length: int = setting(2000, read=whole_range(50, 4000))
+    # Open questions one member may have at once: each one invites members round after
+    # round, so a member cannot keep a whole profession busy.
+    max_open: int = setting(3, read=whole_range(1, 50))

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 
 from bot.clock import Clock
+from bot.errors import UserError
 from bot.storage import Database
 from commands.questions.models import Question, QuestionInvite, QuestionPreference
 from commands.questions.rotation import InviteHistory
@@ -28,12 +29,27 @@ class QuestionStore:
         self._db = db
         self._clock = clock
 
-    async def create(self, asker: str, profession: str, text: str, source_event: str) -> int:
-        """The question's id; a replayed command event finds the question it made."""
+    async def create(
+        self, asker: str, profession: str, text: str, source_event: str, max_open: int | None = None
+    ) -> int:
+        """The question's id; a replayed command event finds the question it made.
+
+        With ``max_open``, a member who already has that many open questions gets a
+        UserError instead (counted in the same transaction as the insert).
+        """
         async with self._db.transaction() as session:
             existing = await session.scalar(select(Question.id).where(Question.source_event == source_event))
             if existing is not None:
                 return int(existing)
+            if max_open is not None:
+                count = int(
+                    await session.scalar(
+                        select(func.count()).where(Question.asker_id == asker, Question.status == OPEN)
+                    )
+                    or 0
+                )
+                if count >= max_open:
+                    raise UserError("questions.error.too_many_open", count=count, limit=max_open)
             row = Question(
                 asker_id=asker,
                 profession=profession,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -13,10 +12,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, select
 
 from bot.clock import Clock
-from bot.storage import Database, keyvalue
+from bot.secrets import STATS, Secrets, key_bytes
+from bot.storage import Database
 from commands.stats.models import StatsInteraction, StatsRecentEvent
 
-_SECRET_KEY = "stats.author_secret"
 RETENTION = timedelta(days=30)
 """How long a message can still be answered and counted."""
 MAX_RECENT = 50_000
@@ -34,21 +33,20 @@ class InteractionCount:
 
 
 class InteractionRecorder:
-    def __init__(self, db: Database, clock: Clock, timezone: str = "Europe/Amsterdam") -> None:
+    def __init__(
+        self, db: Database, clock: Clock, timezone: str = "Europe/Amsterdam", secrets: Secrets | None = None
+    ) -> None:
         self._zone = ZoneInfo(timezone)
+        self._secrets = secrets if secrets is not None else Secrets.from_environment()
         self._db = db
         self._clock = clock
         self._secret: bytes | None = None
         self._since_prune = 0
 
     async def author_tag(self, user_id: str) -> str:
-        """A keyed hash of the member id (the secret stays in the database)."""
+        """A keyed hash of the member id (the secret: see :mod:`bot.secrets`)."""
         if self._secret is None:
-            stored = (await keyvalue.load(self._db, _SECRET_KEY)).get(_SECRET_KEY)
-            if stored is None:
-                await keyvalue.save(self._db, {_SECRET_KEY: secrets.token_hex(32)})
-                stored = (await keyvalue.load(self._db, _SECRET_KEY))[_SECRET_KEY]
-            self._secret = bytes.fromhex(stored)
+            self._secret = key_bytes(await self._secrets.get_or_generate(self._db, STATS))
         return hmac.new(self._secret, user_id.encode(), hashlib.sha256).hexdigest()[:32]
 
     async def record(

@@ -34,6 +34,8 @@ from bot.app import App
 from bot.clock import Clock
 from bot.config import Config, parse_config
 from bot.devtools.synapse import LocalSynapse, SynapseOptions
+from bot.ids import RoomId, UserId
+from bot.transport import OutgoingMessage
 
 SERVER = "localhost"
 _unique = itertools.count(1)
@@ -80,6 +82,9 @@ def bot_config_dict(synapse: LocalSynapse, accounts: Accounts, tmp_path: Path, t
             "password": accounts.passwords["kennisbrug"],
             "device_name": f"kennisbrug-{tag}",
             "sync_timeout_ms": 10_000,
+            # Publishing ~120 command descriptions at every start is tested on its own
+            # (test_command_descriptions.py); elsewhere it would only add load.
+            "command_descriptions": False,
         },
         "database": {"url": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"},
         "community": {
@@ -337,6 +342,74 @@ async def encrypted_member_factory(
     yield make
     for member in created:
         await member.close()
+
+
+def answered_event(event: Any) -> str | None:
+    """The event a message answers (``m.relates_to.m.in_reply_to``), if any."""
+    source = getattr(event, "source", None)
+    content = source.get("content", {}) if isinstance(source, dict) else {}
+    rel = content.get("m.relates_to") or {}
+    target = (rel.get("m.in_reply_to") or {}).get("event_id") if isinstance(rel, dict) else None
+    return target if isinstance(target, str) else None
+
+
+async def barrier(member: Member, room_id: str, body: str = "!taal", timeout: float = 30) -> Any:
+    """Send a cheap command in ``room_id`` and wait for the bot's answer to it; returns it.
+
+    Instead of sleeping "long enough" for a doubled answer to show up: the bot handles
+    a room's events one at a time in timeline order and sends an event's answers before
+    it takes the next one (``bot.matrix.sync``). So once this command is answered, every
+    answer to anything earlier in the room has been sent: a double is in the room's
+    history now, and in ``member.seen`` too unless more arrived at once than a sync's
+    timeline holds (then read the history). It does not order the outbox (reminders,
+    welcomes): see :func:`outbox_barrier`.
+    """
+    event_id = await member.send(room_id, body)
+    [answer] = await member.wait_for(
+        lambda r, e: r == room_id and answered_event(e) == event_id, timeout=timeout
+    )
+    return answer
+
+
+async def barrier_from_elsewhere(member: Member, room_id: str, timeout: float = 30) -> None:
+    """:func:`barrier` for a room where the bot answers nothing, through ``room_id``.
+
+    One barrier in another room is not enough: the bot takes a sync batch room by room,
+    so the earlier event may sit in the same batch, in a room handled after it. But
+    batches are handled one after the other, and a second command, sent only once the
+    first was answered, comes in a later batch than the first. When it is answered,
+    the batch with the first command, and with everything sent before it in any room,
+    has been handled completely.
+    """
+    await barrier(member, room_id, timeout=timeout)
+    await barrier(member, room_id, timeout=timeout)
+
+
+async def outbox_barrier(runner: BotRunner, member: Member, timeout: float = 30) -> str:
+    """Wait until everything the outbox owed ``member``'s direct chat up to now has arrived.
+
+    The outbox sends a room's due rows one at a time, oldest due first
+    (``bot.outbox``). A marker row due now, queued through the bot's own outbox, is
+    therefore sent after every row of that room that was due before it: when the member
+    sees the marker, a reminder or welcome sent too early or twice would be in
+    ``member.seen`` already. Accepts the bot's invite to the chat if it is still open.
+    Returns the direct chat's room id.
+    """
+    assert runner.app is not None, "the bot is not running"
+    services = runner.app.services
+    room: RoomId = await services.transport.direct_room(UserId(member.user_id))
+    marker = f"barrier {secrets.token_hex(6)}"
+    await services.outbox.enqueue(
+        OutgoingMessage(room_id=room, plain=marker, txn_id=f"test.{marker.replace(' ', '.')}")
+    )
+    deadline = time.monotonic() + timeout
+    while not any(r == room and getattr(e, "body", None) == marker for r, e in member.seen):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the outbox did not deliver a marker to {room} within {timeout}s")
+        await member.sync_once(1000)
+        if room in member.client.invited_rooms:
+            await member.join(room)
+    return room
 
 
 def is_text(event: Any) -> bool:

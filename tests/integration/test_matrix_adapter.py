@@ -9,6 +9,7 @@ set-ups find them.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -156,6 +157,18 @@ class Recorder:
         event = await self.wait_for(lambda e: isinstance(e, IncomingMessage) and e.body == body)
         assert isinstance(event, IncomingMessage)
         return event
+
+    async def barrier(self, client: AsyncClient, room_id: str) -> EventId:
+        """Say a marker in ``room_id`` and wait until it is handed over; returns its id.
+
+        Instead of sleeping for a double to show up: the transport hands a room's events
+        over one at a time in timeline order, so once the marker is here, everything
+        before it in the room (a double included) has been handed over too.
+        """
+        marker = f"barriere {secrets.token_hex(4)}"
+        event_id = await say(client, room_id, marker)
+        await self.wait_message(marker)
+        return event_id
 
 
 @dataclass
@@ -372,8 +385,8 @@ async def test_member_joins_and_speaks_and_each_event_arrives_once(hs: LocalSyna
         answer = await bot.recorder.wait_message("en nog een vraag")
         assert answer.event_id == reply and answer.reply_to == first
 
-        await asyncio.sleep(0.5)
-        ids = [m.event_id for m in bot.recorder.messages()]
+        marker = await bot.recorder.barrier(newcomer, welcome)
+        ids = [m.event_id for m in bot.recorder.messages() if m.event_id != marker]
         assert ids == [first, reply]
         joins = [
             e for e in bot.recorder.events if isinstance(e, MemberJoined) and e.user_id == newcomer.user_id
@@ -417,7 +430,7 @@ async def test_bot_sends_notice_with_html_and_mentions_once_per_txn(
     assert content["m.mentions"] == {"user_ids": []}
     assert "formatted_body" not in content
 
-    await asyncio.sleep(0.3)
+    await bot.recorder.barrier(member, welcome)  # after the bot's own messages in the room
     assert all(m.sender != BOT for m in bot.recorder.messages())  # the bot ignores itself
 
 
@@ -616,8 +629,8 @@ async def test_messages_sent_while_the_bot_was_down_arrive_once_in_order(
     second = await start_bot(config, db)
     try:
         await second.recorder.wait_message("bericht 14 tijdens de storing")
-        await asyncio.sleep(0.3)
-        received = [m.event_id for m in second.recorder.messages()]
+        marker = await second.recorder.barrier(member, welcome)  # a repeat would be before it
+        received = [m.event_id for m in second.recorder.messages() if m.event_id != marker]
         assert received == sent
     finally:
         await second.stop()

@@ -4,10 +4,19 @@ forget them; afterwards no row in the bot's database names them."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
-from nio import MemoryDownloadResponse, RedactedEvent, RoomGetEventResponse, RoomMessageFile
+from nio import (
+    MemoryDownloadResponse,
+    RedactedEvent,
+    RoomEncryptedFile,
+    RoomGetEventResponse,
+    RoomMessageFile,
+    RoomMessageNotice,
+)
+from nio.store.models import MegolmInboundSessions
 
 from bot.clock import SystemClock
 from bot.config import Config
@@ -17,8 +26,8 @@ from bot.rooms import RoomDirectory
 from bot.storage import Database
 from bot.storage.migrate import migrate
 from bot.transport import OutgoingMessage
-from tests.integration.conftest import BotRunner, Member, open_dm
-from tests.privacy_scan import rows_mentioning
+from tests.integration.conftest import BotRunner, EncryptedMember, Member, open_dm
+from tests.privacy_scan import files_mentioning, memory_mentioning, rows_mentioning
 
 pytestmark = pytest.mark.integration
 
@@ -52,6 +61,11 @@ async def test_my_data_then_forget_me(bot: BotRunner, bot_config: Config, member
         assert done.body.startswith("Klaar: ik heb alles gewist")
         assert bob.user_id not in done.body
         assert await rows_mentioning(db, bob.user_id) == []
+        assert _memory(bot, bob.user_id) == []
+        assert files_mentioning(Path(bot_config.matrix.store_path), bob.user_id) == []
+        # The export file the bot sent is redacted in the DM.
+        fetched = await bob.client.room_get_event(dm, file_event.event_id)
+        assert isinstance(fetched, RoomGetEventResponse) and isinstance(fetched.event, RedactedEvent)
     finally:
         await db.dispose()
 
@@ -81,3 +95,66 @@ async def test_redaction_and_forgetting_a_direct_chat(bot_config: Config, member
     finally:
         await transport.stop()
         await db.dispose()
+
+
+def _memory(bot: BotRunner, user_id: str) -> list[str]:
+    """What the running app keeps in memory naming the member; the transport is left out
+    (nio's room state lists who is in a room, the member still is in their DM)."""
+    assert bot.app is not None
+    services = bot.app.services
+    return memory_mentioning(bot.app, user_id, skip=[bot.app.transport, services.catalogue, services.config])
+
+
+def _notice(room: str, text: str) -> Any:
+    return lambda r, e: r == room and isinstance(e, RoomMessageNotice) and text in e.body
+
+
+async def test_an_encrypted_member_is_forgotten_with_their_room_keys_and_files(
+    bot: BotRunner, bot_config: Config, encrypted_member_factory: Any
+) -> None:
+    bot_user = bot_config.matrix.user_id
+    dave: EncryptedMember = await encrypted_member_factory("dave")
+    erin: EncryptedMember = await encrypted_member_factory("erin")
+    dm = await dave.open_encrypted_dm(bot_user)
+    erin_dm = await erin.open_encrypted_dm(bot_user)
+    await erin.send(erin_dm, "!taal nl")
+    await erin.wait_for(_notice(erin_dm, "vanaf nu"), timeout=30)
+
+    await dave.send(dm, "!mijngegevens")
+    [file_event] = await dave.wait_for(lambda r, e: r == dm and isinstance(e, RoomEncryptedFile), timeout=30)
+    assert file_event.body.endswith(".json")
+    assert bot.app is not None
+    store = bot.app.transport._client.store  # type: ignore[attr-defined]
+    store_dir = Path(bot_config.matrix.store_path)
+    assert files_mentioning(store_dir, dave.user_id)  # the bot keeps dave's device keys
+
+    def inbound_sessions_from(member: EncryptedMember) -> int:
+        curve = member.client.olm.account.identity_keys["curve25519"]  # type: ignore[union-attr]
+        with store.database.bind_ctx(store.models):
+            return MegolmInboundSessions.select().where(MegolmInboundSessions.sender_key == curve).count()
+
+    assert inbound_sessions_from(dave) >= 1 and inbound_sessions_from(erin) >= 1
+
+    await dave.send(dm, "!vergeet-mij")
+    await dave.wait_for(_notice(dm, "Wil je dat ik alles vergeet"), timeout=30)
+    await dave.send(dm, "ja")
+    # The confirmation is readable: the bot fetched dave's public keys again for it.
+    await dave.wait_for(_notice(dm, "ik heb alles gewist"), timeout=30)
+    assert dave.undecryptable() == []
+
+    assert inbound_sessions_from(dave) == 0  # the room keys of dave's messages are gone
+    assert inbound_sessions_from(erin) >= 1
+    fetched = await dave.client.room_get_event(dm, file_event.event_id)
+    assert isinstance(fetched, RoomGetEventResponse) and isinstance(fetched.event, RedactedEvent)
+    db = Database(bot_config.database.url)
+    try:
+        assert await rows_mentioning(db, dave.user_id) == []
+        assert await rows_mentioning(db, erin.user_id)
+    finally:
+        await db.dispose()
+    assert _memory(bot, dave.user_id) == []
+
+    # Erin's encrypted chat goes on as before.
+    await erin.send(erin_dm, "!privacy")
+    await erin.wait_for(_notice(erin_dm, "Wat ik bewaar"), timeout=30)
+    assert erin.undecryptable() == []

@@ -6,11 +6,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.app import App, build_app
 from bot.clock import FakeClock
 from bot.context import Context
 from bot.conversations import Choice, Question, yes_no_choices
 from tests.fakes import BOB, FakeTransport, make_config, message
+
+pytestmark = pytest.mark.both_databases
 
 DM = "!dm-bob"
 

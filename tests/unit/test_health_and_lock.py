@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -13,15 +12,17 @@ from bot.storage import Database
 from bot.storage.lock import AlreadyRunning, InstanceLock
 from bot.storage.migrate import migrate
 
+pytestmark = pytest.mark.both_databases
 
-async def _migrated(tmp_path: Path) -> Database:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+
+async def _migrated(db_url: str) -> Database:
+    db = Database(db_url)
     await migrate(db)
     return db
 
 
-async def test_fresh_heartbeat_is_healthy_and_a_stall_is_not(tmp_path: Path, clock: FakeClock) -> None:
-    db = await _migrated(tmp_path)
+async def test_fresh_heartbeat_is_healthy_and_a_stall_is_not(db_url: str, clock: FakeClock) -> None:
+    db = await _migrated(db_url)
     synced = clock.now()
     beat = Heartbeat(db, clock, lambda: synced, lambda: True)
     await beat.beat()
@@ -39,22 +40,23 @@ async def test_fresh_heartbeat_is_healthy_and_a_stall_is_not(tmp_path: Path, clo
     await db.dispose()
 
 
-async def test_stopped_scheduler_is_unhealthy(tmp_path: Path, clock: FakeClock) -> None:
-    db = await _migrated(tmp_path)
+async def test_stopped_scheduler_is_unhealthy(db_url: str, clock: FakeClock) -> None:
+    db = await _migrated(db_url)
     await Heartbeat(db, clock, clock.now, lambda: False).beat()
     report = await read_health(db, clock)
     assert not report.healthy and report.problems == ["the scheduler is not running"]
     await db.dispose()
 
 
-async def test_second_instance_refuses(tmp_path: Path) -> None:
-    first_db = Database(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
-    second_db = Database(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+async def test_second_instance_refuses(db_url: str) -> None:
+    first_db = Database(db_url)
+    second_db = Database(db_url)
     first, second = InstanceLock(first_db), InstanceLock(second_db)
     await first.acquire()
     with pytest.raises(AlreadyRunning, match="already running") as refused:
         await second.acquire()
-    assert "pid" in str(refused.value)
+    # SQLite's lock file names the holder; PostgreSQL's advisory lock has no such note.
+    assert ("pid" if first_db.is_sqlite else "advisory lock") in str(refused.value)
     await first.release()
     await second.acquire()  # free again once the first stopped
     await second.release()

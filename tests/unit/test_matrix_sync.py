@@ -15,16 +15,19 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from aiohttp import web
+from sqlalchemy import select
 
 from bot.clock import SystemClock
 from bot.config import Config, parse_config
 from bot.devtools.synapse import free_port
 from bot.errors import InvalidCredentials
+from bot.ids import RoomId
 from bot.matrix import MatrixTransport
 from bot.matrix.retry import Backoff
 from bot.rooms import RoomDirectory
 from bot.storage.database import Database
-from bot.storage.models import Base
+from bot.storage.models import Base, SeenReaction
+from bot.transport import IncomingReaction
 
 BOT = "@kennisbrug:localhost"
 EMPTY_SYNC: dict[str, Any] = {
@@ -42,11 +45,17 @@ class FakeHomeserver:
     def __init__(self) -> None:
         self.mode = "ok"
         self.sync_times: list[float] = []
+        # Timelines handed out one per /sync (room id -> events), then empty batches.
+        self.batches: list[dict[str, list[dict[str, Any]]]] = []
+        # What GET /rooms/{room}/event/{id} knows: event id -> sender (others: 404).
+        self.senders: dict[str, str] = {}
+        self.event_lookups: list[str] = []
         self.port = free_port()
         app = web.Application()
         app.router.add_get("/_matrix/client/v3/account/whoami", self.whoami)
         app.router.add_get("/_matrix/client/v3/user/{user}/account_data/m.direct", self.no_direct)
         app.router.add_get("/_matrix/client/v3/sync", self.sync)
+        app.router.add_get("/_matrix/client/v3/rooms/{room}/event/{event}", self.event)
         self.runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5)
 
     @property
@@ -69,9 +78,35 @@ class FakeHomeserver:
             )
         if self.mode == "401":
             return web.json_response({"errcode": "M_UNKNOWN_TOKEN", "error": "gone"}, status=401)
+        if self.batches:
+            timelines = self.batches.pop(0)
+            rooms = {
+                room: {"timeline": {"events": events, "limited": False, "prev_batch": "p0"}, "state": {"events": []}}
+                for room, events in timelines.items()
+            }
+            return web.json_response(
+                {**EMPTY_SYNC, "next_batch": f"s{len(self.sync_times)}", "rooms": {**EMPTY_SYNC["rooms"], "join": rooms}}
+            )
         if request.query.get("since"):
             await asyncio.sleep(int(request.query.get("timeout", "1000")) / 1000)
         return web.json_response(EMPTY_SYNC)
+
+    async def event(self, request: web.Request) -> web.Response:
+        event_id = request.match_info["event"]
+        self.event_lookups.append(event_id)
+        sender = self.senders.get(event_id)
+        if sender is None:
+            return web.json_response({"errcode": "M_NOT_FOUND", "error": "no such event"}, status=404)
+        return web.json_response(
+            {
+                "event_id": event_id,
+                "room_id": request.match_info["room"],
+                "sender": sender,
+                "type": "m.room.message",
+                "origin_server_ts": 1,
+                "content": {"msgtype": "m.notice", "body": "a card"},
+            }
+        )
 
 
 @pytest_asyncio.fixture
@@ -185,3 +220,77 @@ async def test_stop_ends_a_waiting_sync_at_once(homeserver: FakeHomeserver, db: 
     await transport.stop()
     await asyncio.wait_for(task, 5)
     assert time.monotonic() - begun < 1.0
+
+
+def _event(event_id: str, sender: str, type_: str, content: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "sender": sender,
+        "type": type_,
+        "origin_server_ts": int(time.time() * 1000) + 1000,
+        "content": content,
+        **extra,
+    }
+
+
+def _reaction(event_id: str, target: str) -> dict[str, Any]:
+    content = {"m.relates_to": {"rel_type": "m.annotation", "event_id": target, "key": "✅"}}
+    return _event(event_id, MEMBER, "m.reaction", content)
+
+
+MEMBER = "@anna:localhost"
+ROOM = "!events:localhost"
+
+
+async def test_only_reactions_on_the_bots_own_events_are_remembered_for_withdrawal(
+    homeserver: FakeHomeserver, db: Database
+) -> None:
+    homeserver.senders = {"$old-card": BOT, "$chat": MEMBER}
+    homeserver.batches = [
+        {
+            ROOM: [
+                _event("$card", BOT, "m.room.message", {"msgtype": "m.notice", "body": "Nieuwe bijeenkomst"}),
+                _event("$hello", MEMBER, "m.room.message", {"msgtype": "m.text", "body": "hallo"}),
+                _reaction("$on-card", "$card"),  # the bot's event, seen in this timeline
+                _reaction("$on-hello", "$hello"),  # a member's event, seen in this timeline
+                _reaction("$on-old-card", "$old-card"),  # the bot's, from long ago: asked once
+                _reaction("$on-chat", "$chat"),  # a member's, from long ago: asked once
+                _reaction("$on-chat-again", "$chat"),  # known by now
+                _reaction("$on-gone", "$gone"),  # the homeserver does not know it
+            ]
+        },
+        {
+            ROOM: [
+                _event(f"$undo-{target}", MEMBER, "m.room.redaction", {"redacts": target}, redacts=target)
+                for target in ("$on-card", "$on-hello", "$on-old-card", "$on-chat")
+            ]
+        },
+    ]
+    seen: list[object] = []
+    directory = RoomDirectory()
+    directory.set("events", RoomId(ROOM))
+    transport = MatrixTransport(config_for(homeserver), db, SystemClock(), directory)
+    await transport.connect()
+
+    async def record(event: object) -> None:
+        seen.append(event)
+
+    task = asyncio.create_task(transport.run(record))
+    try:
+        for _ in range(100):
+            if sum(isinstance(e, IncomingReaction) and e.removed for e in seen) >= 2 and not homeserver.batches:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+    finally:
+        await transport.stop()
+        await asyncio.wait_for(task, 5)
+    added = [e.event_id for e in seen if isinstance(e, IncomingReaction) and not e.removed]
+    withdrawn = [e.target_event_id for e in seen if isinstance(e, IncomingReaction) and e.removed]
+    # Every reaction still reaches the features; only those on the bot's events are kept.
+    assert len(added) == 6
+    assert withdrawn == ["$card", "$old-card"]
+    async with db.session() as session:
+        kept = set((await session.scalars(select(SeenReaction.event_id))).all())
+    assert kept == {"$on-card", "$on-old-card"}
+    assert sorted(homeserver.event_lookups) == ["$chat", "$gone", "$old-card"]

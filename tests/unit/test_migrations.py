@@ -1,6 +1,7 @@
 """Alembic is the only way the schema changes: the migrations must build exactly the models,
-from an empty database and from every earlier revision, and the features own their
-revisions without changing the history that running communities' databases record."""
+on SQLite and on PostgreSQL, from an empty database and from every earlier revision, and
+the features own their revisions without changing the history that running communities'
+databases record."""
 
 from __future__ import annotations
 
@@ -89,8 +90,9 @@ def _sqlite_schema(path: Path) -> list[tuple[str, str]]:
         con.close()
 
 
-async def test_migrations_match_models(tmp_path: Path) -> None:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+@pytest.mark.both_databases
+async def test_migrations_match_models(empty_db_url: str) -> None:
+    db = Database(empty_db_url)
     before, after = await migrate(db)
     assert before is None
     assert await current_heads(db) == head_revisions()
@@ -125,8 +127,9 @@ def test_every_feature_with_models_declares_its_schema() -> None:
 
 
 @pytest.mark.parametrize("start", sorted({r.revision for r in _script().walk_revisions()}))
-async def test_upgrade_from_an_earlier_revision(tmp_path: Path, start: str) -> None:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+@pytest.mark.both_databases
+async def test_upgrade_from_an_earlier_revision(empty_db_url: str, start: str) -> None:
+    db = Database(empty_db_url)
     cfg = alembic_config()
 
     def to_start(connection: Connection) -> None:

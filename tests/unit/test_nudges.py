@@ -33,6 +33,8 @@ from bot.storage import Base
 from bot.storage.database import Database
 from bot.storage.models import Member, Nudge, ScheduledJob
 
+pytestmark = pytest.mark.both_databases
+
 AMS = ZoneInfo("Europe/Amsterdam")
 POLICY = NudgePolicy()
 ANNA = "@anna:kennisbrug.nl"

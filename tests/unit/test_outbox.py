@@ -30,6 +30,8 @@ from bot.storage.database import Database
 from bot.storage.models import OutboxMessage
 from bot.transport import OutgoingMessage
 
+pytestmark = pytest.mark.both_databases
+
 ROOM = RoomId("!events")
 ANNA = UserId("@anna:kennisbrug.nl")
 

@@ -4,7 +4,8 @@ DM, and being forgotten after saying yes, with no row left that names them."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +21,9 @@ from bot.storage.models import Conversation, DirectRoom, SeenReaction
 from bot.transport import OutgoingMessage
 from commands.privacy.forget import part_label_key
 from tests.fakes import ALICE, BOB, FakeTransport, message
-from tests.privacy_scan import rows_mentioning
+from tests.privacy_scan import files_mentioning, memory_mentioning, rows_mentioning
+
+pytestmark = pytest.mark.both_databases
 
 DM = "!dm-bob"
 
@@ -206,6 +209,16 @@ async def _use_the_core_as(app: App, user: UserId, dm: str) -> None:
         f"test:weekly:{dm}", "test.weekly", "0 9 * * 1", {"members": [user]}
     )
     await _say(app, "!instellingen", room=dm, sender=user)  # left open half-way
+    # A listed profile: a row, and an entry in the directory index in memory.
+    [intro] = [f for f in app.features if f.name == "introductions"]
+    record, _new = await intro.store.save(  # type: ignore[attr-defined]
+        user, {"profession": "arbeidsdeskundige", "experience": "ervaren", "region": "utrecht", "listed": True}
+    )
+    intro.directory.replace(record)  # type: ignore[attr-defined]
+    # A live command (not backlog) passes flood control: a bucket in memory.
+    await app.router.dispatch(
+        message("!privacy", sender=user, room=dm, is_direct=True, at=now, backlog=False)
+    )
 
 
 async def test_after_yes_no_row_names_the_member(app: App, transport: FakeTransport) -> None:
@@ -224,16 +237,24 @@ async def test_after_yes_no_row_names_the_member(app: App, transport: FakeTransp
         "core_recurring_jobs",
     }
     alice_before = await rows_mentioning(db, ALICE)
+    in_memory = " ".join(memory_mentioning(app, BOB, skip=[transport, app.services.catalogue]))
+    for cache in ("members._language_cache", "directory._records", "router.flood._buckets"):
+        assert cache in in_memory, cache
 
     await _say(app, "!forgetme", room=DM)
     await _say(app, "yes", room=DM)
 
     assert await rows_mentioning(db, BOB) == []
     assert await rows_mentioning(db, ALICE) == alice_before  # nobody else is touched
+    assert memory_mentioning(app, BOB, skip=[transport, app.services.catalogue, app.services.config]) == []
+    assert memory_mentioning(
+        app, ALICE, skip=[transport, app.services.catalogue]
+    )  # the walk sees what is there
     assert transport.forgotten_direct_rooms == [BOB]
+    assert transport.forgotten_members == [BOB]
     done = transport.last()
     assert done.startswith("Done: I erased everything")
-    assert "Which private chat is ours: 2 removed" in done  # the row and its DM message
+    assert "Which private chat is ours, and the files I sent you there: 2 removed" in done  # row, DM message
     assert "Scheduled tasks that named you: 2 removed" in done
     assert BOB not in done
 
@@ -310,3 +331,113 @@ async def test_matrix_redact_refused_raises(db: Database, clock: FakeClock) -> N
 async def test_fake_transport_records_redactions(transport: FakeTransport) -> None:
     await transport.redact(RoomId("!welcome"), EventId("$card"), "vergeten")
     assert transport.redactions == [("!welcome", "$card", "vergeten")]
+
+
+# -- what lies outside the tables: files, the transport's records, the welcome -------
+
+
+async def test_export_and_erase_cover_files_encryption_and_the_welcome(
+    app: App, transport: FakeTransport
+) -> None:
+    services = app.services
+    async with services.db.transaction() as session:
+        session.add(DirectRoom(user_id=BOB, room_id=DM, created_at=services.clock.now()))
+    [intro] = [f for f in app.features if f.name == "introductions"]
+    store = intro.store  # type: ignore[attr-defined]
+    await store.mark_welcomed(await store.marker_for(BOB))
+    waiting = {"room_id": "!welcome", "event_id": "$unreadable", "first_seen": "2027-03-16T08:00:00+00:00"}
+    transport.member_records[BOB] = {"undecryptable_messages": [waiting]}
+    transport.member_records[ALICE] = {"undecryptable_messages": [dict(waiting, event_id="$alice")]}
+
+    await _say(app, "!mijngegevens", room=DM)
+    await _say(app, "!mijngegevens", room=DM)  # the second export lists the first file
+    data = json.loads(transport.uploads[-1].data)["data"]
+    [first_file] = data["core.direct_room"]["files_sent"]
+    assert first_file["filename"] == transport.uploads[0].filename
+    assert data["core.encryption"]["undecryptable_messages"] == [waiting]
+    assert data["introductions"]["welcomed_at"] == "2027-03-16T09:00:00+00:00"
+
+    posted = await transport.files_sent(RoomId(DM))
+    assert len(posted) == 2
+    await _say(app, "!vergeet-mij", room=DM)
+    await _say(app, "ja", room=DM)
+    # Both export files are redacted in the DM; the transport forgot Bob, not Alice.
+    assert sorted(event for room, event, _ in transport.redactions if room == DM) == sorted(
+        f.event_id for f in posted
+    )
+    assert await transport.files_sent(RoomId(DM)) == []
+    assert transport.forgotten_members == [BOB] and ALICE in transport.member_records
+    assert "Je apparaten en sleutels die ik kende" in transport.last()
+    # The welcome marker stays (one welcome, ever) and names nobody.
+    assert (await services.privacy.export_all(BOB))["introductions"] == {
+        "welcomed_at": "2027-03-16T09:00:00+00:00"
+    }
+    assert await rows_mentioning(services.db, BOB) == []
+
+
+# -- the crypto store ------------------------------------------------------------
+
+
+async def test_forgetting_a_member_clears_their_encryption_records(tmp_path: Path, db: Database) -> None:
+    """A real nio store: the member's devices, trust lines, Olm sessions and waiting
+    messages go, in memory and on disk; another member's stay and still work."""
+    from nio.crypto import OlmDevice
+
+    from bot.clock import FakeClock as Clock
+    from bot.config import parse_config
+    from bot.matrix.client import build_client
+    from bot.matrix.crypto import Crypto, Undecrypted
+    from bot.secrets import Secrets
+
+    raw = {
+        "matrix": {
+            "homeserver": "http://127.0.0.1:1",
+            "user_id": "@kennisbrug:localhost",
+            "password": "x",
+            "store_path": str(tmp_path / "store"),
+            "store_key": "a-key-0123456789",
+        },
+        "database": {"url": "sqlite+aiosqlite:///:memory:"},
+        "community": {},
+        "rooms": {"welcome": "#welkom:localhost"},
+    }
+    cfg = parse_config(raw, tmp_path / "bot.yaml", env={})
+    client = build_client(cfg)
+    client.user_id, client.device_id, client.access_token = "@kennisbrug:localhost", "BOTDEVICE", "t"
+    crypto = Crypto(client, cfg, db, Clock(datetime(2027, 3, 16, 9, 0, tzinfo=UTC)), Secrets({}))
+    await crypto.prepare()
+    client.load_store()
+    olm, store = client.olm, client.store
+    assert olm is not None and store is not None
+    bob_device = OlmDevice(BOB, "BOBPHONE", {"ed25519": "bob-ed-key", "curve25519": "bob-curve-key"})
+    alice_device = OlmDevice(ALICE, "ALICEPC", {"ed25519": "alice-ed-key", "curve25519": "alice-curve-key"})
+    for device in (bob_device, alice_device):
+        olm.device_store.add(device)
+    store.save_device_keys({BOB: {"BOBPHONE": bob_device}, ALICE: {"ALICEPC": alice_device}})
+    store.blacklist_device(bob_device)
+    store.verify_device(alice_device)
+    for sender, event_id in ((BOB, "$bob"), (ALICE, "$alice")):
+        source = {"event_id": event_id, "sender": sender, "content": {"session_id": f"s-{sender}"}}
+        item = Undecrypted(
+            event_id, "!welcome", sender, f"s-{sender}", datetime(2027, 3, 16, tzinfo=UTC), source
+        )
+        crypto.pending.add(item)
+        crypto.pending.first_notice(item)
+    await crypto.pending.save()
+    store_path = tmp_path / "store"
+    assert files_mentioning(store_path, BOB) and await rows_mentioning(db, BOB)
+
+    exported = await crypto.member_data(UserId(BOB))
+    assert exported["undecryptable_messages"][0]["event_id"] == "$bob"
+    assert exported["devices"] == [{"device_id": "BOBPHONE", "display_name": ""}]
+
+    removed = await crypto.forget_member(UserId(BOB))
+    assert removed >= 4  # waiting message, its notice, the device row, the trust line
+    assert files_mentioning(store_path, BOB) == []
+    assert await rows_mentioning(db, BOB) == []
+    assert BOB not in olm.device_store.users
+    assert [d.id for d in store.load_device_keys().active_user_devices(ALICE)] == ["ALICEPC"]
+    assert files_mentioning(store_path, ALICE)
+    assert store.is_device_verified(alice_device)
+    assert [item.sender for item in crypto.pending.items.values()] == [ALICE]
+    await client.close()

@@ -27,6 +27,8 @@ from bot.scheduler import (
 from bot.storage.database import Database
 from bot.storage.models import RecurringJob, ScheduledJob
 
+pytestmark = pytest.mark.both_databases
+
 AMS = ZoneInfo("Europe/Amsterdam")
 # Tuesday 2027-01-12, 11:00 in Amsterdam.
 BASE = datetime(2027, 1, 12, 10, 0, tzinfo=UTC)

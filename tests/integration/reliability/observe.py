@@ -9,9 +9,12 @@ the event each one answers (``m.relates_to.m.in_reply_to``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import time
 from collections import defaultdict
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from nio import MessageDirection, RoomMessagesResponse
@@ -124,3 +127,51 @@ async def open_direct_chat(member: Member, bot_user: str, timeout: float = 20) -
             return room_id
         await asyncio.sleep(0.2)
     raise AssertionError(f"the bot did not join the direct chat within {timeout:.0f}s")
+
+
+def _read_only(database: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+
+
+def outbox_rows(database: Path) -> list[tuple[str, str, int, str | None]]:
+    """The bot's outbox (txn id, status, attempts, reason) in sending order, read-only."""
+    with contextlib.closing(_read_only(database)) as conn:
+        return conn.execute(
+            "SELECT txn_id, status, attempts, reason FROM core_outbox ORDER BY due_at, id"
+        ).fetchall()
+
+
+async def wait_outbox_settled(
+    database: Path, txn_prefix: str, count: int, timeout: float, interval: float = 0.5
+) -> list[tuple[str, str, int, str | None]]:
+    """Poll the bot's database until ``count`` outbox rows whose transaction id starts
+    with ``txn_prefix`` exist and none of them is pending; returns those rows.
+
+    The "no more" condition for scheduled messages, instead of sleeping for a double:
+    a row leaves ``pending`` only once its send returned (or it was refused for good),
+    and a row no longer pending is never sent again. So past this point everything
+    those rows will ever send is in the room's history.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = [row for row in outbox_rows(database) if row[0].startswith(txn_prefix)]
+        if len(rows) >= count and all(status != "pending" for _, status, _, _ in rows):
+            return rows
+        if time.monotonic() > deadline:
+            raise AssertionError(f"after {timeout:.0f}s the outbox still owes: {rows}")
+        await asyncio.sleep(interval)
+
+
+async def wait_claimed(database: Path, event_id: str, timeout: float, interval: float = 0.1) -> None:
+    """Poll the bot's database until it has claimed ``event_id`` (begun handling it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.closing(_read_only(database)) as conn:
+            found = conn.execute(
+                "SELECT 1 FROM core_processed_events WHERE event_id = ?", (event_id,)
+            ).fetchone()
+        if found:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the bot did not take up {event_id} within {timeout:.0f}s")
+        await asyncio.sleep(interval)

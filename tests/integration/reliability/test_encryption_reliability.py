@@ -9,7 +9,6 @@ store and the database).
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -53,9 +52,11 @@ async def wait_answered(
         await member.sync_once(1000)
 
 
-async def settle(member: EncryptedMember, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+async def until_readable(member: EncryptedMember, timeout: float = 15) -> None:
+    """Sync until every message from others decrypts (a room key may arrive a sync after
+    its message), or ``timeout`` passes; the caller asserts what is left."""
+    deadline = time.monotonic() + timeout
+    while member.undecryptable() and time.monotonic() < deadline:
         await member.sync_once(500)
 
 
@@ -82,9 +83,10 @@ async def test_a_killed_bot_answers_every_encrypted_command_once_after_the_resta
     await bot.start(wait=False)
     await wait_answered(bob, dm, server.bot_user, commands, 60)
     answered_after = time.monotonic() - restarted
+    # A barrier: answered after every earlier command in the chat, a double included.
     later = await bob.send(dm, "!taal")
     await wait_answered(bob, dm, server.bot_user, [later], 30)
-    await settle(bob, 2.0)
+    await until_readable(bob)
 
     got = answers(bob, dm, server.bot_user)
     doubles = {c: len(a) for c, a in got.items() if len(a) > 1}
@@ -139,10 +141,10 @@ async def test_an_encrypted_command_that_crashes_the_bot_is_answered_once(
     await bot.start(wait=False)
     await wait_answered(carol, dm, server.bot_user, [command], 60)
     await bot.wait_started(60)
+    # A barrier: answered after the replayed command, so a second answer to it is here now.
     fresh = await carol.send(dm, "!taal")
     await wait_answered(carol, dm, server.bot_user, [fresh], 30)
-    await asyncio.sleep(1)
-    await settle(carol, 1.5)
+    await until_readable(carol)
 
     replies = answers(carol, dm, server.bot_user)[command]
     print(f"\n[e2e point 2, dies {mode} the reply] exit {code}; replies after the restart: {len(replies)}")

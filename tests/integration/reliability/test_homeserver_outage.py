@@ -42,7 +42,9 @@ from tests.integration.reliability.observe import (
     replies_by_target,
     send_and_wait_reply,
     server_seconds_after,
+    wait_claimed,
     wait_for_replies,
+    wait_outbox_settled,
 )
 
 pytestmark = pytest.mark.integration
@@ -90,7 +92,7 @@ async def test_the_bot_outlives_a_homeserver_outage(
     batch = batch_match.group(1)
     # A command the bot answers 5 s after it got it: by then the homeserver is gone.
     slow = await bob.send(room, f"!traagantwoord {SLOW_ANSWER_S} {tag}")
-    await asyncio.sleep(1.0)
+    await wait_claimed(tmp_path / "bot.db", slow, timeout=SLOW_ANSWER_S)  # the bot has it, then the outage
     down_at = await server.faults.stop()
     # Once the reminders fell due they wait in the outbox; health shows the backlog.
     await asyncio.sleep(max(0.0, planned_at + 10 - time.monotonic()))
@@ -108,7 +110,9 @@ async def test_the_bot_outlives_a_homeserver_outage(
     while len(reminders) < REMINDERS and time.monotonic() < deadline:
         await asyncio.sleep(0.5)
         reminders = await _reminders(bob, room, server.bot_user, batch)
-    await asyncio.sleep(2)  # room for a double to show up
+    # No double can come any more: every reminder row left the outbox, and the !taal after
+    # the slow command was answered (a room's events are handled in order).
+    await wait_outbox_settled(tmp_path / "bot.db", f"reliability.reminder.{batch}.", REMINDERS, timeout=60)
     reminders = await _reminders(bob, room, server.bot_user, batch)
     slow_replies = replies_by_target(await bot_messages(bob, room, server.bot_user)).get(slow, [])
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -29,7 +28,13 @@ import pytest
 from tests.integration.conftest import Member
 from tests.integration.reliability.conftest import Homeserver, own_homeserver, reliability_config
 from tests.integration.reliability.faults import BotProcess
-from tests.integration.reliability.observe import body_of, bot_messages, send_and_wait_reply
+from tests.integration.reliability.observe import (
+    body_of,
+    bot_messages,
+    outbox_rows,
+    send_and_wait_reply,
+    wait_outbox_settled,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -54,13 +59,6 @@ def _bot_sends(log_text: str, bot_user: str) -> dict[str, int]:
         if bot_user in match.group("who"):
             codes[match.group("code")] = codes.get(match.group("code"), 0) + 1
     return codes
-
-
-def _outbox(database: Path) -> list[tuple[str, str, int, str | None]]:
-    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as conn:
-        return conn.execute(
-            "SELECT txn_id, status, attempts, reason FROM core_outbox ORDER BY due_at, id"
-        ).fetchall()
 
 
 @pytest.mark.slow
@@ -112,19 +110,22 @@ async def test_thirty_reminders_due_together_under_default_rate_limits(
     while sum(1 for msgs in found.values() if msgs) < ROOMS and time.monotonic() < deadline:
         await asyncio.sleep(5)
         found = await delivered()
-    await asyncio.sleep(6)  # one more rate-limit slot: time for a double to show up
+    # Once no row of the batch is pending, none is sent again: a double is in the history now.
+    await wait_outbox_settled(
+        tmp_path / "bot.db", f"reliability.reminder.{batch}.", ROOMS, timeout=max(deadline - time.monotonic(), 30)
+    )
     found = await delivered()
 
     counts = {index: len(msgs) for index, msgs in found.items()}
     arrived = sum(1 for n in counts.values() if n)
     assert arrived == ROOMS, (
-        f"{arrived}/{ROOMS} delivered within {DELIVERY_TIMEOUT_S}s; outbox: {_outbox(tmp_path / 'bot.db')}"
+        f"{arrived}/{ROOMS} delivered within {DELIVERY_TIMEOUT_S}s; outbox: {outbox_rows(tmp_path / 'bot.db')}"
     )
     assert all(n == 1 for n in counts.values()), f"deliveries per reminder: {counts}"
     stamps = [int(found[i][0]["origin_server_ts"]) for i in range(ROOMS)]
     assert stamps == sorted(stamps), "reminders left out of due order"
     outbox = [
-        row for row in _outbox(tmp_path / "bot.db") if row[0].startswith(f"reliability.reminder.{batch}.")
+        row for row in outbox_rows(tmp_path / "bot.db") if row[0].startswith(f"reliability.reminder.{batch}.")
     ]
     assert len(outbox) == ROOMS and all(status == "sent" for _, status, _, _ in outbox), outbox
     sends = _bot_sends(

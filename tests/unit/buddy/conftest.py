@@ -14,9 +14,10 @@ from tests.fakes import FakeTransport, make_config
 
 
 @pytest.fixture
-async def app(tmp_path: Path, clock: FakeClock) -> AsyncIterator[App]:
+async def app(tmp_path: Path, clock: FakeClock, db_url: str) -> AsyncIterator[App]:
     config = make_config(
         tmp_path,
+        database={"url": db_url},
         flood={"burst": 10_000, "seconds_per_command": 0.001},
         nudges={"weekly_budget": 10, "quiet_hours": "00:00-00:00", "quiet_weekends": False},
     )

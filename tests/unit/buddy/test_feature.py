@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from bot.app import App
@@ -16,6 +17,8 @@ from commands.buddy.models import BuddyOffer, BuddyPair
 from commands.buddy.words import checkin_answer, find_options
 from tests.fakes import BOB, FakeTransport, message
 from tests.privacy_scan import rows_mentioning
+
+pytestmark = pytest.mark.both_databases
 
 CAROL = UserId("@carol:localhost")
 DAVE = UserId("@dave:localhost")

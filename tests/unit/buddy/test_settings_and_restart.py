@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from bot.app import App
@@ -13,6 +14,8 @@ from commands.buddy.feature import Buddy, checkin_job_id, offer_job_id
 from commands.buddy.settings import BuddySettings
 from tests.fakes import BOB, FakeTransport, make_config
 from tests.unit.buddy.test_feature import CAROL, dm, profile, texts
+
+pytestmark = pytest.mark.both_databases
 
 
 def test_defaults_and_every_problem_by_dotted_key(tmp_path: Path) -> None:

@@ -16,13 +16,15 @@ from commands.digest.sources import DigestRequest
 from commands.stats.sources import StatCount
 from tests.unit.casus.test_feature import ROOM, feature, make_app
 
+pytestmark = pytest.mark.both_databases
+
 BUIK = "buikpijndossiers"
 KANKER = "kanker-en-werk"
 
 
 @pytest.fixture
-async def app(tmp_path: Path, clock: FakeClock) -> AsyncIterator[App]:
-    built = await make_app(tmp_path, clock)
+async def app(tmp_path: Path, clock: FakeClock, db_url: str) -> AsyncIterator[App]:
+    built = await make_app(tmp_path, clock, db_url)
     yield built
     await built.stop()
 

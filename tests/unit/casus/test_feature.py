@@ -21,6 +21,8 @@ from commands.introductions.store import ProfileStore
 from tests.fakes import ALICE, BOB, FakeTransport, make_config, message
 from tests.privacy_scan import rows_mentioning
 
+pytestmark = pytest.mark.both_databases
+
 CAROL = UserId("@carol:localhost")
 DAVE = UserId("@dave:localhost")  # no profile
 ERIN = UserId("@erin:localhost")  # a listed company doctor who chose the theme
@@ -38,9 +40,10 @@ CASUS_CONFIG: dict[str, Any] = {
 }
 
 
-async def make_app(tmp_path: Path, clock: FakeClock, **casus: Any) -> App:
+async def make_app(tmp_path: Path, clock: FakeClock, db_url: str, **casus: Any) -> App:
     config = make_config(
         tmp_path,
+        database={"url": db_url},
         flood={"burst": 10_000, "seconds_per_command": 0.001},
         casus={**CASUS_CONFIG, **casus},
     )
@@ -51,8 +54,8 @@ async def make_app(tmp_path: Path, clock: FakeClock, **casus: Any) -> App:
 
 
 @pytest.fixture
-async def app(tmp_path: Path, clock: FakeClock) -> AsyncIterator[App]:
-    built = await make_app(tmp_path, clock)
+async def app(tmp_path: Path, clock: FakeClock, db_url: str) -> AsyncIterator[App]:
+    built = await make_app(tmp_path, clock, db_url)
     yield built
     await built.stop()
 
@@ -186,8 +189,10 @@ async def test_a_scheduled_case_runs_its_steps_meter_invitations_and_summary(
     ]
 
 
-async def test_a_restart_in_between_neither_loses_nor_doubles(tmp_path: Path, clock: FakeClock) -> None:
-    first = await make_app(tmp_path, clock)
+async def test_a_restart_in_between_neither_loses_nor_doubles(
+    tmp_path: Path, clock: FakeClock, db_url: str
+) -> None:
+    first = await make_app(tmp_path, clock, db_url)
     await feature(first).start()
     await tick(first, clock, POST_AT + timedelta(seconds=5))
     assert len(in_room(first, ROOM)) == 1
@@ -202,7 +207,7 @@ async def test_a_restart_in_between_neither_loses_nor_doubles(tmp_path: Path, cl
 
     # Down for three days: step 2 fell due meanwhile and is posted late, once.
     clock.set(POST_AT + timedelta(days=3))
-    second = await make_app(tmp_path, clock)
+    second = await make_app(tmp_path, clock, db_url)
     try:
         await second.services.scheduler.start()
         await feature(second).start()
@@ -235,10 +240,11 @@ async def test_no_case_repeats_before_the_bank_is_used_up(app: App, clock: FakeC
     assert len(closed) == 4
 
 
-async def test_every_other_week(tmp_path: Path, clock: FakeClock) -> None:
+async def test_every_other_week(tmp_path: Path, clock: FakeClock, db_url: str) -> None:
     built = await make_app(
         tmp_path,
         clock,
+        db_url,
         schedules={"buikpijndossiers": {"cron": "30 10 * * tue", "every_weeks": 2, "anchor": "2027-03-16"}},
     )
     try:
@@ -383,14 +389,14 @@ async def test_export_and_erasure_leave_no_row_naming_the_member(app: App, clock
 
 
 async def test_a_bot_restart_rebuilds_the_listener_from_the_database(
-    tmp_path: Path, clock: FakeClock
+    tmp_path: Path, clock: FakeClock, db_url: str
 ) -> None:
-    first = await make_app(tmp_path, clock)
+    first = await make_app(tmp_path, clock, db_url)
     await feature(first).start()
     await tick(first, clock, POST_AT + timedelta(seconds=5))
     root = await root_of(first)
     await first.stop()
-    second = await make_app(tmp_path, clock)
+    second = await make_app(tmp_path, clock, db_url)
     try:
         await feature(second).start()
         await say(second, "Na de herstart.", BOB, thread=root)
@@ -402,11 +408,12 @@ async def test_a_bot_restart_rebuilds_the_listener_from_the_database(
 
 
 async def test_a_post_missed_while_down_comes_late_also_every_other_week(
-    tmp_path: Path, clock: FakeClock
+    tmp_path: Path, clock: FakeClock, db_url: str
 ) -> None:
     built = await make_app(
         tmp_path,
         clock,
+        db_url,
         schedules={"buikpijndossiers": {"cron": "30 10 * * tue", "every_weeks": 2, "anchor": "2027-03-16"}},
     )
     try:

@@ -22,6 +22,8 @@ from commands.questions.store import QuestionStore
 from tests.fakes import FakeTransport, make_config, message
 from tests.privacy_scan import rows_mentioning
 
+pytestmark = pytest.mark.both_databases
+
 BA = UserId("@ba:localhost")
 AD = UserId("@ad:localhost")
 JC = UserId("@jc:localhost")
@@ -30,9 +32,10 @@ MONDAY = datetime(2027, 3, 22, 7, 30, tzinfo=UTC)  # 08:30 in Amsterdam
 
 
 @pytest.fixture
-async def app(tmp_path: Path, clock: FakeClock) -> AsyncIterator[App]:
+async def app(tmp_path: Path, clock: FakeClock, db_url: str) -> AsyncIterator[App]:
     config = make_config(
         tmp_path,
+        database={"url": db_url},
         flood={"burst": 10_000, "seconds_per_command": 0.001},
         nudges={"weekly_budget": 10, "quiet_hours": "00:00-00:00", "quiet_weekends": False},
     )

@@ -15,8 +15,8 @@ from tests.fakes import FakeTransport, make_config
 
 
 @pytest.fixture
-async def app(tmp_path: Path, clock: FakeClock) -> AsyncIterator[App]:
-    config = make_config(tmp_path, flood={"burst": 10_000, "seconds_per_command": 0.001})
+async def app(tmp_path: Path, clock: FakeClock, db_url: str) -> AsyncIterator[App]:
+    config = make_config(tmp_path, database={"url": db_url}, flood={"burst": 10_000, "seconds_per_command": 0.001})
     built = await build_app(config, clock=clock, transport_factory=FakeTransport)
     for name, room in (
         ("welcome", "!welcome"),

@@ -9,6 +9,8 @@ from bot.matrix.sending import message_content
 from bot.outbox import Outbox
 from bot.transport import OutgoingMessage
 
+pytestmark = pytest.mark.both_databases
+
 
 def test_an_edit_replaces_the_card() -> None:
     content = message_content(

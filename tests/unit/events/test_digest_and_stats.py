@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from bot.app import App
 from bot.clock import FakeClock
 from commands.digest.sources import DigestRequest
@@ -12,6 +14,8 @@ from commands.events.records import EventRecord
 from commands.events.store import ANNOUNCED, DRAFT, NewEvent
 from commands.introductions.store import ProfileStore
 from commands.stats.sources import StatCount
+
+pytestmark = pytest.mark.both_databases
 
 ORGANISER = "@org:localhost"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from icalendar import Calendar
 from sqlalchemy import select
 
@@ -19,6 +20,8 @@ from commands.events.jobs import REMINDER_LEAD
 from commands.events.store import GOING, WAITING
 from tests.fakes import ALICE, BOB, FakeTransport, message
 from tests.privacy_scan import rows_mentioning
+
+pytestmark = pytest.mark.both_databases
 
 CAROL = UserId("@carol:localhost")
 DAVE = UserId("@dave:localhost")
@@ -265,8 +268,11 @@ async def test_attendance_accreditation_and_evaluation(
     await say(app, "AD", sender=BOB)  # no profile: the profession is asked last
     assert "Dank je wel" in transport.last()
     await say(app, f"!event evaluatie {event_id}", sender=ALICE, room="!events")
-    report = transport.last()
+    # Members' answers go to the organiser's DM; the room only hears where they went.
+    assert "privégesprek" in transport.last() and "De casus" not in transport.last()
+    [report] = [m.plain for m in transport.sent if m.room_id == dm(ALICE) and "Evaluaties van" in m.plain]
     assert "Arbeidsdeskundige" in report and "De casus van een collega-VA" in report and BOB not in report
+    assert not [m for m in transport.sent if m.room_id == "!events" and "De casus" in m.plain]
 
 
 async def test_export_and_erase_leave_no_trace(app: App, transport: FakeTransport) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import delete, select, update
 
 from bot.app import App
 from bot.storage.models import ScheduledJob
 from tests.unit.events.test_feature import announce, feature
+
+pytestmark = pytest.mark.both_databases
 
 
 async def _jobs(app: App) -> dict[str, str]:

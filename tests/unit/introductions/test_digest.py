@@ -7,10 +7,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from bot.app import App
 from bot.clock import FakeClock
 from commands.digest.sources import DigestRequest
 from commands.introductions.feature import Introductions
+
+pytestmark = pytest.mark.both_databases
 
 BUIK = "buikpijndossiers"
 KANKER = "kanker-en-werk"

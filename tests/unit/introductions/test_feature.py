@@ -22,13 +22,15 @@ from commands.introductions.models import Profile, WelcomeMarker
 from tests.fakes import ALICE, BOB, FakeTransport, make_config, message
 from tests.privacy_scan import rows_mentioning
 
+pytestmark = pytest.mark.both_databases
+
 CAROL = UserId("@carol:localhost")
 
 
 @pytest.fixture
-async def app(tmp_path: Path, clock: FakeClock) -> AsyncIterator[App]:
+async def app(tmp_path: Path, clock: FakeClock, db_url: str) -> AsyncIterator[App]:
     """The shared app, with flood control opened wide: these members answer quickly."""
-    config = make_config(tmp_path, flood={"burst": 10_000, "seconds_per_command": 0.001})
+    config = make_config(tmp_path, database={"url": db_url}, flood={"burst": 10_000, "seconds_per_command": 0.001})
     built = await build_app(config, clock=clock, transport_factory=FakeTransport)
     for name, room in (
         ("welcome", "!welcome"),

@@ -20,14 +20,17 @@ from commands.questions.models import Question, QuestionInvite
 from tests.fakes import BOB, FakeTransport, make_config, message
 from tests.privacy_scan import rows_mentioning
 
+pytestmark = pytest.mark.both_databases
+
 BAS = [UserId(f"@ba{i}:localhost") for i in range(1, 6)]
 QROOM = "!questions"
 
 
 @pytest.fixture
-async def app(tmp_path: Path, clock: FakeClock) -> AsyncIterator[App]:
+async def app(tmp_path: Path, clock: FakeClock, db_url: str) -> AsyncIterator[App]:
     config = make_config(
         tmp_path,
+        database={"url": db_url},
         flood={"burst": 10_000, "seconds_per_command": 0.001},
         nudges={"weekly_budget": 10, "quiet_hours": "00:00-00:00", "quiet_weekends": False},
     )
@@ -181,3 +184,25 @@ async def test_a_replayed_command_posts_and_invites_once(app: App, transport: Fa
         assert len((await session.scalars(select(Question))).all()) == 1
     invited = (await invites(app))[0].user_id
     assert sum("Een collega heeft een vraag" in t for t in texts(transport, dm(UserId(invited)))) == 1
+
+
+async def test_a_member_has_at_most_three_open_questions_at_once(app: App, transport: FakeTransport) -> None:
+    await members(app)
+    for n in range(1, 4):
+        await say(app, f"!vraag ba Hoe pak je situatie nummer {n} aan bij een werkgever?")
+    assert len([m for m in transport.sent if m.room_id == QROOM]) == 3
+    await say(app, "!vraag ba Nog een vierde vraag over de probleemanalyse?")
+    assert "al 3 open vragen" in transport.last() and "vraag opgelost" in transport.last()
+    await say(app, "!ask ba And a fourth one in English, about the action plan?")
+    assert "al 3 open vragen" in transport.last()  # the member's language, whichever word they typed
+    assert len([m for m in transport.sent if m.room_id == QROOM]) == 3
+    # Another member is not limited by BOB's questions.
+    await say(app, "!vraag ba Mijn eerste vraag over het plan van aanpak?", sender=BAS[0])
+    assert len([m for m in transport.sent if m.room_id == QROOM]) == 4
+    # Marking one solved makes room for the next.
+    await say(app, "!vraag opgelost 1")
+    await say(app, "!vraag ba Nog een vierde vraag over de probleemanalyse?")
+    assert len([m for m in transport.sent if m.room_id == QROOM]) == 5
+    async with app.services.db.session() as session:
+        asked = (await session.scalars(select(Question).where(Question.asker_id == BOB))).all()
+    assert sorted(q.status for q in asked) == ["answered", "open", "open", "open"]

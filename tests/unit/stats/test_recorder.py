@@ -21,6 +21,8 @@ from commands.stats.models import StatsInteraction, StatsRecentEvent
 from tests.fakes import FakeTransport, make_config
 from tests.privacy_scan import rows_mentioning
 
+pytestmark = pytest.mark.both_databases
+
 BA = UserId("@ba:localhost")
 AD = UserId("@ad:localhost")
 JC = UserId("@jc:localhost")
@@ -31,8 +33,8 @@ _ids = itertools.count(1)
 
 
 @pytest.fixture
-async def app(tmp_path: Path, clock: FakeClock) -> AsyncIterator[App]:
-    built = await build_app(make_config(tmp_path), clock=clock, transport_factory=FakeTransport)
+async def app(tmp_path: Path, clock: FakeClock, db_url: str) -> AsyncIterator[App]:
+    built = await build_app(make_config(tmp_path, database={"url": db_url}), clock=clock, transport_factory=FakeTransport)
     built.services.rooms.set("welcome", RoomId("!welcome"))
     built.services.rooms.set("theme:buikpijndossiers", RoomId(THEME))
     profiles = ProfileStore(built.services.db, clock)

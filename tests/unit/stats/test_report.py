@@ -21,6 +21,8 @@ from commands.stats.report import Report, parse_period, shown, suppress, to_csv
 from commands.stats.sources import StatCount
 from tests.fakes import ALICE, BOB, FakeTransport, make_config, message
 
+pytestmark = pytest.mark.both_databases
+
 THEME = "!buikpijn"
 BAS = [UserId(f"@ba{i}:localhost") for i in range(4)]
 ADS = [UserId(f"@ad{i}:localhost") for i in range(2)]
@@ -35,8 +37,8 @@ def png_size(data: bytes) -> tuple[int, int]:
 
 
 @pytest.fixture
-async def app(tmp_path: Path, clock: FakeClock) -> AsyncIterator[App]:
-    config = make_config(tmp_path, flood={"burst": 10_000, "seconds_per_command": 0.001})
+async def app(tmp_path: Path, clock: FakeClock, db_url: str) -> AsyncIterator[App]:
+    config = make_config(tmp_path, database={"url": db_url}, flood={"burst": 10_000, "seconds_per_command": 0.001})
     built = await build_app(config, clock=clock, transport_factory=FakeTransport)
     built.services.rooms.set("welcome", RoomId("!welcome"))
     built.services.rooms.set("theme:buikpijndossiers", RoomId(THEME))
