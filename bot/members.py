@@ -21,7 +21,7 @@ from sqlalchemy import delete, select
 
 from bot.clock import Clock
 from bot.errors import UserError
-from bot.formatting import Rendered
+from bot.formatting import Markup, Rendered
 from bot.i18n import LANGUAGES, Catalogue
 from bot.ids import RoomId, UserId
 from bot.replies import error_reply
@@ -153,6 +153,13 @@ class MemberService:
         finally:
             await outbox.enqueue_many(messages, due_at=due_at)
         return len(messages)
+
+    def mention(self, language: str, user_id: str) -> Markup:
+        """A member's name as a link the transport makes (``core.mention``); it pings
+        nobody, since messages name whom they mention explicitly."""
+        transport, catalogue, _ = self._wired()
+        link = transport.user_permalink(UserId(user_id))
+        return catalogue.fragment(language, "core.mention", user=user_id, link=link)
 
     async def tell_error(self, user_id: UserId, error: UserError, *, txn_id: str) -> None:
         """A mistake where no command is answered (a reaction, a job), told in the DM and

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.formatting import Markup
-from bot.ids import RoomId, UserId
+from bot.ids import RoomId
 from commands.buddy.state import BuddyState
 from commands.introductions.records import ProfileRecord
 from commands.introductions.vocabulary import EXPERIENCE, REGIONS
@@ -20,8 +20,7 @@ class BuddyText:
         self._catalogue = state.services.catalogue
 
     def mention(self, language: str, user_id: str) -> Markup:
-        link = self._state.services.transport.user_permalink(UserId(user_id))
-        return self._catalogue.fragment(language, "buddy.mention", user=user_id, link=link)
+        return self._state.services.members.mention(language, user_id)
 
     def room_link(self, room_id: str) -> str:
         return self._state.services.transport.permalink(RoomId(room_id))

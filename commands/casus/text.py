@@ -38,7 +38,7 @@ class CasusText:
 
     def mention(self, language: str, user: str) -> Markup:
         """A member's name as a link; it pings nobody (messages are sent without mentions)."""
-        return self.services.catalogue.fragment(language, "casus.mention", user=user)
+        return self.services.members.mention(language, user)
 
     # -- the meter -----------------------------------------------------------------------
 

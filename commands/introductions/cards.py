@@ -6,7 +6,7 @@ are escaped and cannot ping a room.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from bot.content import Professions
 from bot.formatting import Markup
@@ -19,11 +19,16 @@ class CardRenderer:
     """Renders profiles in one language for one community's professions and themes."""
 
     def __init__(
-        self, catalogue: Catalogue, professions: Professions, theme_labels: dict[str, dict[str, str]]
+        self,
+        catalogue: Catalogue,
+        professions: Professions,
+        theme_labels: dict[str, dict[str, str]],
+        mention: Callable[[str, str], Markup],
     ):
         self._catalogue = catalogue
         self._professions = professions
         self._theme_labels = theme_labels
+        self._mention = mention  # the core's: a name linked as the transport links members
 
     def _f(self, language: str, key: str, **params: object) -> Markup:
         return self._catalogue.fragment(language, key, **params)
@@ -49,7 +54,7 @@ class CardRenderer:
         return ", ".join(self._theme_labels.get(k, {}).get(language) or k for k in keys)
 
     def mention(self, language: str, user_id: str) -> Markup:
-        return self._f(language, "introductions.mention", user=user_id)
+        return self._mention(language, user_id)
 
     def experience(self, language: str, record: ProfileRecord) -> str:
         text = self.label(EXPERIENCE, language, record.experience)

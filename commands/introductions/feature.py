@@ -66,7 +66,10 @@ class Introductions(Feature):
         self.store = ProfileStore(services.db, services.clock)
         self.parser = FieldParser(services.catalogue, services.professions, tuple(services.config.themes))
         self.cards = CardRenderer(
-            services.catalogue, services.professions, {t.key: dict(t.name) for t in services.config.themes}
+            services.catalogue,
+            services.professions,
+            {t.key: dict(t.name) for t in services.config.themes},
+            services.members.mention,
         )
         self.directory = DirectoryIndex(self.cards.describe)
         catalogue = services.catalogue
@@ -493,7 +496,7 @@ class Introductions(Feature):
                     catalogue.fragment(
                         request.language,
                         "introductions.digest.line",
-                        member=catalogue.fragment(request.language, "introductions.mention", user=p.user_id),
+                        member=self.services.members.mention(request.language, p.user_id),
                         profession=self._digest_label(request.language, p.profession),
                     )
                 )

@@ -125,7 +125,7 @@ class Questions(Feature):
                 badge=badge.badge if badge else "•",
                 profession=self._label(language, key),
                 text=text,
-                asker=self.services.catalogue.fragment(language, "questions.mention", user=ctx.sender),
+                asker=self.services.members.mention(language, ctx.sender),
             )
             event_id = await self.services.transport.send(
                 OutgoingMessage(
@@ -234,10 +234,8 @@ class Questions(Feature):
                 "questions.answered",
                 f"questions.answered.{message.event_id}",
                 number=question.id,
-                member=self.services.catalogue.fragment(
-                    await self.services.members.language_of(UserId(question.asker_id)),
-                    "questions.mention",
-                    user=message.sender,
+                member=self.services.members.mention(
+                    await self.services.members.language_of(UserId(question.asker_id)), message.sender
                 ),
                 link=self._link(question.room_id, message.event_id),
             )
