@@ -58,7 +58,7 @@ from bot.clock import Clock, SystemClock  # noqa: E402
 from bot.config import Config, parse_config  # noqa: E402
 from bot.devtools.synapse import LocalSynapse, SynapseOptions  # noqa: E402
 from bot.ids import EventId, RoomId, UserId  # noqa: E402
-from bot.rooms import RoomDirectory  # noqa: E402
+from bot.room_directory import RoomDirectory  # noqa: E402
 from bot.storage import Database  # noqa: E402
 from bot.storage.migrate import migrate  # noqa: E402
 from bot.storage.models import DirectRoom, OutboxMessage, ScheduledJob  # noqa: E402

@@ -19,7 +19,7 @@ from bot.command_descriptions import CommandDescriptions, PublishReport
 from bot.config import Config
 from bot.content import Professions
 from bot.conversations import ConversationService
-from bot.erasure import CoreErasure
+from bot.core_data import CoreErasure
 from bot.formatting import markup_from_json
 from bot.health import Heartbeat
 from bot.i18n import Catalogue
@@ -27,12 +27,12 @@ from bot.ids import UserId
 from bot.members import MemberService
 from bot.nudges import NudgePolicy, NudgeService
 from bot.outbox import Outbox
-from bot.privacy import PrivacyRegistry
+from bot.personal_data import PrivacyRegistry
 from bot.privacy_guard import PrivacyGuard
 from bot.registry import Feature, Registry
 from bot.retention import Retention
 from bot.roles import RoleService
-from bot.rooms import RoomDirectory
+from bot.room_directory import RoomDirectory
 from bot.router import Router
 from bot.scheduler import SchedulerService
 from bot.services import Services
@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Feature packages, loaded in this order; each has setup(services) -> list[Feature].
 FEATURE_MODULES: tuple[str, ...] = (
-    "commands.core",
+    "commands.basics",
     "commands.privacy",
     "commands.introductions",
     "commands.buddy",

@@ -61,7 +61,7 @@ def _load(path: Path) -> Config:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    from bot.checkconfig import check_everything
+    from bot.config_check import check_everything
 
     problems = check_everything(args.config)
     if problems:

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from bot import command_schema
-from bot.checks import is_place_check
+from bot.command_checks import is_place_check
 from bot.context import Context
 from bot.errors import CheckFailure, TransportError
 from bot.ids import EventId, RoomId, UserId

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal, get_args, get_origin
 
-from bot.checks import is_place_check
+from bot.command_checks import is_place_check
 from bot.converters import _QUOTES, ConversionContext, Options, ParamSpec, bind_arguments, convert
 from bot.errors import BadArgument, MissingArgument
 from bot.help import summary

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.checks import is_place_check
 from bot.clock import Clock
+from bot.command_checks import is_place_check
 from bot.errors import ConversationError
 from bot.formatting import Markup
 from bot.i18n import normalise_word

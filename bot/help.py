@@ -39,7 +39,7 @@ def summary(command: Command, catalogue: Catalogue, language: str) -> str:
 
 async def may_run(ctx: Context, command: Command) -> bool:
     """True when the sender's role lets them run the command (somewhere)."""
-    from bot.checks import is_place_check
+    from bot.command_checks import is_place_check
     from bot.errors import CheckFailure
 
     for predicate in command.checks:
@@ -53,6 +53,6 @@ async def may_run(ctx: Context, command: Command) -> bool:
 
 
 def dm_only_command(command: Command) -> bool:
-    from bot.checks import dm_only
+    from bot.command_checks import dm_only
 
     return dm_only in command.checks

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bot.config import CommunityConfig
 from bot.ids import RoomId, UserId
-from bot.rooms import RoomDirectory
+from bot.room_directory import RoomDirectory
 from bot.transport import Transport
 
 

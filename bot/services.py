@@ -10,10 +10,10 @@ from bot.config import Config
 from bot.content import Professions
 from bot.i18n import Catalogue
 from bot.members import MemberService
-from bot.privacy import PrivacyRegistry
+from bot.personal_data import PrivacyRegistry
 from bot.privacy_guard import PrivacyGuard
 from bot.roles import RoleService
-from bot.rooms import RoomDirectory
+from bot.room_directory import RoomDirectory
 from bot.storage import Database
 from bot.transport import Transport
 

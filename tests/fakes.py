@@ -13,7 +13,7 @@ from typing import Any
 from bot.clock import Clock
 from bot.config import Config, parse_config
 from bot.ids import EventId, RoomId, UserId
-from bot.rooms import RoomDirectory
+from bot.room_directory import RoomDirectory
 from bot.storage import Database
 from bot.transport import (
     IncomingMessage,

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, String, Table, inspect, or_, select
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from bot.erasure import as_text, column_mentions, reference_forms
+from bot.core_data import as_text, column_mentions, reference_forms
 from bot.storage import Base, Database
 from bot.storage.migrate import import_all_models
 

@@ -77,7 +77,7 @@ def _log_to_file(path: Path) -> None:
 
 async def run_demo(data_dir: Path, template: Path, *, reset: bool = False, out: Any = None) -> int:
     from bot.app import run
-    from bot.matrix.terminal_chat import TerminalChat
+    from bot.devtools.terminal_chat import TerminalChat
 
     out = out or sys.stdout
     if reset and data_dir.exists():

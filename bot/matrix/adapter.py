@@ -41,7 +41,7 @@ from bot.matrix.room_state import RoomState
 from bot.matrix.rooms import RoomManager
 from bot.matrix.sending import Sender
 from bot.matrix.sync import SyncLoop
-from bot.rooms import RoomDirectory
+from bot.room_directory import RoomDirectory
 from bot.storage.database import Database
 from bot.transport import EventHandler, OutgoingMessage, RoomSpec, RoomStateOfType, SentFile, Upload
 

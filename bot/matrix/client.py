@@ -26,7 +26,7 @@ from nio import AsyncClient, AsyncClientConfig, ErrorResponse, LoginResponse, Wh
 from bot.config import Config
 from bot.errors import InvalidCredentials, TransportError
 from bot.matrix import state
-from bot.matrix.retry import TRANSIENT_EXCEPTIONS, Backoff, describe, request
+from bot.matrix.homeserver_calls import TRANSIENT_EXCEPTIONS, Backoff, describe, request
 from bot.storage.database import Database
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ CLIENT_API = "/_matrix/client/v3"
 
 
 def build_client(config: Config) -> AsyncClient:
-    """An ``AsyncClient`` whose retry behaviour is left to :mod:`bot.matrix.retry`.
+    """An ``AsyncClient`` whose retry behaviour is left to :mod:`bot.matrix.homeserver_calls`.
 
     ``max_timeouts=1`` keeps one immediate retry of a dropped keep-alive connection;
     ``max_limit_exceeded=0`` hands every 429 back to us instead of sleeping inside nio.

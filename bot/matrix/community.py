@@ -26,9 +26,9 @@ from bot.config import Config
 from bot.errors import CommunitySetupError, InvalidCredentials, TransportError, TransportUnavailable
 from bot.ids import RoomId, UserId
 from bot.matrix import events, state
-from bot.matrix.retry import request
+from bot.matrix.homeserver_calls import request
 from bot.matrix.rooms import ENCRYPTION_STATE, RoomManager
-from bot.rooms import RoomDirectory
+from bot.room_directory import RoomDirectory
 from bot.storage.database import Database
 
 log = logging.getLogger(__name__)

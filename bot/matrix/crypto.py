@@ -53,7 +53,7 @@ from bot.errors import ConfigError, TransportError
 from bot.ids import RoomId, UserId
 from bot.locks import KeyedLocks
 from bot.matrix import state
-from bot.matrix.retry import TRANSIENT_EXCEPTIONS, request
+from bot.matrix.homeserver_calls import TRANSIENT_EXCEPTIONS, request
 from bot.secrets import STORE_KEY as STORE_KEY_SECRET
 from bot.secrets import Secrets
 from bot.storage.database import Database

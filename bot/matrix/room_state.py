@@ -16,7 +16,7 @@ from nio import AsyncClient, RoomGetStateResponse, RoomPutStateResponse
 from bot.errors import TransportError
 from bot.ids import EventId, RoomId, UserId
 from bot.matrix import events
-from bot.matrix.retry import request
+from bot.matrix.homeserver_calls import request
 from bot.transport import RoomStateEvent, RoomStateOfType
 
 #: What ``m.room.power_levels`` means when it leaves a field out (the spec's defaults).

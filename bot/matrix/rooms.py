@@ -37,8 +37,8 @@ from bot.errors import TransportError
 from bot.ids import RoomId, UserId
 from bot.matrix import events
 from bot.matrix.client import api_json_checked
-from bot.matrix.retry import TRANSIENT_EXCEPTIONS, describe, request
-from bot.rooms import RoomDirectory
+from bot.matrix.homeserver_calls import TRANSIENT_EXCEPTIONS, describe, request
+from bot.room_directory import RoomDirectory
 from bot.storage.database import Database
 from bot.storage.models import DirectRoom
 from bot.transport import RoomSpec
@@ -371,7 +371,7 @@ class RoomManager:
     async def forget_direct_room(self, user_id: UserId) -> None:
         """The member was forgotten: drop their DM from memory and from ``m.direct``.
 
-        The database row is erased by the core (:mod:`bot.erasure`). The room stays:
+        The database row is erased by the core (:mod:`bot.core_data`). The room stays:
         the member reads the confirmation there and may talk to the bot again; while
         two are in it, it is still recognised as a direct chat by its size.
         """

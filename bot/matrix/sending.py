@@ -28,7 +28,7 @@ from bot.clock import Clock
 from bot.errors import TransportError
 from bot.ids import EventId, RoomId, UserId
 from bot.matrix.crypto import Crypto
-from bot.matrix.retry import Backoff, request
+from bot.matrix.homeserver_calls import Backoff, request
 from bot.storage.database import Database
 from bot.storage.models import SentMessage
 from bot.transport import OutgoingMessage, Upload

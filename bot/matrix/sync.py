@@ -55,7 +55,7 @@ from bot.errors import InvalidCredentials, TransportError
 from bot.ids import EventId, RoomId, UserId
 from bot.matrix import events, state
 from bot.matrix.crypto import Crypto, Undecrypted
-from bot.matrix.retry import (
+from bot.matrix.homeserver_calls import (
     TRANSIENT_EXCEPTIONS,
     Backoff,
     describe,
@@ -65,7 +65,7 @@ from bot.matrix.retry import (
     retry_after_s,
 )
 from bot.matrix.rooms import RoomManager
-from bot.rooms import RoomDirectory
+from bot.room_directory import RoomDirectory
 from bot.storage.database import Database
 from bot.storage.models import ProcessedEvent, SeenReaction
 from bot.transport import EventHandler, IncomingEvent, IncomingMessage, IncomingReaction, Undecryptable

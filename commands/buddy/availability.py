@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.checks import dm_only
+from bot.command_checks import dm_only
 from bot.context import Context
 from bot.converters import Options, parse_date
 from bot.errors import UserError

@@ -3,7 +3,7 @@ member's invitations switch, and posting or closing a case by hand (moderators).
 
 from __future__ import annotations
 
-from bot.checks import moderator_only
+from bot.command_checks import moderator_only
 from bot.context import Context
 from bot.errors import UserError
 from bot.formatting import Markup

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from bot.checks import moderator_only
+from bot.command_checks import moderator_only
 from bot.context import Context
 from bot.errors import UserError
 from bot.formatting import Markup

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from bot.clock import Clock
-from bot.erasure import column_mentions, reference_forms, value_mentions
+from bot.core_data import column_mentions, reference_forms, value_mentions
 from bot.i18n import LANGUAGES
 from bot.storage import Database
 from bot.storage.models import Member, Nudge

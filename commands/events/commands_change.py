@@ -11,7 +11,7 @@ from bot.converters import Options
 from bot.errors import UserError
 from bot.registry import check, command
 from commands.events.base import EventsBase, organiser_only
-from commands.events.flows import screen_draft
+from commands.events.flow import screen_draft
 from commands.events.planning import Draft, parse_options, points_of, to_utc
 from commands.events.records import EventRecord
 from commands.events.store import ANNOUNCED, CANCELLED

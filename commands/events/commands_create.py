@@ -13,7 +13,7 @@ from bot.errors import UserError
 from bot.formatting import Markup
 from bot.registry import check, command
 from commands.events.base import EventsBase, organiser_only
-from commands.events.flows import CONFIRM_FLOW, CREATE_FLOW, EVENT_IDS, screen_draft
+from commands.events.flow import CONFIRM_FLOW, CREATE_FLOW, EVENT_IDS, screen_draft
 from commands.events.planning import (
     Advice,
     Busy,

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.checks import dm_only
+from bot.command_checks import dm_only
 from bot.context import Context
 from bot.errors import UserError
 from bot.formatting import Markup
 from bot.registry import check, command
 from commands.events.base import EventsBase, organiser_only
-from commands.events.flows import EVALUATION_FLOW, EVENT_ID, KNOWN_PROFESSION
+from commands.events.flow import EVALUATION_FLOW, EVENT_ID, KNOWN_PROFESSION
 from commands.events.records import EvaluationRecord
 from commands.events.store import GOING
 

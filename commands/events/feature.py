@@ -22,7 +22,7 @@ from commands.events.commands_create import CreationCommands
 from commands.events.commands_evaluation import EvaluationCommands
 from commands.events.commands_listing import ListingCommands
 from commands.events.commands_rsvp import RsvpCommands
-from commands.events.flows import ConfirmFlow, CreateFlow, EvaluationFlow
+from commands.events.flow import ConfirmFlow, CreateFlow, EvaluationFlow
 from commands.events.jobs import Jobs
 from commands.events.notify import Notify
 from commands.events.reactions import ReactionListener

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from bot.ids import RoomId, UserId
 from bot.scheduler import MissedPolicy
 from bot.services import Services
-from commands.events.flows import EVALUATION_FLOW, EVENT_ID, KNOWN_PROFESSION
+from commands.events.flow import EVALUATION_FLOW, EVENT_ID, KNOWN_PROFESSION
 from commands.events.planning import to_utc
 from commands.events.records import EventRecord
 from commands.events.rendering import Rendering

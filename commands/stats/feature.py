@@ -12,7 +12,7 @@ import logging
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.checks import moderator_only
+from bot.command_checks import moderator_only
 from bot.context import Context
 from bot.converters import Options
 from bot.errors import UserError

@@ -24,7 +24,7 @@ from bot.devtools.synapse import LocalSynapse
 from bot.ids import RoomId, UserId
 from bot.matrix import MatrixTransport
 from bot.matrix import state as matrix_state
-from bot.rooms import RoomDirectory
+from bot.room_directory import RoomDirectory
 from bot.storage.database import Database
 from bot.storage.migrate import migrate
 from bot.transport import IncomingEvent, IncomingMessage, OutgoingMessage, RoomSpec

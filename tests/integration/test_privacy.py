@@ -22,7 +22,7 @@ from bot.clock import SystemClock
 from bot.config import Config
 from bot.ids import RoomId, UserId
 from bot.matrix import MatrixTransport
-from bot.rooms import RoomDirectory
+from bot.room_directory import RoomDirectory
 from bot.storage import Database
 from bot.storage.migrate import migrate
 from bot.transport import OutgoingMessage

@@ -112,8 +112,14 @@ def test_parameters_follow_the_signature(app: App) -> None:
         parameters: list[dict[str, Any]] = command_schema.describe(found, catalogue, "nl")["parameters"]
         return parameters
 
+    # Every parameter has a label in the catalogue, which becomes its description.
     assert params("profiel") == [
-        {"key": "member", "schema": {"schema_type": "primitive", "type": "user_id"}, "optional": True}
+        {
+            "key": "member",
+            "schema": {"schema_type": "primitive", "type": "user_id"},
+            "optional": True,
+            "description": {"m.text": [{"body": catalogue.plain("nl", "core.param.member"), "mimetype": "text/plain"}]},
+        }
     ]
     taal = params("taal")[0]
     assert taal["optional"] is True

@@ -15,7 +15,7 @@ from bot.ids import RoomId
 from bot.matrix.crypto import MAX_PENDING, Crypto, PendingDecryptions, Undecrypted
 from bot.matrix.rooms import RoomManager
 from bot.matrix.sending import file_content
-from bot.rooms import RoomDirectory
+from bot.room_directory import RoomDirectory
 from bot.storage.database import Database
 from bot.transport import RoomSpec, Upload
 

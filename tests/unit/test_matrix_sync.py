@@ -23,8 +23,8 @@ from bot.devtools.synapse import free_port
 from bot.errors import InvalidCredentials
 from bot.ids import RoomId
 from bot.matrix import MatrixTransport
-from bot.matrix.retry import Backoff
-from bot.rooms import RoomDirectory
+from bot.matrix.homeserver_calls import Backoff
+from bot.room_directory import RoomDirectory
 from bot.storage.database import Database
 from bot.storage.models import Base, SeenReaction
 from bot.transport import IncomingReaction

@@ -2,7 +2,7 @@
 
 from bot.registry import Feature
 from bot.services import Services
-from commands.core.feature import CoreCommands
+from commands.basics.feature import CoreCommands
 
 
 def setup(services: Services) -> list[Feature]:

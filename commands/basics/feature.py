@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Literal
 
-from bot.checks import admin_only, dm_only
+from bot.command_checks import admin_only, dm_only
 from bot.context import Context
 from bot.errors import UserError
 from bot.formatting import Markup, Rendered
 from bot.help import dm_only_command, may_run, summary, usage
 from bot.registry import Command, Feature, check, command
 from bot.services import Services
-from commands.core.settings import FLOW_NAME, SettingsFlow
+from commands.basics.settings import FLOW_NAME, SettingsFlow
 
 #: What ``!help`` in a room shows besides the way in (``!intro``): the commands a new
 #: member reaches for first. Missing ones (a feature switched off) are left out.
