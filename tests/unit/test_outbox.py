@@ -532,16 +532,15 @@ async def test_no_more_sends_at_once_than_the_bound(db: Database) -> None:
     outbox = make_outbox(db, transport, SystemClock(), concurrency=3)
     await outbox.enqueue_many([to(f"!dm{i}", f"dm:{i}") for i in range(20)])  # a fan-out
 
-    started = time.monotonic()
     await outbox.start()
     try:
         await eventually(lambda: _backlog_is(outbox, 0))
     finally:
         await outbox.stop()
+    # Three side by side, never more: counted by the transport, not timed (a loaded
+    # machine makes wall-clock bounds flaky; bench/events_reminders.py measures pace).
     assert transport.max_in_flight == 3
     assert len(transport.sent) == 20
-    # Twenty sends of 20 ms, three at a time: well under the 0.4 s they take one by one.
-    assert time.monotonic() - started < 0.35
 
 
 async def test_rooms_get_messages_due_at_different_times_in_due_order(db: Database) -> None:
