@@ -347,7 +347,7 @@ async def test_member_joins_and_speaks_and_each_event_arrives_once(hs: LocalSyna
     newcomer = await new_member(hs, "nieuw")
     try:
         welcome = await join(newcomer, WELCOME)
-        assert welcome == bot.room_directory.room_id("welcome")
+        assert welcome == bot.rooms.room_id("welcome")
         joined = await bot.recorder.wait_for(
             lambda e: isinstance(e, MemberJoined) and e.user_id == newcomer.user_id
         )
@@ -467,13 +467,13 @@ async def test_create_room_in_the_space_with_power_levels(hs: LocalSynapse, bot:
             power_users={buddy.user_id: 50},
         )
         room_id = await bot.transport.create_room(spec)
-        assert bot.room_directory.is_known(room_id)
+        assert bot.rooms.is_known(room_id)
         assert await bot.transport.create_room(spec) == room_id  # the alias exists: same room
         assert await join(buddy, room_id) == room_id
         assert await bot.transport.power_level(room_id, UserId(buddy.user_id)) == 50
         assert await bot.transport.is_direct(room_id) is False
-        assert bot.room_directory.space_id is not None
-        parent = await buddy.room_get_state_event(room_id, "m.space.parent", bot.room_directory.space_id)
+        assert bot.rooms.space_id is not None
+        parent = await buddy.room_get_state_event(room_id, "m.space.parent", bot.rooms.space_id)
         assert isinstance(parent, RoomGetStateEventResponse) and parent.content["via"] == ["localhost"]
 
         said = await say(buddy, room_id, "hoi maatje")
@@ -554,7 +554,7 @@ async def test_member_opens_a_direct_chat_and_the_bot_answers_there(
     assert first.event_id == early and first.is_direct is True
     assert [m.event_id for m in bot.recorder.messages() if m.room_id == dm] == [early, sent]
     assert await bot.transport.is_direct(dm) is True
-    assert await bot.transport.is_direct(RoomId(bot.room_directory.room_id("welcome") or "")) is False
+    assert await bot.transport.is_direct(RoomId(bot.rooms.room_id("welcome") or "")) is False
     assert await bot.transport.direct_room(UserId(member.user_id)) == dm
     assert sorted(await bot.transport.room_members(dm)) == sorted([BOT, member.user_id])
 
@@ -696,7 +696,7 @@ async def test_sends_wait_out_the_homeservers_rate_limit(hs: LocalSynapse, bot: 
     admin = await hs.login(SERVER_ADMIN, PASSWORD)
     url = f"{hs.base_url}/_synapse/admin/v1/users/{BOT}/override_ratelimit"
     headers = {"Authorization": f"Bearer {admin['access_token']}"}
-    welcome = bot.room_directory.room_id("welcome")
+    welcome = bot.rooms.room_id("welcome")
     assert welcome is not None
     async with aiohttp.ClientSession() as http:
         async with http.post(url, json={"messages_per_second": 2, "burst_count": 2}, headers=headers) as resp:

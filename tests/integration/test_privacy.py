@@ -4,6 +4,7 @@ forget them; afterwards no row in the bot's database names them."""
 from __future__ import annotations
 
 import json
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from nio.store.models import MegolmInboundSessions
 
 from bot.clock import SystemClock
 from bot.config import Config
+from bot.devtools.synapse import LocalSynapse
 from bot.ids import RoomId, UserId
 from bot.matrix import MatrixTransport
 from bot.room_directory import RoomDirectory
@@ -38,8 +40,16 @@ async def _download_json(member: Member, event: RoomMessageFile) -> dict[str, An
     return json.loads(response.body.decode("utf-8"))
 
 
-async def test_my_data_then_forget_me(bot: BotRunner, bot_config: Config, member_factory: Any) -> None:
-    bob: Member = await member_factory("bob")
+async def test_my_data_then_forget_me(
+    bot: BotRunner, bot_config: Config, synapse: LocalSynapse, tag: str
+) -> None:
+    # A member of this test alone: the shared accounts sit in encrypted rooms of earlier
+    # tests with the bot account, and a member who shares an encrypted room with the bot
+    # has their public device keys fetched again (the bot must be able to write to them).
+    password = secrets.token_urlsafe(12)
+    user_id = await synapse.register_user(f"vergeet{tag}", password)
+    bob = Member(synapse, user_id, password)
+    await bob.login()
     dm = await open_dm(bob, bot_config.matrix.user_id)
     assert "vanaf nu" in (await bob.ask(dm, "!taal nl")).body
 
@@ -68,6 +78,7 @@ async def test_my_data_then_forget_me(bot: BotRunner, bot_config: Config, member
         assert isinstance(fetched, RoomGetEventResponse) and isinstance(fetched.event, RedactedEvent)
     finally:
         await db.dispose()
+        await bob.close()
 
 
 async def test_redaction_and_forgetting_a_direct_chat(bot_config: Config, member_factory: Any) -> None:
