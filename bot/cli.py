@@ -295,13 +295,15 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 def _data_paths(config: Config) -> list[Path]:
     """The database file (SQLite) and the crypto store: what must be owner-only."""
+    from bot.backup import BackupError, sqlite_file
+
     paths = [Path(config.matrix.store_path)]
-    prefix = "sqlite+aiosqlite:///"
-    if config.database.url.startswith(prefix):
-        location = config.database.url[len(prefix) :].split("?", 1)[0]
-        if location and location != ":memory:":
-            database = Path(location).expanduser()
-            paths += [database.with_name(database.name + suffix) for suffix in ("", "-wal", "-shm")]
+    try:
+        database = sqlite_file(config)
+    except BackupError:  # an in-memory database has no file to protect
+        database = None
+    if database is not None:
+        paths += [database.with_name(database.name + suffix) for suffix in ("", "-wal", "-shm")]
     return paths
 
 
