@@ -50,7 +50,8 @@ ENV_PASSWORD = "KENNISBRUG_MATRIX_PASSWORD"
 ENV_ACCESS_TOKEN = "KENNISBRUG_MATRIX_ACCESS_TOKEN"
 ENV_DATABASE_URL = "KENNISBRUG_DATABASE_URL"
 ENV_STORE_KEY = "KENNISBRUG_MATRIX_STORE_KEY"
-TRUST_POLICIES = ("all", "verified")
+#: Whose devices get room keys (see bot/matrix/device_trust.py): trust on first use, or all.
+TRUST_POLICIES = ("tofu", "all")
 
 ROOM_ALIAS_RE = re.compile(r"^#[^:\s]+:\S+$")
 # Room version 12 ids carry no server part, so the id pattern must not require one.
@@ -145,6 +146,15 @@ def _one_of(choices: tuple[str, ...]) -> Reader:
         return str(chosen)
 
     return read
+
+
+def _trust(value: Any, scope: Scope) -> str:
+    chosen = scope.read(text(), value) or scope.default
+    if chosen == "verified":
+        # Offered until 2026-12: nio gives the bot no way to verify a device, so every
+        # device was blacklisted and no member could read the bot's encrypted messages.
+        raise Invalid("'verified' is no longer offered (the bot cannot verify devices); use tofu (default)")
+    return _one_of(TRUST_POLICIES)(chosen, scope)
 
 
 def _timezone(value: Any, scope: Scope) -> str:
@@ -250,7 +260,7 @@ class MatrixConfig:
     # next to the database file.
     store_path: Path = setting(Path("data/kennisbrug-crypto"), read=_store_path, raw=None)
     store_key: str | None = setting(None, read=_store_key, env=ENV_STORE_KEY)
-    trust: str = setting("all", read=_one_of(TRUST_POLICIES))
+    trust: str = setting("tofu", read=_trust)
     device_id: str | None = setting(None, read=text())
     device_name: str = setting("kennisbrug", read=text())
     sync_timeout_ms: int = setting(30_000, read=whole(1000))
@@ -269,11 +279,6 @@ class MatrixConfig:
     @property
     def server_name(self) -> str:
         return self.user_id.split(":", 1)[1]
-
-    @property
-    def share_with_unverified(self) -> bool:
-        """Room keys go to every device of every member (``trust: all``)."""
-        return self.trust == "all"
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from bot.converters import ParamSpec, inspect_params
 from bot.errors import RegistryError
-from bot.transport import IncomingEvent, IncomingMessage, IncomingReaction, MemberJoined
+from bot.transport import IncomingEvent, IncomingMessage, IncomingReaction, MemberJoined, NewDevice
 
 if TYPE_CHECKING:
     from bot.context import Context
@@ -113,10 +113,10 @@ def check(predicate: Check) -> Callable[[F], F]:
 
 
 def listener(
-    event_type: type[IncomingMessage] | type[IncomingReaction] | type[MemberJoined],
+    event_type: type[IncomingMessage] | type[IncomingReaction] | type[MemberJoined] | type[NewDevice],
 ) -> Callable[[F], F]:
     """Declare a method that receives every event of a type (messages that are no command,
-    reactions, joins)."""
+    reactions, joins, a member's new device)."""
 
     def decorate(func: F) -> F:
         if not inspect.iscoroutinefunction(func):

@@ -88,7 +88,24 @@ class Undecryptable:
     is_direct: bool
 
 
-IncomingEvent = IncomingMessage | IncomingReaction | MemberJoined | Undecryptable
+@dataclass(frozen=True)
+class NewDevice:
+    """A member's account has a device the bot had not seen (or, ``key_changed``, a known
+    device with another key, which gets no room keys now); the core tells the member.
+
+    ``event_id`` is stable for one member, device and key, so a notice repeated after a
+    crash is the same message.
+    """
+
+    event_id: EventId
+    user_id: UserId
+    device_id: str
+    device_name: str
+    key_changed: bool
+    timestamp: datetime
+
+
+IncomingEvent = IncomingMessage | IncomingReaction | MemberJoined | Undecryptable | NewDevice
 EventHandler = Callable[[IncomingEvent], Awaitable[None]]
 
 

@@ -130,6 +130,7 @@ class MatrixTransport:
         if not self._run_finished.is_set():
             raise RuntimeError("MatrixTransport.run() is already running")
         self._run_finished.clear()
+        self._crypto.report_to(handler)  # new devices are reported like events
         try:
             await self._sync.run(handler)
         finally:

@@ -18,10 +18,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
-from nio import AsyncClient, AsyncClientConfig, ErrorResponse, LoginResponse, WhoamiResponse
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    ErrorResponse,
+    KeysQueryResponse,
+    LoginResponse,
+    Response,
+    WhoamiResponse,
+)
 
 from bot.config import Config
 from bot.errors import InvalidCredentials, TransportError
@@ -34,7 +43,23 @@ log = logging.getLogger(__name__)
 CLIENT_API = "/_matrix/client/v3"
 
 
-def build_client(config: Config) -> AsyncClient:
+class BotClient(AsyncClient):
+    """nio's client, telling :attr:`keys_observer` about every device-key query it answers.
+
+    nio queries keys itself too (inside ``room_send``); the device trust decisions
+    (:mod:`bot.matrix.device_trust`) must see each answer before a room key is shared
+    with what it returned, wherever the query came from.
+    """
+
+    keys_observer: Callable[[KeysQueryResponse], None] | None = None
+
+    async def receive_response(self, response: Response) -> None:
+        await super().receive_response(response)
+        if isinstance(response, KeysQueryResponse) and self.keys_observer is not None:
+            self.keys_observer(response)
+
+
+def build_client(config: Config) -> BotClient:
     """An ``AsyncClient`` whose retry behaviour is left to :mod:`bot.matrix.homeserver_calls`.
 
     ``max_timeouts=1`` keeps one immediate retry of a dropped keep-alive connection;
@@ -51,7 +76,7 @@ def build_client(config: Config) -> AsyncClient:
         encryption_enabled=m.encryption,
         store_sync_tokens=False,
     )
-    return AsyncClient(
+    return BotClient(
         m.homeserver, m.user_id, device_id=m.device_id or "", store_path="", config=client_config
     )
 

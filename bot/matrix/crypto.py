@@ -14,24 +14,23 @@ nio does the cryptography (vodozemac). This module decides the rest:
   keys, query changed devices, claim keys for new Olm sessions, send queued to-device
   messages (key requests).
 - **Sending.** nio encrypts in ``room_send``; :meth:`Crypto.prepare_send` makes sure nio
-  knows the room (a room created a moment ago, or one not synced yet) and applies the
-  trust policy: ``all`` shares room keys with every device of every member,
-  ``verified`` only with devices verified in the store (the others are blacklisted).
-- **Undecryptable messages** (:class:`Undecrypted`): kept durably in ``core_state``;
-  keys are requested from the sender's devices, decryption is retried after every sync
-  (room keys arrive as to-device messages), and after ``matrix.undecryptable_wait_s``
-  the sync loop tells the member once.
+  knows the room (a room created a moment ago, or one not synced yet) and shares the
+  room key with every device that is not blacklisted. Which devices are:
+  :mod:`bot.matrix.device_trust` (``trust: tofu``, trust on first use, the default; or
+  ``all``).
+- **Undecryptable messages** (:mod:`bot.matrix.undecrypted`): kept durably in
+  ``core_state``; keys are requested from the sender's devices, decryption is retried
+  after every sync, and after ``matrix.undecryptable_wait_s`` the sync loop tells the
+  member once.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import secrets as _random
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,19 +51,30 @@ from bot.config import Config
 from bot.errors import ConfigError, TransportError
 from bot.ids import RoomId, UserId
 from bot.locks import KeyedLocks
-from bot.matrix import state
+from bot.matrix.client import BotClient
+from bot.matrix.device_trust import DeviceTrust
 from bot.matrix.homeserver_calls import TRANSIENT_EXCEPTIONS, request
+from bot.matrix.store_erasure import erase_from_store
+from bot.matrix.undecrypted import MAX_PENDING, UNDECRYPTED, PendingDecryptions, Undecrypted
 from bot.secrets import STORE_KEY as STORE_KEY_SECRET
 from bot.secrets import Secrets
 from bot.storage.database import Database
+from bot.transport import EventHandler
+
+__all__ = [
+    "MAX_PENDING",
+    "STORE_KEY",
+    "UNDECRYPTED",
+    "Crypto",
+    "CryptoStoreError",
+    "PendingDecryptions",
+    "Undecrypted",
+]
 
 log = logging.getLogger(__name__)
 
-#: ``core_state`` keys: the generated pickle key and the messages not decrypted yet.
+#: The ``core_state`` key of the generated pickle key.
 STORE_KEY = STORE_KEY_SECRET.state_key
-UNDECRYPTED = "matrix.undecrypted"
-#: At most this many undecryptable messages wait for keys; beyond it the oldest is given up.
-MAX_PENDING = 500
 
 
 class RoomKeyNotDelivered(ConnectionError):
@@ -82,131 +92,6 @@ class CryptoStoreError(ConfigError):
         super().__init__([problem])
 
 
-@dataclass
-class Undecrypted:
-    """A message the bot could not decrypt yet, waiting for its room key."""
-
-    event_id: str
-    room_id: str
-    sender: str
-    session_id: str
-    first_seen: datetime
-    source: Mapping[str, Any]
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "event_id": self.event_id,
-            "room_id": self.room_id,
-            "sender": self.sender,
-            "session_id": self.session_id,
-            "first_seen": state.encode_time(self.first_seen),
-            "source": dict(self.source),
-        }
-
-    @classmethod
-    def from_json(cls, data: Any) -> Undecrypted | None:
-        if not isinstance(data, Mapping):
-            return None
-        fields = [data.get(k) for k in ("event_id", "room_id", "sender", "session_id")]
-        texts = [f for f in fields if isinstance(f, str)]
-        first_seen = state.decode_time(data.get("first_seen"))
-        source = data.get("source")
-        if len(texts) != 4 or first_seen is None or not isinstance(source, Mapping):
-            return None
-        event_id, room_id, sender, session_id = texts
-        return cls(event_id, room_id, sender, session_id, first_seen, source)
-
-    @property
-    def session_key(self) -> str:
-        """One notice per member, room and Megolm session (a lost key hides all its messages)."""
-        return f"{self.room_id}|{self.sender}|{self.session_id}"
-
-
-class PendingDecryptions:
-    """The undecryptable messages and the sessions already explained, kept in ``core_state``."""
-
-    def __init__(self, db: Database, wait_s: float) -> None:
-        self._db = db
-        self.wait = timedelta(seconds=wait_s)
-        self.items: dict[str, Undecrypted] = {}
-        self.told: dict[str, None] = {}  # session keys the member was told about (ordered)
-        self.dirty = False
-
-    async def load(self) -> None:
-        stored = (await state.load(self._db, UNDECRYPTED)).get(UNDECRYPTED)
-        if not stored:
-            return
-        try:
-            data = json.loads(stored)
-        except ValueError:
-            log.warning("the list of undecrypted messages is unreadable; starting a new one")
-            return
-        for raw in data.get("items", []) if isinstance(data, dict) else []:
-            item = Undecrypted.from_json(raw)
-            if item is not None:
-                self.items[item.event_id] = item
-        told = data.get("told", []) if isinstance(data, dict) else []
-        self.told = {key: None for key in told if isinstance(key, str)}
-        if self.items:
-            log.info("%d messages are still waiting for their room keys", len(self.items))
-
-    async def save(self) -> None:
-        if not self.dirty:
-            return
-        told = list(self.told)[-MAX_PENDING:]
-        payload = {"items": [item.as_json() for item in self.items.values()], "told": told}
-        await state.save(self._db, {UNDECRYPTED: json.dumps(payload, separators=(",", ":"))})
-        self.dirty = False
-
-    def add(self, item: Undecrypted) -> bool:
-        if item.event_id in self.items:
-            return False
-        self.items[item.event_id] = item
-        self.dirty = True
-        return True
-
-    def remove(self, event_id: str) -> None:
-        if self.items.pop(event_id, None) is not None:
-            self.dirty = True
-
-    def overflow(self) -> list[Undecrypted]:
-        """The oldest items beyond :data:`MAX_PENDING` (to be given up at once)."""
-        extra = len(self.items) - MAX_PENDING
-        return list(self.items.values())[:extra] if extra > 0 else []
-
-    def expired(self, item: Undecrypted, now: datetime) -> bool:
-        return now - item.first_seen >= self.wait
-
-    def seconds_to_next_deadline(self, now: datetime) -> float | None:
-        if not self.items:
-            return None
-        earliest = min(item.first_seen for item in self.items.values())
-        return max(0.0, (earliest + self.wait - now).total_seconds())
-
-    def of_member(self, user_id: str) -> list[Undecrypted]:
-        return [item for item in self.items.values() if item.sender == user_id]
-
-    def forget_member(self, user_id: str) -> int:
-        """Drop the member's waiting messages and the notices about their sessions."""
-        removed = [event_id for event_id, item in self.items.items() if item.sender == user_id]
-        for event_id in removed:
-            del self.items[event_id]
-        told = [key for key in self.told if key.split("|")[1:2] == [user_id]]
-        for key in told:
-            del self.told[key]
-        if removed or told:
-            self.dirty = True
-        return len(removed) + len(told)
-
-    def first_notice(self, item: Undecrypted) -> bool:
-        """True the first time for a member's session; the member is told only then."""
-        if item.session_key in self.told:
-            return False
-        self.told[item.session_key] = None
-        self.dirty = True
-        return True
-
-
 class Crypto:
     """The encryption side of the adapter; every method is a no-op with encryption off."""
 
@@ -221,6 +106,9 @@ class Crypto:
         self._own = UserId(config.matrix.user_id)
         self.pending = PendingDecryptions(db, config.matrix.undecryptable_wait_s)
         self._sharing: KeyedLocks[str] = KeyedLocks()
+        self.trust = DeviceTrust(client, db, clock, config.matrix.trust, self._own)
+        if isinstance(client, BotClient):
+            client.keys_observer = self.trust.observe
 
     @property
     def enabled(self) -> bool:
@@ -268,7 +156,12 @@ class Crypto:
             self._client.store_path,
         )
         await self.pending.load()
+        await self.trust.start()
         await self.housekeeping()
+
+    def report_to(self, handler: EventHandler) -> None:
+        """Where new devices are reported (the core's handler, once the sync loop runs)."""
+        self.trust.report_to(handler)
 
     # ------------------------------------------------------------------ erasure
 
@@ -290,6 +183,10 @@ class Crypto:
         if devices:
             # Public keys the homeserver publishes for every device; no secrets.
             data["devices"] = [{"device_id": d.id, "display_name": d.display_name} for d in devices]
+        trusted = self.trust.export(user_id)
+        if trusted:
+            # Trust on first use: the devices (and keys) the bot trusts for the member.
+            data["trusted_devices"] = trusted
         return data
 
     async def forget_member(self, user_id: UserId) -> int:
@@ -305,6 +202,7 @@ class Crypto:
         """
         removed = self.pending.forget_member(user_id)
         await self.pending.save()
+        removed += await self.trust.forget(user_id)
         olm = self._client.olm
         if olm is None or user_id == self._own:
             return removed
@@ -328,13 +226,14 @@ class Crypto:
             olm.users_for_key_query.add(user_id)
         store = self._client.store
         if store is not None:
-            removed += _erase_from_store(store, user_id, devices, curve_keys)
+            removed += erase_from_store(store, user_id, devices, curve_keys)
         log.info("erased a forgotten member's encryption records (%d)", removed)
         if user_id in olm.users_for_key_query:
             # Before the confirmation is sent, not after the next sync: a room key shared
             # now must reach their devices.
             try:
-                await request(self._client.keys_query, "querying device keys")
+                with self.trust.not_meeting(user_id):
+                    await request(self._client.keys_query, "querying device keys")
             except (TransportError, LocalProtocolError, *TRANSIENT_EXCEPTIONS) as exc:
                 log.warning("could not fetch a member's device keys again (%s); after the next sync", exc)
         return removed
@@ -361,6 +260,9 @@ class Crypto:
                 await client.send_to_device_messages()
         except (TransportError, LocalProtocolError, *TRANSIENT_EXCEPTIONS) as exc:
             log.warning("encryption housekeeping failed (%s); retrying after the next sync", exc)
+        # New devices found by any key query since the last batch: told before the
+        # batch is handled (and before the bot answers the new device).
+        await self.trust.flush()
 
     # ------------------------------------------------------------------ sending
 
@@ -376,11 +278,11 @@ class Crypto:
             # only: a member invited to a DM before the restart would never get the room
             # key. The room's full state names the invited members too.
             room = await self._load_room(room_id)
-        if room.encrypted and not self._config.matrix.share_with_unverified:
-            await self._withhold_from_unverified(room)
         if room.encrypted:
             await self._share_room_key(room)
-        return {"ignore_unverified_devices": self._config.matrix.share_with_unverified}
+        # Nobody can verify a device with the bot: every device that is not blacklisted
+        # (see bot.matrix.device_trust) gets the room key.
+        return {"ignore_unverified_devices": True}
 
     async def _share_room_key(self, room: MatrixRoom) -> None:
         """Share a new room key before ``room_send`` would, and make sure every device got it.
@@ -408,9 +310,7 @@ class Crypto:
             if isinstance(claimed, ErrorResponse):
                 raise RoomKeyNotDelivered(f"claiming one-time keys for {room.room_id} failed")
         try:
-            await client.share_group_session(
-                room.room_id, ignore_unverified_devices=self._config.matrix.share_with_unverified
-            )
+            await client.share_group_session(room.room_id, ignore_unverified_devices=True)
         finally:
             stuck = client.sharing_session.pop(room.room_id, None)
             if stuck is not None:
@@ -475,18 +375,6 @@ class Crypto:
                 await request(client.keys_query, "querying device keys")
         return room
 
-    async def _withhold_from_unverified(self, room: MatrixRoom) -> None:
-        """``trust: verified``: devices not verified in the store get no room key."""
-        client = self._client
-        if not room.members_synced:
-            await request(lambda: client.joined_members(room.room_id), f"listing members of {room.room_id}")
-        if client.should_query_keys:
-            await request(client.keys_query, "querying device keys")
-        for user_id in list(room.users):
-            for device in client.device_store.active_user_devices(user_id):
-                if not device.verified and not device.blacklisted:
-                    client.blacklist_device(device)
-
     # ------------------------------------------------------------- undecryptable
 
     def undecrypted(self, room_id: RoomId, source: Mapping[str, Any], now: datetime) -> Undecrypted | None:
@@ -538,66 +426,3 @@ class Crypto:
             return None
         event.room_id = item.room_id
         return event
-
-
-def _erase_from_store(store: Any, user_id: str, devices: list[Any], curve_keys: set[str]) -> int:
-    """Delete the member's rows from nio's SQLite store, and their trust file lines.
-
-    nio has no method for this; the tables are nio's own (``nio.store.models``), all
-    scoped by this device's account.
-    """
-    from nio.store.models import (  # nio's store schema, used only here
-        DeviceKeys,
-        DeviceTrustState,
-        Keys,
-        MegolmInboundSessions,
-        OlmSessions,
-        TrackedUsers,
-    )
-
-    removed = 0
-    with store.database.bind_ctx([*store.models, TrackedUsers]), store.database.atomic():
-        account = store._get_account()
-        if account is None:
-            return 0
-        # Not every store version has these tables (nio creates some only on upgrades).
-        has_trust_table = store.database.table_exists(DeviceTrustState._meta.table_name)
-        rows = list(
-            DeviceKeys.select().where((DeviceKeys.account == account) & (DeviceKeys.user_id == user_id))
-        )
-        for row in rows:
-            Keys.delete().where(Keys.device == row).execute()
-            if has_trust_table:
-                DeviceTrustState.delete().where(DeviceTrustState.device == row).execute()
-            removed += row.delete_instance()
-        if curve_keys:
-            removed += (
-                OlmSessions.delete()
-                .where((OlmSessions.account == account) & OlmSessions.sender_key.in_(curve_keys))
-                .execute()
-            )
-            # Forwarded chains go with their sessions (ON DELETE CASCADE).
-            removed += (
-                MegolmInboundSessions.delete()
-                .where(
-                    (MegolmInboundSessions.account == account)
-                    & MegolmInboundSessions.sender_key.in_(curve_keys)
-                )
-                .execute()
-            )
-        if store.database.table_exists(TrackedUsers._meta.table_name):
-            removed += (
-                TrackedUsers.delete()
-                .where((TrackedUsers.account == account) & (TrackedUsers.user_id == user_id))
-                .execute()
-            )
-    # The trust state files (DefaultStore) name the user on every line of theirs.
-    for name in ("trust_db", "blacklist_db", "ignore_db"):
-        keys = getattr(store, name, None)
-        if keys is None:
-            continue
-        theirs = [key for key in list(keys) if key.user_id == user_id]
-        if theirs:
-            keys.remove_many(theirs)
-            removed += len(theirs)
-    return removed

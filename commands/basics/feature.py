@@ -1,4 +1,4 @@
-"""``!help``, ``!taal`` and ``!status``."""
+"""``!help``, ``!taal`` and ``!status``, and telling a member about a new device."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from bot.context import Context
 from bot.errors import UserError
 from bot.formatting import Markup, Rendered
 from bot.help import dm_only_command, may_run, summary, usage
-from bot.registry import Command, Feature, check, command
+from bot.registry import Command, Feature, check, command, listener
 from bot.services import Services
+from bot.transport import NewDevice
 from commands.basics.settings import FLOW_NAME, SettingsFlow
 
 #: What ``!help`` in a room shows besides the way in (``!intro``): the commands a new
@@ -149,3 +150,19 @@ class CoreCommands(Feature):
         """Walk the member through their settings, one question at a time."""
         await ctx.reply("core.settings.intro")
         await self.services.conversations.start(ctx, FLOW_NAME, ctx.room_id)
+
+    @listener(NewDevice)
+    async def new_device(self, event: NewDevice) -> None:
+        """A device the bot had not seen on the member's account (or a known one with
+        another key): they hear it at once, so a stolen password does not go unnoticed."""
+        catalogue = self.services.catalogue
+
+        def device(language: str) -> Markup | str:
+            if not event.device_name:
+                return event.device_id
+            return catalogue.fragment(
+                language, "core.encryption.device_label", name=event.device_name, device_id=event.device_id
+            )
+
+        key = "core.encryption.device_key_changed" if event.key_changed else "core.encryption.new_device"
+        await self.services.members.tell(event.user_id, key, txn_id=f"kb.{event.event_id}", device=device)

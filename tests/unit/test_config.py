@@ -98,7 +98,7 @@ def test_core_messages_in_order(tmp_path: Path) -> None:
         "database.url: 'mysql://db' must start with sqlite+aiosqlite:// or postgresql+asyncpg://",
         "matrix.password: give a password (or access_token), in the file or in $KENNISBRUG_MATRIX_PASSWORD",
         "matrix.store_key: must be at least 16 characters (a long random text)",
-        "matrix.trust: 'niemand' must be one of all, verified",
+        "matrix.trust: 'niemand' must be one of tofu, all",
         "matrix.timeline_limit: 5 must be a whole number of at least 10",
         "community.command_prefix: '!!!!' must be one to three punctuation characters",
         "community.moderators[1]: 'mod' is not a Matrix user id like @name:server",

@@ -41,7 +41,7 @@ def config(tmp_path: Path, env: dict[str, str] | None = None, **matrix: Any) -> 
 def test_encryption_defaults_suit_a_community_bot(tmp_path: Path) -> None:
     m = config(tmp_path).matrix
     assert m.encryption is True
-    assert m.trust == "all" and m.share_with_unverified is True
+    assert m.trust == "tofu"  # trust on first use; a new device is told to its member
     assert m.encrypt_private_rooms is True
     assert m.encrypt_community_rooms is False
     assert m.store_path == Path("/var/lib/kennisbrug/bot-crypto")  # next to the database
@@ -56,7 +56,8 @@ def test_store_key_comes_from_the_environment_before_the_file(tmp_path: Path) ->
 @pytest.mark.parametrize(
     ("setting", "expected"),
     [
-        ({"trust": "some"}, "matrix.trust: 'some' must be one of all, verified"),
+        ({"trust": "some"}, "matrix.trust: 'some' must be one of tofu, all"),
+        ({"trust": "verified"}, "matrix.trust: 'verified' is no longer offered (the bot cannot verify devices); use tofu"),
         ({"store_key": "short"}, "matrix.store_key: must be at least 16 characters"),
         ({"encrypt_private_rooms": "ja"}, "matrix.encrypt_private_rooms: 'ja' must be true or false"),
         ({"undecryptable_wait_s": -1}, "matrix.undecryptable_wait_s: -1 must be a number"),
@@ -74,8 +75,8 @@ def test_default_store_path_for_other_databases() -> None:
     assert default_store_path("postgresql+asyncpg://u:p@db/kb") == Path("data/kennisbrug-crypto")
 
 
-def test_verified_trust_withholds_keys_from_unverified_devices(tmp_path: Path) -> None:
-    assert config(tmp_path, trust="verified").matrix.share_with_unverified is False
+def test_all_is_the_explicit_opt_out(tmp_path: Path) -> None:
+    assert config(tmp_path, trust="all").matrix.trust == "all"
 
 
 # ---------------------------------------------------------- rooms the bot creates
