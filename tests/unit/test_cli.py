@@ -27,6 +27,18 @@ def test_check_config_explains_every_problem(tmp_path: Path, capsys: pytest.Capt
     assert "community: section is required" in err
 
 
+def test_check_config_refuses_trust_verified_in_one_line_naming_tofu(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw = yaml.safe_load((PROJECT / "config" / "example.yaml").read_text())
+    raw["matrix"]["trust"] = "verified"
+    path = tmp_path / "verified.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert main(["check-config", "--config", str(path)]) == 1
+    lines = [line for line in capsys.readouterr().err.splitlines() if "matrix.trust" in line]
+    assert len(lines) == 1 and "'verified' is no longer offered" in lines[0] and "use tofu" in lines[0]
+
+
 def test_migrate_creates_the_schema(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     raw = yaml.safe_load((PROJECT / "config" / "example.yaml").read_text())
     raw["database"]["url"] = f"sqlite+aiosqlite:///{tmp_path / 'k.db'}"
