@@ -247,16 +247,25 @@ class DeviceTrust:
         """Hand the notices to the core, then write the changed records (after a sync)."""
         if self._handler is None:
             return  # before the sync loop runs: kept until it does
+        # Taken together: what a key query decides while the notices are being told
+        # waits for the next flush, so no record is written before its notice.
         notices, self._notices = self._notices, []
+        dirty, self._dirty = self._dirty, set()
+        encoded = {u: _encode(u, self._known[u]) for u in dirty if u in self._known}
         for notice in notices:
             try:
                 await self._handler(notice)
             except Exception:
                 log.exception("telling a member about a new device failed")
-        dirty, self._dirty = self._dirty, set()
-        if dirty:
-            values = {record_key(u): _encode(u, self._known[u]) for u in dirty if u in self._known}
+        # A member forgotten meanwhile stays forgotten.
+        values = {record_key(u): value for u, value in encoded.items() if u in self._known}
+        if not values:
+            return  # the usual batch: nothing to write
+        try:
             await state.save(self._db, values)
+        except Exception:
+            self._dirty |= dirty  # written with the next batch
+            raise
 
     async def _load(self) -> None:
         async with self._db.session() as session:

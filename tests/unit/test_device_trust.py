@@ -28,6 +28,8 @@ from bot.transport import IncomingEvent, NewDevice
 from tests.fakes import BOB, FakeTransport
 from tests.privacy_scan import rows_mentioning
 
+pytestmark = pytest.mark.both_databases
+
 NOW = datetime(2027, 3, 16, 9, 0, tzinfo=UTC)
 PHONE = SeenDevice("PHONE", "phone-key", "Element op Pixel")
 LAPTOP = SeenDevice("LAPTOP", "laptop-key", "Element Desktop")
