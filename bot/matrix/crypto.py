@@ -192,13 +192,15 @@ class Crypto:
     async def forget_member(self, user_id: UserId) -> int:
         """Drop the member's waiting messages and what the crypto store keeps about them.
 
-        Their device keys, trust records, Olm sessions with their devices and the room
-        keys their devices sent go, from memory and from nio's SQLite store (which
-        overwrites deleted rows: ``secure_delete``). Outbound room keys shared with them
+        Their device keys, trust records (nio's, and the devices trusted on first use),
+        Olm sessions with their devices and the room keys their devices sent go, from
+        memory and from nio's SQLite store (which overwrites deleted rows:
+        ``secure_delete``). Outbound room keys shared with them
         are dropped, so the next message in such a room gets a new key for everyone:
         other members lose nothing. While the member still shares an encrypted room
         with the bot (their DM), their public device keys are fetched again from the
-        homeserver, so that they can read what the bot still sends them there.
+        homeserver, so that they can read what the bot still sends them there (that
+        fetch is not a first meeting: nothing is recorded about them again).
         """
         removed = self.pending.forget_member(user_id)
         await self.pending.save()
