@@ -101,7 +101,9 @@ class Accreditation(OrganiserCommands):
         register = register_named(key)
         if register is None:
             raise UserError(
-                "accreditation.error.unknown_register", name=key[:30], registers=self._register_names()
+                "accreditation.error.unknown_register",
+                name=key[:30].upper(),
+                registers=self._register_names(),
             )
         return register.key, ""
 

@@ -33,6 +33,12 @@ REMINDERS = (("7d", timedelta(days=7)), ("6w", timedelta(weeks=6)))
 AHEAD = timedelta(days=400)
 BACK = timedelta(weeks=6, days=1)
 PDF = "application/pdf"
+# How late a job may still run (also how late planning still adds it: the daily planning
+# may come after the moment, for a meeting marked by hand and never checked in to).
+LATENESS = {
+    "accreditation.certificates": timedelta(days=7),
+    "accreditation.export_reminder": timedelta(days=14),
+}
 
 
 def certificates_job_id(event_id: int) -> str:
@@ -54,8 +60,12 @@ class AccreditationJobs:
 
     def register(self) -> None:
         scheduler = self.services.scheduler
-        scheduler.register(CERTIFICATES_KIND, self.send_certificates, MissedPolicy.within(timedelta(days=7)))
-        scheduler.register(EXPORT_REMINDER_KIND, self.remind_export, MissedPolicy.within(timedelta(days=14)))
+        scheduler.register(
+            CERTIFICATES_KIND, self.send_certificates, MissedPolicy.within(LATENESS[CERTIFICATES_KIND])
+        )
+        scheduler.register(
+            EXPORT_REMINDER_KIND, self.remind_export, MissedPolicy.within(LATENESS[EXPORT_REMINDER_KIND])
+        )
         scheduler.register(PLAN_KIND, self.planning_job, MissedPolicy.always())
 
     async def start(self) -> None:
@@ -93,15 +103,19 @@ class AccreditationJobs:
         now = self.services.clock.now()
         source = self.service.source
         meetings = await source.meetings_ending(now - BACK, now + AHEAD)
-        planned = [job for meeting in meetings for job in self.plan(meeting) if job[2] > now]
+        planned = [job for meeting in meetings for job in self.plan(meeting) if self._worth_planning(job)]
         added = await self.services.scheduler.schedule_many(planned)
         if added:
             log.info("accreditation: %d job(s) planned", added)
         return added
 
     async def plan_one(self, meeting: Meeting) -> None:
-        now = self.services.clock.now()
-        await self.services.scheduler.schedule_many([j for j in self.plan(meeting) if j[2] > now])
+        await self.services.scheduler.schedule_many(
+            [j for j in self.plan(meeting) if self._worth_planning(j)]
+        )
+
+    def _worth_planning(self, job: tuple[str, str, Any, dict[str, Any]]) -> bool:
+        return bool(job[2] > self.services.clock.now() - LATENESS[job[1]])
 
     async def _still_due(self, job_id: str, kind: str, run_at: Any, payload: dict[str, Any]) -> bool:
         """False (and planned again) when the meeting moved and this job came too early."""

@@ -109,7 +109,7 @@ def check_number(register_name: str, raw: str) -> Number:
         return _check_other(raw)
     register = register_named(register_name)
     if register is None:
-        raise NumberError("accreditation.error.unknown_register", name=register_name[:30])
+        raise NumberError("accreditation.error.unknown_register", name=register_name[:30].upper())
     number = clean(raw, " -./").strip()
     if number.upper().startswith(register.prefix):
         number = number[len(register.prefix) :]

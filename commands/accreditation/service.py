@@ -43,6 +43,12 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:40] or "bijeenkomst"
 
 
+def fallback_name(user_id: str) -> str:
+    """A member who gave no name for certificates: their Matrix name, starting with a
+    letter (a cell starting with ``@`` is a formula to a spreadsheet)."""
+    return f"{user_id.lstrip('@').split(':', 1)[0]} ({user_id})"
+
+
 class AccreditationService:
     def __init__(
         self,
@@ -114,7 +120,7 @@ class AccreditationService:
         return [
             Attendee(
                 user_id=user,
-                name=names.get(user, user),
+                name=names.get(user) or fallback_name(user),
                 profession=self._profession(professions.get(user, ("", ()))[0], language),
                 checked_in_at=checkins.get(user),
                 numbers=numbers.get(user, ()),
@@ -180,7 +186,7 @@ class AccreditationService:
 
     async def certificate(self, meeting: Meeting, user_id: str, language: str) -> tuple[str, bytes]:
         """One member's certificate: (file name, PDF)."""
-        name = (await self.store.names([user_id])).get(user_id, user_id)
+        name = (await self.store.names([user_id])).get(user_id) or fallback_name(user_id)
         pdf = certificate_pdf(self.certificate_text(meeting, name, language))
         return self.certificate_filename(meeting, language, name), pdf
 

@@ -153,6 +153,14 @@ class AccreditationStore:
                 continue
         raise RuntimeError("no free check-in code found")
 
+    async def code_of(self, event_id: int) -> CodeRecord | None:
+        """The event's current code (for a page that shows it again)."""
+        async with self._db.session() as session:
+            row = await session.get(CheckinCode, event_id)
+        if row is None:
+            return None
+        return CodeRecord(int(row.event_id), row.code, _aware(row.opens_at), _aware(row.closes_at))
+
     async def code(self, code: str) -> CodeRecord | None:
         async with self._db.session() as session:
             row = await session.scalar(select(CheckinCode).where(CheckinCode.code == code))
