@@ -67,7 +67,7 @@ class Accreditation(OrganiserCommands):
         english="profile set registration",
     )
     async def set_registration(self, ctx: Context, options: Options) -> None:
-        """Add your registration number(s) for accreditation (BIG, SRA, NIP, RRGZ, NOLOC, other)."""
+        """Add your registration numbers for accreditation (BIG, SRA, NIP, RRGZ, NOLOC, other)."""
         if not options:
             raise UserError("accreditation.error.no_numbers", registers=self._register_names())
         checked: list[Number] = []
