@@ -34,6 +34,7 @@ class CertificateText:
     heading: str
     intro: str
     name: str
+    after_name: str
     # (label, value) rows: event, date, duration, accreditation, organiser.
     rows: tuple[tuple[str, str], ...]
     footer: str
@@ -63,12 +64,15 @@ def certificate_pdf(text: CertificateText) -> bytes:
     pdf.ln(6)
     pdf.set_font("DejaVu", "B", 20)
     pdf.multi_cell(0, 11, text.name, align="C", new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(14)
+    pdf.ln(4)
+    pdf.set_font("DejaVu", "", 13)
+    pdf.multi_cell(0, 8, text.after_name, align="C", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(12)
     for label, value in text.rows:
         pdf.set_font("DejaVu", "B", 12)
         pdf.cell(45, 8, label)
         pdf.set_font("DejaVu", "", 12)
-        pdf.multi_cell(0, 8, value, new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 8, value, align="L", new_x="LMARGIN", new_y="NEXT")
         pdf.ln(2)
     pdf.set_y(250)
     pdf.set_font("DejaVu", "", 9)

@@ -174,6 +174,7 @@ class AccreditationService:
             heading=catalogue.plain(language, "accreditation.certificate.heading"),
             intro=catalogue.plain(language, "accreditation.certificate.intro"),
             name=name,
+            after_name=catalogue.plain(language, "accreditation.certificate.after_name"),
             rows=tuple((catalogue.plain(language, f"accreditation.certificate.{k}"), v) for k, v in rows),
             footer=catalogue.plain(
                 language,

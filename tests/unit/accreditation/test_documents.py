@@ -23,6 +23,7 @@ TEXT = CertificateText(
     heading="Bewijs van deelname",
     intro="Hierbij verklaren wij dat",
     name="Łucja van den Brink-Ölçer",
+    after_name="heeft deelgenomen aan",
     rows=(
         ("Bijeenkomst", "Casus FML"),
         ("Datum", "dinsdag 13 april 2027, 09:30–13:00"),
@@ -44,6 +45,7 @@ def test_certificate_text_reads_back_and_the_page_renders(tmp_path: Path) -> Non
     for expected in (
         "Bewijs van deelname",
         "Łucja van den Brink-Ölçer",
+        "heeft deelgenomen aan",
         "Casus FML",
         "dinsdag 13 april 2027, 09:30–13:00",
         "3:30 uur",
