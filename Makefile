@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed-$(shell cksum requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint postgres-server bench bench-encrypted bench-directory bench-buddy bench-events bench-commands bench-retention bench-guard lock clean-demo
+.PHONY: demo test lint postgres-server poppler bench bench-encrypted bench-directory bench-buddy bench-events bench-commands bench-retention bench-guard lock clean-demo
 
 $(STAMP):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ $(STAMP):
 demo: $(STAMP)
 	$(PY) run_bot.py demo
 
-test: $(STAMP) lint postgres-server
+test: $(STAMP) lint postgres-server poppler
 	$(PY) -m pytest -m "not slow"
 
 # Only the slow tests: homeserver outages of 15 s and 2 min, a 2 min SIGSTOP, about
@@ -38,6 +38,14 @@ postgres-server:
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
 	else echo "PostgreSQL binaries missing (install the 'postgresql' package): PostgreSQL tests will skip"; fi
+
+# The certificate tests read the PDF back (pdftotext) and draw its page (pdftoppm):
+# Debian's poppler-utils, installed here when missing (as root, with apt-get).
+poppler:
+	@if command -v pdftotext >/dev/null 2>&1 && command -v pdftoppm >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils; \
+	else echo "poppler-utils missing (install the 'poppler-utils' package): the PDF rendering tests will skip"; fi
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -55,6 +55,7 @@ FEATURE_MODULES: tuple[str, ...] = (
     "commands.stats",
     "commands.digest",
     "commands.events",
+    "commands.accreditation",
 )
 
 

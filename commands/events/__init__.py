@@ -7,7 +7,8 @@ Where things are: ``feature.py`` assembles the feature from its command groups
 (``reactions``), all sharing ``base.EventsBase``. The work behind them: ``rendering``
 (card and texts), ``cards`` (the card in the events room), ``notify`` (telling members),
 ``signups`` (what follows an answer), ``jobs`` (reminders and evaluation invitations),
-``sources`` (digest and stats). ``store``, ``planning``, ``flows``, ``settings`` and
+``sources`` (digest and stats), ``accreditation`` (meetings and attendance for the
+accreditation feature). ``store``, ``planning``, ``flows``, ``settings`` and
 ``calendar`` are the data, pure logic, conversations, config and ``.ics`` file."""
 
 from bot.registry import Feature

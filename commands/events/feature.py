@@ -15,6 +15,7 @@ from datetime import datetime
 from bot.ids import UserId
 from bot.services import Services
 from commands.digest.sources import DigestRequest, DigestSection
+from commands.events.accreditation import AccreditationSource
 from commands.events.cards import Cards
 from commands.events.commands_attendance import AttendanceCommands
 from commands.events.commands_change import ChangeCommands
@@ -45,6 +46,7 @@ class Events(
     AttendanceCommands,
     EvaluationCommands,
     ReactionListener,
+    AccreditationSource,
 ):
     name = "events"
 

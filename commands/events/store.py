@@ -440,6 +440,41 @@ class EventStore:
             ).all()
         return list(rows)
 
+    async def attendance_times(self, event_id: int) -> list[tuple[str, datetime]]:
+        """Who was there and when it was recorded, in that order."""
+        async with self._db.session() as session:
+            rows = (
+                await session.execute(
+                    select(Attendance.user_id, Attendance.recorded_at)
+                    .where(Attendance.event_id == event_id)
+                    .order_by(Attendance.recorded_at)
+                )
+            ).all()
+        return [(str(u), _aware(t)) for u, t in rows]
+
+    async def remove_attendance(self, event_id: int, users: Iterable[str]) -> int:
+        """Take members off the attendance (an organiser's correction)."""
+        wanted = list(dict.fromkeys(users))
+        if not wanted:
+            return 0
+        async with self._db.transaction() as session:
+            result = await session.execute(
+                delete(Attendance).where(Attendance.event_id == event_id, Attendance.user_id.in_(wanted))
+            )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def ending(self, since: datetime, until: datetime) -> list[EventRecord]:
+        """Announced events that end in ``[since, until)``."""
+        async with self._db.session() as session:
+            rows = (
+                await session.scalars(
+                    select(Event)
+                    .where(Event.status == ANNOUNCED, Event.ends_at >= since, Event.ends_at < until)
+                    .order_by(Event.ends_at, Event.id)
+                )
+            ).all()
+        return [to_record(row) for row in rows]
+
     async def attended(self, user_id: str) -> list[EventRecord]:
         async with self._db.session() as session:
             rows = (

@@ -342,6 +342,8 @@ async def test_reminders_across_daylight_saving_and_a_restart_then_evaluation(
         # Bob never answered the welcome's consent question, so that conversation is
         # still open: the invitation tells him how to start the evaluation.
         [(dm, _)] = await _wait(bob, _notice(f"Dank je wel dat je er was bij **{title}", since))
+        # The event carries accreditation: his certificate comes that morning as well.
+        await _wait(bob, _notice(f"bewijs van deelname voor **{title}", since))
         before = len(bob.notices(dm))
         await bob.send(dm, f"!evaluatie {event.id}")
         found = await bob.wait_for(

@@ -114,9 +114,11 @@ async def test_new_member_onboarding_directory_export_and_erasure(
     await _answer(bob, dm, "Arbeidsdeskundige bij het UWV, graag over de grenzen heen.", "Hoe weeg jij")
     await _answer(bob, dm, "Ik begin bij wat iemand nog wel kan.", "Mogen andere leden je vinden")
     await _answer(bob, dm, "ja", "Mag jouw tekst daarvoor")
-    await _answer(bob, dm, "nee", "kort overzicht")  # last: the digest, opt-in
+    await _answer(bob, dm, "nee", "kort overzicht")  # the digest, opt-in
+    await _answer(bob, dm, "ja", "accreditatiepunten")  # last: registration numbers
     thanks = await _answer(bob, dm, "ja", "Dank je wel")
     assert "voorstelkaartje" in thanks and "Je ontvangt het overzicht elke maandag" in thanks
+    assert "profiel zet registratie BIG=" in thanks
 
     # The card in the welcome room: a real message (not a notice) naming profession and region.
     welcome_room = (await bob.client.room_resolve_alias(bot_config.rooms["welcome"])).room_id

@@ -257,7 +257,10 @@ async def test_attendance_accreditation_and_evaluation(
     await say(app, f"!event aanwezig {event_id} @bob:localhost carol", sender=ALICE, room="!events")
     assert "2 nieuw" in transport.last()
     await say(app, "!mijn-accreditatie", sender=BOB)
-    assert "3 PE-punten NVvA" in transport.last() and "Punten bij elkaar: 3" in transport.last()
+    # The overview, then the certificate (the accreditation feature's) in the DM.
+    report = transport.texts()[-2]
+    assert "3 PE-punten NVvA" in report and "Punten bij elkaar: 3" in report
+    assert "bewijs van deelname" in transport.last()
     clock.set(event.ends_at + timedelta(days=1))
     await app.services.scheduler.run_due()
     invites = await outbox_texts(app, transport, dm(BOB))

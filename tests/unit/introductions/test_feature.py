@@ -130,8 +130,10 @@ async def test_welcome_conversation_consent_yes_walks_through_the_profile(
     await say(app, "Ik kijk eerst naar wat iemand nog wel kan.")
     await say(app, "ja")  # listed
     await say(app, "ja")  # spotlight
-    assert "overzicht" in transport.last()  # last: the digest, answered by number
+    assert "overzicht" in transport.last()  # then the digest, answered by number
     await say(app, "1")
+    assert "accreditatiepunten" in transport.last()  # last: registration numbers (optional)
+    await say(app, "nee")
     async with app.services.db.session() as session:
         row = await session.get(Profile, BOB)
         assert await session.get(Conversation, BOB) is None
@@ -170,6 +172,8 @@ async def test_saying_no_to_the_digest_at_onboarding_subscribes_nobody(
         await say(app, given)
     assert "overzicht" in transport.last()
     await say(app, answer)
+    assert "accreditatiepunten" in transport.last()
+    await say(app, "nee")
     assert "Je ontvangt geen overzicht" in transport.last()
     assert await DigestStore(app.services.db, app.services.clock).get(BOB) is None
     record = await feature(app).store.get(BOB)
@@ -185,7 +189,8 @@ async def test_the_digest_question_is_asked_at_onboarding_only(app: App, transpo
     assert await DigestStore(app.services.db, app.services.clock).get(BOB) is None
     questions = feature(app).flow.questions({"_has_profile": True, "consent": "yes"})
     assert "_offer_digest" not in [q.name for q in questions]
-    assert [q.name for q in feature(app).flow.questions({})][-1] == "_offer_digest"
+    offered = [q.name for q in feature(app).flow.questions({})][-2:]
+    assert offered == ["_offer_digest", "_offer_accreditation"]
 
 
 async def test_consent_no_stores_nothing(app: App, transport: FakeTransport) -> None:
