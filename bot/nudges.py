@@ -28,7 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock, ensure_utc
 from bot.locks import KeyedLocks
-from bot.scheduler import MissedPolicy, SchedulerService
+from bot.scheduler import SchedulerService
+from bot.scheduler.policy import MissedPolicy
 from bot.storage.database import Database
 from bot.storage.models import Member, Nudge, ScheduledJob
 

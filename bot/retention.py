@@ -44,7 +44,8 @@ from bot.clock import Clock
 from bot.matrix.sending import SENT_RETENTION
 from bot.matrix.sync import PROCESSED_RETENTION
 from bot.registry import Feature
-from bot.scheduler import FINISHED_JOB_RETENTION, SchedulerService
+from bot.scheduler import SchedulerService
+from bot.scheduler.job_rows import FINISHED_JOB_RETENTION
 from bot.services import Services
 from bot.storage.database import Database
 from bot.storage.models import (

@@ -22,7 +22,7 @@ from bot.formatting import Markup
 from bot.ids import UserId
 from bot.nudges import NudgeRequest, deliver_job_id
 from bot.registry import Feature, command, listener
-from bot.scheduler import MissedPolicy
+from bot.scheduler.policy import MissedPolicy
 from bot.services import Services
 from bot.transport import IncomingMessage
 from commands.digest.compose import ComposedSection, compose, render_body
