@@ -42,7 +42,7 @@ from sqlalchemy import String, and_, cast, delete, func, or_, select, update
 
 from bot.clock import Clock
 from bot.matrix.sending import SENT_RETENTION
-from bot.matrix.sync import PROCESSED_RETENTION
+from bot.matrix.sync.checkpoint import PROCESSED_RETENTION
 from bot.registry import Feature
 from bot.scheduler import SchedulerService
 from bot.scheduler.job_rows import FINISHED_JOB_RETENTION
