@@ -24,7 +24,7 @@ that nothing can read or re-create any more; the periods are the documented ones
   request with the same key after its expiry is stored as dropped and never sent, and
   the weekly budget counts only the current week (7 days).
 * ``core_seen_reactions``: 365 days. Only reactions on the bot's own events are kept
-  (see bot/matrix/sync.py), to report a withdrawal; a card a year old belongs to an
+  (see bot/matrix/sync/reactions.py), to report a withdrawal; a card a year old belongs to an
   event long past, where taking the reaction back changes nothing.
 * ``core_processed_events``: after ``PROCESSED_RETENTION`` (30 days), as the sync loop
   does at start; it never handles events older than the catch-up window.
