@@ -41,7 +41,8 @@ from sqlalchemy import func, insert, select
 from bot.app import build_app
 from bot.clock import FakeClock
 from bot.ids import RoomId
-from bot.nudges import NudgeRequest, budget_week
+from bot.nudges.planning import NudgeRequest
+from bot.nudges.timing import budget_week
 from bot.storage.models import Nudge
 from commands.buddy.models import BuddyOffer, BuddyRequest
 from commands.casus.models import CasusContribution, CasusRun

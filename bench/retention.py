@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import delete, insert, text
 
 from bot.matrix.sending import SENT_RETENTION
-from bot.matrix.sync import PROCESSED_RETENTION
+from bot.matrix.sync.checkpoint import PROCESSED_RETENTION
 from bot.retention import prune
 from bot.storage.database import Database
 from bot.storage.models import (

@@ -25,7 +25,8 @@ from bot.health import Heartbeat
 from bot.i18n import Catalogue
 from bot.ids import UserId
 from bot.members import MemberService
-from bot.nudges import NudgePolicy, NudgeService
+from bot.nudges import NudgeService
+from bot.nudges.timing import NudgePolicy
 from bot.outbox import Outbox
 from bot.personal_data import PrivacyRegistry
 from bot.privacy_guard import PrivacyGuard

@@ -24,7 +24,7 @@ that nothing can read or re-create any more; the periods are the documented ones
   request with the same key after its expiry is stored as dropped and never sent, and
   the weekly budget counts only the current week (7 days).
 * ``core_seen_reactions``: 365 days. Only reactions on the bot's own events are kept
-  (see bot/matrix/sync.py), to report a withdrawal; a card a year old belongs to an
+  (see bot/matrix/sync/reactions.py), to report a withdrawal; a card a year old belongs to an
   event long past, where taking the reaction back changes nothing.
 * ``core_processed_events``: after ``PROCESSED_RETENTION`` (30 days), as the sync loop
   does at start; it never handles events older than the catch-up window.
@@ -42,9 +42,10 @@ from sqlalchemy import String, and_, cast, delete, func, or_, select, update
 
 from bot.clock import Clock
 from bot.matrix.sending import SENT_RETENTION
-from bot.matrix.sync import PROCESSED_RETENTION
+from bot.matrix.sync.checkpoint import PROCESSED_RETENTION
 from bot.registry import Feature
-from bot.scheduler import FINISHED_JOB_RETENTION, SchedulerService
+from bot.scheduler import SchedulerService
+from bot.scheduler.job_rows import FINISHED_JOB_RETENTION
 from bot.services import Services
 from bot.storage.database import Database
 from bot.storage.models import (

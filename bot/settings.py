@@ -278,7 +278,7 @@ def cron(value: Any, scope: Scope) -> str:
     """A crontab expression that fires, in the community's time zone."""
     # Imported here: the scheduler brings SQLAlchemy and APScheduler, which the core
     # config (read before anything else, also by check-config) does not need.
-    from bot.scheduler import cron_trigger
+    from bot.scheduler.cron import cron_trigger
 
     expression = str(value)
     try:

@@ -5,6 +5,9 @@ room ids carry no server name (never parse one out of a room id), and room creat
 have unlimited power and must *not* appear in the power-levels ``users`` map (Synapse
 rejects the room otherwise). On older versions the creator must appear there, so
 the default room version is asked from the homeserver once.
+
+Which rooms are direct chats with whom is recorded by
+:class:`~bot.matrix.direct_chats.DirectChatRecords`.
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ from nio import (
     RoomResolveAliasResponse,
     RoomVisibility,
 )
-from sqlalchemy import select
 
 from bot.clock import Clock
 from bot.config import Config
@@ -37,6 +39,7 @@ from bot.errors import TransportError
 from bot.ids import RoomId, UserId
 from bot.matrix import events
 from bot.matrix.client import api_json_checked
+from bot.matrix.direct_chats import DirectChatRecords
 from bot.matrix.homeserver_calls import TRANSIENT_EXCEPTIONS, describe, request
 from bot.room_directory import RoomDirectory
 from bot.storage.database import Database
@@ -72,7 +75,7 @@ class RoomManager:
         allowed = set(config.community.allowed_homeservers)
         allowed.add(self._server)
         self._allowed_servers = frozenset(allowed)
-        self._direct: dict[RoomId, UserId] = {}
+        self._direct = DirectChatRecords(client, db, clock, self._own)
         self._creators: dict[RoomId, tuple[str, frozenset[str]]] = {}
         self._power_levels_seen: set[RoomId] = set()
         self._default_creator_power: bool | None = None
@@ -112,13 +115,7 @@ class RoomManager:
 
     async def load_direct_rooms(self) -> None:
         """Recorded DMs and the bot's ``m.direct`` account data, into memory."""
-        async with self._db.session() as session:
-            rows = (await session.execute(select(DirectRoom))).scalars().all()
-        for row in rows:
-            self._direct[RoomId(row.room_id)] = UserId(row.user_id)
-        for user_id, room_ids in ((await self._m_direct()) or {}).items():
-            for room_id in room_ids:
-                self._direct.setdefault(RoomId(room_id), UserId(user_id))
+        await self._direct.load()
 
     def note_room_events(self, room_id: RoomId, sources: Sequence[Mapping[str, Any]]) -> None:
         """Remember creators and that nio has power levels cached, from synced state/timeline."""
@@ -134,7 +131,7 @@ class RoomManager:
 
     def forget(self, room_id: RoomId) -> None:
         """The bot left or was removed from ``room_id``."""
-        self._direct.pop(room_id, None)
+        self._direct.forget_room(room_id)
         self._power_levels_seen.discard(room_id)
 
     async def power_level(self, room_id: RoomId, user_id: UserId) -> int:
@@ -245,7 +242,7 @@ class RoomManager:
         if in_space and space_id is not None:
             await self.link_to_space(space_id, room_id)
         if spec.is_direct and len(spec.invite) == 1:
-            self._direct[room_id] = UserId(spec.invite[0])
+            self._direct.note(room_id, UserId(spec.invite[0]))
         elif not spec.is_direct:
             self._directory.add_private(room_id)
         return room_id
@@ -309,7 +306,7 @@ class RoomManager:
                 raise TransportError("creating a direct chat failed")
             room_id = RoomId(resp.room_id)
             log.info("created direct chat %s", room_id)
-            await self._record_direct(user_id, room_id)
+            await self._direct.record(user_id, room_id)
             return room_id
 
     async def _dm_usable(self, room_id: RoomId, user_id: UserId) -> bool:
@@ -353,21 +350,6 @@ class RoomManager:
                     found[user] = membership
         return found
 
-    async def _record_direct(self, user_id: UserId, room_id: RoomId) -> None:
-        """The member's DM is now ``room_id``: database, memory and ``m.direct``."""
-        self._direct[room_id] = user_id
-        async with self._db.transaction() as session:
-            row = await session.get(DirectRoom, user_id)
-            if row is None:
-                session.add(DirectRoom(user_id=user_id, room_id=room_id, created_at=self._clock.now()))
-            else:
-                row.room_id = room_id
-                row.created_at = self._clock.now()
-        current = await self._m_direct()
-        if current is not None:
-            current[user_id] = [r for r in current.get(user_id, []) if r != room_id] + [room_id]
-            await self._put_m_direct(current)
-
     async def forget_direct_room(self, user_id: UserId) -> None:
         """The member was forgotten: drop their DM from memory and from ``m.direct``.
 
@@ -376,48 +358,7 @@ class RoomManager:
         two are in it, it is still recognised as a direct chat by its size.
         """
         async with self._dm_lock:
-            for room_id in [room for room, member in self._direct.items() if member == user_id]:
-                del self._direct[room_id]
-            # An unreadable m.direct is not written back (that would wipe every other
-            # member's entry).
-            current = await self._m_direct()
-            if current is None or user_id not in current:
-                return
-            del current[user_id]
-            await self._put_m_direct(current)
-
-    async def _put_m_direct(self, current: dict[str, list[str]]) -> None:
-        """Write the bot's ``m.direct``; a failure is logged, the DM works without it."""
-        try:
-            await api_json_checked(
-                self._client,
-                "PUT",
-                ["user", self._own, "account_data", "m.direct"],
-                "updating m.direct",
-                current,
-            )
-        except TransportError as exc:
-            log.warning("could not update m.direct: %s", exc)
-
-    async def _m_direct(self) -> dict[str, list[str]] | None:
-        """The bot's ``m.direct`` ({} when it has none); None when it could not be read,
-        so no caller writes back a list that lost every other member's entry."""
-        try:
-            data = await api_json_checked(
-                self._client,
-                "GET",
-                ["user", self._own, "account_data", "m.direct"],
-                "reading m.direct",
-                ok_statuses=(200, 404),
-            )
-        except TransportError as exc:
-            log.warning("could not read m.direct: %s", exc)
-            return None
-        return {
-            user: [r for r in rooms if isinstance(r, str)]
-            for user, rooms in data.items()
-            if isinstance(user, str) and user.startswith("@") and isinstance(rooms, list)
-        }
+            await self._direct.forget_member(user_id)
 
     # -------------------------------------------------------------------- invites
 
@@ -446,7 +387,7 @@ class RoomManager:
             if await self._accept(room_id):
                 if await self._only_the_two_of_us(room_id, inviter):
                     log.info("accepted a direct chat invite to %s", room_id)
-                    await self._record_direct(inviter, room_id)
+                    await self._direct.record(inviter, room_id)
                 else:
                     # "Direct" in name only: others are in it, so nothing private goes there.
                     log.info("leaving %s: a direct chat invite into a room with other members", room_id)

@@ -25,7 +25,7 @@ erasure and rendering.
 from __future__ import annotations
 
 from bot.registry import Feature
-from bot.scheduler import MissedPolicy
+from bot.scheduler.policy import MissedPolicy
 from bot.services import Services
 from commands.buddy.answers import AnswerCommands
 from commands.buddy.availability import AvailabilityCommands

@@ -12,7 +12,8 @@ and listener live in mixins by subject (:mod:`.cases`, :mod:`.submissions`,
 from __future__ import annotations
 
 from bot.registry import Feature
-from bot.scheduler import JobHandler, MissedPolicy
+from bot.scheduler.firing import JobHandler
+from bot.scheduler.policy import MissedPolicy
 from bot.services import Services
 from commands.casus.cases import CaseCommands
 from commands.casus.closing import Closing

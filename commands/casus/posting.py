@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.ids import RoomId
-from bot.scheduler import next_fire_times
+from bot.scheduler.cron import next_fire_times
 from bot.transport import OutgoingMessage
 from commands.casus.closing import Closing
 from commands.casus.jobs import POST_KIND, PUBLISH_KIND, PUBLISH_RETRY, FollowUps, post_job_id, publish_job_id

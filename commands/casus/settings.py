@@ -29,7 +29,7 @@ from bot.config import Config
 from bot.content import Professions
 from bot.errors import ConfigError
 from bot.install_paths import bundled
-from bot.scheduler import cron_trigger, next_fire_times
+from bot.scheduler.cron import cron_trigger, next_fire_times
 from bot.settings import Invalid, Scope, Settings, boolean, setting, whole_range
 from commands.casus.library import load_library
 

@@ -20,9 +20,10 @@ from bot.context import Context
 from bot.errors import UserError
 from bot.formatting import Markup
 from bot.ids import UserId
-from bot.nudges import NudgeRequest, deliver_job_id
+from bot.nudges.planning import NudgeRequest
+from bot.nudges.records import deliver_job_id
 from bot.registry import Feature, command, listener
-from bot.scheduler import MissedPolicy
+from bot.scheduler.policy import MissedPolicy
 from bot.services import Services
 from bot.transport import IncomingMessage
 from commands.digest.compose import ComposedSection, compose, render_body

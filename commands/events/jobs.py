@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.ids import RoomId, UserId
-from bot.scheduler import MissedPolicy
+from bot.scheduler.policy import MissedPolicy
 from bot.services import Services
 from commands.events.flow import EVALUATION_FLOW, EVENT_ID, KNOWN_PROFESSION
 from commands.events.planning import to_utc

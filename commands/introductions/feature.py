@@ -19,7 +19,7 @@ from bot.i18n import Localised
 from bot.ids import EventId, RoomId, UserId
 from bot.locks import KeyedLocks
 from bot.registry import Feature, command, listener
-from bot.scheduler import MissedPolicy
+from bot.scheduler.policy import MissedPolicy
 from bot.services import Services
 from bot.storage.models import Conversation
 from bot.textnorm import is_number

@@ -26,7 +26,7 @@ from bot.errors import UserError
 from bot.formatting import Markup
 from bot.ids import EventId, RoomId, UserId
 from bot.registry import Feature, command, listener
-from bot.scheduler import MissedPolicy
+from bot.scheduler.policy import MissedPolicy
 from bot.services import Services
 from bot.transport import IncomingMessage, OutgoingMessage
 from commands.digest.sources import DigestItem, DigestRequest, DigestSection

@@ -101,7 +101,7 @@ async def test_redaction_and_forgetting_a_direct_chat(bot_config: Config, member
         assert isinstance(fetched, RoomGetEventResponse) and isinstance(fetched.event, RedactedEvent)
 
         await transport.forget_direct_room(UserId(carol.user_id))
-        assert carol.user_id not in await transport._rooms._m_direct()
+        assert carol.user_id not in await transport._rooms._direct.m_direct()
         assert RoomId(room) not in transport._rooms._direct
     finally:
         await transport.stop()

@@ -18,16 +18,10 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, select
 
 from bot.clock import FakeClock
-from bot.nudges import (
-    DELIVER_KIND,
-    NudgePolicy,
-    NudgeRequest,
-    NudgeService,
-    budget_week,
-    deliver_job_id,
-    is_quiet,
-    next_allowed_moment,
-)
+from bot.nudges import NudgeService
+from bot.nudges.planning import NudgeRequest
+from bot.nudges.records import DELIVER_KIND, deliver_job_id
+from bot.nudges.timing import NudgePolicy, budget_week, is_quiet, next_allowed_moment
 from bot.scheduler import SchedulerService
 from bot.storage import Base
 from bot.storage.database import Database
@@ -579,7 +573,7 @@ async def test_batch_and_single_nudges_plan_the_same_for_a_mixed_week(
             await bot.nudges.set_opt_out(users[4], True)
             await sent_earlier(database, users[0], 3, local(2027, 1, 11, 9, 0))
             if batched:
-                with patch("bot.nudges.PLAN_CHUNK", 7):
+                with patch("bot.nudges.planning.PLAN_CHUNK", 7):
                     ids = await bot.nudges.nudge_many(requests)
             else:
                 ids = await plan(bot, requests, batched=False)

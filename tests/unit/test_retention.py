@@ -12,7 +12,7 @@ from bot.app import App
 from bot.clock import FakeClock
 from bot.ids import RoomId, UserId
 from bot.retention import Retention, prune
-from bot.scheduler import MissedPolicy
+from bot.scheduler.policy import MissedPolicy
 from bot.storage.models import (
     Nudge,
     OutboxMessage,

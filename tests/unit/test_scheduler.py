@@ -17,13 +17,10 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select, update
 
 from bot.clock import FakeClock, SystemClock
-from bot.scheduler import (
-    MAX_ATTEMPTS,
-    MissedPolicy,
-    SchedulerService,
-    cron_trigger,
-    next_fire_times,
-)
+from bot.scheduler import SchedulerService
+from bot.scheduler.cron import cron_trigger, next_fire_times
+from bot.scheduler.job_rows import MAX_ATTEMPTS
+from bot.scheduler.policy import MissedPolicy
 from bot.storage.database import Database
 from bot.storage.models import RecurringJob, ScheduledJob
 

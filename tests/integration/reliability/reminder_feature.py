@@ -20,7 +20,7 @@ from typing import Any
 from bot.context import Context
 from bot.ids import RoomId
 from bot.registry import Feature, command
-from bot.scheduler import MissedPolicy
+from bot.scheduler.policy import MissedPolicy
 from bot.services import Services
 from bot.transport import OutgoingMessage
 
