@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from bot.clock import Clock
 from bot.storage import Database
+from bot.storage.database import database_unavailable
 from bot.storage.keyvalue import save
 from bot.storage.migrate import current_revision
 from bot.storage.models import KeyValue, OutboxMessage
@@ -78,8 +79,9 @@ class Heartbeat:
         while True:
             try:
                 await self.beat()
-            except Exception:
-                log.warning("could not write the heartbeat", exc_info=True)
+            except Exception as exc:
+                if not database_unavailable(exc):  # an outage is logged once, by the database
+                    log.warning("could not write the heartbeat", exc_info=True)
             # Until the first sync succeeds, beat every second: a supervisor asking
             # right after start should not hear "no successful sync yet" for 15 s.
             waiting = self._last_sync_ok() is None

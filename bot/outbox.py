@@ -62,7 +62,7 @@ from bot.clock import Clock, ensure_utc
 from bot.errors import InvalidCredentials, MessageRejected, RateLimited, TransportError
 from bot.ids import EventId, RoomId, UserId
 from bot.locks import KeyedLocks
-from bot.storage.database import Database
+from bot.storage.database import Database, database_unavailable
 from bot.storage.models import OutboxMessage
 from bot.transport import OutgoingMessage, Transport
 
@@ -427,9 +427,10 @@ class Outbox:
                 first_rows = await self._first_due_rows(now)
             else:
                 first_rows = {}
-        except Exception:
+        except Exception as exc:
             # A database hiccup: the worker must survive it, but not spin.
-            log.exception("outbox worker could not read the pending rooms; retrying")
+            if not database_unavailable(exc):  # an outage is logged once, by the database
+                log.exception("outbox worker could not read the pending rooms; retrying")
             return self._clock.now() + timedelta(seconds=self._max_backoff_s)
         next_due: datetime | None = None
         for room, first_due, first_id in rooms:
@@ -470,9 +471,10 @@ class Outbox:
                 row = None  # after a pause or a run of sends: read afresh
             except InvalidCredentials:
                 raise
-            except Exception:
+            except Exception as exc:
                 # A database hiccup, say: the lane must survive it, but not spin.
-                log.exception("outbox lane for %s failed; retrying", room)
+                if not database_unavailable(exc):  # an outage is logged once, by the database
+                    log.exception("outbox lane for %s failed; retrying", room)
                 sent, result = 0, _Result(_Outcome.RETRY)
             if result is None:
                 return

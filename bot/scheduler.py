@@ -27,6 +27,8 @@ numeric weekday by one day.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
@@ -43,7 +45,7 @@ from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.engine import CursorResult, Result
 
 from bot.clock import Clock, ensure_utc
-from bot.storage.database import Database
+from bot.storage.database import Database, database_unavailable
 from bot.storage.models import RecurringJob, ScheduledJob
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,8 @@ deleted after it ran, and it must not run again."""
 _EARLY_TOLERANCE = timedelta(seconds=1)
 # "Never run late" still has to accept the few seconds between due and woken up.
 _NEVER_TOLERANCE = timedelta(seconds=60)
+#: How often a wake-up that met a database outage tries again.
+_OUTAGE_RETRY_S = 1.0
 _ONE_MICROSECOND = timedelta(microseconds=1)
 
 
@@ -632,10 +636,29 @@ class SchedulerService:
         try:
             await registration.handler(job_id, payload)
         except Exception as exc:
+            if database_unavailable(exc):
+                raise  # not the job's fault: _fire_armed runs it again once the database is back
             await self._after_failure(job_id, kind, attempts, exc)
             return True
         await self._mark_done(job_id, attempts)
         return True
+
+    async def _fire_armed(self, job_id: str) -> None:
+        """An APScheduler wake-up: a database outage delays the job, never drops it."""
+        while True:
+            try:
+                await self._fire(job_id)
+                return
+            except Exception as exc:
+                if not (database_unavailable(exc) and self._started):
+                    raise
+            await asyncio.sleep(_OUTAGE_RETRY_S)
+            with contextlib.suppress(Exception):  # claimed before the outage: pending again
+                await self._db.execute_one(
+                    update(ScheduledJob)
+                    .where(ScheduledJob.job_id == job_id, ScheduledJob.status == RUNNING)
+                    .values(status=PENDING)
+                )
 
     async def _pending(self, job_id: str) -> tuple[str, datetime, dict[str, Any]] | None:
         """Kind, due time and payload of a job that is still pending; None otherwise."""
@@ -830,7 +853,7 @@ class SchedulerService:
             log.warning("job %s of unregistered kind %r is stored but not armed", job_id, kind)
             return
         self._scheduler.add_job(
-            self._fire,
+            self._fire_armed,
             DateTrigger(run_date=run_at),
             args=[job_id],
             id=job_id,

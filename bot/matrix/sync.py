@@ -66,7 +66,7 @@ from bot.matrix.homeserver_calls import (
 )
 from bot.matrix.rooms import RoomManager
 from bot.room_directory import RoomDirectory
-from bot.storage.database import Database
+from bot.storage.database import Database, database_unavailable
 from bot.storage.models import ProcessedEvent, SeenReaction
 from bot.transport import EventHandler, IncomingEvent, IncomingMessage, IncomingReaction, Undecryptable
 
@@ -258,6 +258,9 @@ class SyncLoop:
         except InvalidCredentials:
             raise
         except Exception as exc:
+            if database_unavailable(exc):  # an outage, not a bad batch: wait, then fetch it again
+                await self._db.wait_until_reachable(self._stop)
+                return None, failures
             failures += 1
             if failures < MAX_BATCH_FAILURES:
                 log.warning(
@@ -353,8 +356,9 @@ class SyncLoop:
         await asyncio.sleep(CHECKPOINT_DELAY_S)
         try:
             await self._checkpoint(self._completed_token)
-        except Exception:
-            log.warning("checkpoint failed; it is retried after the next batch", exc_info=True)
+        except Exception as exc:
+            if not database_unavailable(exc):  # an outage is logged once, by the database
+                log.warning("checkpoint failed; it is retried after the next batch", exc_info=True)
 
     async def _checkpoint(self, token: str | None) -> None:
         """Store the token (if given) and the statuses of the events handled since the last one.
@@ -508,7 +512,10 @@ class SyncLoop:
         status = "done"
         try:
             await handler(incoming)
-        except Exception:
+        except Exception as exc:
+            if database_unavailable(exc):  # not handled: left claimed, taken up again on the retry
+                del self._outcomes[ev.event_id]
+                raise
             status = "failed"
             log.exception("handling %s %s in %s failed", ev.type, ev.event_id, room_id)
         self._outcomes[ev.event_id] = self._outcomes[ev.event_id]._replace(status=status)
