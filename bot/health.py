@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
@@ -57,11 +57,14 @@ class Heartbeat:
         clock: Clock,
         last_sync_ok: Callable[[], datetime | None],
         scheduler_alive: Callable[[], bool],
+        keep_lock: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
         self._last_sync_ok = last_sync_ok
         self._scheduler_alive = scheduler_alive
+        #: Takes the instance lock again after a database restart dropped it.
+        self._keep_lock = keep_lock
         self._task: asyncio.Task[None] | None = None
 
     async def beat(self) -> None:
@@ -79,6 +82,8 @@ class Heartbeat:
         while True:
             try:
                 await self.beat()
+                if self._keep_lock is not None:
+                    await self._keep_lock()
             except Exception as exc:
                 if not database_unavailable(exc):  # an outage is logged once, by the database
                     log.warning("could not write the heartbeat", exc_info=True)
