@@ -109,14 +109,18 @@ class _Outage:
 
     def __init__(self) -> None:
         self.since: float | None = None
+        # Before the first connection there is no outage to wait out: a server that is
+        # down at start-up is the start-up's one-line error (bot/cli.py).
+        self.connected_once = False
 
     def lost(self, reason: BaseException) -> None:
-        if self.since is None:
+        if self.since is None and self.connected_once:
             self.since = time.monotonic()
             text = " ".join(str(reason).split()) or type(reason).__name__
             log.warning("database unreachable (%s); waiting for it, nothing is lost meanwhile", text)
 
     def back(self) -> None:
+        self.connected_once = True
         if self.since is not None:
             log.warning("database reconnected after %.0f s", time.monotonic() - self.since)
             self.since = None

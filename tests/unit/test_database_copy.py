@@ -22,6 +22,8 @@ from tests.conftest import PostgresForTests
 pytestmark = pytest.mark.postgresql_only
 
 STORE_KEY = "matrix.store_key"
+#: Tables given five rows, copied back in batches of two.
+MANY_ROWS = ("core_outbox", "core_jobs", "events_events")
 #: Explicit ids well above 1: a sequence left at 1 would hand out an id that exists.
 FIRST_ID = 7
 
@@ -67,6 +69,8 @@ async def fill_every_table(db: Database) -> dict[str, dict[str, Any]]:
                 continue  # below, the way the bot writes it
             rows[table.name] = generated_row(table, 0, rows)
             await conn.execute(table.insert(), [rows[table.name]])
+            if table.name in MANY_ROWS:  # more rows than one batch of the copy back
+                await conn.execute(table.insert(), [generated_row(table, i, rows) for i in (1, 2, 3, 4)])
     await state.save(db, {state.NEXT_BATCH: "s72594_4483_1934_sync-token", state.DEVICE_ID: "KBDEVICE"})
     await save(db, {STORE_KEY: "generated-store-key-0123456789abcdef"})
     return rows
@@ -100,7 +104,7 @@ async def new_ids_follow_the_copied_ones(db: Database) -> None:
             serial = [c for c in table.primary_key.columns if c.autoincrement is not False]
             if len(table.primary_key.columns) != 1 or not serial or serial[0].type.python_type is not int:
                 continue
-            row = generated_row(table, 1, existing)
+            row = generated_row(table, 9, existing)
             del row[serial[0].name]
             new_id = (await conn.execute(table.insert().values(row).returning(serial[0]))).scalar_one()
             assert new_id > FIRST_ID, f"{table.name}: the new row got id {new_id}"
@@ -116,6 +120,7 @@ async def test_a_community_moves_to_postgresql_and_back(
     before = await snapshot(source)
     assert await table_names(source) == set(before), "every table of the schema has a model"
     assert all(before.values()), [name for name, rows in before.items() if not rows]
+    assert all(len(before[name]) == 5 for name in MANY_ROWS)
     await source.dispose()
 
     pg_url = postgres_server.server.url(await postgres_server.fresh_database(empty=True))
@@ -135,7 +140,7 @@ async def test_a_community_moves_to_postgresql_and_back(
         await on_postgres.dispose()
 
     back_url = f"sqlite+aiosqlite:///{tmp_path / 'back.db'}"
-    await copy_database(pg_url, back_url)
+    await copy_database(pg_url, back_url, batch_rows=2)
     back = Database(back_url)
     try:
         assert await snapshot(back) == before
