@@ -643,16 +643,18 @@ class SchedulerService:
         await self._mark_done(job_id, attempts)
         return True
 
-    async def _fire_armed(self, job_id: str) -> None:
+    async def _fire_armed(self, job_id: str, recurring: bool = False) -> None:
         """An APScheduler wake-up: a database outage delays the job, never drops it."""
         while True:
             try:
-                await self._fire(job_id)
+                await (self._fire_recurring(job_id) if recurring else self._fire(job_id))
                 return
             except Exception as exc:
                 if not (database_unavailable(exc) and self._started):
                     raise
             await asyncio.sleep(_OUTAGE_RETRY_S)
+            if recurring:
+                continue  # its claim (last_fire) is written before the handler runs, or not at all
             with contextlib.suppress(Exception):  # claimed before the outage: pending again
                 await self._db.execute_one(
                     update(ScheduledJob)
@@ -871,9 +873,9 @@ class SchedulerService:
             log.warning("recurring job %s of unregistered kind %r is not armed", job_id, kind)
             return
         self._scheduler.add_job(
-            self._fire_recurring,
+            self._fire_armed,
             trigger,
-            args=[job_id],
+            args=[job_id, True],
             id=job_id,
             name=f"{kind} {job_id}",
             replace_existing=True,
