@@ -113,15 +113,17 @@ async def copy_database(
 
 
 def _same_database(a: str, b: str) -> bool:
+    from pathlib import Path
+
     from sqlalchemy.engine import make_url
 
-    first, second = make_url(a), make_url(b)
-    return (first.get_backend_name(), first.host, first.port, first.database) == (
-        second.get_backend_name(),
-        second.host,
-        second.port,
-        second.database,
-    )
+    def where(url: str) -> tuple[object, ...]:
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            return ("sqlite", Path(parsed.database or "").expanduser().resolve())
+        return (parsed.get_backend_name(), parsed.host, parsed.port, parsed.database)
+
+    return where(a) == where(b)
 
 
 @contextlib.asynccontextmanager

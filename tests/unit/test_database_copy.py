@@ -3,6 +3,7 @@ back, every table holding a row, every row arriving as it left."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -171,6 +172,9 @@ async def test_a_target_with_rows_is_refused_with_its_own_exit_code(
         await copy_database(sqlite_url, pg_url)
     with pytest.raises(CopyError, match="same database"):
         await copy_database(pg_url, pg_url)
+    relative = f"sqlite+aiosqlite:///{os.path.relpath(tmp_path / 'kennisbrug.db')}"  # the same file
+    with pytest.raises(CopyError, match="same database"):
+        await copy_database(sqlite_url, relative)
 
 
 def test_the_command_refuses_a_target_with_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
