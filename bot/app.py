@@ -285,7 +285,7 @@ async def run(
         await db.dispose()
         raise
     try:
-        await _run_locked(config, db, ready, clock, on_app)
+        await _run_locked(config, db, ready, clock, on_app, lock)
     finally:
         await lock.release()
 
@@ -296,6 +296,7 @@ async def _run_locked(
     ready: asyncio.Event | None,
     clock: Clock | None,
     on_app: Callable[[App], None] | None,
+    lock: InstanceLock,
 ) -> None:
     # A moved clock moves the bot's own time; the homeserver's stays real.
     app = await build_app(config, db=db, clock=clock, transport_clock=SystemClock() if clock else None)
@@ -303,7 +304,11 @@ async def _run_locked(
         on_app(app)
     transport = app.transport
     heartbeat = Heartbeat(
-        db, app.services.clock, lambda: transport.last_sync_ok, lambda: app.services.scheduler.started
+        db,
+        app.services.clock,
+        lambda: transport.last_sync_ok,
+        lambda: app.services.scheduler.started,
+        keep_lock=lock.keep,
     )
     try:
         await transport.connect()

@@ -166,6 +166,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 EXIT_DATABASE = 7
 EXIT_UNEXPECTED = 8
+EXIT_TARGET_NOT_EMPTY = 9
 
 
 def _stopped_unexpectedly(exc: Exception, prefix: str = "Kennisbrug stopped") -> int:
@@ -370,6 +371,19 @@ def add_operator_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     restore.add_argument("--config", type=Path, required=True)
     restore.add_argument("--force", action="store_true", help="replace an existing database and store")
     restore.set_defaults(func=cmd_restore)
+    copy = sub.add_parser(
+        "copy-database",
+        help="copy every row into a new, empty database (SQLite to PostgreSQL, or back; the bot stopped)",
+        description="Move a community to another database: the target is migrated to the newest "
+        "schema and gets every row of the source (sync token, device, generated keys, jobs, outbox, "
+        "every feature's tables), table by table; the rows are counted again on both sides. Refuses "
+        f"while a bot runs on either database and, with exit code {EXIT_TARGET_NOT_EMPTY}, a target "
+        "that holds rows. The crypto store is a folder: it stays where it is.",
+    )
+    copy.add_argument("--from", dest="source", required=True, metavar="URL", help="the database now in use")
+    copy.add_argument("--to", dest="target", required=True, metavar="URL", help="the new, empty database")
+    copy.add_argument("--config", type=Path, help="a config whose plugins' tables are copied too")
+    copy.set_defaults(func=cmd_copy_database)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -439,3 +453,45 @@ def cmd_restore(args: argparse.Namespace) -> int:
         f"to {config.database.url.split('://', 1)[0]} and {config.matrix.store_path}"
     )
     return 0
+
+
+def cmd_copy_database(args: argparse.Namespace) -> int:
+    from bot.config import default_store_path
+    from bot.database_copy import SourceInUse, TargetNotEmpty, copy_database
+    from bot.storage.lock import AlreadyRunning
+
+    plugins = _load(args.config).plugins if args.config is not None else ()
+    configure_logging("WARNING")
+
+    def progress(table: str, rows: int) -> None:
+        print(f"  {table}: {rows} row(s)")
+
+    print(f"copying {_scheme(args.source)} -> {_scheme(args.target)}")
+    try:
+        report = asyncio.run(copy_database(args.source, args.target, plugins, progress=progress))
+    except (SourceInUse, AlreadyRunning) as exc:
+        print(f"copy-database refused: {exc}", file=sys.stderr)
+        return EXIT_ALREADY_RUNNING
+    except TargetNotEmpty as exc:
+        print(f"copy-database refused: {exc}", file=sys.stderr)
+        return EXIT_TARGET_NOT_EMPTY
+    except KennisbrugError as exc:
+        print(f"copy-database failed: {exc}", file=sys.stderr)
+        return 1
+    tables = sum(1 for rows in report.rows.values() if rows)
+    print(
+        f"copied {report.total} row(s) in {tables} of {len(report.rows)} tables, schema {report.schema}; "
+        "counts verified"
+    )
+    if _scheme(args.source) == "sqlite":
+        print(
+            f"next: set database.url to the new database and matrix.store_path to the crypto store "
+            f"in use (by default {default_store_path(args.source)}, next to the SQLite file); "
+            "a store key given outside the database stays as it is"
+        )
+    return 0
+
+
+def _scheme(url: str) -> str:
+    """The database kind of a URL, never its password."""
+    return url.split(":", 1)[0].split("+", 1)[0]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from bot.clock import Clock
 from bot.storage import Database
+from bot.storage.database import database_unavailable
 from bot.storage.keyvalue import save
 from bot.storage.migrate import current_revision
 from bot.storage.models import KeyValue, OutboxMessage
@@ -56,11 +57,14 @@ class Heartbeat:
         clock: Clock,
         last_sync_ok: Callable[[], datetime | None],
         scheduler_alive: Callable[[], bool],
+        keep_lock: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
         self._last_sync_ok = last_sync_ok
         self._scheduler_alive = scheduler_alive
+        #: Takes the instance lock again after a database restart dropped it.
+        self._keep_lock = keep_lock
         self._task: asyncio.Task[None] | None = None
 
     async def beat(self) -> None:
@@ -78,8 +82,11 @@ class Heartbeat:
         while True:
             try:
                 await self.beat()
-            except Exception:
-                log.warning("could not write the heartbeat", exc_info=True)
+                if self._keep_lock is not None:
+                    await self._keep_lock()
+            except Exception as exc:
+                if not database_unavailable(exc):  # an outage is logged once, by the database
+                    log.warning("could not write the heartbeat", exc_info=True)
             # Until the first sync succeeds, beat every second: a supervisor asking
             # right after start should not hear "no successful sync yet" for 15 s.
             waiting = self._last_sync_ok() is None

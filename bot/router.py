@@ -35,6 +35,7 @@ from bot.flood import FloodLimiter, Verdict
 from bot.registry import Command, normalise_name
 from bot.replies import error_reply
 from bot.services import Services
+from bot.storage.database import database_unavailable
 from bot.textnorm import SLASH_PREFIX, after_prefix, command_form, strip_invisible
 from bot.transport import (
     IncomingEvent,
@@ -106,7 +107,9 @@ class Router:
             sender = getattr(event, "sender", None) or getattr(event, "user_id", None)
             if sender is not None:
                 await self.services.members.tell_error(sender, error, txn_id=f"kb.error.{event.event_id}")
-        except Exception:
+        except Exception as exc:
+            if database_unavailable(exc):
+                raise  # the sync loop waits for the database and hands the event over again
             log.exception(
                 "listener %s failed on event %s", getattr(handler, "__qualname__", handler), event.event_id
             )
@@ -146,7 +149,9 @@ class Router:
                 await self.invoke(ctx, body)
         except UserError as error:
             await self._reply_error(ctx, error)
-        except Exception:
+        except Exception as exc:
+            if database_unavailable(exc):
+                raise  # not answered yet: the sync loop waits for the database and retries
             reference = uuid.uuid4().hex[:8]
             log.exception("command failed (reference %s, event %s)", reference, message.event_id)
             await self._safe_reply(ctx, "core.error.unexpected", reference=reference)

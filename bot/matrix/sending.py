@@ -29,7 +29,7 @@ from bot.errors import TransportError
 from bot.ids import EventId, RoomId, UserId
 from bot.matrix.crypto import Crypto
 from bot.matrix.homeserver_calls import Backoff, request
-from bot.storage.database import Database
+from bot.storage.database import Database, database_unavailable
 from bot.storage.models import SentMessage
 from bot.transport import OutgoingMessage, Upload
 
@@ -330,8 +330,9 @@ class Sender:
         await asyncio.sleep(RECORD_DELAY_S)
         try:
             await self.flush()
-        except Exception:
-            log.warning("could not record sent messages; retrying with the next send", exc_info=True)
+        except Exception as exc:
+            if not database_unavailable(exc):  # an outage is logged once, by the database
+                log.warning("could not record sent messages; retrying with the next send", exc_info=True)
 
     async def close(self) -> None:
         """At shutdown: no more waiting, write what is left."""

@@ -19,6 +19,7 @@ from bot.outbox.attempt import RETRY
 from bot.outbox.delivery import RoomDelivery
 from bot.outbox.rows import OutboxRows
 from bot.outbox.slots import Key
+from bot.storage.database import database_unavailable
 from bot.storage.models import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -138,9 +139,10 @@ class Worker:
                 first_rows = await self._rows.first_due_rows(now)
             else:
                 first_rows = {}
-        except Exception:
+        except Exception as exc:
             # A database hiccup: the worker must survive it, but not spin.
-            log.exception("outbox worker could not read the pending rooms; retrying")
+            if not database_unavailable(exc):  # an outage is logged once, by the database
+                log.exception("outbox worker could not read the pending rooms; retrying")
             return self._clock.now() + timedelta(seconds=self._max_backoff_s)
         next_due: datetime | None = None
         for room, first_due, first_id in rooms:
@@ -184,9 +186,10 @@ class Worker:
                 row = None  # after a pause or a run of sends: read afresh
             except InvalidCredentials:
                 raise
-            except Exception:
+            except Exception as exc:
                 # A database hiccup, say: the lane must survive it, but not spin.
-                log.exception("outbox lane for %s failed; retrying", room)
+                if not database_unavailable(exc):  # an outage is logged once, by the database
+                    log.exception("outbox lane for %s failed; retrying", room)
                 sent, result = 0, RETRY
             if result is None:
                 return

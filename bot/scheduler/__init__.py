@@ -27,6 +27,8 @@ expressions); :class:`SchedulerService` is what features use.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 from datetime import datetime
@@ -38,9 +40,12 @@ from bot.scheduler.cron import cron_trigger, next_after, zone_info
 from bot.scheduler.firing import JobHandler, JobRunner, Registration
 from bot.scheduler.job_rows import JobRows
 from bot.scheduler.policy import DEFAULT_POLICY, MissedPolicy
-from bot.storage.database import Database
+from bot.storage.database import Database, database_unavailable
 
 log = logging.getLogger(__name__)
+
+#: How often a wake-up that met a database outage tries again.
+_OUTAGE_RETRY_S = 1.0
 
 
 class SchedulerService:
@@ -56,7 +61,9 @@ class SchedulerService:
         self._timezone = timezone
         self._registrations: dict[str, Registration] = {}
         self._rows = JobRows(db, clock)
-        self._alarms = Alarms(zone_info(timezone), self._registrations, self._fire, self._fire_recurring)
+        self._alarms = Alarms(
+            zone_info(timezone), self._registrations, self._fire_armed, self._fire_armed_recurring
+        )
         self._runner = JobRunner(self._rows, clock, self._registrations, self._alarms.arm_once)
 
     # -- registration --------------------------------------------------------
@@ -242,6 +249,24 @@ class SchedulerService:
     async def _fire_recurring(self, job_id: str) -> bool:
         """Run the most recent due occurrence of a recurring job, at most once."""
         return await self._runner.fire_recurring(job_id)
+
+    async def _fire_armed_recurring(self, job_id: str) -> None:
+        await self._fire_armed(job_id, recurring=True)
+
+    async def _fire_armed(self, job_id: str, recurring: bool = False) -> None:
+        """An APScheduler wake-up: a database outage delays the job, never drops it."""
+        while True:
+            try:
+                await (self._fire_recurring(job_id) if recurring else self._fire(job_id))
+                return
+            except Exception as exc:
+                if not (database_unavailable(exc) and self._alarms.started):
+                    raise
+            await asyncio.sleep(_OUTAGE_RETRY_S)
+            if recurring:
+                continue  # its claim (last_fire) is written before the handler runs, or not at all
+            with contextlib.suppress(Exception):  # claimed before the outage: pending again
+                await self._rows.release_claim(job_id)
 
     # -- health ----------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from bot.clock import Clock
 from bot.scheduler.cron import cron_trigger, latest_fire_time
 from bot.scheduler.job_rows import DONE, FAILED, MAX_ATTEMPTS, PENDING, JobRows
 from bot.scheduler.policy import EARLY_TOLERANCE, NEVER_TOLERANCE, MissedPolicy, rounded
+from bot.storage.database import database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,8 @@ class JobRunner:
         try:
             await registration.handler(job_id, payload)
         except Exception as exc:
+            if database_unavailable(exc):
+                raise  # not the job's fault: the wake-up runs it again once the database is back
             await self._after_failure(job_id, kind, attempts, exc)
             return True
         # Conditional: if the job was replaced while it ran, the replacement stands.

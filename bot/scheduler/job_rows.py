@@ -237,6 +237,16 @@ class JobRows:
                 )
             )
 
+    async def release_claim(self, job_id: str) -> None:
+        """A run cut off by a database outage: the job is pending again."""
+        async with self._db.transaction() as session:
+            await session.execute(
+                update(ScheduledJob)
+                .where(ScheduledJob.job_id == job_id, ScheduledJob.status == RUNNING)
+                .values(status=PENDING)
+                .execution_options(synchronize_session=False)
+            )
+
     async def settle_interrupted(self, now: datetime) -> tuple[int, int]:
         """Rows left ``running`` by a dead process: (given up, pending again)."""
         async with self._db.transaction() as session:

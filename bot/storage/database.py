@@ -10,8 +10,10 @@ writers could pick the same row it takes row locks (``SELECT … FOR UPDATE``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -63,6 +65,67 @@ def _hide_bound_values(exc: BaseException | None) -> None:
         exc = exc.__cause__ or exc.__context__
 
 
+class DatabaseUnavailable(ConnectionError):
+    """The database server cannot be reached (down, restarting): wait and try again.
+
+    Raised in place of the driver's connection error, so that callers can tell an outage
+    from a bug; an ``OSError`` still, so start-up reports it as before.
+    """
+
+
+def _asyncpg_connection_errors() -> tuple[type[BaseException], ...]:
+    try:
+        import asyncpg
+    except ImportError:  # an SQLite-only install
+        return ()
+    return (
+        asyncpg.PostgresConnectionError,  # SQLSTATE class 08
+        asyncpg.CannotConnectNowError,  # "the database system is starting up"
+        asyncpg.AdminShutdownError,  # the server stops: "terminating connection"
+        asyncpg.CrashShutdownError,
+        asyncpg.ConnectionDoesNotExistError,  # "connection was closed in the middle of operation"
+    )
+
+
+def database_unavailable(exc: BaseException | None) -> bool:
+    """True when ``exc`` (or what caused it) says the database server is out of reach."""
+    from sqlalchemy.exc import DBAPIError
+
+    connection_errors = _asyncpg_connection_errors()
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, (DatabaseUnavailable, *connection_errors)):
+            return True
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+class _Outage:
+    """One warning when the server goes away and one line when it is back, however many
+    statements fail in between (the sync loop, the outbox and the scheduler all retry)."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+        # Before the first connection there is no outage to wait out: a server that is
+        # down at start-up is the start-up's one-line error (bot/cli.py).
+        self.connected_once = False
+
+    def lost(self, reason: BaseException) -> None:
+        if self.since is None and self.connected_once:
+            self.since = time.monotonic()
+            text = " ".join(str(reason).split()) or type(reason).__name__
+            log.warning("database unreachable (%s); waiting for it, nothing is lost meanwhile", text)
+
+    def back(self) -> None:
+        self.connected_once = True
+        if self.since is not None:
+            log.warning("database reconnected after %.0f s", time.monotonic() - self.since)
+            self.since = None
+
+
 def dialect_insert(dialect: str) -> Any:
     """SQLite's or PostgreSQL's INSERT construct (both have ``on_conflict_do_*``)."""
     return postgresql_insert if dialect == "postgresql" else sqlite_insert
@@ -99,14 +162,57 @@ class Database:
         if self.is_sqlite:
             self._install_sqlite_pragmas()
         event.listen(self.engine.sync_engine, "handle_error", self._on_error)
+        self._outage = _Outage()
+        if not self.is_sqlite:
+            event.listen(self.engine.sync_engine, "do_connect", self._connect)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
-    @staticmethod
-    def _on_error(context: Any) -> None:
+    def _on_error(self, context: Any) -> None:
         # hide_parameters keeps the values out of SQLAlchemy's part of the message;
         # the driver's own text is cleaned here, before anything logs or raises it.
         _hide_bound_values(context.original_exception)
         _hide_bound_values(context.sqlalchemy_exception)
+        if context.is_disconnect and not self.is_sqlite:
+            self._outage.lost(context.original_exception)
+
+    def _connect(self, dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        """Open a server connection; a refusal becomes :class:`DatabaseUnavailable`."""
+        try:
+            connection = dialect.connect(*cargs, **cparams)
+        except Exception as exc:
+            if not database_unavailable(exc) and not isinstance(exc, OSError):
+                raise  # a wrong password or database name is no outage
+            self._outage.lost(exc)
+            raise DatabaseUnavailable(" ".join(str(exc).split()) or type(exc).__name__) from exc
+        self._outage.back()
+        return connection
+
+    @property
+    def unreachable(self) -> bool:
+        """True from a lost connection until the next one opens."""
+        return self._outage.since is not None
+
+    async def wait_until_reachable(self, stop: asyncio.Event | None = None, poll_s: float = 1.0) -> bool:
+        """Wait until a connection opens again (quietly: the outage logs once); False
+        when ``stop`` was set first."""
+        from sqlalchemy import text
+
+        while stop is None or not stop.is_set():
+            try:
+                async with self.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+                return True
+            except Exception as exc:
+                if not database_unavailable(exc):
+                    raise
+            if stop is None:
+                await asyncio.sleep(poll_s)
+            else:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=poll_s)
+                except TimeoutError:
+                    pass
+        return False
 
     def _install_sqlite_pragmas(self) -> None:
         @event.listens_for(self.engine.sync_engine, "connect")

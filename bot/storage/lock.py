@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import socket
 from pathlib import Path
@@ -19,7 +20,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from bot.errors import KennisbrugError
-from bot.storage.database import Database
+from bot.storage.database import Database, database_unavailable
+
+log = logging.getLogger(__name__)
 
 # An arbitrary, fixed 64-bit key for pg_try_advisory_lock.
 _PG_LOCK_KEY = 0x4B454E4E4953  # "KENNIS"
@@ -34,6 +37,7 @@ class InstanceLock:
         self._db = db
         self._file: IO[str] | None = None
         self._pg_conn: Any = None
+        self._holding = False  # a PostgreSQL lock this process took and has not released
 
     def _lock_path(self) -> Path | None:
         database = make_url(self._db.url).database
@@ -83,8 +87,38 @@ class InstanceLock:
                 "lock held); stop it first, or give this one its own database"
             )
         self._pg_conn = conn  # the lock lives as long as this session
+        self._holding = True
+
+    async def keep(self) -> None:
+        """Take the PostgreSQL lock again when a server restart ended its session.
+
+        The server forgets a session's advisory locks when the session ends; without
+        this, a second bot could start while the first runs on after the restart.
+        Called now and then (the heartbeat); while the server is still away it raises
+        the outage, and the next call tries again.
+        """
+        if not self._holding:
+            return
+        if self._pg_conn is not None:
+            try:
+                await self._pg_conn.execute(text("SELECT 1"))
+                await self._pg_conn.commit()
+                return
+            except Exception as exc:
+                if not database_unavailable(exc):
+                    raise
+            with contextlib.suppress(Exception):
+                await self._pg_conn.invalidate()
+            self._pg_conn = None
+        try:
+            await self._acquire_advisory()
+        except AlreadyRunning:
+            log.error("another bot took this database's lock while the database restarted; stop one of them")
+            return
+        log.info("instance lock taken again after the database came back")
 
     async def release(self) -> None:
+        self._holding = False
         if self._file is not None:
             with contextlib.suppress(OSError):
                 fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)

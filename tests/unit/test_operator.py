@@ -29,7 +29,7 @@ from bot.storage.lock import InstanceLock
 from bot.storage.migrate import head_revisions, migrate
 
 PROJECT = Path(__file__).resolve().parents[2]
-VERBS = ("run", "demo", "check-config", "migrate", "health", "init", "backup", "restore")
+VERBS = ("run", "demo", "check-config", "migrate", "health", "init", "backup", "restore", "copy-database")
 
 
 def _config_file(tmp_path: Path, **community: object) -> Path:

@@ -63,7 +63,7 @@ from bot.matrix.sync.handling import EventHandling
 from bot.matrix.sync.reactions import ReactionMemory
 from bot.matrix.sync.undecryptable import UndecryptableWait
 from bot.room_directory import RoomDirectory
-from bot.storage.database import Database
+from bot.storage.database import Database, database_unavailable
 from bot.transport import EventHandler
 
 log = logging.getLogger(__name__)
@@ -234,6 +234,9 @@ class SyncLoop:
         except InvalidCredentials:
             raise
         except Exception as exc:
+            if database_unavailable(exc):  # an outage, not a bad batch: wait, then fetch it again
+                await self._db.wait_until_reachable(self._stop)
+                return None, failures
             failures += 1
             if failures < MAX_BATCH_FAILURES:
                 log.warning(

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.ids import RoomId
 from bot.matrix import events, state
-from bot.storage.database import Database
+from bot.storage.database import Database, database_unavailable
 from bot.storage.models import ProcessedEvent
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,11 @@ class EventLedger:
             return False
         self._outcomes[ev.event_id] = _Outcome(room_id, ev.timestamp, "started")
         return True
+
+    def release(self, event_id: str) -> None:
+        """The claimed event was not handled (a database outage): it stays claimed as started
+        in the database and is taken up again when the batch is fetched again."""
+        self._outcomes.pop(event_id, None)
 
     def finish(self, event_id: str, status: str) -> None:
         """The claimed event was handled: ``done`` or ``failed``, written at the next checkpoint."""
@@ -193,8 +198,9 @@ class EventLedger:
         await asyncio.sleep(CHECKPOINT_DELAY_S)
         try:
             await self._checkpoint(self._completed_token)
-        except Exception:
-            log.warning("checkpoint failed; it is retried after the next batch", exc_info=True)
+        except Exception as exc:
+            if not database_unavailable(exc):  # an outage is logged once, by the database
+                log.warning("checkpoint failed; it is retried after the next batch", exc_info=True)
 
     async def _checkpoint(self, token: str | None) -> None:
         """Store the token (if given) and the statuses of the events handled since the last one.

@@ -20,6 +20,7 @@ from bot.matrix.sync.checkpoint import EventLedger
 from bot.matrix.sync.reactions import ReactionMemory
 from bot.matrix.sync.undecryptable import UndecryptableWait
 from bot.room_directory import RoomDirectory
+from bot.storage.database import database_unavailable
 from bot.transport import EventHandler, IncomingEvent, IncomingMessage, IncomingReaction
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,10 @@ class EventHandling:
         status = "done"
         try:
             await handler(incoming)
-        except Exception:
+        except Exception as exc:
+            if database_unavailable(exc):  # not handled: left claimed, taken up again on the retry
+                self._ledger.release(ev.event_id)
+                raise
             status = "failed"
             log.exception("handling %s %s in %s failed", ev.type, ev.event_id, room_id)
         self._ledger.finish(ev.event_id, status)
