@@ -53,7 +53,7 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.errors import InvalidCredentials, TransportError
 from bot.ids import EventId, RoomId, UserId
-from bot.matrix import events, state
+from bot.matrix import events, polls, state
 from bot.matrix.crypto import Crypto, Undecrypted
 from bot.matrix.homeserver_calls import (
     TRANSIENT_EXCEPTIONS,
@@ -68,7 +68,14 @@ from bot.matrix.rooms import RoomManager
 from bot.room_directory import RoomDirectory
 from bot.storage.database import Database
 from bot.storage.models import ProcessedEvent, SeenReaction
-from bot.transport import EventHandler, IncomingEvent, IncomingMessage, IncomingReaction, Undecryptable
+from bot.transport import (
+    EventHandler,
+    IncomingEvent,
+    IncomingMessage,
+    IncomingReaction,
+    PollVote,
+    Undecryptable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -498,9 +505,11 @@ class SyncLoop:
                 incoming = await self._withdrawn_reaction(room_id, removal)
         elif ev.type == "m.room.member" and not direct and self._directory.is_known(room_id):
             incoming = events.to_member_joined(room_id, source, ev)
+        elif polls.is_poll_event(ev.type):  # responses and ends (MSC3381), decrypted or not
+            incoming = polls.to_poll_event(room_id, ev)
         if incoming is None:
             return
-        if not self.synced.is_set() and isinstance(incoming, IncomingMessage | IncomingReaction):
+        if not self.synced.is_set() and isinstance(incoming, IncomingMessage | IncomingReaction | PollVote):
             # The first batch of this run: what arrived while the bot was away.
             incoming = dataclasses.replace(incoming, backlog=True)
         if not await self._begin(room_id, ev, new_reaction):

@@ -1,4 +1,4 @@
-"""``!help``, ``!taal`` and ``!status``."""
+"""``!help``, ``!taal``, ``!status`` and ``!stem`` (:mod:`commands.basics.polls`)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from bot.context import Context
 from bot.errors import UserError
 from bot.formatting import Markup, Rendered
 from bot.help import dm_only_command, may_run, summary, usage
-from bot.registry import Command, Feature, check, command
+from bot.registry import Command, check, command
 from bot.services import Services
+from commands.basics.polls import PollCommands
 from commands.basics.settings import FLOW_NAME, SettingsFlow
 
 #: What ``!help`` in a room shows besides the way in (``!intro``): the commands a new
@@ -20,7 +21,7 @@ ROOM_HIGHLIGHTS: tuple[str, ...] = ("zoek", "vraag", "buddy zoek", "bijeenkomste
 INTRO_COMMAND = "intro"
 
 
-class CoreCommands(Feature):
+class CoreCommands(PollCommands):
     name = "core"
 
     def __init__(self, services: Services) -> None:
