@@ -238,10 +238,17 @@ class PollService:
             return _record(row) if row is not None else None
 
     async def latest(
-        self, room_id: RoomId | None = None, *, purpose: str | None = None, ref: str | None = None
+        self,
+        room_id: RoomId | None = None,
+        *,
+        purpose: str | None = None,
+        ref: str | None = None,
+        open_only: bool = True,
     ) -> StartedPoll | None:
-        """The newest open poll in a room and/or of a purpose and ref."""
-        query = select(PollRow).where(PollRow.closed_at.is_(None))
+        """The newest (open) poll in a room and/or of a purpose and ref."""
+        query = select(PollRow)
+        if open_only:
+            query = query.where(PollRow.closed_at.is_(None))
         if room_id is not None:
             query = query.where(PollRow.room_id == room_id)
         if purpose is not None:

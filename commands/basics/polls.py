@@ -47,7 +47,8 @@ class PollCommands(Feature):
                 return replied
         poll = await polls.latest(ctx.room_id)
         if poll is None:
-            raise UserError("core.poll.none_open")
+            newest = await polls.latest(ctx.room_id, open_only=False)
+            raise UserError("core.poll.closed" if newest is not None else "core.poll.none_open")
         return poll
 
 
