@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from bot.clock import Clock
 from bot.formatting import Markup, Rendered
@@ -258,6 +258,14 @@ class PollService:
         async with self._db.session() as session:
             row = (await session.execute(query.order_by(PollRow.opened_at.desc()).limit(1))).scalar()
             return _record(row) if row is not None else None
+
+    async def count(self, purpose: str) -> int:
+        """How many polls of a purpose were ever started (a feature numbers its polls)."""
+        async with self._db.session() as session:
+            found = await session.scalar(
+                select(func.count()).select_from(PollRow).where(PollRow.purpose == purpose)
+            )
+        return int(found or 0)
 
     async def tally(self, poll: StartedPoll) -> Tally:
         async with self._db.session() as session:
