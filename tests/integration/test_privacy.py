@@ -24,10 +24,10 @@ from bot.config import Config
 from bot.devtools.synapse import LocalSynapse
 from bot.ids import RoomId, UserId
 from bot.matrix import MatrixTransport
+from bot.polls import numbered
 from bot.room_directory import RoomDirectory
 from bot.storage import Database
 from bot.storage.migrate import migrate
-from bot.polls import numbered
 from bot.transport import OutgoingMessage, Poll
 from tests.integration.conftest import BotRunner, EncryptedMember, Member, barrier, open_dm
 from tests.privacy_scan import files_mentioning, memory_mentioning, rows_mentioning
