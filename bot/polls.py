@@ -58,10 +58,16 @@ class StartedPoll:
     language: str
     opened_at: datetime
     closed_at: datetime | None = None
+    #: The end event, once sent (a poll closed whose end failed to send has none yet).
+    end_event_id: EventId | None = None
 
     @property
     def is_open(self) -> bool:
         return self.closed_at is None
+
+    @property
+    def ended(self) -> bool:
+        return self.end_event_id is not None
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,7 @@ def _record(row: PollRow) -> StartedPoll:
         language=row.language,
         opened_at=row.opened_at,
         closed_at=row.closed_at,
+        end_event_id=EventId(row.end_event_id) if row.end_event_id else None,
     )
 
 
@@ -284,7 +291,10 @@ class PollService:
         return Tally(poll, counts, voters)
 
     async def end(self, poll: StartedPoll, *, txn_id: str) -> Tally:
-        """End the poll: later answers are ignored, and the result is posted as its end."""
+        """End the poll: later answers are ignored, and the result is posted as its end.
+
+        The closing moment is written first (answers after it no longer count); if
+        posting the end fails, ending again posts it with the same moment and result."""
         now = self._clock.now()
         async with self._db.transaction() as session:
             row = await session.get(PollRow, poll.event_id)

@@ -104,7 +104,7 @@ class Router:
             return
         if isinstance(event, PollEnded):
             # Clients offer "end poll" to its creator only; a moderator's end is honoured.
-            if poll.is_open and await self.services.roles.is_moderator(event.sender):
+            if not poll.ended and await self.services.roles.is_moderator(event.sender):
                 await polls.end(poll, txn_id=f"kb.poll-end.{event.event_id}")
             return
         if self._flood_verdict(event) is not Verdict.ALLOW:

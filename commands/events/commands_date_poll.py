@@ -57,7 +57,7 @@ class DatePollCommands(EventsBase):
         poll = await polls.latest(purpose=DATE_POLLS, ref=str(number), open_only=False)
         if poll is None:
             raise UserError("events.poll.not_found", number=number)
-        if not poll.is_open:
+        if poll.ended:
             raise UserError("events.poll.already_closed", number=number)
         tally = await polls.end(poll, txn_id=ctx.next_txn_id())
         leaders = ", ".join(a.text for a in tally.leaders())
