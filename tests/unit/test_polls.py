@@ -16,6 +16,7 @@ from bot.context import Context
 from bot.conversations import Choice, Question
 from bot.ids import EventId, RoomId, UserId
 from bot.polls import StartedPoll, counted_answers, numbered
+from bot.retention import prune
 from bot.transport import IncomingMessage, Poll, PollEnded, PollVote
 from tests.fakes import ALICE, BOB, FakeTransport, message
 
@@ -246,3 +247,19 @@ async def test_a_vote_on_a_question_already_answered_changes_nothing(
     assert len(transport.sent) == asked
     await app.router.dispatch(message("overslaan", room=DM, is_direct=True))
     assert flow.finished == [{"language": "nl"}]
+
+
+async def test_old_polls_and_their_votes_are_pruned(app: App, clock: FakeClock) -> None:
+    closed = await _start(app)
+    await app.router.dispatch(_response(closed, BOB, ["1"], clock.now()))
+    await app.services.polls.end(closed, txn_id="test.end.old")
+    clock.advance(timedelta(days=30))
+    never_closed = await _start(app, Poll("Thee?", numbered(["ja", "nee"])))
+    await app.router.dispatch(_response(never_closed, BOB, ["1"], clock.now()))
+    clock.advance(timedelta(days=61))  # the closed one is 91 days past its end
+    assert (await prune(app.services.db, clock.now())).polls == 1
+    assert await app.services.polls.get(closed.event_id) is None
+    assert (await app.services.privacy.export_all(BOB))["core.ballots"]["votes"][0]["question"] == "Thee?"
+    clock.advance(timedelta(days=340))  # the open one is over a year old
+    assert (await prune(app.services.db, clock.now())).polls == 1
+    assert (await app.services.privacy.export_all(BOB))["core.ballots"] == {}
