@@ -263,3 +263,16 @@ async def test_old_polls_and_their_votes_are_pruned(app: App, clock: FakeClock) 
     clock.advance(timedelta(days=340))  # the open one is over a year old
     assert (await prune(app.services.db, clock.now())).polls == 1
     assert (await app.services.privacy.export_all(BOB))["core.ballots"] == {}
+
+
+async def test_poll_responses_are_flood_limited_like_reactions(app: App, clock: FakeClock) -> None:
+    poll = await _start(app)
+    burst = app.services.config.flood.burst
+    # Live responses (not the catch-up after a restart), one answer each, all at once:
+    # the ones past the member's burst are dropped, so the answer of the last one that
+    # got through stands.
+    for n in range(burst + 5):
+        answer = "2" if n < burst else "3"
+        vote = _response(poll, BOB, [answer], clock.now() + timedelta(milliseconds=n))
+        await app.router.dispatch(dataclasses.replace(vote, backlog=False))
+    assert (await app.services.polls.tally(poll)).counts == {"1": 0, "2": 1, "3": 0}
