@@ -18,7 +18,7 @@ from bot.clock import Clock, SystemClock
 from bot.command_descriptions import CommandDescriptions, PublishReport
 from bot.config import Config
 from bot.content import Professions
-from bot.conversations import ConversationService
+from bot.conversations import CONVERSATION_POLLS, ConversationService
 from bot.core_data import CoreErasure
 from bot.formatting import markup_from_json
 from bot.health import Heartbeat
@@ -29,6 +29,7 @@ from bot.nudges import NudgeService
 from bot.nudges.timing import NudgePolicy
 from bot.outbox import Outbox
 from bot.personal_data import PrivacyRegistry
+from bot.polls import PollService
 from bot.privacy_guard import PrivacyGuard
 from bot.registry import Feature, Registry
 from bot.retention import Retention
@@ -226,6 +227,7 @@ def build_services(
         nudges=build_nudges(config, db, clock, scheduler, members),
         conversations=ConversationService(db, clock),
         registry=Registry(),
+        polls=PollService(db, clock, transport, catalogue),
     )
 
 
@@ -256,6 +258,10 @@ def register_core_privacy(services: Services) -> None:
         "core.conversations", services.conversations.export_member, services.conversations.erase_member
     )
     privacy.register("core.nudges", services.nudges.export_member, services.nudges.erase_member)
+    # Named to sort before core.direct_room: erasing the votes also drops the polls in the
+    # member's DM, found through that room's record.
+    privacy.register("core.ballots", services.polls.export_member, services.polls.erase_member)
+    services.polls.on_vote(CONVERSATION_POLLS, services.conversations.on_poll_vote)
     erasure = CoreErasure(services.db, services.transport, services.scheduler)
     privacy.register("core.direct_room", erasure.export_direct_room, erasure.erase_direct_room)
     privacy.register("core.reactions", erasure.export_reactions, erasure.erase_reactions)

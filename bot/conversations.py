@@ -14,6 +14,7 @@ word and a yes word: where a question shows a current answer it keeps that answe
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -28,20 +29,24 @@ from bot.errors import ConversationError
 from bot.formatting import Markup
 from bot.i18n import normalise_word
 from bot.ids import RoomId, UserId
+from bot.polls import numbered
 from bot.replies import error_reply
 from bot.storage import Database
 from bot.storage.models import Conversation
 from bot.textnorm import is_number, split_list
-from bot.transport import OutgoingMessage
+from bot.transport import OutgoingMessage, Poll
 
 if TYPE_CHECKING:
     from bot.context import Context
     from bot.i18n import Catalogue
+    from bot.polls import StartedPoll
     from bot.registry import Command
 
 log = logging.getLogger(__name__)
 
 _MAX_ANSWER_CHARS = 4000
+#: The purpose of the polls conversations ask their questions with (:mod:`bot.polls`).
+CONVERSATION_POLLS = "core.conversation"
 #: ``core_conversations.context`` key: the name of the command that opened the flow.
 STARTED_BY = "command"
 
@@ -72,6 +77,10 @@ class Question:
     # False for a question that is no part of the questionnaire itself (a consent, a
     # confirmation): it shows no counter and is not counted in "question 3 of 12".
     counted: bool = True
+    # Asked as a poll (with choices): members whose client shows polls tap an answer;
+    # the poll's text (what other clients show) is the usual question, and typing the
+    # number still answers it.
+    poll: bool = False
 
 
 def yes_no_choices(
@@ -373,9 +382,45 @@ class ConversationService:
             total=len(counted),
             approximate=_approximate(flow),
         )
+        params = _question_params(ctx, question, counter, choices, hint_text, current)
+        catalogue = ctx.services.catalogue
+        if question.poll and question.choices:
+            await ctx.services.polls.start(
+                room_id,
+                Poll(
+                    ctx.text(question.prompt_key, **question.prompt_params),
+                    numbered([_choice_label(ctx, choice) for choice in question.choices]),
+                    max_selections=len(question.choices) if question.multiple else 1,
+                ),
+                purpose=CONVERSATION_POLLS,
+                ref=f"{flow.name}:{question.name}",
+                language=ctx.language,
+                txn_id=ctx.next_txn_id(),
+                intro=catalogue.fragment(ctx.language, counter.key(), **params),
+            )
+            return
+        rendered = catalogue.render(ctx.language, counter.key(), **params)
         await ctx.services.transport.send(
-            _question_message(ctx, room_id, question, counter, choices, hint_text, current)
+            OutgoingMessage(
+                room_id=room_id, plain=rendered.plain, html=rendered.html, txn_id=ctx.next_txn_id()
+            )
         )
+
+    async def on_poll_vote(self, ctx: Context, poll: StartedPoll, answer_ids: tuple[str, ...]) -> None:
+        """A vote on a question's poll answers it, as if the member typed the number(s);
+        a vote on a question the conversation has moved past changes nothing."""
+        from bot.context import Context  # the context module needs this one at import
+
+        state = await self.active(ctx.sender)
+        flow_name, _, question_name = poll.ref.rpartition(":")
+        if state is None or state.room_id != poll.room_id or state.flow != flow_name or not answer_ids:
+            return
+        flow = self._flows.get(state.flow)
+        questions = list(flow.questions(dict(state.answers))) if flow is not None else []
+        if state.step >= len(questions) or questions[state.step].name != question_name:
+            return
+        message = dataclasses.replace(ctx.message, body=", ".join(answer_ids))
+        await self.handle(Context(ctx.services, message, ctx.language))
 
     async def export_member(self, user_id: UserId) -> dict[str, Any]:
         state = await self.active(user_id)
@@ -415,26 +460,16 @@ class _Counter:
         return "core.conversation.question_about" if self.approximate else "core.conversation.question"
 
 
-def _question_message(
-    ctx: Context,
-    room_id: RoomId,
-    question: Question,
-    counter: _Counter,
-    choices: Markup,
-    hints: Markup,
-    current: Markup,
-) -> OutgoingMessage:
-    rendered = ctx.services.catalogue.render(
-        ctx.language,
-        counter.key(),
-        number=counter.number,
-        total=counter.total,
-        remaining=counter.total - counter.number + 1,
-        question=ctx.fragment(question.prompt_key, **question.prompt_params),
-        choices=choices,
-        hints=hints,
-        current=current,
-    )
-    return OutgoingMessage(
-        room_id=room_id, plain=rendered.plain, html=rendered.html, txn_id=ctx.next_txn_id()
-    )
+def _question_params(
+    ctx: Context, question: Question, counter: _Counter, choices: Markup, hints: Markup, current: Markup
+) -> dict[str, Any]:
+    """The parameters of the question message (its key is the counter's)."""
+    return {
+        "number": counter.number,
+        "total": counter.total,
+        "remaining": counter.total - counter.number + 1,
+        "question": ctx.fragment(question.prompt_key, **question.prompt_params),
+        "choices": choices,
+        "hints": hints,
+        "current": current,
+    }

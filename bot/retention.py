@@ -29,6 +29,9 @@ that nothing can read or re-create any more; the periods are the documented ones
 * ``core_processed_events``: after ``PROCESSED_RETENTION`` (30 days), as the sync loop
   does at start; it never handles events older than the catch-up window.
 * ``core_sent_messages``: after ``SENT_RETENTION`` (7 days), as the sender does at start.
+* ``core_polls`` and their ``core_poll_votes``: 90 days after a poll closed, or a year
+  after it opened when it never closed (a conversation's question, answered long ago).
+  A vote on a deleted poll is not ours any more and is ignored like any unknown poll.
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ from bot.storage.database import Database
 from bot.storage.models import (
     Nudge,
     OutboxMessage,
+    PollRow,
+    PollVoteRow,
     ProcessedEvent,
     ScheduledJob,
     SeenReaction,
@@ -67,6 +72,8 @@ NUDGE_PARAMS_RETENTION = timedelta(days=30)
 # Longer than a budget week, so the weekly budget still counts every nudge it needs.
 EXPIRED_NUDGE_RETENTION = timedelta(days=8)
 SEEN_REACTION_RETENTION = timedelta(days=365)
+CLOSED_POLL_RETENTION = timedelta(days=90)
+OPEN_POLL_RETENTION = timedelta(days=365)
 
 _FINISHED_JOBS = ("done", "missed", "failed", "cancelled")
 _FINISHED_NUDGES = ("sent", "dropped")
@@ -86,6 +93,7 @@ class Pruned:
     seen_reactions: int = 0
     processed_events: int = 0
     sent_messages: int = 0
+    polls: int = 0
 
     @property
     def total(self) -> int:
@@ -147,7 +155,25 @@ async def prune(db: Database, now: datetime) -> Pruned:
                 .execution_options(synchronize_session=False)
             )
         )
+    counts["polls"] = await _delete_old_polls(db, now)
     return Pruned(**counts)
+
+
+async def _delete_old_polls(db: Database, now: datetime) -> int:
+    old = or_(
+        PollRow.closed_at < now - CLOSED_POLL_RETENTION,
+        and_(PollRow.closed_at.is_(None), PollRow.opened_at < now - OPEN_POLL_RETENTION),
+    )
+    async with db.transaction() as session:
+        ids = select(PollRow.event_id).where(old).scalar_subquery()
+        await session.execute(
+            delete(PollVoteRow)
+            .where(PollVoteRow.poll_event_id.in_(ids))
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(
+            await session.execute(delete(PollRow).where(old).execution_options(synchronize_session=False))
+        )
 
 
 async def _delete_expired_nudges(db: Database, now: datetime) -> int:

@@ -42,6 +42,8 @@ from bot.transport import (
     IncomingMessage,
     IncomingReaction,
     OutgoingMessage,
+    PollEnded,
+    PollVote,
     StructuredCommand,
     Undecryptable,
 )
@@ -82,6 +84,9 @@ class Router:
         if isinstance(event, Undecryptable):
             await self.on_undecryptable(event)
             return
+        if isinstance(event, PollVote | PollEnded):
+            await self.on_poll_event(event)
+            return
         if isinstance(event, IncomingReaction) and self._flood_verdict(event) is not Verdict.ALLOW:
             # Reactions toggle cards and send confirmations: limited like commands,
             # silently (a reaction has nothing to reply to).
@@ -90,7 +95,38 @@ class Router:
         for handler in self.registry.listeners_for(event):
             await self._run_listener(handler, event)
 
-    def _flood_verdict(self, event: IncomingMessage | IncomingReaction) -> Verdict:
+    async def on_poll_event(self, event: PollVote | PollEnded) -> None:
+        """A member answered one of the bot's polls in their client (or a moderator ended
+        one): the same record as ``!stem``, through the poll service."""
+        polls = self.services.polls
+        poll = await polls.get(event.poll_event_id)
+        own = self.services.transport.own_user_id
+        if poll is None or poll.room_id != event.room_id or event.sender == own:
+            return
+        if isinstance(event, PollEnded):
+            # Clients offer "end poll" to its creator only; a moderator's end is honoured.
+            if not poll.ended and await self.services.roles.is_moderator(event.sender):
+                await polls.end(poll, txn_id=f"kb.poll-end.{event.event_id}")
+            return
+        if self._flood_verdict(event) is not Verdict.ALLOW:
+            log.debug("flood control: dropped poll response %s", event.event_id)
+            return
+        message = IncomingMessage(
+            event_id=event.event_id,
+            room_id=event.room_id,
+            sender=event.sender,
+            body="",
+            timestamp=event.timestamp,
+            is_direct=await self.services.transport.is_direct(event.room_id),
+            backlog=event.backlog,
+        )
+        ctx = Context(self.services, message, await self.services.members.language_of(event.sender))
+        try:
+            await polls.vote(ctx, poll, event.answer_ids, event.timestamp)
+        except UserError as error:
+            await self.services.members.tell_error(event.sender, error, txn_id=f"kb.error.{event.event_id}")
+
+    def _flood_verdict(self, event: IncomingMessage | IncomingReaction | PollVote) -> Verdict:
         if event.backlog and event.timestamp < self.started_at:
             return Verdict.ALLOW
         verdict = self.flood.check(event.sender)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from bot.conversations import ConversationService
     from bot.nudges import NudgeService
     from bot.outbox import Outbox
+    from bot.polls import PollService
     from bot.registry import Registry
     from bot.scheduler import SchedulerService
 
@@ -43,3 +44,4 @@ class Services:
     nudges: NudgeService
     conversations: ConversationService
     registry: Registry
+    polls: PollService

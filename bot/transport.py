@@ -105,7 +105,69 @@ class NewDevice:
     timestamp: datetime
 
 
-IncomingEvent = IncomingMessage | IncomingReaction | MemberJoined | Undecryptable | NewDevice
+#: MSC3381 allows at most this many answers per poll; clients drop the rest.
+POLL_MAX_ANSWERS = 20
+
+
+@dataclass(frozen=True)
+class PollAnswer:
+    """One answer of a poll; ``id`` is what votes name (we use its number, "1", "2", …,
+    so a vote by poll and a typed ``!stem 2`` name the same answer)."""
+
+    id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Poll:
+    """A question with answers that members pick from, shown as a poll where the client
+    can (and as text with a command fallback where it cannot).
+
+    ``disclosed``: members see the running results while it is open (otherwise only at
+    the end). ``max_selections``: how many answers a member may pick.
+    """
+
+    question: str
+    answers: tuple[PollAnswer, ...]
+    disclosed: bool = True
+    max_selections: int = 1
+
+    def answer(self, answer_id: str) -> PollAnswer | None:
+        return next((a for a in self.answers if a.id == answer_id), None)
+
+
+@dataclass(frozen=True)
+class PollVote:
+    """A member answered a poll in their client (a poll response).
+
+    ``answer_ids`` are as sent, not yet checked against the poll: the core decides what
+    counts (unknown ids spoil the vote, extra ones beyond ``max_selections`` are dropped).
+    """
+
+    event_id: EventId
+    room_id: RoomId
+    sender: UserId
+    poll_event_id: EventId
+    answer_ids: tuple[str, ...]
+    timestamp: datetime
+    backlog: bool = False
+
+
+@dataclass(frozen=True)
+class PollEnded:
+    """Someone other than the bot ended a poll (a client's "end poll")."""
+
+    event_id: EventId
+    room_id: RoomId
+    sender: UserId
+    poll_event_id: EventId
+    timestamp: datetime
+    backlog: bool = False
+
+
+IncomingEvent = (
+    IncomingMessage | IncomingReaction | MemberJoined | Undecryptable | NewDevice | PollVote | PollEnded
+)
 EventHandler = Callable[[IncomingEvent], Awaitable[None]]
 
 
@@ -225,6 +287,31 @@ class Transport(Protocol):
     ) -> EventId: ...
 
     async def upload(self, upload: Upload) -> EventId: ...
+
+    async def send_poll(
+        self,
+        room_id: RoomId,
+        poll: Poll,
+        fallback_text: str,
+        *,
+        fallback_html: str | None = None,
+        txn_id: str | None = None,
+    ) -> EventId:
+        """Start a poll. ``fallback_text`` is all a client without polls shows: it must
+        hold the question, the numbered answers and how to answer by command."""
+        ...
+
+    async def end_poll(
+        self,
+        room_id: RoomId,
+        poll_event_id: EventId,
+        result_text: str,
+        counts: Mapping[str, int],
+        *,
+        txn_id: str | None = None,
+    ) -> EventId:
+        """End a poll the bot started; ``result_text`` is what every client shows."""
+        ...
 
     async def redact(self, room_id: RoomId, event_id: EventId, reason: str | None = None) -> None:
         """Remove an event (an introduction card of a member who asked to be forgotten).

@@ -18,6 +18,7 @@ from bot.storage import Database
 from bot.transport import (
     IncomingMessage,
     OutgoingMessage,
+    Poll,
     RoomSpec,
     RoomStateEvent,
     RoomStateOfType,
@@ -54,6 +55,9 @@ class FakeTransport:
     state_sent: list[tuple[RoomId, str, str, dict[str, Any]]] = field(default_factory=list)
     #: Rooms where the bot lacks the power to send state.
     no_state_power: set[str] = field(default_factory=set)
+    #: Polls started (room, poll, event id) and ended (room, poll, result text, counts).
+    polls: list[tuple[RoomId, Poll, EventId]] = field(default_factory=list)
+    poll_ends: list[tuple[RoomId, EventId, str, dict[str, int]]] = field(default_factory=list)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
     _txns: dict[str, EventId] = field(default_factory=dict)
 
@@ -101,6 +105,35 @@ class FakeTransport:
     async def react(self, room_id: RoomId, event_id: EventId, key: str, txn_id: str | None = None) -> EventId:
         self.reactions.append((room_id, event_id, key))
         return self._event_id()
+
+    async def send_poll(
+        self,
+        room_id: RoomId,
+        poll: Poll,
+        fallback_text: str,
+        *,
+        fallback_html: str | None = None,
+        txn_id: str | None = None,
+    ) -> EventId:
+        # What a client without polls shows is also a message in ``sent``.
+        event_id = await self.send(
+            OutgoingMessage(room_id=room_id, plain=fallback_text, html=fallback_html, txn_id=txn_id)
+        )
+        if all(sent_id != event_id for _, _, sent_id in self.polls):
+            self.polls.append((room_id, poll, event_id))
+        return event_id
+
+    async def end_poll(
+        self,
+        room_id: RoomId,
+        poll_event_id: EventId,
+        result_text: str,
+        counts: Mapping[str, int],
+        *,
+        txn_id: str | None = None,
+    ) -> EventId:
+        self.poll_ends.append((room_id, poll_event_id, result_text, dict(counts)))
+        return await self.send(OutgoingMessage(room_id=room_id, plain=result_text, txn_id=txn_id))
 
     async def upload(self, upload: Upload) -> EventId:
         self.uploads.append(upload)
@@ -222,9 +255,7 @@ OPEN_FLOOD = {"burst": 10_000, "seconds_per_command": 0.001}
 ANY_HOUR_NUDGES = {"weekly_budget": 10, "quiet_hours": "00:00-00:00", "quiet_weekends": False}
 
 
-async def quick_app(
-    tmp_path: Path, clock: Clock, db_url: str, rooms: dict[str, str], **sections: Any
-) -> Any:
+async def quick_app(tmp_path: Path, clock: Clock, db_url: str, rooms: dict[str, str], **sections: Any) -> Any:
     """A real app behind the recording transport, flood control open, the given
     logical rooms set; ``sections`` add or override config sections."""
     from bot.app import build_app

@@ -43,7 +43,7 @@ from bot.matrix.sending import Sender
 from bot.matrix.sync import SyncLoop
 from bot.room_directory import RoomDirectory
 from bot.storage.database import Database
-from bot.transport import EventHandler, OutgoingMessage, RoomSpec, RoomStateOfType, SentFile, Upload
+from bot.transport import EventHandler, OutgoingMessage, Poll, RoomSpec, RoomStateOfType, SentFile, Upload
 
 #: The links clients open as a room, a message or a member (see :meth:`MatrixTransport.permalink`).
 PERMALINK_BASE = "https://matrix.to/#/"
@@ -165,6 +165,28 @@ class MatrixTransport:
 
     async def upload(self, upload: Upload) -> EventId:
         return await self._sender.upload(upload)
+
+    async def send_poll(
+        self,
+        room_id: RoomId,
+        poll: Poll,
+        fallback_text: str,
+        *,
+        fallback_html: str | None = None,
+        txn_id: str | None = None,
+    ) -> EventId:
+        return await self._sender.send_poll(room_id, poll, fallback_text, fallback_html, txn_id)
+
+    async def end_poll(
+        self,
+        room_id: RoomId,
+        poll_event_id: EventId,
+        result_text: str,
+        counts: Mapping[str, int],
+        *,
+        txn_id: str | None = None,
+    ) -> EventId:
+        return await self._sender.end_poll(room_id, poll_event_id, result_text, counts, txn_id)
 
     async def redact(self, room_id: RoomId, event_id: EventId, reason: str | None = None) -> None:
         await self._sender.redact(room_id, event_id, reason)

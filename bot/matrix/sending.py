@@ -17,7 +17,7 @@ import io
 import itertools
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -27,11 +27,12 @@ from sqlalchemy import delete, select
 from bot.clock import Clock
 from bot.errors import TransportError
 from bot.ids import EventId, RoomId, UserId
+from bot.matrix import polls
 from bot.matrix.crypto import Crypto
 from bot.matrix.homeserver_calls import Backoff, request
 from bot.storage.database import Database, database_unavailable
 from bot.storage.models import SentMessage
-from bot.transport import OutgoingMessage, Upload
+from bot.transport import OutgoingMessage, Poll, Upload
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +221,23 @@ class Sender:
 
     async def react(self, room_id: RoomId, event_id: EventId, key: str, txn_id: str | None) -> EventId:
         return await self._send(room_id, "m.reaction", reaction_content(event_id, key), txn_id)
+
+    async def send_poll(
+        self, room_id: RoomId, poll: Poll, fallback_text: str, fallback_html: str | None, txn_id: str | None
+    ) -> EventId:
+        content = polls.start_content(poll, fallback_text, fallback_html)
+        return await self._send(room_id, polls.START_TYPE, content, txn_id)
+
+    async def end_poll(
+        self,
+        room_id: RoomId,
+        poll_event_id: EventId,
+        result_text: str,
+        counts: Mapping[str, int],
+        txn_id: str | None,
+    ) -> EventId:
+        content = polls.end_content(poll_event_id, result_text, counts)
+        return await self._send(room_id, polls.UNSTABLE_END, content, txn_id)
 
     async def upload(self, upload: Upload) -> EventId:
         recorded = await self._recorded(upload.txn_id)

@@ -224,3 +224,41 @@ class OutboxMessage(Base):
         Index("ix_core_outbox_status_due_at", "status", "due_at", "id"),
         {"sqlite_autoincrement": True},
     )
+
+
+class PollRow(Base):
+    """A poll the bot started (:mod:`bot.polls`): its question and answers, whose it is
+    (``purpose`` and ``ref``, e.g. ``events.dates`` and an event id) and when it ended.
+
+    Holds no member: the question and answers are the bot's texts."""
+
+    __tablename__ = "core_polls"
+
+    event_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    room_id: Mapped[str] = mapped_column(String(255), index=True)
+    purpose: Mapped[str] = mapped_column(String(100))
+    ref: Mapped[str] = mapped_column(String(255))
+    question: Mapped[str] = mapped_column(Text)
+    answers: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    max_selections: Mapped[int] = mapped_column(Integer, default=1)
+    disclosed: Mapped[bool] = mapped_column(Boolean, default=True)
+    language: Mapped[str] = mapped_column(String(16))
+    opened_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    end_event_id: Mapped[str | None] = mapped_column(String(255))
+
+    __table_args__ = (Index("ix_core_polls_purpose_ref", "purpose", "ref"),)
+
+
+class PollVoteRow(Base):
+    """A member's current answer to a poll: one row per member and poll, by poll response
+    or by ``!stem``; the latest (by the homeserver's timestamp) replaces an earlier one."""
+
+    __tablename__ = "core_poll_votes"
+
+    poll_event_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(255), primary_key=True, index=True)
+    answer_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    voted_at: Mapped[datetime]
+    #: The response or command message the answer came with.
+    event_id: Mapped[str] = mapped_column(String(255))

@@ -1,4 +1,5 @@
-"""``!help``, ``!taal`` and ``!status``, and telling a member about a new device."""
+"""``!help``, ``!taal``, ``!status``, ``!stem`` (:mod:`commands.basics.polls`), and telling a
+member about a new device."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from bot.context import Context
 from bot.errors import UserError
 from bot.formatting import Markup, Rendered
 from bot.help import dm_only_command, may_run, summary, usage
-from bot.registry import Command, Feature, check, command, listener
+from bot.registry import Command, check, command, listener
 from bot.services import Services
 from bot.transport import NewDevice
+from commands.basics.polls import PollCommands
 from commands.basics.settings import FLOW_NAME, SettingsFlow
 
 #: What ``!help`` in a room shows besides the way in (``!intro``): the commands a new
@@ -21,7 +23,7 @@ ROOM_HIGHLIGHTS: tuple[str, ...] = ("zoek", "vraag", "buddy zoek", "bijeenkomste
 INTRO_COMMAND = "intro"
 
 
-class CoreCommands(Feature):
+class CoreCommands(PollCommands):
     name = "core"
 
     def __init__(self, services: Services) -> None:

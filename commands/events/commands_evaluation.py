@@ -47,6 +47,7 @@ class EvaluationCommands(EventsBase):
             answers.get("worked"),
             answers.get("not_worked"),
             answers.get("tips"),
+            rating=int(answers["rating"]) if answers.get("rating") else None,
         )
         await ctx.reply("events.evaluation.thanks")
 
@@ -87,6 +88,17 @@ class EvaluationCommands(EventsBase):
         found = self.services.professions.get(key)
         label = found.label(language) if found else catalogue.plain(language, "events.show.no_profile")
         parts = []
+        ratings = [r.rating for r in items if r.rating]
+        if ratings:
+            average = f"{sum(ratings) / len(ratings):.1f}"
+            parts.append(
+                catalogue.fragment(
+                    language,
+                    "events.evaluation.rating",
+                    average=average.replace(".", ",") if language == "nl" else average,
+                    count=len(ratings),
+                )
+            )
         for field_name in ANSWER_FIELDS:
             answers = [getattr(r, field_name) for r in items if getattr(r, field_name)]
             if answers:

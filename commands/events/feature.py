@@ -20,6 +20,7 @@ from commands.events.cards import Cards
 from commands.events.commands_attendance import AttendanceCommands
 from commands.events.commands_change import ChangeCommands
 from commands.events.commands_create import CreationCommands
+from commands.events.commands_date_poll import DatePollCommands
 from commands.events.commands_evaluation import EvaluationCommands
 from commands.events.commands_listing import ListingCommands
 from commands.events.commands_rsvp import RsvpCommands
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 class Events(
     CreationCommands,
     ChangeCommands,
+    DatePollCommands,
     RsvpCommands,
     ListingCommands,
     AttendanceCommands,

@@ -33,6 +33,8 @@ EVALUATION_FLOW = "events.evaluation"
 EVENT_IDS = "_events"
 EVENT_ID = "_event"
 KNOWN_PROFESSION = "_known_profession"
+#: The evaluation's scale question: 1 (poor) to 5 (excellent).
+RATINGS = ("1", "2", "3", "4", "5")
 
 Finisher = Callable[["Context", dict[str, Any], bool], Awaitable[None]]
 
@@ -184,10 +186,16 @@ class EvaluationFlow:
             Choice(p.key, labels=tuple(p.labels.items()), aliases=p.abbreviations)
             for p in services.professions.items
         )
+        self._ratings = tuple(Choice(r, label_key=f"events.evaluation.rating_choice.{r}") for r in RATINGS)
 
     def questions(self, answers: dict[str, Any]) -> Sequence[Question]:
         questions = [
             Question("worked", "events.evaluation.ask.worked", max_length=TEXT_LIMIT, parser=self._guarded),
+            # A scale is what a poll is for: tapped where the client shows polls, typed
+            # (or `!stem 4`) where it does not.
+            Question(
+                "rating", "events.evaluation.ask.rating", choices=self._ratings, optional=True, poll=True
+            ),
             Question(
                 "not_worked",
                 "events.evaluation.ask.not_worked",

@@ -99,6 +99,8 @@ class Evaluation(Base):
     worked: Mapped[str | None] = mapped_column(Text)
     not_worked: Mapped[str | None] = mapped_column(Text)
     tips: Mapped[str | None] = mapped_column(Text)
+    #: The scale question: 1 (poor) to 5 (excellent), asked as a poll; None when skipped.
+    rating: Mapped[int | None] = mapped_column(Integer)
     submitted_at: Mapped[datetime]
 
 

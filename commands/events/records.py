@@ -66,3 +66,4 @@ class EvaluationRecord:
     worked: str | None
     not_worked: str | None
     tips: str | None
+    rating: int | None = None

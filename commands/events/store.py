@@ -495,6 +495,7 @@ class EventStore:
         worked: str | None,
         not_worked: str | None,
         tips: str | None,
+        rating: int | None = None,
     ) -> None:
         now = self._clock.now()
         async with self._db.transaction() as session:
@@ -505,6 +506,7 @@ class EventStore:
                 row = Evaluation(event_id=event_id, user_id=user_id, submitted_at=now)
                 session.add(row)
             row.profession, row.worked, row.not_worked, row.tips = profession, worked, not_worked, tips
+            row.rating = rating
             row.submitted_at = now
 
     async def evaluations(self, event_id: int) -> list[EvaluationRecord]:
@@ -516,7 +518,9 @@ class EventStore:
                     .order_by(Evaluation.submitted_at)
                 )
             ).all()
-        return [EvaluationRecord(r.event_id, r.profession, r.worked, r.not_worked, r.tips) for r in rows]
+        return [
+            EvaluationRecord(r.event_id, r.profession, r.worked, r.not_worked, r.tips, r.rating) for r in rows
+        ]
 
     # -- privacy ---------------------------------------------------------------------
 
@@ -611,6 +615,7 @@ class EventStore:
                     "worked": e.worked,
                     "not_worked": e.not_worked,
                     "tips": e.tips,
+                    "rating": e.rating,
                     "at": e.submitted_at.isoformat(),
                 }
                 for e in evaluations

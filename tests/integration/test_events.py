@@ -350,8 +350,35 @@ async def test_reminders_across_daylight_saving_and_a_restart_then_evaluation(
             lambda r, e: r == dm and isinstance(e, RoomMessageNotice), count=before + 2
         )
         assert "Wat heeft vandaag voor jou (best) wel gewerkt?" in found[before + 1].body
+        # The rating comes as a poll (its text tells apps without polls what to type);
+        # Bob taps "goed" in his app: a real poll response answers the question.
+        await bob.send(dm, "De casus van een verzekeringsarts")
+        [(_, rating)] = await _wait(
+            bob,
+            lambda r, e: (
+                r == dm
+                and getattr(e, "source", {}).get("type") == "org.matrix.msc3381.poll.start"
+                and e.source.get("origin_server_ts", 0) >= since
+            ),
+        )
+        assert (
+            "Welk cijfer" in rating.source["content"]["body"]
+            and "`!stem 2`" in rating.source["content"]["body"]
+        )
+        before = len(bob.notices(dm))
+        await bob.client.room_send(
+            dm,
+            "org.matrix.msc3381.poll.response",
+            {
+                "m.relates_to": {"rel_type": "m.reference", "event_id": rating.event_id},
+                "org.matrix.msc3381.poll.response": {"answers": ["4"]},
+            },
+        )
+        found = await bob.wait_for(
+            lambda r, e: r == dm and isinstance(e, RoomMessageNotice), count=before + 1
+        )
+        assert "niet (zo) gewerkt" in found[before].body
         for text, expect in (
-            ("De casus van een verzekeringsarts", "niet (zo) gewerkt"),
             ("Te weinig tijd om na te praten", "hoger niveau"),
             ("Vaker in het oosten", "Wat is je beroep"),
         ):
@@ -369,6 +396,7 @@ async def test_reminders_across_daylight_saving_and_a_restart_then_evaluation(
         report = report_event.body
         assert report_room != room
         assert "Arbeidsdeskundige" in report and "Vaker in het oosten" in report and bob.user_id not in report
+        assert "gemiddeld 4,0 van de 5" in report
 
         # Bob's export holds his sign-up, attendance and evaluation; erasing leaves no row naming him.
         await bob.send(dm, "!mijngegevens")
@@ -386,6 +414,7 @@ async def test_reminders_across_daylight_saving_and_a_restart_then_evaluation(
         exported = json.loads(download.body.decode("utf-8"))["data"]["events"]
         assert exported["sign_ups"][0]["status"] == GOING and exported["attended"][0]["event"] == event.id
         assert exported["evaluations"][0]["worked"] == "De casus van een verzekeringsarts"
+        assert exported["evaluations"][0]["rating"] == 4
         await bob.send(dm, "!vergeet-mij")
         await _wait(bob, _notice("Wil je dat ik alles vergeet", since))
         await bob.send(dm, "ja")

@@ -24,11 +24,12 @@ from bot.config import Config
 from bot.devtools.synapse import LocalSynapse
 from bot.ids import RoomId, UserId
 from bot.matrix import MatrixTransport
+from bot.polls import numbered
 from bot.room_directory import RoomDirectory
 from bot.storage import Database
 from bot.storage.migrate import migrate
-from bot.transport import OutgoingMessage
-from tests.integration.conftest import BotRunner, EncryptedMember, Member, open_dm
+from bot.transport import OutgoingMessage, Poll
+from tests.integration.conftest import BotRunner, EncryptedMember, Member, barrier, open_dm
 from tests.privacy_scan import files_mentioning, memory_mentioning, rows_mentioning
 
 pytestmark = pytest.mark.integration
@@ -52,6 +53,22 @@ async def test_my_data_then_forget_me(
     await bob.login()
     dm = await open_dm(bob, bot_config.matrix.user_id)
     assert "vanaf nu" in (await bob.ask(dm, "!taal nl")).body
+    # A vote, tapped in a poll: part of the data file, and erased with the rest.
+    assert bot.app is not None
+    poll = await bot.app.services.polls.start(
+        RoomId(dm),
+        Poll("Koffie of thee?", numbered(["koffie", "thee"])),
+        purpose="test",
+        ref="1",
+        language="nl",
+        txn_id=f"test.poll.{tag}",
+    )
+    response = {
+        "m.relates_to": {"rel_type": "m.reference", "event_id": poll.event_id},
+        "org.matrix.msc3381.poll.response": {"answers": ["2"]},
+    }
+    await bob.client.room_send(dm, "org.matrix.msc3381.poll.response", response)
+    await barrier(bob, dm)
 
     explanation = await bob.ask(dm, "!mijngegevens")
     assert "JSON-bestand" in explanation.body
@@ -61,6 +78,8 @@ async def test_my_data_then_forget_me(
     assert document["member"] == bob.user_id
     assert document["data"]["core.members"]["language"] == "nl"
     assert document["data"]["core.direct_room"]["room_id"] == dm
+    [vote] = document["data"]["core.ballots"]["votes"]
+    assert (vote["question"], vote["answers"]) == ("Koffie of thee?", ["thee"])
 
     db = Database(bot_config.database.url)
     try:
@@ -71,6 +90,7 @@ async def test_my_data_then_forget_me(
         assert done.body.startswith("Klaar: ik heb alles gewist")
         assert bob.user_id not in done.body
         assert await rows_mentioning(db, bob.user_id) == []
+        assert await bot.app.services.polls.get(poll.event_id) is None  # the DM's poll went too
         assert _memory(bot, bob.user_id) == []
         assert files_mentioning(Path(bot_config.matrix.store_path), bob.user_id) == []
         # The export file the bot sent is redacted in the DM.

@@ -14,14 +14,14 @@ from datetime import datetime
 from typing import Any
 
 from bot.ids import RoomId, UserId
-from bot.matrix import events
+from bot.matrix import events, polls
 from bot.matrix.rooms import RoomManager
 from bot.matrix.sync.checkpoint import EventLedger
 from bot.matrix.sync.reactions import ReactionMemory
 from bot.matrix.sync.undecryptable import UndecryptableWait
 from bot.room_directory import RoomDirectory
 from bot.storage.database import database_unavailable
-from bot.transport import EventHandler, IncomingEvent, IncomingMessage, IncomingReaction
+from bot.transport import EventHandler, IncomingEvent, IncomingMessage, IncomingReaction, PollVote
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class EventHandling:
         incoming = await self._incoming(room_id, source, ev, direct)
         if incoming is None:
             return
-        if not self._synced.is_set() and isinstance(incoming, IncomingMessage | IncomingReaction):
+        if not self._synced.is_set() and isinstance(incoming, IncomingMessage | IncomingReaction | PollVote):
             # The first batch of this run: what arrived while the bot was away.
             incoming = dataclasses.replace(incoming, backlog=True)
         if not await self._ledger.claim(room_id, ev):
@@ -96,4 +96,6 @@ class EventHandling:
             return None if removal is None else await self._reactions.withdrawn(room_id, removal)
         if ev.type == "m.room.member" and not direct and self._directory.is_known(room_id):
             return events.to_member_joined(room_id, source, ev)
+        if polls.is_poll_event(ev.type):  # responses and ends (MSC3381), decrypted or not
+            return polls.to_poll_event(room_id, ev)
         return None

@@ -266,6 +266,11 @@ async def test_attendance_accreditation_and_evaluation(
     invites = await outbox_texts(app, transport, dm(BOB))
     assert any("Wat heeft vandaag voor jou (best) wel gewerkt?" in t for t in invites)
     await say(app, "De casus van een collega-VA", sender=BOB)
+    # The scale question is a poll in the DM, whose text says how to answer without one.
+    room, poll, _ = transport.polls[-1]
+    assert room == dm(BOB) and [a.text for a in poll.answers][3] == "goed"
+    assert "Welk cijfer" in transport.last() and "`!stem 2`" in transport.last()
+    await say(app, "4", sender=BOB)
     await say(app, "Te weinig tijd", sender=BOB)
     await say(app, "overslaan", sender=BOB)
     await say(app, "AD", sender=BOB)  # no profile: the profession is asked last
@@ -275,6 +280,7 @@ async def test_attendance_accreditation_and_evaluation(
     assert "privégesprek" in transport.last() and "De casus" not in transport.last()
     [report] = [m.plain for m in transport.sent if m.room_id == dm(ALICE) and "Evaluaties van" in m.plain]
     assert "Arbeidsdeskundige" in report and "De casus van een collega-VA" in report and BOB not in report
+    assert "gemiddeld 4,0 van de 5 (1 antwoord)" in report
     assert not [m for m in transport.sent if m.room_id == "!events" and "De casus" in m.plain]
 
 
