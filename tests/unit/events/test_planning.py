@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.app import locale_directories
 from bot.config import DEFAULT_PROFESSIONS_FILE
 from bot.content import Professions
 from bot.errors import UserError
+from bot.i18n import Catalogue
 from commands.events.jobs import reminder_time
 from commands.events.planning import (
     Busy,
@@ -131,3 +133,27 @@ def test_times_and_reminders_across_daylight_saving() -> None:
 
 def test_offsets() -> None:
     assert parse_offset("30m") is not None and parse_offset("0d") is None and parse_offset("soon") is None
+
+
+def test_the_advice_names_the_part_of_the_day_and_the_meeting() -> None:
+    catalogue = Catalogue.load(locale_directories())
+
+    def note(start: time, end: time) -> str:
+        notes = planning_advice(
+            to_utc(date(2027, 4, 13), start, TZ),
+            to_utc(date(2027, 4, 13), end, TZ),
+            TZ,
+            good_months=(4,),
+            max_hours=4,
+            latest_start=time(11),
+        )
+        (advice,) = notes
+        return catalogue.plain("nl", advice.key, **advice.params)
+
+    evening = note(time(19), time(21))
+    assert "'s avonds" in evening and "'s middags" not in evening
+    afternoon = note(time(13, 30), time(16))
+    assert "'s middags" in afternoon
+    assert "ochtend" in note(time(11, 15), time(13))
+    for text in (evening, afternoon):
+        assert text.startswith("De bijeenkomst") and "die " in text and "Hij" not in text
