@@ -61,7 +61,7 @@ def _load(path: Path) -> Config:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    from bot.config_check import check_everything
+    from bot.config_check import check_everything, config_notes
 
     problems = check_everything(args.config)
     if problems:
@@ -70,6 +70,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             print(f"  - {problem}", file=sys.stderr)
         return 1
     print(f"{args.config}: OK")
+    for note in config_notes(args.config):
+        print(f"  note: {note}")
     return 0
 
 

@@ -68,3 +68,15 @@ def test_the_database_and_crypto_store_are_for_the_bot_only(tmp_path: Path, caps
     mode = lambda p: stat.S_IMODE(p.stat().st_mode)  # noqa: E731
     assert mode(data / "k.db") == 0o600
     assert mode(store) == 0o700 and mode(store / "device.db") == 0o600
+
+
+def test_check_config_notes_a_missing_privacy_contact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    raw = yaml.safe_load((PROJECT / "config" / "example.yaml").read_text())
+    assert raw["community"]["privacy_contact"]
+    main(["check-config", "--config", str(PROJECT / "config" / "example.yaml")])
+    assert "privacy_contact" not in capsys.readouterr().out
+    del raw["community"]["privacy_contact"]
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert main(["check-config", "--config", str(path)]) == 0
+    assert "note: community.privacy_contact is not set" in capsys.readouterr().out
