@@ -184,7 +184,6 @@ class Introductions(Feature):
                 names=", ".join(ctx.text(f"introductions.field.{name}") for name in missing),
             )
         if existing is None:
-            values.setdefault("listed", True)
             # Nothing is stored before consent: the answers wait in the conversation
             # (erased with it) until the member says yes.
             answers = {name: _answer_value(name, value) for name, value in values.items()} | {ONE_LINE: True}

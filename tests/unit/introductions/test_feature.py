@@ -69,9 +69,12 @@ async def join(app: App, user: UserId, room: str = "!welcome", event: str | None
 
 
 async def introduce(app: App, user: UserId, options: str) -> None:
-    """A member introduces themselves in one line and consents."""
+    """A member introduces themselves in one line, consents and (unless the line says
+    `vindbaar=`) says yes to being findable."""
     await say(app, f"!intro {options}", sender=user)
     await say(app, "ja", sender=user)
+    if "vindbaar=" not in options:
+        await say(app, "ja", sender=user)
 
 
 # -- onboarding --------------------------------------------------------------------
@@ -181,6 +184,7 @@ async def test_the_digest_question_is_asked_at_onboarding_only(app: App, transpo
     edits their profile."""
     await say(app, ONE_LINE)
     await say(app, "ja")
+    await say(app, "nee")  # not findable
     assert "`!digest aan`" in texts(transport, DM_BOB)[-1]
     assert await DigestStore(app.services.db, app.services.clock).get(BOB) is None
     questions = feature(app).flow.questions({"_has_profile": True, "consent": "yes"})
@@ -227,6 +231,10 @@ async def test_one_line_intro_asks_consent_then_saves_and_posts_the_card(
     async with app.services.db.session() as session:
         assert await session.get(Profile, BOB) is None  # nothing before consent
     await say(app, "ja")
+    # Being findable is asked, never assumed.
+    assert "Mogen andere leden je vinden?" in texts(transport, DM_BOB)[-1]
+    assert not any("Arbeidsdeskundige" in text for text in texts(transport, "!welcome"))  # no card yet
+    await say(app, "ja")
     record = await feature(app).store.get(BOB)
     assert record is not None
     assert (record.profession, record.experience, record.region) == (
@@ -236,6 +244,24 @@ async def test_one_line_intro_asks_consent_then_saves_and_posts_the_card(
     )
     assert record.work_days == ("ma", "di", "do") and record.goals == ("netwerk", "buddy") and record.listed
     assert "Arbeidsdeskundige" in texts(transport, "!welcome")[-1]
+
+
+async def test_one_line_intro_without_yes_to_findable_is_not_listed(
+    app: App, transport: FakeTransport
+) -> None:
+    await say(app, ONE_LINE)
+    await say(app, "ja")
+    await say(app, "nee")
+    record = await feature(app).store.get(BOB)
+    assert record is not None and not record.listed
+    assert texts(transport, "!welcome") == []  # no card
+    assert "`!profiel zet vindbaar ja`" in texts(transport, DM_BOB)[-1]
+    # A line that says it asks nothing more than consent.
+    await say(app, "!intro beroep=jobcoach ervaring=ervaren regio=utrecht vindbaar=nee", sender=CAROL)
+    await say(app, "ja", sender=CAROL)
+    carol = await feature(app).store.get(CAROL)
+    assert carol is not None and not carol.listed
+    assert "Mogen andere leden" not in texts(transport, "!dm-carol")[-1]
 
 
 async def test_one_line_in_english_keys(app: App) -> None:
