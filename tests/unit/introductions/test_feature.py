@@ -540,6 +540,22 @@ async def test_find_nothing_suggests_which_filter_to_drop(app: App, transport: F
     assert "I cannot search" not in transport.last()
 
 
+async def test_find_asks_did_you_mean_for_a_slip(app: App, transport: FakeTransport) -> None:
+    await _community(app)
+    await say(app, "!zoek regio=utrechtt")
+    assert transport.last() == "`utrechtt` ken ik niet. Bedoelde je `utrecht`?"
+    await say(app, "!zoek beroep=bedrijfsart")
+    assert transport.last() == "`bedrijfsart` ken ik niet. Bedoelde je `bedrijfsarts`?"
+    await say(app, "!zoek beroep=bedrijfsarts,jobcoch")
+    assert "Bedoelde je `jobcoach`?" in transport.last()
+    # Nothing close: the list of what is known, no guess.
+    await say(app, "!zoek regio=mars")
+    assert "Bedoelde je" not in transport.last() and "De regio `mars` ken ik niet" in transport.last()
+    await say(app, "!taal en")
+    await say(app, '!find profession="insurance physican"')
+    assert transport.last() == "I don't know `insurance physican`. Did you mean `insurance physician`?"
+
+
 async def test_find_pages_by_ten(app: App, transport: FakeTransport) -> None:
     for i in range(23):
         await introduce(
