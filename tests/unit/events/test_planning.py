@@ -48,7 +48,7 @@ def test_dates_in_dutch_and_english(text: str, expected: tuple[date, ...]) -> No
 def test_bad_dates_and_times_are_explained() -> None:
     with pytest.raises(UserError) as bad_date:
         parse_dates("31-02-2027", TODAY)
-    assert bad_date.value.key == "events.error.date"
+    assert bad_date.value.key == "core.error.no_such_date"
     with pytest.raises(UserError) as reversed_time:
         parse_time_range("13:00-09:30")
     assert reversed_time.value.key == "events.error.time_order"
@@ -157,3 +157,18 @@ def test_the_advice_names_the_part_of_the_day_and_the_meeting() -> None:
     assert "ochtend" in note(time(11, 15), time(13))
     for text in (evening, afternoon):
         assert text.startswith("De bijeenkomst") and "die " in text and "Hij" not in text
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("woensdag 16 maart", "core.error.weekday_mismatch"),
+        ("31 februari", "core.error.no_such_date"),
+        ("16 maart en 31 april", "core.error.no_such_date"),
+        ("gisteren", "events.error.date"),
+    ],
+)
+def test_event_dates_that_cannot_be_meant_are_asked_about(text: str, key: str) -> None:
+    with pytest.raises(UserError) as caught:
+        parse_dates(text, TODAY)
+    assert caught.value.key == key
