@@ -331,7 +331,9 @@ class Introductions(Feature):
     async def find(self, ctx: Context, options: Options, *, words: str | None = None) -> None:
         """Find members by profession, region, experience, day, theme, goal or free text."""
         query, page = self._query(options, words)
-        result = self.directory.search(query, page=page, page_size=self.settings.page_size)
+        result = self.directory.search(
+            query, page=page, page_size=self.settings.page_size, excluding=ctx.sender
+        )
         if result.total == 0:
             await ctx.reply("introductions.find.none", hint=self._loosen_hint(ctx, query, options))
             return

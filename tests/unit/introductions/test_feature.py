@@ -16,6 +16,7 @@ from bot.ids import EventId, RoomId, UserId
 from bot.storage.models import Conversation
 from bot.transport import MemberJoined
 from commands.digest.store import DigestStore
+from commands.introductions.directory import DirectoryQuery
 from commands.introductions.feature import SPOTLIGHT_JOB, Introductions
 from commands.introductions.fields import FIELDS
 from commands.introductions.models import Profile, WelcomeMarker
@@ -25,6 +26,7 @@ from tests.privacy_scan import rows_mentioning
 pytestmark = pytest.mark.both_databases
 
 CAROL = UserId("@carol:localhost")
+DAVE = UserId("@dave:localhost")
 
 
 @pytest.fixture
@@ -454,11 +456,11 @@ async def test_find_who_wants_to_meet_a_profession(app: App, transport: FakeTran
     await introduce(app, BOB, "beroep=BA ervaring=ervaren regio=utrecht ontmoeten=AD")
     await introduce(app, CAROL, "beroep=jobcoach ervaring=ervaren regio=limburg ontmoeten=AD,VA")
     await introduce(app, ALICE, "beroep=AD ervaring=ervaren regio=utrecht")
-    await say(app, "!zoek ontmoet=arbeidsdeskundige")
+    await say(app, "!zoek ontmoet=arbeidsdeskundige", sender=DAVE)
     assert "2 gevonden" in transport.last() and "@alice" not in transport.last()
     await say(app, "!zoek ontmoet=VA")
     assert "1 gevonden" in transport.last() and "@carol" in transport.last()
-    await say(app, "!find meets=AD region=utrecht")
+    await say(app, "!find meets=AD region=utrecht", sender=DAVE)
     assert "1 gevonden" in transport.last() and "@bob" in transport.last()
     await say(app, "!zoek ontmoet=jobcoach")
     assert "niemand gevonden" in transport.last()
@@ -505,7 +507,7 @@ async def test_find_by_each_filter(
     app: App, transport: FakeTransport, query: str, found: list[str], not_found: list[str]
 ) -> None:
     await _community(app)
-    await say(app, f"!zoek {query}", room="!welcome")
+    await say(app, f"!zoek {query}", room="!welcome", sender=DAVE)
     result = transport.last()
     assert f"{len(found)} gevonden" in result
     for name in found:
@@ -514,9 +516,24 @@ async def test_find_by_each_filter(
         assert name not in result
 
 
+async def test_find_does_not_list_the_asker(app: App, transport: FakeTransport) -> None:
+    await _community(app)
+    await say(app, "!zoek beroep=bedrijfsarts")
+    assert "1 gevonden" in transport.last() and "@alice" in transport.last()
+    assert "@bob" not in transport.last()
+    # Without filters too: everyone but the asker, on every page.
+    await say(app, "!zoek", sender=CAROL)
+    assert "2 gevonden" in transport.last() and "@carol" not in transport.last()
+    found = feature(app).directory.search(DirectoryQuery(), page_size=1, excluding=ALICE)
+    assert found.total == 2
+    directory = feature(app).directory
+    pages = [directory.search(DirectoryQuery(), page=p, page_size=1, excluding=ALICE) for p in (1, 2)]
+    assert sorted(r.user_id for page in pages for r in page.results) == sorted([BOB, CAROL])
+
+
 async def test_find_ranks_exact_region_before_nationwide(app: App, transport: FakeTransport) -> None:
     await _community(app)
-    await say(app, "!zoek regio=utrecht")
+    await say(app, "!zoek regio=utrecht", sender=DAVE)
     result = transport.last()
     assert result.index("@bob") < result.index("@alice")
 
