@@ -369,7 +369,9 @@ def bind_arguments(
     for token in tokens:
         match = _OPTION_RE.match(token.text) if has_options else None
         if match:
-            options[match.group(1).lower()] = match.group(2).strip()
+            # As typed (quotes removed): parsers strip, and a length they report is then
+            # the one the member counted, closing space included.
+            options[match.group(1).lower()] = match.group(2)
         else:
             positional.append(token)
     kwargs: dict[str, Any] = {}

@@ -186,7 +186,9 @@ class FieldParser:
         def parse(text: str) -> str:
             cleaned = text.strip()
             if len(cleaned) > limit:
-                raise UserError("introductions.error.too_long", limit=limit, length=len(cleaned))
+                # The length as typed: a member who counted the closing space too reads
+                # "785" for their 786 as a miscount (as the conversation does).
+                raise UserError("introductions.error.too_long", limit=limit, length=len(text))
             return cleaned
 
         return parse

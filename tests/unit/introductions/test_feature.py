@@ -287,6 +287,8 @@ async def test_one_line_in_english_keys(app: App) -> None:
         ("beroep=BA", "heb ik ook nog nodig: ervaring, regio"),
         ("beroep=BA ervaring=ervaren regio=utrecht kleur=blauw", "Deze velden ken ik niet: kleur"),
         ("beroep=BA ervaring=ervaren regio=utrecht overmij=" + "x" * 501, "hoogstens 500"),
+        # Counted as typed, the closing space inside the quotes too.
+        ('beroep=BA ervaring=ervaren regio=utrecht overmij="' + "x" * 785 + ' "', "Dat is 786 tekens"),
     ],
 )
 async def test_one_line_bad_input_is_explained(
