@@ -44,6 +44,10 @@ def test_help_documents_every_command(capsys: pytest.CaptureFixture[str]) -> Non
     out = capsys.readouterr().out
     for word in ("run", "demo", "check-config", "migrate", "KENNISBRUG_MATRIX_PASSWORD"):
         assert word in out
+    # Each command once, and no second heading for the list under "commands:".
+    assert out.count(" check-config") == 1 and "\n  COMMAND\n" not in out
+    listed = out.split("commands:\n", 1)[1]
+    assert listed.lstrip(" ").startswith("run ")
 
 
 def test_the_database_and_crypto_store_are_for_the_bot_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
