@@ -3,6 +3,8 @@ member's invitations switch, and posting or closing a case by hand (moderators).
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from bot.command_checks import moderator_only
 from bot.context import Context
 from bot.errors import UserError
@@ -87,8 +89,9 @@ class CaseCommands(CasusParts):
         now = self.services.clock.now()
         zone = self.services.config.community.timezone
         settings = self.state.settings
-        rows: list[Markup] = []
-        for theme in self.services.config.themes:
+        # (when, theme order, row): one list by date, not theme after theme.
+        rows: list[tuple[datetime, int, Markup]] = []
+        for order, theme in enumerate(self.services.config.themes):
             schedule = settings.schedule_of(theme.key)
             if schedule is None or not settings.enabled:
                 continue
@@ -96,18 +99,18 @@ class CaseCommands(CasusParts):
             names = upcoming(self.state.bank(theme.key), await self.store.history(theme.key), len(moments))
             for moment, case_id in zip(moments, names, strict=False):
                 case = self.state.case(case_id)
-                rows.append(
-                    ctx.fragment(
-                        "casus.planning.row",
-                        theme=theme.label(ctx.language),
-                        when=ctx.when(moment),
-                        title=case.title_in(ctx.language) if case else case_id,
-                        id=case_id,
-                    )
+                row = ctx.fragment(
+                    "casus.planning.row",
+                    theme=theme.label(ctx.language),
+                    when=ctx.when(moment),
+                    title=case.title_in(ctx.language) if case else case_id,
+                    id=case_id,
                 )
+                rows.append((moment, order, row))
         if not rows:
             raise UserError("casus.planning.none")
-        await ctx.reply("casus.planning.report", rows=Markup.join(rows))
+        rows.sort(key=lambda item: (item[0], item[1]))
+        await ctx.reply("casus.planning.report", rows=Markup.join([row for _, _, row in rows]))
 
     @command("casus uitnodigingen", aliases=["casus uitnodiging"], english="case invitations")
     async def invitations_switch(self, ctx: Context, wanted: bool) -> None:

@@ -3,6 +3,7 @@ a real database file; only the chat network is a recording fake."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -477,3 +478,25 @@ async def test_building_the_feature_registers_nothing(app: App) -> None:
     assert app.services.privacy.names() == before and "casus" in before
     with pytest.raises(ValueError, match="registered twice"):
         second.register()
+
+
+async def test_the_planning_is_one_list_by_date(tmp_path: Path, clock: FakeClock, db_url: str) -> None:
+    # Buikpijndossiers posts on Tuesdays, demedicaliseren on Mondays: the list interleaves.
+    themes = [
+        {"key": "buikpijndossiers", "room": "#buikpijn:localhost", "name": {"nl": "Buikpijndossiers", "en": "B"}},
+        {"key": "demedicaliseren", "room": "#demed:localhost", "name": {"nl": "Demedicaliseren", "en": "D"}},
+    ]
+    rooms = {"welcome": "!welcome", "theme:buikpijndossiers": ROOM, "theme:demedicaliseren": "!demed"}
+    schedules = {"buikpijndossiers": {"cron": "30 10 * * tue"}, "demedicaliseren": {"cron": "30 10 * * mon"}}
+    built: App = await quick_app(
+        tmp_path, clock, db_url, rooms, themes=themes, casus={**CASUS_CONFIG, "schedules": schedules}
+    )
+    try:
+        await feature(built).start()
+        await say(built, "!casus planning", BOB)
+        report = fake(built).last()
+        days = re.findall(r"(maandag|dinsdag) (\d+) maart", report)
+        assert len(days) == 4
+        assert [int(day) for _, day in days] == sorted(int(day) for _, day in days)
+    finally:
+        await built.stop()
