@@ -8,8 +8,10 @@ from dataclasses import dataclass
 UNKNOWN = "unknown"
 """The profession of a member without a profile."""
 
-GUESTS = ("anders", "ervaringsdeskundige")
-"""Professions that are welcome at the table but never listed as missing."""
+GUESTS = ("anders",)
+"""Welcome at the table but never listed as missing: "another profession" is no
+perspective of its own. Every profession ``!leden`` names as missing (the expert by
+experience too) the meter names as well."""
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+from bot.config import DEFAULT_PROFESSIONS_FILE
+from bot.content import Professions
 from commands.casus.rotation import UNKNOWN, perspective_meter, pick_next, upcoming
 from commands.casus.settings import ThemeSchedule
 
 TABLE = ["bedrijfsarts", "verzekeringsarts", "arbeidsdeskundige", "jobcoach", "ervaringsdeskundige", "anders"]
+
+
+def test_the_meter_misses_what_the_members_list_misses() -> None:
+    professions = Professions.load(DEFAULT_PROFESSIONS_FILE)
+    table = [p.key for p in professions.items]
+    # !leden lists every profession without members as missing, except "anders".
+    members_missing = [key for key in table if key != "anders"]
+    assert list(perspective_meter([], table).missing) == members_missing
 
 
 def test_no_repeat_until_the_bank_is_used_up() -> None:
@@ -45,7 +55,8 @@ def test_the_meter_counts_members_per_profession_and_names_the_missing() -> None
         TABLE,
     )
     assert meter.heard == (("arbeidsdeskundige", 2, 3), ("jobcoach", 1, 1), (UNKNOWN, 1, 1))
-    assert meter.missing == ("bedrijfsarts", "verzekeringsarts")  # guests are never missing
+    # Every profession !leden knows, the expert by experience too; "another profession" is none.
+    assert meter.missing == ("bedrijfsarts", "verzekeringsarts", "ervaringsdeskundige")
     assert meter.members == 4
 
 
