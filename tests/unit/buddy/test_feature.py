@@ -216,6 +216,8 @@ async def test_the_conversation_asks_three_questions(app: App, transport: FakeTr
     await say(app, "!buddy zoek", room="!welcome")
     assert "privébericht" in texts(transport, "!welcome")[-1]
     assert "Wat voor buddy zoek je?" in texts(transport, dm(BOB))[-1]
+    # The research is named, not just "the research".
+    assert "Jong geleerd, oud geleerd" in texts(transport, dm(BOB))[-1]
     await say(app, "frisse blik")
     assert "Uit welk beroep" in transport.last()
     await say(app, "ander beroep")
