@@ -100,7 +100,8 @@ class MatchingRounds:
             UserId(offer.candidate_id),
             "buddy.offer.ask",
             txn_id=f"buddy.offer.{offer.id}",
-            number=offer.id,
+            # The request's number: the requester knows it by the same one.
+            number=request.id,
             summary=lambda language: self._text.summary(language, profile, requester),
             topic=lambda language: self._text.offer_topic(language, topic),
             days=self._state.offer_days(),

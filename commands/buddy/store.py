@@ -269,6 +269,17 @@ class BuddyStore:
         async with self._db.session() as session:
             return list((await session.scalars(select(BuddyOffer).where(BuddyOffer.status == PENDING))).all())
 
+    async def offer_to(self, candidate: str, request_id: int) -> BuddyOffer | None:
+        """The latest offer of request ``request_id`` to ``candidate``: a candidate types the
+        request's number, the same one the requester sees."""
+        async with self._db.session() as session:
+            return await session.scalar(
+                select(BuddyOffer)
+                .where(BuddyOffer.request_id == request_id, BuddyOffer.candidate_id == candidate)
+                .order_by(BuddyOffer.id.desc())
+                .limit(1)
+            )
+
     async def offer(self, offer_id: int) -> BuddyOffer | None:
         async with self._db.session() as session:
             return await session.get(BuddyOffer, offer_id)

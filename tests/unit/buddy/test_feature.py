@@ -107,16 +107,22 @@ async def test_full_flow_refusal_timeout_acceptance_checkin_and_stop(app: App, t
     assert first.candidate_id == DAVE
     ask = texts(transport, dm(DAVE))[-1]
     assert "Een collega zoekt een buddy" in ask and BOB in ask and "Arbeidsdeskundige" in ask
-    assert "FML bij wisselende klachten" in ask and f"!buddy accepteer {first.id}" in ask
+    assert "FML bij wisselende klachten" in ask and f"!buddy accepteer {first.request_id}" in ask
     assert texts(transport, dm(ERIN))[-1].startswith("Dank je")  # only her own reply, no offer
 
     # Dave declines: bob hears it moved on, without a name; the next candidate is asked.
-    await say(app, f"!buddy weiger {first.id}", sender=DAVE)
+    await say(app, f"!buddy weiger {first.request_id}", sender=DAVE)
     assert "ik vraag iemand anders" in texts(transport, dm(DAVE))[-1].lower()
     moved = texts(transport, dm(BOB))[-1]
     assert "iemand anders gevraagd" in moved and DAVE not in moved
     second = (await offers(app))[-1]
     assert second.candidate_id == CAROL
+    # One number for one request on both sides: Carol is asked about request 1 too,
+    # though hers is the second offer, and answers with that number.
+    searching = [t for t in texts(transport, dm(BOB)) if "verzoek" in t]
+    assert all(f"verzoek {first.request_id}" in t for t in searching) and second.id != first.request_id
+    assert f"(verzoek {first.request_id})" in texts(transport, dm(CAROL))[-1]
+    assert f"!buddy accepteer {first.request_id}" in texts(transport, dm(CAROL))[-1]
 
     # Carol does not answer in three days: the request moves to frank.
     clock.advance(timedelta(days=3, minutes=1))
@@ -124,11 +130,11 @@ async def test_full_flow_refusal_timeout_acceptance_checkin_and_stop(app: App, t
     third = (await offers(app))[-1]
     assert (await offers(app))[1].status == "expired" and third.candidate_id == FRANK
     assert CAROL not in texts(transport, dm(BOB))[-1]
-    await say(app, f"!buddy accepteer {second.id}", sender=CAROL)
+    await say(app, f"!buddy accepteer {second.request_id}", sender=CAROL)
     assert "staat niet meer open" in texts(transport, dm(CAROL))[-1]
 
     # Frank accepts: a private room for two with a first agenda; bob hears who it is.
-    await say(app, f"!buddy accepteer {third.id}", sender=FRANK)
+    await say(app, f"!buddy accepteer {third.request_id}", sender=FRANK)
     async with app.services.db.session() as session:
         pair = (await session.scalars(select(BuddyPair))).one()
     assert pair.room_id and app.services.rooms.is_known(RoomId(pair.room_id))
@@ -137,7 +143,7 @@ async def test_full_flow_refusal_timeout_acceptance_checkin_and_stop(app: App, t
     assert "Oefen samen met een hulpmiddel" in agenda[0]
     assert FRANK in texts(transport, dm(BOB))[-1] and "privéruimte" in texts(transport, dm(BOB))[-1]
     # The same acceptance again (a replay after a crash) makes no second room or agenda.
-    await say(app, f"!buddy accepteer {third.id}", sender=FRANK)
+    await say(app, f"!buddy accepteer {third.request_id}", sender=FRANK)
     assert len(texts(transport, pair.room_id)) == 1
 
     # Two weeks later both are asked whether they have met.
@@ -236,7 +242,7 @@ async def test_erasure_leaves_no_row_and_is_kind_to_the_partner(app: App, transp
     await say(app, "!buddy zoek regio=utrecht")
     offer = (await offers(app))[-1]
     assert offer.candidate_id == CAROL
-    await say(app, f"!buddy accepteer {offer.id}", sender=CAROL)
+    await say(app, f"!buddy accepteer {offer.request_id}", sender=CAROL)
     await say(app, "!buddy checkin ja")
     exported = await app.services.privacy.export_all(BOB)
     assert exported["buddy"]["pairs"][0]["partner"] == CAROL
