@@ -95,7 +95,7 @@ class CaseCommands(CasusParts):
             schedule = settings.schedule_of(theme.key)
             if schedule is None or not settings.enabled:
                 continue
-            moments = schedule.next_posts(now, zone, 2)
+            moments = settings.next_posts(schedule, now, zone, 2)
             names = upcoming(self.state.bank(theme.key), await self.store.history(theme.key), len(moments))
             for moment, case_id in zip(moments, names, strict=False):
                 case = self.state.case(case_id)

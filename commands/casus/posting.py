@@ -77,6 +77,9 @@ class Posting:
         if slot is None or slot < since:
             log.debug("casus: %s has no post due at %s", theme, occurrence.isoformat())
             return
+        if not settings.posts_on(slot, self.state.services.config.community.timezone):
+            log.info("casus: %s skips %s (a public holiday or the Christmas week)", theme, slot.date())
+            return
         await self.post_next(theme, f"schedule:{slot.isoformat()}")
 
     def due_slot(self, schedule: ThemeSchedule, occurrence: datetime) -> datetime | None:

@@ -241,6 +241,7 @@ async def test_every_other_week(tmp_path: Path, clock: FakeClock, db_url: str) -
         clock,
         db_url,
         schedules={"buikpijndossiers": {"cron": "30 10 * * tue", "every_weeks": 2, "anchor": "2027-03-16"}},
+        holidays="none",  # 27 April is Koningsdag; this test is about the weeks
     )
     try:
         await feature(built).start()
@@ -410,6 +411,7 @@ async def test_a_post_missed_while_down_comes_late_also_every_other_week(
         clock,
         db_url,
         schedules={"buikpijndossiers": {"cron": "30 10 * * tue", "every_weeks": 2, "anchor": "2027-03-16"}},
+        holidays="none",  # 27 April is Koningsdag; this test is about the weeks
     )
     try:
         await feature(built).start()
@@ -496,8 +498,34 @@ async def test_the_planning_is_one_list_by_date(tmp_path: Path, clock: FakeClock
         await feature(built).start()
         await say(built, "!casus planning", BOB)
         report = fake(built).last()
-        days = re.findall(r"(maandag|dinsdag) (\d+) maart", report)
-        assert len(days) == 4
-        assert [int(day) for _, day in days] == sorted(int(day) for _, day in days)
+        months = {"maart": 3, "april": 4}
+        days = [(months[m], int(d)) for d, m in re.findall(r"(?:maandag|dinsdag) (\d+) (maart|april)", report)]
+        assert len(days) == 4 and days == sorted(days)
+    finally:
+        await built.stop()
+
+
+async def test_no_case_on_a_public_holiday_or_in_the_christmas_week(
+    tmp_path: Path, clock: FakeClock, db_url: str
+) -> None:
+    clock.set(datetime(2027, 4, 21, 12, 0, tzinfo=UTC))
+    built = await make_app(tmp_path, clock, db_url)
+    try:
+        settings = feature(built).state.settings
+        zone = "Europe/Amsterdam"
+        at = datetime(2027, 4, 27, 9, 30, tzinfo=UTC)  # Koningsdag, a Tuesday
+        assert not settings.posts_on(at, zone)
+        assert not settings.posts_on(datetime(2027, 12, 28, 9, 30, tzinfo=UTC), zone)
+        assert settings.posts_on(datetime(2027, 5, 4, 9, 30, tzinfo=UTC), zone)
+        await feature(built).start()
+        await say(built, "!casus planning", BOB)
+        # The Tuesday schedule skips Koningsdag: 20 April is past, 4 May is next.
+        assert "27 april" not in fake(built).last() and "dinsdag 4 mei 2027" in fake(built).last()
+        # The scheduled fire on the holiday posts nothing.
+        await tick(built, clock, datetime(2027, 4, 27, 8, 30, 5, tzinfo=UTC))
+        assert not any(m.plain.startswith("📋") for m in in_room(built, ROOM))
+        # The week after, the case comes as usual.
+        await tick(built, clock, datetime(2027, 5, 4, 8, 30, 5, tzinfo=UTC))
+        assert any(m.plain.startswith("📋") for m in in_room(built, ROOM))
     finally:
         await built.stop()
