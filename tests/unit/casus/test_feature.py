@@ -303,6 +303,19 @@ async def test_invitations_stay_within_the_number_per_profession(app: App, clock
     assert len(invited) == 3
 
 
+async def test_a_submission_not_sent_keeps_nothing(app: App) -> None:
+    dm = "!dm-bob"
+    await say(app, "!casus indienen", BOB, room=dm)
+    for answer in ("1", "Een titel", "Een medewerker van begin vijftig.", "overslaan", "ja"):
+        await say(app, answer, BOB, room=dm)
+    assert "Ik plaats hem zonder je naam." in fake(app).last()
+    await say(app, "nee", BOB, room=dm)
+    assert "niet verstuurd" in fake(app).last()
+    await say(app, "!casus wachtrij", ALICE)
+    assert "geen" in fake(app).last().lower() or "Er wacht" in fake(app).last()
+    assert await feature(app).store.submissions("pending") == []
+
+
 async def test_a_member_submits_a_case_and_the_guard_keeps_nothing_flagged(
     app: App, clock: FakeClock
 ) -> None:
@@ -323,6 +336,13 @@ async def test_a_member_submits_a_case_and_the_guard_keeps_nothing_flagged(
     await say(app, "Een medewerker van begin vijftig belt steeds over zijn rooster.", BOB, room=dm)
     await say(app, "Wie neemt de regie?\nWat zou de werkgever moeten doen?", BOB, room=dm)
     await say(app, "nee", BOB, room=dm)
+    # A summary of the submission before it goes.
+    summary = fake(app).last()
+    assert summary.startswith("**Zo komt je casus bij de moderator**")
+    assert "**Titel:** Een re-integratie die vastloopt" in summary and "begin vijftig" in summary
+    assert "- Wie neemt de regie?" in summary and "Ik noem je als inbrenger." in summary
+    assert "Vraag " not in summary.splitlines()[0]
+    await say(app, "ja", BOB, room=dm)
     assert "nummer 1" in fake(app).last()
 
     await say(app, "!casus wachtrij", BOB)
