@@ -504,13 +504,13 @@ async def test_building_the_feature_registers_nothing(app: App) -> None:
 
 
 async def test_the_planning_is_one_list_by_date(tmp_path: Path, clock: FakeClock, db_url: str) -> None:
-    # Buikpijndossiers posts on Tuesdays, demedicaliseren on Mondays: the list interleaves.
+    # Buikpijndossiers posts on Tuesdays, neurodiversiteit on Mondays: the list interleaves.
     themes = [
         {"key": "buikpijndossiers", "room": "#buikpijn:localhost", "name": {"nl": "Buikpijndossiers", "en": "B"}},
-        {"key": "demedicaliseren", "room": "#demed:localhost", "name": {"nl": "Demedicaliseren", "en": "D"}},
+        {"key": "neurodiversiteit", "room": "#neuro:localhost", "name": {"nl": "Neurodiversiteit", "en": "N"}},
     ]
-    rooms = {"welcome": "!welcome", "theme:buikpijndossiers": ROOM, "theme:demedicaliseren": "!demed"}
-    schedules = {"buikpijndossiers": {"cron": "30 10 * * tue"}, "demedicaliseren": {"cron": "30 10 * * mon"}}
+    rooms = {"welcome": "!welcome", "theme:buikpijndossiers": ROOM, "theme:neurodiversiteit": "!neuro"}
+    schedules = {"buikpijndossiers": {"cron": "30 10 * * tue"}, "neurodiversiteit": {"cron": "30 10 * * mon"}}
     built: App = await quick_app(
         tmp_path, clock, db_url, rooms, themes=themes, casus={**CASUS_CONFIG, "schedules": schedules}
     )

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 from bot.config import DEFAULT_PROFESSIONS_FILE
 from bot.content import Professions
-from commands.casus.rotation import UNKNOWN, perspective_meter, pick_next, upcoming
+from commands.casus.rotation import UNKNOWN, perspective_meter, pick_next, scheduled_pick, upcoming
 from commands.casus.settings import ThemeSchedule
 
 TABLE = ["bedrijfsarts", "verzekeringsarts", "arbeidsdeskundige", "jobcoach", "ervaringsdeskundige", "anders"]
@@ -73,3 +73,12 @@ def test_every_other_week_counts_from_the_anchor_week() -> None:
         "2027-03-30T07:30:00+00:00",  # CEST, after the last Sunday of March
         "2027-04-13T07:30:00+00:00",
     ]
+
+
+def test_a_bank_of_one_case_waits_instead_of_repeating_it() -> None:
+    assert scheduled_pick(["a"], []) == pick_next(["a"], [])
+    assert scheduled_pick(["a"], [("a", 1)]) is None  # not the same case two weeks later
+    assert upcoming(["a"], [("a", 1)], 2) == []
+    assert upcoming(["a"], [], 3) == ["a"]
+    # A second case (a member's, approved) comes next; then they take turns.
+    assert upcoming(["a", "b"], [("a", 1)], 3) == ["b", "a", "b"]
