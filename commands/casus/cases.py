@@ -38,7 +38,7 @@ class CaseCommands(CasusParts):
             "casus.show.line",
             theme=self.text.theme_label(ctx.language, run.theme),
             title=case.title_in(ctx.language) if case else run.case_id,
-            id=run.case_id,
+            id=self.state.number_of(run.case_id) or run.case_id,
             number=run.step,
             step=ctx.text(f"casus.step.{STEPS[run.step - 1]}"),
             link=self.text.link(run.room_id, run.root_event_id),
@@ -57,7 +57,13 @@ class CaseCommands(CasusParts):
             for case_id in self.state.bank(key):
                 case = self.state.case(case_id)
                 if case is not None:
-                    rows.append(ctx.fragment("casus.list.row", id=case.id, title=case.title_in(ctx.language)))
+                    rows.append(
+                        ctx.fragment(
+                            "casus.list.row",
+                            id=self.state.number_of(case.id) or case.id,
+                            title=case.title_in(ctx.language),
+                        )
+                    )
             if rows:
                 blocks.append(
                     ctx.fragment(
@@ -104,7 +110,7 @@ class CaseCommands(CasusParts):
                     theme=theme.label(ctx.language),
                     when=ctx.when(moment),
                     title=case.title_in(ctx.language) if case else case_id,
-                    id=case_id,
+                    id=self.state.number_of(case_id) or case_id,
                 )
                 rows.append((moment, order, row))
         if not rows:
@@ -123,7 +129,7 @@ class CaseCommands(CasusParts):
     async def post_now(self, ctx: Context, case_id: str) -> None:
         """Post a case now in its theme room (moderators)."""
         await self.state.load()
-        case = self.state.case(case_id.strip().lower())
+        case = self.state.find_case(case_id)
         if case is None:
             raise UserError("casus.error.unknown_case", value=case_id[:40])
         run = await self.posting.post_next(case.theme, f"manual:{ctx.message.event_id}", case_id=case.id)

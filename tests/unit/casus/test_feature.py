@@ -260,11 +260,17 @@ async def test_commands_show_list_post_and_close(app: App, clock: FakeClock) -> 
     await say(app, "!casus", BOB)
     assert "geen casus" in fake(app).last()
     await say(app, "!casus lijst", BOB)
-    assert "`bp-langlopend-dossier`" in fake(app).last() and "`bp-arbeidsconflict`" in fake(app).last()
+    # Short numbers members can type, not internal ids.
+    listed = fake(app).last()
+    assert "bp-langlopend-dossier" not in listed and "- `1` " in listed and "- `2` " in listed
+    conflict = next(line for line in listed.splitlines() if "Ziek gemeld na een conflict" in line)
+    number = conflict.split("`")[1]
     await say(app, "!case list", BOB)
-    await say(app, "!casus plaats bp-arbeidsconflict", BOB)
+    await say(app, f"!casus plaats {number}", BOB)
     assert "moderator" in fake(app).last().lower()
-    await say(app, "!casus plaats bp-arbeidsconflict", ALICE, room="!welcome")
+    await say(app, "!casus plaats 99", ALICE, room="!welcome")
+    assert "Een casus `99` ken ik niet" in fake(app).last() and "nummers" in fake(app).last()
+    await say(app, f"!casus plaats {number}", ALICE, room="!welcome")
     await app.services.outbox.deliver_due()
     assert "Geplaatst: **Ziek gemeld na een conflict" in fake(app).last()
     assert posts(app)[0].plain.startswith("📋 **Casus: Ziek gemeld")
