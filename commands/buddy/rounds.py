@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from datetime import timedelta
 from typing import Any
 
 from bot.formatting import Markup
@@ -25,6 +26,10 @@ OFFER_TIMEOUT_KIND = "buddy:offer-timeout"
 OFFERED = "offered"
 NOBODY = "nobody"
 NOTHING = "nothing"
+
+
+RETRY_WINDOW = timedelta(days=30)
+"""A request that found nobody is tried again, for this long, when a member becomes available."""
 
 
 def offer_job_id(offer_id: int) -> str:
@@ -70,6 +75,26 @@ class MatchingRounds:
         if offer is not None:
             await self.arm(offer)
         return OFFERED
+
+    async def retry_exhausted(self, candidate: str) -> None:
+        """A member became available: every recent request that found nobody is tried
+        again, and its requester told when someone is asked. One that still finds
+        nobody goes back to exhausted without a second message."""
+        since = self._state.services.clock.now() - RETRY_WINDOW
+        for request_id in await self._store.exhausted_since(since):
+            request = await self._store.request(request_id)
+            if request is None or request.requester_id in (None, candidate):
+                continue
+            if not await self._store.reopen(request_id):
+                continue
+            if await self.advance(request_id, notify=False) == OFFERED:
+                await self._state.services.members.tell(
+                    UserId(request.requester_id or ""),
+                    "buddy.request.retried",
+                    txn_id=f"buddy.retried.{request_id}.{await self._store.offer_count(request_id)}",
+                    number=request_id,
+                    days=self._state.offer_days(),
+                )
 
     async def _tell_exhausted(self, request: BuddyRequest) -> None:
         requester = request.requester_id or ""

@@ -201,6 +201,33 @@ class BuddyStore:
                 ).all()
             ]
 
+    async def exhausted_since(self, since: datetime) -> list[int]:
+        """Requests that found nobody and ended after ``since``, oldest first."""
+        async with self._db.session() as session:
+            rows = await session.scalars(
+                select(BuddyRequest.id)
+                .where(BuddyRequest.status == EXHAUSTED, BuddyRequest.updated_at >= since)
+                .order_by(BuddyRequest.id)
+            )
+            return [int(i) for i in rows.all()]
+
+    async def reopen(self, request_id: int) -> bool:
+        """Exhausted -> searching, unless the requester searches again already."""
+        async with self._db.transaction() as session:
+            request = await session.get(BuddyRequest, request_id)
+            if request is None or request.status != EXHAUSTED or not request.requester_id:
+                return False
+            other = await session.scalar(
+                select(BuddyRequest.id).where(
+                    BuddyRequest.requester_id == request.requester_id, BuddyRequest.status == SEARCHING
+                )
+            )
+            if other is not None:
+                return False
+            request.status = SEARCHING
+            request.updated_at = self._clock.now()
+        return True
+
     async def finish_request(self, request_id: int, status: str) -> bool:
         """Searching -> ``status`` (exhausted, cancelled); True for the one caller that did it."""
         async with self._db.transaction() as session:

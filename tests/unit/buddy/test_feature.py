@@ -168,6 +168,27 @@ async def test_full_flow_refusal_timeout_acceptance_checkin_and_stop(app: App, t
     assert len(texts(transport, dm(BOB))) == before
 
 
+async def test_a_request_that_found_nobody_is_retried_when_someone_becomes_available(
+    app: App, transport: FakeTransport
+) -> None:
+    await profile(app, BOB)
+    await profile(app, CAROL, profession="jobcoach")
+    await say(app, "!buddy zoek beroep=jobcoach")
+    assert "niemand gevonden" in texts(transport, dm(BOB))[-1] or "niet gelukt" in texts(transport, dm(BOB))[-1]
+    assert await offers(app) == []
+    # Carol, a job coach, becomes available: Bob's request is tried again, and he hears it.
+    await available(app, CAROL)
+    [offer] = await offers(app)
+    assert offer.candidate_id == CAROL
+    retried = texts(transport, dm(BOB))[-1]
+    assert retried.startswith("Goed nieuws over je buddy-verzoek") and f"verzoek {offer.request_id}" in retried
+    assert f"!buddy accepteer {offer.request_id}" in texts(transport, dm(CAROL))[-1]
+    # Saying it again changes nothing: no second offer, no second message.
+    before = len(texts(transport, dm(BOB)))
+    await available(app, CAROL)
+    assert len(await offers(app)) == 1 and len(texts(transport, dm(BOB))) == before
+
+
 async def test_nobody_available_says_what_to_loosen(app: App, transport: FakeTransport) -> None:
     await profile(app, BOB)
     await profile(app, CAROL, profession="bedrijfsarts")
