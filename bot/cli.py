@@ -61,7 +61,7 @@ def _load(path: Path) -> Config:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    from bot.config_check import check_everything
+    from bot.config_check import check_everything, config_notes
 
     problems = check_everything(args.config)
     if problems:
@@ -70,6 +70,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             print(f"  - {problem}", file=sys.stderr)
         return 1
     print(f"{args.config}: OK")
+    for note in config_notes(args.config):
+        print(f"  note: {note}")
     return 0
 
 
@@ -238,12 +240,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 0
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """argparse names the subcommand group once more ("COMMAND") above its list, right
+    under the "commands:" title: the list alone says it."""
+
+    def _format_action(self, action: argparse.Action) -> str:
+        text = super()._format_action(action)
+        if isinstance(action, argparse._SubParsersAction):
+            text = text.split("\n", 1)[1] if "\n" in text else text
+        return text
+
+
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
     run = sub.add_parser("run", help="run the bot against the homeserver named in the config")

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.errors import CheckFailure
+from bot.formatting import Markup
 
 if TYPE_CHECKING:
     from bot.context import Context
@@ -36,17 +37,32 @@ async def admin_only(ctx: Context) -> None:
         raise CheckFailure("core.check.admin_only")
 
 
+# A refusal names at most this many people to ask.
+ASK_AT_MOST = 3
+
+
+def whom_to_ask(ctx: Context) -> Markup:
+    """Whom a member who may not run a moderator command can ask: the configured
+    moderators (then admins), or moderators in general when none are named."""
+    community = ctx.services.config.community
+    people = list(dict.fromkeys([*community.moderators, *community.admins]))[:ASK_AT_MOST]
+    if not people:
+        return ctx.fragment("core.check.ask_someone")
+    names = Markup.join([ctx.services.members.mention(ctx.language, p) for p in people], ", ")
+    return ctx.fragment("core.check.ask_people", people=names)
+
+
 async def moderator_only(ctx: Context) -> None:
     """Community moderators and admins (config, or power in the space)."""
     if not await ctx.services.roles.is_moderator(ctx.sender):
-        raise CheckFailure("core.check.moderator_only")
+        raise CheckFailure("core.check.moderator_only", ask=whom_to_ask(ctx))
 
 
 async def room_moderator_only(ctx: Context) -> None:
     """For actions on the room the command is typed in: community moderators, or the
     room's own moderators."""
     if not await ctx.services.roles.is_room_moderator(ctx.sender, ctx.room_id):
-        raise CheckFailure("core.check.moderator_only")
+        raise CheckFailure("core.check.moderator_only", ask=whom_to_ask(ctx))
 
 
 @place_check

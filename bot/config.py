@@ -290,6 +290,8 @@ class CommunityConfig:
     space: str | None = setting(None, read=_room)
     professions_file: Path = setting(DEFAULT_PROFESSIONS_FILE, read=_professions_file, raw=None)
     name: str = setting("Kennisbrug", read=text())
+    # Who is responsible for the members' data and whom to ask (!privacy names them).
+    privacy_contact: str | None = setting(None, read=text())
     admins: tuple[str, ...] = setting((), read=_user_ids)
     moderators: tuple[str, ...] = setting((), read=_user_ids)
     create_rooms: bool = setting(True, read=boolean())

@@ -44,6 +44,21 @@ def check_everything(path: Path) -> list[str]:
     return problems
 
 
+def config_notes(path: Path) -> list[str]:
+    """Things worth a word that are not errors: the bot runs, but a member notices."""
+    try:
+        config = load_config(path)
+    except ConfigError:
+        return []
+    notes = []
+    if config.community.privacy_contact is None:
+        notes.append(
+            "community.privacy_contact is not set: !privacy tells members that nobody has been "
+            "named as responsible for their data yet"
+        )
+    return notes
+
+
 def check_feature_sections(config: Config) -> list[str]:
     """Each feature package may offer ``check_config(config) -> problems`` for its section."""
     from bot.app import FEATURE_MODULES

@@ -9,7 +9,7 @@ import yaml
 
 from bot.errors import ConfigError
 from bot.i18n import Catalogue, Joiner, Localised
-from bot.textnorm import is_number
+from bot.textnorm import closest, is_number
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,11 @@ class Professions:
 
     def get(self, key: str) -> Profession | None:
         return next((p for p in self.items if p.key == key), None)
+
+    def nearest(self, text: str) -> Profession | None:
+        """The profession a misspelt name most likely means ("bedrijfsart"), or None."""
+        name = closest(text, self._lookup)
+        return self._lookup[name] if name is not None else None
 
     def find(self, text: str) -> Profession | None:
         """A profession by its number in the list (1-based), key, label or abbreviation."""

@@ -33,7 +33,7 @@ from bot.polls import numbered
 from bot.replies import error_reply
 from bot.storage import Database
 from bot.storage.models import Conversation
-from bot.textnorm import is_number, split_list
+from bot.textnorm import closest, is_number, split_list
 from bot.transport import OutgoingMessage, Poll
 
 if TYPE_CHECKING:
@@ -144,6 +144,16 @@ def _find_choice(ctx: Context, question: Question, part: str) -> Choice | None:
     return None
 
 
+def _nearest_choice(ctx: Context, question: Question, part: str) -> str | None:
+    """The label of the choice a misspelt answer most likely meant ("utrechtt")."""
+    by_name: dict[str, Choice] = {}
+    for choice in question.choices:
+        for name in (choice.value, *_all_labels(ctx, choice), *choice.aliases):
+            by_name.setdefault(name.lower(), choice)
+    nearest = closest(part, by_name)
+    return _choice_label(ctx, by_name[nearest]) if nearest is not None else None
+
+
 def match_choice(ctx: Context, question: Question, text: str) -> list[str]:
     """The values a member picked; raises :class:`ConversationError` when unclear."""
     if question.multiple:
@@ -157,6 +167,11 @@ def match_choice(ctx: Context, question: Question, text: str) -> list[str]:
         found = _find_choice(ctx, question, part)
         if found is None:
             count = len(question.choices)
+            nearest = _nearest_choice(ctx, question, part)
+            if nearest is not None:
+                raise ConversationError(
+                    "core.conversation.not_a_choice_suggest", answer=part, count=count, suggestion=nearest
+                )
             raise ConversationError("core.conversation.not_a_choice", answer=part, count=count)
         if found.value not in picked:
             picked.append(found.value)

@@ -10,17 +10,18 @@ with a default. A keyword-only ``str`` parameter takes the rest of the text as t
 
 from __future__ import annotations
 
+import calendar
 import inspect
 import re
 import types
 import typing
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, Literal, Union, get_args, get_origin
 
-from bot.errors import BadArgument, MissingArgument, RegistryError
-from bot.i18n import Catalogue, core_catalogue
+from bot.errors import BadArgument, MissingArgument, RegistryError, UserError
+from bot.i18n import LANGUAGES, Catalogue, Localised, core_catalogue, format_date
 from bot.ids import UserId
 from bot.textnorm import is_number
 
@@ -239,37 +240,69 @@ def parse_user_id(value: str, default_server: str | None = None) -> UserId | Non
 
 
 def parse_date(value: str, today: date) -> date | None:
-    """Dutch and English date forms; a date without a year is the next one from today."""
+    """Dutch and English date forms; a date without a year is the next one from today.
+
+    None when the text is no date at all. A date that does not exist ("31 februari")
+    and a weekday that contradicts the date ("woensdag 16 maart" on a Tuesday) raise a
+    :class:`UserError` that says so: guessing either way could plan the wrong day."""
     text = value.strip().lower().replace(",", " ")
     match = re.fullmatch(r"(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})", text)
     if match:
         d, m, y = (int(g) for g in match.groups())
-        return _safe_date(y, m, d)
+        return _safe_date(y, m, d, value)
     match = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", text)
     if match:
         y, m, d = (int(g) for g in match.groups())
-        return _safe_date(y, m, d)
+        return _safe_date(y, m, d, value)
     words = text.split()
+    weekday: int | None = None
     if words and words[0] in WEEKDAYS and len(words) > 1:
+        weekday = WEEKDAYS[words[0]]
         words = words[1:]
+    if len(words) in (2, 3) and words[0] in MONTHS and is_number(words[1]):  # "March 16 2027"
+        words = [words[1], words[0], *words[2:]]
     if len(words) in (2, 3) and is_number(words[0]) and words[1] in MONTHS:
         d, m = int(words[0]), MONTHS[words[1]]
         if len(words) == 3:
-            return _safe_date(int(words[2]), m, d) if is_number(words[2]) else None
-        candidate = _safe_date(today.year, m, d)
-        if candidate and candidate < today:
-            candidate = _safe_date(today.year + 1, m, d)
+            if not is_number(words[2]):
+                return None
+            candidate = _safe_date(int(words[2]), m, d, value)
+        else:
+            candidate = _safe_date(today.year, m, d, value, missing_ok=True)
+            if candidate is None or candidate < today:
+                candidate = _safe_date(today.year + 1, m, d, value)
+        if candidate is not None and weekday is not None and candidate.weekday() != weekday:
+            raise _weekday_mismatch(value, candidate, weekday)
         return candidate
-    if len(words) in (2, 3) and words[0] in MONTHS and is_number(words[1]):  # "March 16 2027"
-        return parse_date(" ".join([words[1], words[0], *words[2:]]), today)
     return None
 
 
-def _safe_date(year: int, month: int, day: int) -> date | None:
+def _safe_date(year: int, month: int, day: int, value: str, *, missing_ok: bool = False) -> date | None:
+    """The date, None for numbers that are no date; a day past the month's end (31 February,
+    29 February outside a leap year) is named as not existing."""
     try:
         return date(year, month, day)
     except ValueError:
-        return None
+        if missing_ok or not (1 <= month <= 12 and 1 <= day <= 31):
+            return None
+    last = date(year, month, calendar.monthrange(year, month)[1])
+    raise UserError(
+        "core.error.no_such_date",
+        value=value.strip()[:40],
+        last=Localised({lang: format_date(last, lang, "d MMMM y") for lang in LANGUAGES}),
+    )
+
+
+def _weekday_mismatch(value: str, day: date, weekday: int) -> UserError:
+    """"woensdag 16 maart" when 16 March is a Tuesday: both readings, for the member to choose."""
+    shift = (weekday - day.weekday() + 3) % 7 - 3  # the nearest day with the weekday named
+    other = day + timedelta(days=shift)
+    return UserError(
+        "core.error.weekday_mismatch",
+        value=value.strip()[:40],
+        actual=Localised({lang: format_date(day, lang, "EEEE d MMMM") for lang in LANGUAGES}),
+        named=Localised({lang: format_date(other, lang, "EEEE d MMMM") for lang in LANGUAGES}),
+    )
 
 
 @dataclass(frozen=True)
@@ -336,7 +369,9 @@ def bind_arguments(
     for token in tokens:
         match = _OPTION_RE.match(token.text) if has_options else None
         if match:
-            options[match.group(1).lower()] = match.group(2).strip()
+            # As typed (quotes removed): parsers strip, and a length they report is then
+            # the one the member counted, closing space included.
+            options[match.group(1).lower()] = match.group(2)
         else:
             positional.append(token)
     kwargs: dict[str, Any] = {}

@@ -145,7 +145,13 @@ def fill(template: str, params: Mapping[str, Any]) -> str:
         return template
 
 
+_BLANK_RUN = re.compile(r"\n\s*\n(?:\s*\n)+")
+
+
 def _value_html(text: str) -> str:
+    # A member's text that ends in line breaks would push what follows (a footer) three
+    # empty lines down; inside, one empty line between paragraphs is enough, as in plain.
+    text = _BLANK_RUN.sub("\n\n", text.strip("\r\n"))
     return html.escape(text, quote=True).replace("\n", "<br>")
 
 

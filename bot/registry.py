@@ -8,7 +8,6 @@ the router picks the longest name that matches.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from bot.converters import ParamSpec, inspect_params
 from bot.errors import RegistryError
+from bot.textnorm import closest
 from bot.transport import IncomingEvent, IncomingMessage, IncomingReaction, MemberJoined, NewDevice
 
 if TYPE_CHECKING:
@@ -222,9 +222,9 @@ class Registry:
         candidates = list(self._by_name)
         for length in (2, 1):
             attempt = " ".join(w.lower() for w in words[:length])
-            match = difflib.get_close_matches(attempt, candidates, n=1, cutoff=0.6)
+            match = closest(attempt, candidates, cutoff=0.6, min_length=1)
             if match:
-                return self._by_name[match[0]]
+                return self._by_name[match]
         return None
 
     def listeners_for(self, event: IncomingEvent) -> list[Callable[[Any], Awaitable[None]]]:

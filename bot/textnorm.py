@@ -10,9 +10,10 @@ between two emoji stays: it is what makes 👩‍⚕️ one picture.
 
 from __future__ import annotations
 
+import difflib
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
 """Zero-width space, non-joiner, joiner, word joiner, byte order mark."""
@@ -104,3 +105,15 @@ def split_list(text: str, is_item: Callable[[str], bool] | None = None) -> list[
     if len(parts) == 1 and " " in parts[0] and (is_item is None or not is_item(parts[0])):
         parts = parts[0].split()
     return parts
+
+
+def closest(text: str, names: Iterable[str], *, cutoff: float = 0.8, min_length: int = 3) -> str | None:
+    """The name nearest to what a member typed, for a "did you mean …?" (``utrechtt`` ->
+    ``utrecht``); None when nothing is close. Names shorter than ``min_length`` (and such a
+    text) are left out: two letters are an abbreviation, not a typo."""
+    cleaned = " ".join(text.strip().lower().split())
+    if len(cleaned) < min_length:
+        return None
+    candidates = sorted({n.lower() for n in names if len(n) >= min_length})
+    match = difflib.get_close_matches(cleaned, candidates, n=1, cutoff=cutoff)
+    return match[0] if match else None

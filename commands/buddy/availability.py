@@ -30,6 +30,7 @@ class AvailabilityCommands(BuddyCommands):
         )
         if answer:
             await ctx.reply("buddy.available.on", max=state.max_pairs)
+            await self.rounds.retry_exhausted(ctx.sender)
         else:
             await ctx.reply("buddy.available.off")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from datetime import timedelta
 from typing import Any
 
 from bot.formatting import Markup
@@ -25,6 +26,10 @@ OFFER_TIMEOUT_KIND = "buddy:offer-timeout"
 OFFERED = "offered"
 NOBODY = "nobody"
 NOTHING = "nothing"
+
+
+RETRY_WINDOW = timedelta(days=30)
+"""A request that found nobody is tried again, for this long, when a member becomes available."""
 
 
 def offer_job_id(offer_id: int) -> str:
@@ -71,6 +76,26 @@ class MatchingRounds:
             await self.arm(offer)
         return OFFERED
 
+    async def retry_exhausted(self, candidate: str) -> None:
+        """A member became available: every recent request that found nobody is tried
+        again, and its requester told when someone is asked. One that still finds
+        nobody goes back to exhausted without a second message."""
+        since = self._state.services.clock.now() - RETRY_WINDOW
+        for request_id in await self._store.exhausted_since(since):
+            request = await self._store.request(request_id)
+            if request is None or request.requester_id in (None, candidate):
+                continue
+            if not await self._store.reopen(request_id):
+                continue
+            if await self.advance(request_id, notify=False) == OFFERED:
+                await self._state.services.members.tell(
+                    UserId(request.requester_id or ""),
+                    "buddy.request.retried",
+                    txn_id=f"buddy.retried.{request_id}.{await self._store.offer_count(request_id)}",
+                    number=request_id,
+                    days=self._state.offer_days(),
+                )
+
     async def _tell_exhausted(self, request: BuddyRequest) -> None:
         requester = request.requester_id or ""
         language = await self._state.services.members.language_of(UserId(requester))
@@ -100,7 +125,8 @@ class MatchingRounds:
             UserId(offer.candidate_id),
             "buddy.offer.ask",
             txn_id=f"buddy.offer.{offer.id}",
-            number=offer.id,
+            # The request's number: the requester knows it by the same one.
+            number=request.id,
             summary=lambda language: self._text.summary(language, profile, requester),
             topic=lambda language: self._text.offer_topic(language, topic),
             days=self._state.offer_days(),

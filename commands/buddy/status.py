@@ -81,7 +81,7 @@ class StatusCommands(BuddyCommands):
             if not offers:
                 continue
             items = tuple(
-                DigestItem(catalogue.fragment(request.language, "buddy.digest.line", number=o.id))
+                DigestItem(catalogue.fragment(request.language, "buddy.digest.line", number=o.request_id))
                 for o in sorted(offers, key=lambda o: o.id)
             )
             sections[request.user_id] = DigestSection(

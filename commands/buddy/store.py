@@ -201,6 +201,33 @@ class BuddyStore:
                 ).all()
             ]
 
+    async def exhausted_since(self, since: datetime) -> list[int]:
+        """Requests that found nobody and ended after ``since``, oldest first."""
+        async with self._db.session() as session:
+            rows = await session.scalars(
+                select(BuddyRequest.id)
+                .where(BuddyRequest.status == EXHAUSTED, BuddyRequest.updated_at >= since)
+                .order_by(BuddyRequest.id)
+            )
+            return [int(i) for i in rows.all()]
+
+    async def reopen(self, request_id: int) -> bool:
+        """Exhausted -> searching, unless the requester searches again already."""
+        async with self._db.transaction() as session:
+            request = await session.get(BuddyRequest, request_id)
+            if request is None or request.status != EXHAUSTED or not request.requester_id:
+                return False
+            other = await session.scalar(
+                select(BuddyRequest.id).where(
+                    BuddyRequest.requester_id == request.requester_id, BuddyRequest.status == SEARCHING
+                )
+            )
+            if other is not None:
+                return False
+            request.status = SEARCHING
+            request.updated_at = self._clock.now()
+        return True
+
     async def finish_request(self, request_id: int, status: str) -> bool:
         """Searching -> ``status`` (exhausted, cancelled); True for the one caller that did it."""
         async with self._db.transaction() as session:
@@ -268,6 +295,17 @@ class BuddyStore:
     async def pending_offers(self) -> list[BuddyOffer]:
         async with self._db.session() as session:
             return list((await session.scalars(select(BuddyOffer).where(BuddyOffer.status == PENDING))).all())
+
+    async def offer_to(self, candidate: str, request_id: int) -> BuddyOffer | None:
+        """The latest offer of request ``request_id`` to ``candidate``: a candidate types the
+        request's number, the same one the requester sees."""
+        async with self._db.session() as session:
+            return await session.scalar(
+                select(BuddyOffer)
+                .where(BuddyOffer.request_id == request_id, BuddyOffer.candidate_id == candidate)
+                .order_by(BuddyOffer.id.desc())
+                .limit(1)
+            )
 
     async def offer(self, offer_id: int) -> BuddyOffer | None:
         async with self._db.session() as session:

@@ -3,6 +3,8 @@ member's invitations switch, and posting or closing a case by hand (moderators).
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from bot.command_checks import moderator_only
 from bot.context import Context
 from bot.errors import UserError
@@ -36,7 +38,7 @@ class CaseCommands(CasusParts):
             "casus.show.line",
             theme=self.text.theme_label(ctx.language, run.theme),
             title=case.title_in(ctx.language) if case else run.case_id,
-            id=run.case_id,
+            id=self.state.number_of(run.case_id) or run.case_id,
             number=run.step,
             step=ctx.text(f"casus.step.{STEPS[run.step - 1]}"),
             link=self.text.link(run.room_id, run.root_event_id),
@@ -55,7 +57,13 @@ class CaseCommands(CasusParts):
             for case_id in self.state.bank(key):
                 case = self.state.case(case_id)
                 if case is not None:
-                    rows.append(ctx.fragment("casus.list.row", id=case.id, title=case.title_in(ctx.language)))
+                    rows.append(
+                        ctx.fragment(
+                            "casus.list.row",
+                            id=self.state.number_of(case.id) or case.id,
+                            title=case.title_in(ctx.language),
+                        )
+                    )
             if rows:
                 blocks.append(
                     ctx.fragment(
@@ -87,27 +95,28 @@ class CaseCommands(CasusParts):
         now = self.services.clock.now()
         zone = self.services.config.community.timezone
         settings = self.state.settings
-        rows: list[Markup] = []
-        for theme in self.services.config.themes:
+        # (when, theme order, row): one list by date, not theme after theme.
+        rows: list[tuple[datetime, int, Markup]] = []
+        for order, theme in enumerate(self.services.config.themes):
             schedule = settings.schedule_of(theme.key)
             if schedule is None or not settings.enabled:
                 continue
-            moments = schedule.next_posts(now, zone, 2)
+            moments = settings.next_posts(schedule, now, zone, 2)
             names = upcoming(self.state.bank(theme.key), await self.store.history(theme.key), len(moments))
             for moment, case_id in zip(moments, names, strict=False):
                 case = self.state.case(case_id)
-                rows.append(
-                    ctx.fragment(
-                        "casus.planning.row",
-                        theme=theme.label(ctx.language),
-                        when=ctx.when(moment),
-                        title=case.title_in(ctx.language) if case else case_id,
-                        id=case_id,
-                    )
+                row = ctx.fragment(
+                    "casus.planning.row",
+                    theme=theme.label(ctx.language),
+                    when=ctx.when(moment),
+                    title=case.title_in(ctx.language) if case else case_id,
+                    id=self.state.number_of(case_id) or case_id,
                 )
+                rows.append((moment, order, row))
         if not rows:
             raise UserError("casus.planning.none")
-        await ctx.reply("casus.planning.report", rows=Markup.join(rows))
+        rows.sort(key=lambda item: (item[0], item[1]))
+        await ctx.reply("casus.planning.report", rows=Markup.join([row for _, _, row in rows]))
 
     @command("casus uitnodigingen", aliases=["casus uitnodiging"], english="case invitations")
     async def invitations_switch(self, ctx: Context, wanted: bool) -> None:
@@ -120,7 +129,7 @@ class CaseCommands(CasusParts):
     async def post_now(self, ctx: Context, case_id: str) -> None:
         """Post a case now in its theme room (moderators)."""
         await self.state.load()
-        case = self.state.case(case_id.strip().lower())
+        case = self.state.find_case(case_id)
         if case is None:
             raise UserError("casus.error.unknown_case", value=case_id[:40])
         run = await self.posting.post_next(case.theme, f"manual:{ctx.message.event_id}", case_id=case.id)

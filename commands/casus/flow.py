@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.conversations import Choice, Question, yes_no_choices
 from bot.errors import ConversationError
+from bot.formatting import Markup
 from commands.casus.library import TEXT_LIMIT, TITLE_LIMIT
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ class SubmitFlow:
         )
         catalogue = services.catalogue
         # Yes and no in any language, plus "anoniem" / "met naam" for this question only.
+        self._send = yes_no_choices(catalogue, "casus.answer.send", "casus.answer.dont_send")
         self._anonymous = yes_no_choices(
             catalogue,
             "casus.answer.yes",
@@ -79,7 +81,35 @@ class SubmitFlow:
                 "questions", "casus.ask.questions", optional=True, max_length=QUESTIONS_LIMIT, parser=parser
             ),
             Question("anonymous", "casus.ask.anonymous", choices=self._anonymous),
+            # What the moderator will read, once more before it goes: `terug` mends it.
+            Question(
+                "send",
+                "casus.ask.send",
+                choices=self._send,
+                counted=False,
+                prompt_params=self._summary(answers),
+            ),
         ]
+
+    def _summary(self, answers: dict[str, Any]) -> dict[str, Any]:
+        catalogue = self.services.catalogue
+        language = str(answers.get(LANGUAGE) or catalogue.default_language)
+        theme = next((t for t in self.services.config.themes if t.key == answers.get("theme")), None)
+        asked = split_questions(str(answers.get("questions") or ""))
+        lines = [catalogue.fragment(language, "casus.post.question", question=q) for q in asked]
+        questions = (
+            catalogue.fragment(language, "casus.ask.send_questions", questions=Markup.join(lines))
+            if asked
+            else Markup("", "")
+        )
+        how = "casus.ask.send_anonymous" if answers.get("anonymous") != "no" else "casus.ask.send_named"
+        return {
+            "theme": theme.label(language) if theme else "",
+            "title": str(answers.get("title") or ""),
+            "text": str(answers.get("text") or ""),
+            "questions": questions,
+            "how": catalogue.fragment(language, how),
+        }
 
     def screened(self, text: str) -> str:
         """The answer when it is clean; otherwise the member hears what was found (masked)

@@ -18,7 +18,7 @@ from bot.scheduler.cron import next_fire_times
 from bot.transport import OutgoingMessage
 from commands.casus.closing import Closing
 from commands.casus.jobs import POST_KIND, PUBLISH_KIND, PUBLISH_RETRY, FollowUps, post_job_id, publish_job_id
-from commands.casus.rotation import Pick, perspective_meter, pick_next
+from commands.casus.rotation import Pick, perspective_meter, pick_next, scheduled_pick
 from commands.casus.settings import ThemeSchedule
 from commands.casus.state import CasusState
 from commands.casus.store import CLAIMED, OPEN, RunRecord
@@ -76,6 +76,13 @@ class Posting:
         slot = self.due_slot(schedule, occurrence)
         if slot is None or slot < since:
             log.debug("casus: %s has no post due at %s", theme, occurrence.isoformat())
+            return
+        if not settings.posts_on(slot, self.state.services.config.community.timezone):
+            log.info("casus: %s skips %s (a public holiday or the Christmas week)", theme, slot.date())
+            return
+        bank = self.state.bank(theme)
+        if bank and scheduled_pick(bank, await self.state.store.history(theme)) is None:
+            log.info("casus: %s has only the case it posted last; waiting for another", theme)
             return
         await self.post_next(theme, f"schedule:{slot.isoformat()}")
 

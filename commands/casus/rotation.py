@@ -8,8 +8,10 @@ from dataclasses import dataclass
 UNKNOWN = "unknown"
 """The profession of a member without a profile."""
 
-GUESTS = ("anders", "ervaringsdeskundige")
-"""Professions that are welcome at the table but never listed as missing."""
+GUESTS = ("anders",)
+"""Welcome at the table but never listed as missing: "another profession" is no
+perspective of its own. Every profession ``!leden`` names as missing (the expert by
+experience too) the meter names as well."""
 
 
 @dataclass(frozen=True)
@@ -35,12 +37,22 @@ def pick_next(bank: Sequence[str], history: Sequence[tuple[str, int]]) -> Pick |
     return Pick(waiting[0], current)
 
 
+def scheduled_pick(bank: Sequence[str], history: Sequence[tuple[str, int]]) -> Pick | None:
+    """The next case a schedule posts, or None: a case never follows itself. A theme
+    whose bank holds one case waits (for a member's case, or a moderator's
+    ``!casus plaats``) instead of posting the same case again two weeks later."""
+    pick = pick_next(bank, history)
+    if pick is None or (history and history[-1][0] == pick.case_id):
+        return None
+    return pick
+
+
 def upcoming(bank: Sequence[str], history: Sequence[tuple[str, int]], n: int) -> list[str]:
     """The next ``n`` cases in the order they would be posted (for ``!casus planning``)."""
     result: list[str] = []
     past = list(history)
     for _ in range(n):
-        pick = pick_next(bank, past)
+        pick = scheduled_pick(bank, past)
         if pick is None:
             break
         result.append(pick.case_id)

@@ -9,6 +9,8 @@ casus:
   close_days: 7                  # the closing summary, days after the case was posted
   invite_after_hours: 24         # after each step, invite missing professions
   invite_per_profession: 3       # at most this many members per missing profession
+  holidays: NL                   # no posts on this country's public holidays (none: off)
+  christmas_week: true           # no posts from 24 December to 1 January
 ```
 
 ``every_weeks: 2`` posts in every other week that the cron matches: in the weeks
@@ -24,6 +26,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import holidays as public_holidays
 
 from bot.config import Config
 from bot.content import Professions
@@ -112,6 +116,15 @@ def _invite_hours(value: Any, scope: Scope) -> float:
     return float(value)
 
 
+def _holidays(value: Any, scope: Scope) -> str | None:
+    """A country code the holidays library knows (NL), or none."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "geen", "")):
+        return None
+    if not isinstance(value, str) or value.strip().upper() not in public_holidays.list_supported_countries():
+        raise Invalid(f"{value!r} is no country code the holidays library knows (e.g. NL), or none")
+    return value.strip().upper()
+
+
 def _schedules(value: Any, scope: Scope) -> tuple[ThemeSchedule, ...]:
     """Every valid entry; each bad one is reported under its theme's key and left out."""
     raw = value or {}
@@ -169,6 +182,23 @@ class CasusSettings(Settings):
     invite_per_profession: int = setting(3, read=whole_range(0, 20))
     schedules: tuple[ThemeSchedule, ...] = setting((), read=_schedules)
     enabled: bool = setting(True, read=boolean(quote_value=False))
+    holidays: str | None = setting("NL", read=_holidays)
+    christmas_week: bool = setting(True, read=boolean(quote_value=False))
+
+    def posts_on(self, moment: datetime, timezone: str) -> bool:
+        """No case on a public holiday or in the Christmas week: few are at work to answer,
+        and a case posted then is over before they are back."""
+        day = moment.astimezone(ZoneInfo(timezone)).date()
+        if self.christmas_week and ((day.month, day.day) >= (12, 24) or (day.month, day.day) == (1, 1)):
+            return False
+        if self.holidays is None:
+            return True
+        return day not in public_holidays.country_holidays(self.holidays, years=day.year)
+
+    def next_posts(self, schedule: ThemeSchedule, after: datetime, timezone: str, n: int) -> list[datetime]:
+        """The next ``n`` moments ``schedule`` really posts at: quiet days left out."""
+        moments = schedule.next_posts(after, timezone, n + 12)
+        return [m for m in moments if self.posts_on(m, timezone)][:n]
 
     @property
     def step_offsets(self) -> tuple[timedelta, timedelta]:

@@ -64,6 +64,24 @@ class CasusState:
     def case(self, case_id: str) -> Case | None:
         return self.library.get(case_id) or self.submitted.get(case_id)
 
+    def numbered(self) -> list[str]:
+        """Every case a member can name by number: the themes in config order, each bank
+        in rotation order. ``!casus lijst`` shows these numbers; ``!casus plaats 3`` takes them."""
+        return [case_id for theme in self.services.config.themes for case_id in self.bank(theme.key)]
+
+    def number_of(self, case_id: str) -> int | None:
+        ids = self.numbered()
+        return ids.index(case_id) + 1 if case_id in ids else None
+
+    def find_case(self, text: str) -> Case | None:
+        """A case by its number in ``!casus lijst`` or by its id."""
+        cleaned = text.strip().lower().lstrip("#")
+        if cleaned.isdigit():
+            ids = self.numbered()
+            index = int(cleaned) - 1
+            return self.case(ids[index]) if 0 <= index < len(ids) else None
+        return self.case(cleaned)
+
     def bank(self, theme: str) -> list[str]:
         """The theme's cases in rotation order: the library, then approved submissions."""
         own = sorted(

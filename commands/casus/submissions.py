@@ -38,6 +38,9 @@ class SubmissionCommands(CasusParts):
         if not completed:
             await ctx.reply("casus.submit.stopped")
             return
+        if answers.get("send") == "no":
+            await ctx.reply("casus.submit.not_sent")
+            return
         record = await self.store.add_submission(
             ctx.sender,
             str(answers["theme"]),

@@ -284,6 +284,17 @@ class Busy:
     ends_at: datetime
 
 
+EVENING = time(18, 0)
+
+
+def part_of_day(wall: time) -> str:
+    """The part of the day a start time falls in, as the advice names it: an event at
+    19:00 starts in the evening, not "'s middags"."""
+    if wall >= EVENING:
+        return "evening"
+    return "afternoon" if wall >= time(12, 0) else "morning"
+
+
 def planning_advice(
     starts_at: datetime,
     ends_at: datetime,
@@ -304,7 +315,7 @@ def planning_advice(
     if hours > max_hours:
         notes.append(Advice("events.advice.long", {"hours": f"{hours:g}", "max": f"{max_hours:g}"}))
     if start_local.time() >= latest_start:
-        notes.append(Advice("events.advice.afternoon"))
+        notes.append(Advice(f"events.advice.{part_of_day(start_local.time())}"))
     for other in others:
         if other.starts_at < ends_at and starts_at < other.ends_at:
             notes.append(Advice("events.advice.clash", {"id": other.id, "title": other.title}))

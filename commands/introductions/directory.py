@@ -341,21 +341,32 @@ class DirectoryIndex:
             total=len(self._records),
         )
 
-    def search(self, query: DirectoryQuery, page: int = 1, page_size: int = 10) -> SearchPage:
+    def search(
+        self, query: DirectoryQuery, page: int = 1, page_size: int = 10, *, excluding: str | None = None
+    ) -> SearchPage:
+        """One page of the members matching ``query``; ``excluding`` (the asker) is left
+        out: nobody searches for themselves."""
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, not {page_size}")
         words = _query_words(query.words)
         matches = self._matching(query, words)
-        total = len(self._records) if matches is None else len(matches)
+        if excluding is not None and excluding not in self._records:
+            excluding = None
+        if matches is not None and excluding is not None:
+            matches = matches - {excluding} if excluding in matches else matches
+            excluding = None
+        total = len(self._records) - (excluding is not None) if matches is None else len(matches)
         pages = max(1, math.ceil(total / page_size))
         page = min(max(page, 1), pages)
         start = (page - 1) * page_size
         if total == 0:
             return SearchPage(results=[], total=0, page=page, pages=pages)
         if matches is None:
-            # Nothing asked: everyone, in the static order.
-            keys = self._order[start : start + page_size]
-            results = [self._records[key[2]] for key in keys]
+            # Nothing asked: everyone, in the static order (past the asker's own key).
+            if excluding is not None and bisect_left(self._order, self._static_keys[excluding]) < start:
+                start += 1
+            keys = [k for k in self._order[start : start + page_size + 1] if k[2] != excluding]
+            results = [self._records[key[2]] for key in keys[:page_size]]
             return SearchPage(results=results, total=total, page=page, pages=pages)
         user_ids = self._ranked_slice(query, words, matches, start, page_size)
         results = [self._records[user_id] for user_id in user_ids]

@@ -184,7 +184,6 @@ class Introductions(Feature):
                 names=", ".join(ctx.text(f"introductions.field.{name}") for name in missing),
             )
         if existing is None:
-            values.setdefault("listed", True)
             # Nothing is stored before consent: the answers wait in the conversation
             # (erased with it) until the member says yes.
             answers = {name: _answer_value(name, value) for name, value in values.items()} | {ONE_LINE: True}
@@ -332,7 +331,9 @@ class Introductions(Feature):
     async def find(self, ctx: Context, options: Options, *, words: str | None = None) -> None:
         """Find members by profession, region, experience, day, theme, goal or free text."""
         query, page = self._query(options, words)
-        result = self.directory.search(query, page=page, page_size=self.settings.page_size)
+        result = self.directory.search(
+            query, page=page, page_size=self.settings.page_size, excluding=ctx.sender
+        )
         if result.total == 0:
             await ctx.reply("introductions.find.none", hint=self._loosen_hint(ctx, query, options))
             return

@@ -13,8 +13,8 @@ from typing import Any
 from bot.config import ThemeConfig
 from bot.content import Professions
 from bot.errors import ConversationError, UserError
-from bot.i18n import Catalogue, Joiner, normalise_word
-from bot.textnorm import is_number, split_list
+from bot.i18n import LANGUAGES, Catalogue, Joiner, Localised, normalise_word
+from bot.textnorm import closest, is_number, split_list
 from commands.introductions.vocabulary import (
     ABOUT_LIMIT,
     DAYS,
@@ -31,6 +31,14 @@ from commands.introductions.vocabulary import (
 # (catalogue word lists; ``geen`` is how ``!profiel zet ontmoeten`` clears the choice).
 ALL_PROFESSIONS_WORDS = "introductions.words.all_professions"
 NO_PROFESSIONS_WORDS = "introductions.words.no_professions"
+
+
+DID_YOU_MEAN = "introductions.error.did_you_mean"
+
+
+def did_you_mean(value: str, suggestion: Localised) -> UserError:
+    """A value that is nearly a known one: name the one the member probably meant."""
+    return UserError(DID_YOU_MEAN, value=value[:60], suggestion=suggestion)
 
 
 def parse_years(text: str) -> int:
@@ -61,10 +69,26 @@ class FieldParser:
             abbreviations=self.professions.abbreviations_named(self.catalogue),
         )
 
+    def _misspelt_profession(self, text: str) -> UserError | None:
+        """"Did you mean …?" for a profession typed with a slip ("bedrijfsart")."""
+        nearest = self.professions.nearest(text)
+        if nearest is None:
+            return None
+        return did_you_mean(text, Localised({lang: nearest.in_sentence(lang) for lang in LANGUAGES}))
+
+    def _misspelt(self, vocabulary: Vocabulary, text: str) -> UserError | None:
+        key = vocabulary.nearest(self.catalogue, text)
+        if key is None:
+            return None
+        labels = {lang: self.catalogue.plain(lang, vocabulary.label_key(key)).lower() for lang in LANGUAGES}
+        return did_you_mean(text, Localised(labels))
+
     def profession(self, text: str) -> str:
         found = self._find_profession(text)
         if found is None:
-            raise self._unknown_profession("introductions.error.profession", text, "or")
+            raise self._misspelt_profession(text) or self._unknown_profession(
+                "introductions.error.profession", text, "or"
+            )
         return found
 
     def professions_list(self, text: str) -> list[str]:
@@ -75,6 +99,12 @@ class FieldParser:
                 unknown.append(part)
             elif found not in keys:
                 keys.append(found)
+        # Nothing known at all: the whole text may be one name with a slip in it
+        # ("insurance physican" is not two professions).
+        for part in [text, *unknown] if unknown and not keys else unknown:
+            misspelt = self._misspelt_profession(part)
+            if misspelt is not None:
+                raise misspelt
         if unknown:
             raise self._unknown_profession("introductions.error.profession", ", ".join(unknown), "or")
         return keys
@@ -90,6 +120,8 @@ class FieldParser:
         try:
             keys = self.professions_list(text)
         except UserError as error:
+            if error.key == DID_YOU_MEAN:
+                raise
             # Its own message: it names the professions and how to choose all or none.
             raise self._unknown_profession(
                 "introductions.error.meet_professions", str(error.params["value"]), "and"
@@ -101,11 +133,16 @@ class FieldParser:
     def one(self, vocabulary: Vocabulary, text: str) -> str:
         key = vocabulary.find(self.catalogue, text)
         if key is None:
-            raise UserError(f"introductions.error.{vocabulary.name}", value=text[:60])
+            unknown = UserError(f"introductions.error.{vocabulary.name}", value=text[:60])
+            raise self._misspelt(vocabulary, text) or unknown
         return key
 
     def many(self, vocabulary: Vocabulary, text: str) -> list[str]:
         keys, unknown = vocabulary.find_many(self.catalogue, text)
+        for part in [text, *unknown] if unknown and not keys else unknown:
+            misspelt = self._misspelt(vocabulary, part)
+            if misspelt is not None:
+                raise misspelt
         if unknown or not keys:
             raise UserError(f"introductions.error.{vocabulary.name}", value=", ".join(unknown or [text])[:60])
         return keys
@@ -118,6 +155,11 @@ class FieldParser:
                 return theme.key
         if is_number(cleaned) and 1 <= int(cleaned) <= len(self.themes):
             return self.themes[int(cleaned) - 1].key
+        by_name = {name.lower(): theme for theme in self.themes for name in (theme.key, *theme.name.values())}
+        nearest = closest(cleaned, by_name)
+        if nearest is not None:
+            theme = by_name[nearest]
+            raise did_you_mean(text, Localised({lang: theme.label(lang) for lang in LANGUAGES}))
         raise UserError("introductions.error.theme", value=text[:60])
 
     def themes_list(self, text: str) -> list[str]:
@@ -144,7 +186,9 @@ class FieldParser:
         def parse(text: str) -> str:
             cleaned = text.strip()
             if len(cleaned) > limit:
-                raise UserError("introductions.error.too_long", limit=limit, length=len(cleaned))
+                # The length as typed: a member who counted the closing space too reads
+                # "785" for their 786 as a miscount (as the conversation does).
+                raise UserError("introductions.error.too_long", limit=limit, length=len(text))
             return cleaned
 
         return parse

@@ -65,10 +65,13 @@ class IntroFlow:
 
     def questions(self, answers: dict[str, Any]) -> Sequence[Question]:
         consent = [] if answers.get(HAS_PROFILE) else [self.consent_question()]
-        if answers.get(ONE_LINE) or answers.get("consent") == "no":
-            # Everything else was given in one line (or the member declined): consent
-            # is the only question.
+        if answers.get("consent") == "no":
             return consent
+        if answers.get(ONE_LINE):
+            # Everything else was given in one line. Being findable is the member's own
+            # choice: asked here unless the line said `vindbaar=ja/nee`.
+            listed = [] if "listed" in answers else [self._listed_question()]
+            return [*consent, *listed]
         questions = [
             *consent,
             Question("profession", "introductions.ask.profession", choices=self._profession_choices),
@@ -130,7 +133,7 @@ class IntroFlow:
                 parser=self._own_text,
                 prompt_params={"limit": WEIGHING_LIMIT},
             ),
-            Question("listed", "introductions.ask.listed", choices=self._yes_no),
+            self._listed_question(),
         ]
         if answers.get("weighing"):
             # Only a member who wrote how they weigh decisions has something to spotlight.
@@ -143,6 +146,9 @@ class IntroFlow:
                 for offer in offers_in(self.services.registry)
             ]
         return questions
+
+    def _listed_question(self) -> Question:
+        return Question("listed", "introductions.ask.listed", choices=self._yes_no)
 
     def _own_text(self, text: str) -> str:
         """An answer in the member's own words, refused (and asked again) when it holds

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from bot.conversations import Choice
 from bot.i18n import LANGUAGES, Catalogue, core_catalogue
-from bot.textnorm import is_number, split_list
+from bot.textnorm import closest, is_number, split_list
 
 ABOUT_LIMIT = 500
 WEIGHING_LIMIT = 1000
@@ -58,6 +58,17 @@ class Vocabulary:
             if names & {cleaned, cleaned.replace(" ", "-"), cleaned.replace("-", " ")}:
                 return term.key
         return None
+
+    def nearest(self, catalogue: Catalogue, text: str) -> str | None:
+        """The key a misspelt answer most likely means (``utrechtt`` -> ``utrecht``)."""
+        by_name: dict[str, str] = {}
+        for term in self.terms:
+            for name in (term.key, *term.aliases):
+                by_name.setdefault(name.lower(), term.key)
+            for lang in LANGUAGES:
+                by_name.setdefault(catalogue.plain(lang, self.label_key(term.key)).lower(), term.key)
+        nearest = closest(text, by_name)
+        return by_name[nearest] if nearest is not None else None
 
     def find_many(self, catalogue: Catalogue, text: str) -> tuple[list[str], list[str]]:
         """Keys for a comma-separated answer, and the parts that matched nothing."""

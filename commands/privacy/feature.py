@@ -24,7 +24,14 @@ class PrivacyCommands(Feature):
     @command("privacy", aliases=["privacyverklaring"], english="privacy")
     async def statement(self, ctx: Context) -> None:
         """What the bot keeps, why, who sees it, for how long, and how to see or erase it."""
-        await ctx.reply("privacy.statement")
+        contact = self.services.config.community.privacy_contact
+        # Without a configured controller the statement says so instead of naming none.
+        said = (
+            ctx.fragment("privacy.contact.named", contact=contact)
+            if contact
+            else ctx.fragment("privacy.contact.missing")
+        )
+        await ctx.reply("privacy.statement", contact=said)
 
     @command("mijngegevens", aliases=["mijn gegevens", "mydata"], english="mydata")
     async def my_data(self, ctx: Context) -> None:

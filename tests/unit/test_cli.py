@@ -56,6 +56,10 @@ def test_help_documents_every_command(capsys: pytest.CaptureFixture[str]) -> Non
     out = capsys.readouterr().out
     for word in ("run", "demo", "check-config", "migrate", "KENNISBRUG_MATRIX_PASSWORD"):
         assert word in out
+    # Each command once, and no second heading for the list under "commands:".
+    assert out.count(" check-config") == 1 and "\n  COMMAND\n" not in out
+    listed = out.split("commands:\n", 1)[1]
+    assert listed.lstrip(" ").startswith("run ")
 
 
 def test_the_database_and_crypto_store_are_for_the_bot_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -80,3 +84,15 @@ def test_the_database_and_crypto_store_are_for_the_bot_only(tmp_path: Path, caps
     mode = lambda p: stat.S_IMODE(p.stat().st_mode)  # noqa: E731
     assert mode(data / "k.db") == 0o600
     assert mode(store) == 0o700 and mode(store / "device.db") == 0o600
+
+
+def test_check_config_notes_a_missing_privacy_contact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    raw = yaml.safe_load((PROJECT / "config" / "example.yaml").read_text())
+    assert raw["community"]["privacy_contact"]
+    main(["check-config", "--config", str(PROJECT / "config" / "example.yaml")])
+    assert "privacy_contact" not in capsys.readouterr().out
+    del raw["community"]["privacy_contact"]
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert main(["check-config", "--config", str(path)]) == 0
+    assert "note: community.privacy_contact is not set" in capsys.readouterr().out

@@ -90,6 +90,21 @@ async def test_invalid_answer_asks_again(app: App, transport: FakeTransport) -> 
     assert "Dat is 30 tekens" in transport.sent[-2].plain
 
 
+async def test_a_misspelt_answer_gets_a_did_you_mean(app: App, transport: FakeTransport) -> None:
+    flow = LanguageFlow()
+    await _start(app, flow)
+    await _say(app, "nederlandss")
+    assert "Bedoelde je **Nederlands**?" in transport.sent[-2].plain
+    await _say(app, "1")
+    await _say(app, "overslaan")
+    # In a list too: the slip is named, the question asked again.
+    await _say(app, "maandag, woensdg")
+    assert "`woensdg` staat er niet tussen. Bedoelde je **woensdag**?" in transport.sent[-2].plain
+    # Nothing close: no guess.
+    await _say(app, "zaterdag")
+    assert "Bedoelde je" not in transport.sent[-2].plain and "staat er niet tussen" in transport.sent[-2].plain
+
+
 async def test_back_and_stop(app: App, transport: FakeTransport) -> None:
     flow = LanguageFlow()
     await _start(app, flow)

@@ -20,8 +20,8 @@ from bot.converters import (
     parse_date,
     tokenize,
 )
-from bot.errors import BadArgument, MissingArgument
-from bot.i18n import Catalogue
+from bot.errors import BadArgument, MissingArgument, UserError
+from bot.i18n import Catalogue, core_catalogue
 from bot.ids import UserId
 
 CTX = ConversionContext(today=date(2027, 3, 1), server_name="localhost")
@@ -71,12 +71,39 @@ def test_rest_takes_text_as_typed() -> None:
         ("16 March 2027", date(2027, 3, 16)),
         ("March 16", date(2027, 3, 16)),
         ("1 februari", date(2028, 2, 1)),  # already past this year: next year
-        ("31-02-2027", None),
+        ("Wednesday March 17", date(2027, 3, 17)),
+        ("31-13-2027", None),
         ("gisteren", None),
     ],
 )
 def test_dates_in_dutch_and_english(text: str, expected: date | None) -> None:
     assert parse_date(text, date(2027, 3, 1)) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "nl"),
+    [
+        ("31-02-2027", "`31-02-2027` bestaat niet; de laatste dag van die maand is 28 februari 2027."),
+        ("31 februari", "`31 februari` bestaat niet; de laatste dag van die maand is 29 februari 2028."),
+        ("31 april 2027", "`31 april 2027` bestaat niet; de laatste dag van die maand is 30 april 2027."),
+        (
+            "woensdag 16 maart",
+            "Bij `woensdag 16 maart` klopt de dag niet: die datum valt op dinsdag 16 maart. "
+            "Bedoel je dinsdag 16 maart of woensdag 17 maart? Typ de datum die je bedoelt.",
+        ),
+        (
+            "maandag 16 maart 2027",
+            "Bij `maandag 16 maart 2027` klopt de dag niet: die datum valt op dinsdag 16 maart. "
+            "Bedoel je dinsdag 16 maart of maandag 15 maart? Typ de datum die je bedoelt.",
+        ),
+    ],
+)
+def test_an_impossible_date_or_a_wrong_weekday_is_named(text: str, nl: str) -> None:
+    with pytest.raises(UserError) as caught:
+        parse_date(text, date(2027, 3, 1))
+    error = caught.value
+    assert core_catalogue().plain("nl", error.key, **error.params) == nl
+    assert "does not" in core_catalogue().plain("en", error.key, **error.params)
 
 
 def test_bad_and_missing_arguments() -> None:

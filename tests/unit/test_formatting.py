@@ -98,3 +98,10 @@ def test_an_empty_optional_part_leaves_one_empty_line() -> None:
     )
     assert rendered.plain == "Boven\n\nOnder"
     assert "<br" not in rendered.html and rendered.html.count("<p>") == 2
+
+
+def test_a_free_text_ending_in_line_breaks_keeps_one_empty_line_before_the_footer() -> None:
+    rendered = render("{text}\n\n{footer}", {"text": "Mijn casus.\n\n\n", "footer": "Reageer in de draad."})
+    assert rendered.html == "<p>Mijn casus.</p>\n<p>Reageer in de draad.</p>"
+    inside = render("{text}", {"text": "Eerste alinea.\n\n\n\nTweede alinea.\nRegel twee."})
+    assert inside.html.count("<br>") == 3 and "<br><br><br>" not in inside.html

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.storage.migrate import SHARED_HISTORY_HEAD
+from bot.storage.migrate import SHARED_HISTORY_HEAD, head_revisions
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -49,39 +49,40 @@ def _field(source: str, name: str) -> str:
 
 def test_revision_writes_into_the_features_folder(tmp_path: Path) -> None:
     copy = _copy_project(tmp_path)
-    events = copy / "commands" / "events"
-    before = set((events / "migrations").iterdir())
+    # The digest has no revision of its own yet (only its part of the shared history).
+    feature = copy / "commands" / "digest"
+    before = set((feature / "migrations").iterdir())
     _add_line_after(
-        events / "models.py",
-        "    reminders: Mapped[bool] = mapped_column(Boolean)",
+        feature / "models.py",
+        "    enabled: Mapped[bool] = mapped_column(Boolean, default=False, index=True)",
         "    note: Mapped[str | None] = mapped_column(String(50))",
     )
-    # A change in another feature's models at the same time stays out of events' revision.
+    # A change in another feature's models at the same time stays out of the digest's revision.
     _add_line_after(
         copy / "bot" / "storage" / "models.py",
         "    language: Mapped[str | None] = mapped_column(String(8))",
         "    nickname: Mapped[str | None] = mapped_column(String(40))",
     )
-    out = _run(copy, "revision", "events", "-m", "reminder note")
+    out = _run(copy, "revision", "digest", "-m", "reminder note")
 
-    (first,) = set((events / "migrations").iterdir()) - before
+    (first,) = set((feature / "migrations").iterdir()) - before
     assert f"wrote {first}" in out
     source = first.read_text()
     assert "add_column(sa.Column('note', sa.String(length=50)" in source
     assert "nickname" not in source
     assert _field(source, "down_revision") == "None"
-    assert _field(source, "branch_labels") == "('events',)"
+    assert _field(source, "branch_labels") == "('digest',)"
     assert _field(source, "depends_on") == repr(SHARED_HISTORY_HEAD)
     assert not list((copy / "bot" / "storage" / "migrations" / "versions").glob("*reminder_note*"))
 
     # The feature's next revision follows its own head.
     _add_line_after(
-        events / "models.py",
+        feature / "models.py",
         "    note: Mapped[str | None] = mapped_column(String(50))",
         "    channel: Mapped[str | None] = mapped_column(String(20))",
     )
-    _run(copy, "revision", "events", "-m", "reminder channel")
-    (second,) = set((events / "migrations").iterdir()) - before - {first}
+    _run(copy, "revision", "digest", "-m", "reminder channel")
+    (second,) = set((feature / "migrations").iterdir()) - before - {first}
     first_id = _field(source, "revision").strip("'")
     assert _field(second.read_text(), "down_revision") == repr(first_id)
     assert _field(second.read_text(), "branch_labels") == "None"
@@ -105,7 +106,9 @@ def test_revision_writes_into_the_features_folder(tmp_path: Path) -> None:
         text=True,
         timeout=120,
     )
-    assert done.stdout.split() == ["True", "2"], done.stderr
+    # One head more than the project has: the digest's new branch (the core's revision
+    # follows the core's own head).
+    assert done.stdout.split() == ["True", str(len(head_revisions()) + 1)], done.stderr
     # The project itself is untouched.
     assert not list((PROJECT / "commands" / "events" / "migrations").glob("*reminder*"))
 

@@ -16,11 +16,14 @@ from bot.clock import FakeClock
 from bot.errors import MessageRejected
 from bot.ids import EventId, RoomId, UserId
 from bot.matrix.sending import Sender
+from bot.retention import NUDGE_PARAMS_RETENTION, OUTBOX_RETENTION, SEEN_REACTION_RETENTION
+from bot.scheduler.job_rows import FINISHED_JOB_RETENTION
 from bot.storage import Database, keyvalue
 from bot.storage.models import Conversation, DirectRoom, SeenReaction
 from bot.transport import OutgoingMessage
 from commands.privacy.forget import part_label_key
-from tests.fakes import ALICE, BOB, FakeTransport, message
+from commands.stats.recorder import RETENTION
+from tests.fakes import ALICE, BOB, FakeTransport, message, quick_app
 from tests.privacy_scan import files_mentioning, memory_mentioning, rows_mentioning
 
 pytestmark = pytest.mark.both_databases
@@ -45,10 +48,44 @@ async def test_statement_names_the_commands_in_the_members_language(
     await _say(app, "!privacyverklaring")
     dutch = transport.last()
     assert "Wat ik bewaar" in dutch and "!mijngegevens" in dutch and "!vergeet-mij" in dutch
-    assert "Moderatoren zien alleen totalen" in dutch
+    assert "alleen totalen" in dutch
     await _say(app, "!taal en")
     await _say(app, "!privacy")
     assert "!mydata" in transport.last() and "!forgetme" in transport.last()
+
+
+async def test_statement_tells_what_the_code_does(app: App, transport: FakeTransport) -> None:
+    await _say(app, "!privacy")
+    dutch = transport.last()
+    # The parts all exist now; nothing is promised "once they exist".
+    assert "zodra die onderdelen er zijn" not in dutch
+    # The moderation queue shows the submitter and the text (casus wachtrij).
+    assert "nooit wat jij persoonlijk hebt ingevuld" not in dutch
+    assert "met je naam en je tekst" in dutch
+    # The stats remember recent messages for 30 days (commands/stats/recorder.py).
+    assert RETENTION.days == 30 and "30 dagen lang welk beroep" in dutch
+    # The retention periods of bot/retention.py and the scheduler.
+    assert OUTBOX_RETENTION.days == NUDGE_PARAMS_RETENTION.days == 30 and SEEN_REACTION_RETENTION.days == 365
+    assert FINISHED_JOB_RETENTION.days == 90 and "na 90 dagen" in dutch and "na een jaar" in dutch
+    # No contact configured: the statement says so instead of naming nobody.
+    assert "nog niet opgegeven wie verantwoordelijk is" in dutch
+
+
+async def test_statement_names_the_configured_contact(tmp_path: Path, clock: FakeClock, db_url: str) -> None:
+    community = {
+        "name": "Kennisbrug",
+        "admins": [str(ALICE)],
+        "allowed_homeservers": ["localhost"],
+        "privacy_contact": "Stichting Kennisbrug, privacy@kennisbrug.example",
+    }
+    built = await quick_app(tmp_path, clock, db_url, {"welcome": "!welcome"}, community=community)
+    try:
+        await _say(built, "!privacy")
+        text = built.transport.last()
+        assert "Stichting Kennisbrug, privacy@kennisbrug.example" in text
+        assert "nog niet opgegeven" not in text
+    finally:
+        await built.stop()
 
 
 async def test_short_statement_exists_for_the_consent_question(app: App) -> None:

@@ -107,16 +107,22 @@ async def test_full_flow_refusal_timeout_acceptance_checkin_and_stop(app: App, t
     assert first.candidate_id == DAVE
     ask = texts(transport, dm(DAVE))[-1]
     assert "Een collega zoekt een buddy" in ask and BOB in ask and "Arbeidsdeskundige" in ask
-    assert "FML bij wisselende klachten" in ask and f"!buddy accepteer {first.id}" in ask
+    assert "FML bij wisselende klachten" in ask and f"!buddy accepteer {first.request_id}" in ask
     assert texts(transport, dm(ERIN))[-1].startswith("Dank je")  # only her own reply, no offer
 
     # Dave declines: bob hears it moved on, without a name; the next candidate is asked.
-    await say(app, f"!buddy weiger {first.id}", sender=DAVE)
+    await say(app, f"!buddy weiger {first.request_id}", sender=DAVE)
     assert "ik vraag iemand anders" in texts(transport, dm(DAVE))[-1].lower()
     moved = texts(transport, dm(BOB))[-1]
     assert "iemand anders gevraagd" in moved and DAVE not in moved
     second = (await offers(app))[-1]
     assert second.candidate_id == CAROL
+    # One number for one request on both sides: Carol is asked about request 1 too,
+    # though hers is the second offer, and answers with that number.
+    searching = [t for t in texts(transport, dm(BOB)) if "verzoek" in t]
+    assert all(f"verzoek {first.request_id}" in t for t in searching) and second.id != first.request_id
+    assert f"(verzoek {first.request_id})" in texts(transport, dm(CAROL))[-1]
+    assert f"!buddy accepteer {first.request_id}" in texts(transport, dm(CAROL))[-1]
 
     # Carol does not answer in three days: the request moves to frank.
     clock.advance(timedelta(days=3, minutes=1))
@@ -124,11 +130,11 @@ async def test_full_flow_refusal_timeout_acceptance_checkin_and_stop(app: App, t
     third = (await offers(app))[-1]
     assert (await offers(app))[1].status == "expired" and third.candidate_id == FRANK
     assert CAROL not in texts(transport, dm(BOB))[-1]
-    await say(app, f"!buddy accepteer {second.id}", sender=CAROL)
+    await say(app, f"!buddy accepteer {second.request_id}", sender=CAROL)
     assert "staat niet meer open" in texts(transport, dm(CAROL))[-1]
 
     # Frank accepts: a private room for two with a first agenda; bob hears who it is.
-    await say(app, f"!buddy accepteer {third.id}", sender=FRANK)
+    await say(app, f"!buddy accepteer {third.request_id}", sender=FRANK)
     async with app.services.db.session() as session:
         pair = (await session.scalars(select(BuddyPair))).one()
     assert pair.room_id and app.services.rooms.is_known(RoomId(pair.room_id))
@@ -137,7 +143,7 @@ async def test_full_flow_refusal_timeout_acceptance_checkin_and_stop(app: App, t
     assert "Oefen samen met een hulpmiddel" in agenda[0]
     assert FRANK in texts(transport, dm(BOB))[-1] and "privéruimte" in texts(transport, dm(BOB))[-1]
     # The same acceptance again (a replay after a crash) makes no second room or agenda.
-    await say(app, f"!buddy accepteer {third.id}", sender=FRANK)
+    await say(app, f"!buddy accepteer {third.request_id}", sender=FRANK)
     assert len(texts(transport, pair.room_id)) == 1
 
     # Two weeks later both are asked whether they have met.
@@ -160,6 +166,27 @@ async def test_full_flow_refusal_timeout_acceptance_checkin_and_stop(app: App, t
     clock.advance(timedelta(weeks=5))
     await run_jobs(app)
     assert len(texts(transport, dm(BOB))) == before
+
+
+async def test_a_request_that_found_nobody_is_retried_when_someone_becomes_available(
+    app: App, transport: FakeTransport
+) -> None:
+    await profile(app, BOB)
+    await profile(app, CAROL, profession="jobcoach")
+    await say(app, "!buddy zoek beroep=jobcoach")
+    assert "niemand gevonden" in texts(transport, dm(BOB))[-1] or "niet gelukt" in texts(transport, dm(BOB))[-1]
+    assert await offers(app) == []
+    # Carol, a job coach, becomes available: Bob's request is tried again, and he hears it.
+    await available(app, CAROL)
+    [offer] = await offers(app)
+    assert offer.candidate_id == CAROL
+    retried = texts(transport, dm(BOB))[-1]
+    assert retried.startswith("Goed nieuws over je buddy-verzoek") and f"verzoek {offer.request_id}" in retried
+    assert f"!buddy accepteer {offer.request_id}" in texts(transport, dm(CAROL))[-1]
+    # Saying it again changes nothing: no second offer, no second message.
+    before = len(texts(transport, dm(BOB)))
+    await available(app, CAROL)
+    assert len(await offers(app)) == 1 and len(texts(transport, dm(BOB))) == before
 
 
 async def test_nobody_available_says_what_to_loosen(app: App, transport: FakeTransport) -> None:
@@ -216,6 +243,8 @@ async def test_the_conversation_asks_three_questions(app: App, transport: FakeTr
     await say(app, "!buddy zoek", room="!welcome")
     assert "privébericht" in texts(transport, "!welcome")[-1]
     assert "Wat voor buddy zoek je?" in texts(transport, dm(BOB))[-1]
+    # The research is named, not just "the research".
+    assert "Jong geleerd, oud geleerd" in texts(transport, dm(BOB))[-1]
     await say(app, "frisse blik")
     assert "Uit welk beroep" in transport.last()
     await say(app, "ander beroep")
@@ -234,7 +263,7 @@ async def test_erasure_leaves_no_row_and_is_kind_to_the_partner(app: App, transp
     await say(app, "!buddy zoek regio=utrecht")
     offer = (await offers(app))[-1]
     assert offer.candidate_id == CAROL
-    await say(app, f"!buddy accepteer {offer.id}", sender=CAROL)
+    await say(app, f"!buddy accepteer {offer.request_id}", sender=CAROL)
     await say(app, "!buddy checkin ja")
     exported = await app.services.privacy.export_all(BOB)
     assert exported["buddy"]["pairs"][0]["partner"] == CAROL

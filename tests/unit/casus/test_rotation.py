@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from commands.casus.rotation import UNKNOWN, perspective_meter, pick_next, upcoming
+from bot.config import DEFAULT_PROFESSIONS_FILE
+from bot.content import Professions
+from commands.casus.rotation import UNKNOWN, perspective_meter, pick_next, scheduled_pick, upcoming
 from commands.casus.settings import ThemeSchedule
 
 TABLE = ["bedrijfsarts", "verzekeringsarts", "arbeidsdeskundige", "jobcoach", "ervaringsdeskundige", "anders"]
+
+
+def test_the_meter_misses_what_the_members_list_misses() -> None:
+    professions = Professions.load(DEFAULT_PROFESSIONS_FILE)
+    table = [p.key for p in professions.items]
+    # !leden lists every profession without members as missing, except "anders".
+    members_missing = [key for key in table if key != "anders"]
+    assert list(perspective_meter([], table).missing) == members_missing
 
 
 def test_no_repeat_until_the_bank_is_used_up() -> None:
@@ -45,7 +55,8 @@ def test_the_meter_counts_members_per_profession_and_names_the_missing() -> None
         TABLE,
     )
     assert meter.heard == (("arbeidsdeskundige", 2, 3), ("jobcoach", 1, 1), (UNKNOWN, 1, 1))
-    assert meter.missing == ("bedrijfsarts", "verzekeringsarts")  # guests are never missing
+    # Every profession !leden knows, the expert by experience too; "another profession" is none.
+    assert meter.missing == ("bedrijfsarts", "verzekeringsarts", "ervaringsdeskundige")
     assert meter.members == 4
 
 
@@ -62,3 +73,12 @@ def test_every_other_week_counts_from_the_anchor_week() -> None:
         "2027-03-30T07:30:00+00:00",  # CEST, after the last Sunday of March
         "2027-04-13T07:30:00+00:00",
     ]
+
+
+def test_a_bank_of_one_case_waits_instead_of_repeating_it() -> None:
+    assert scheduled_pick(["a"], []) == pick_next(["a"], [])
+    assert scheduled_pick(["a"], [("a", 1)]) is None  # not the same case two weeks later
+    assert upcoming(["a"], [("a", 1)], 2) == []
+    assert upcoming(["a"], [], 3) == ["a"]
+    # A second case (a member's, approved) comes next; then they take turns.
+    assert upcoming(["a", "b"], [("a", 1)], 3) == ["b", "a", "b"]

@@ -304,7 +304,7 @@ async def test_bad_input_gets_a_clear_answer(app: App, transport: FakeTransport)
     await say(
         app, "!event nieuw titel=X datum=31-02-2027 tijd=9-12 plaats=Utrecht", sender=ALICE, room="!events"
     )
-    assert "kan ik niet lezen als datum" in transport.last()
+    assert "`31-02-2027` bestaat niet" in transport.last()
     await say(
         app, "!event nieuw titel=X datum=13-04-2027 tijd=12-9 plaats=Utrecht", sender=ALICE, room="!events"
     )

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.app import locale_directories
 from bot.config import DEFAULT_PROFESSIONS_FILE
 from bot.content import Professions
 from bot.errors import UserError
+from bot.i18n import Catalogue
 from commands.events.jobs import reminder_time
 from commands.events.planning import (
     Busy,
@@ -46,7 +48,7 @@ def test_dates_in_dutch_and_english(text: str, expected: tuple[date, ...]) -> No
 def test_bad_dates_and_times_are_explained() -> None:
     with pytest.raises(UserError) as bad_date:
         parse_dates("31-02-2027", TODAY)
-    assert bad_date.value.key == "events.error.date"
+    assert bad_date.value.key == "core.error.no_such_date"
     with pytest.raises(UserError) as reversed_time:
         parse_time_range("13:00-09:30")
     assert reversed_time.value.key == "events.error.time_order"
@@ -131,3 +133,42 @@ def test_times_and_reminders_across_daylight_saving() -> None:
 
 def test_offsets() -> None:
     assert parse_offset("30m") is not None and parse_offset("0d") is None and parse_offset("soon") is None
+
+
+def test_the_advice_names_the_part_of_the_day_and_the_meeting() -> None:
+    catalogue = Catalogue.load(locale_directories())
+
+    def note(start: time, end: time) -> str:
+        notes = planning_advice(
+            to_utc(date(2027, 4, 13), start, TZ),
+            to_utc(date(2027, 4, 13), end, TZ),
+            TZ,
+            good_months=(4,),
+            max_hours=4,
+            latest_start=time(11),
+        )
+        (advice,) = notes
+        return catalogue.plain("nl", advice.key, **advice.params)
+
+    evening = note(time(19), time(21))
+    assert "'s avonds" in evening and "'s middags" not in evening
+    afternoon = note(time(13, 30), time(16))
+    assert "'s middags" in afternoon
+    assert "ochtend" in note(time(11, 15), time(13))
+    for text in (evening, afternoon):
+        assert text.startswith("De bijeenkomst") and "die " in text and "Hij" not in text
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("woensdag 16 maart", "core.error.weekday_mismatch"),
+        ("31 februari", "core.error.no_such_date"),
+        ("16 maart en 31 april", "core.error.no_such_date"),
+        ("gisteren", "events.error.date"),
+    ],
+)
+def test_event_dates_that_cannot_be_meant_are_asked_about(text: str, key: str) -> None:
+    with pytest.raises(UserError) as caught:
+        parse_dates(text, TODAY)
+    assert caught.value.key == key

@@ -16,6 +16,7 @@ from bot.ids import EventId, RoomId, UserId
 from bot.storage.models import Conversation
 from bot.transport import MemberJoined
 from commands.digest.store import DigestStore
+from commands.introductions.directory import DirectoryQuery
 from commands.introductions.feature import SPOTLIGHT_JOB, Introductions
 from commands.introductions.fields import FIELDS
 from commands.introductions.models import Profile, WelcomeMarker
@@ -25,6 +26,7 @@ from tests.privacy_scan import rows_mentioning
 pytestmark = pytest.mark.both_databases
 
 CAROL = UserId("@carol:localhost")
+DAVE = UserId("@dave:localhost")
 
 
 @pytest.fixture
@@ -69,9 +71,12 @@ async def join(app: App, user: UserId, room: str = "!welcome", event: str | None
 
 
 async def introduce(app: App, user: UserId, options: str) -> None:
-    """A member introduces themselves in one line and consents."""
+    """A member introduces themselves in one line, consents and (unless the line says
+    `vindbaar=`) says yes to being findable."""
     await say(app, f"!intro {options}", sender=user)
     await say(app, "ja", sender=user)
+    if "vindbaar=" not in options:
+        await say(app, "ja", sender=user)
 
 
 # -- onboarding --------------------------------------------------------------------
@@ -185,6 +190,7 @@ async def test_the_digest_question_is_asked_at_onboarding_only(app: App, transpo
     edits their profile."""
     await say(app, ONE_LINE)
     await say(app, "ja")
+    await say(app, "nee")  # not findable
     assert "`!digest aan`" in texts(transport, DM_BOB)[-1]
     assert await DigestStore(app.services.db, app.services.clock).get(BOB) is None
     questions = feature(app).flow.questions({"_has_profile": True, "consent": "yes"})
@@ -232,6 +238,10 @@ async def test_one_line_intro_asks_consent_then_saves_and_posts_the_card(
     async with app.services.db.session() as session:
         assert await session.get(Profile, BOB) is None  # nothing before consent
     await say(app, "ja")
+    # Being findable is asked, never assumed.
+    assert "Mogen andere leden je vinden?" in texts(transport, DM_BOB)[-1]
+    assert not any("Arbeidsdeskundige" in text for text in texts(transport, "!welcome"))  # no card yet
+    await say(app, "ja")
     record = await feature(app).store.get(BOB)
     assert record is not None
     assert (record.profession, record.experience, record.region) == (
@@ -241,6 +251,24 @@ async def test_one_line_intro_asks_consent_then_saves_and_posts_the_card(
     )
     assert record.work_days == ("ma", "di", "do") and record.goals == ("netwerk", "buddy") and record.listed
     assert "Arbeidsdeskundige" in texts(transport, "!welcome")[-1]
+
+
+async def test_one_line_intro_without_yes_to_findable_is_not_listed(
+    app: App, transport: FakeTransport
+) -> None:
+    await say(app, ONE_LINE)
+    await say(app, "ja")
+    await say(app, "nee")
+    record = await feature(app).store.get(BOB)
+    assert record is not None and not record.listed
+    assert texts(transport, "!welcome") == []  # no card
+    assert "`!profiel zet vindbaar ja`" in texts(transport, DM_BOB)[-1]
+    # A line that says it asks nothing more than consent.
+    await say(app, "!intro beroep=jobcoach ervaring=ervaren regio=utrecht vindbaar=nee", sender=CAROL)
+    await say(app, "ja", sender=CAROL)
+    carol = await feature(app).store.get(CAROL)
+    assert carol is not None and not carol.listed
+    assert "Mogen andere leden" not in texts(transport, "!dm-carol")[-1]
 
 
 async def test_one_line_in_english_keys(app: App) -> None:
@@ -264,6 +292,8 @@ async def test_one_line_in_english_keys(app: App) -> None:
         ("beroep=BA", "heb ik ook nog nodig: ervaring, regio"),
         ("beroep=BA ervaring=ervaren regio=utrecht kleur=blauw", "Deze velden ken ik niet: kleur"),
         ("beroep=BA ervaring=ervaren regio=utrecht overmij=" + "x" * 501, "hoogstens 500"),
+        # Counted as typed, the closing space inside the quotes too.
+        ('beroep=BA ervaring=ervaren regio=utrecht overmij="' + "x" * 785 + ' "', "Dat is 786 tekens"),
     ],
 )
 async def test_one_line_bad_input_is_explained(
@@ -433,11 +463,11 @@ async def test_find_who_wants_to_meet_a_profession(app: App, transport: FakeTran
     await introduce(app, BOB, "beroep=BA ervaring=ervaren regio=utrecht ontmoeten=AD")
     await introduce(app, CAROL, "beroep=jobcoach ervaring=ervaren regio=limburg ontmoeten=AD,VA")
     await introduce(app, ALICE, "beroep=AD ervaring=ervaren regio=utrecht")
-    await say(app, "!zoek ontmoet=arbeidsdeskundige")
+    await say(app, "!zoek ontmoet=arbeidsdeskundige", sender=DAVE)
     assert "2 gevonden" in transport.last() and "@alice" not in transport.last()
     await say(app, "!zoek ontmoet=VA")
     assert "1 gevonden" in transport.last() and "@carol" in transport.last()
-    await say(app, "!find meets=AD region=utrecht")
+    await say(app, "!find meets=AD region=utrecht", sender=DAVE)
     assert "1 gevonden" in transport.last() and "@bob" in transport.last()
     await say(app, "!zoek ontmoet=jobcoach")
     assert "niemand gevonden" in transport.last()
@@ -484,7 +514,7 @@ async def test_find_by_each_filter(
     app: App, transport: FakeTransport, query: str, found: list[str], not_found: list[str]
 ) -> None:
     await _community(app)
-    await say(app, f"!zoek {query}", room="!welcome")
+    await say(app, f"!zoek {query}", room="!welcome", sender=DAVE)
     result = transport.last()
     assert f"{len(found)} gevonden" in result
     for name in found:
@@ -493,9 +523,24 @@ async def test_find_by_each_filter(
         assert name not in result
 
 
+async def test_find_does_not_list_the_asker(app: App, transport: FakeTransport) -> None:
+    await _community(app)
+    await say(app, "!zoek beroep=bedrijfsarts")
+    assert "1 gevonden" in transport.last() and "@alice" in transport.last()
+    assert "@bob" not in transport.last()
+    # Without filters too: everyone but the asker, on every page.
+    await say(app, "!zoek", sender=CAROL)
+    assert "2 gevonden" in transport.last() and "@carol" not in transport.last()
+    found = feature(app).directory.search(DirectoryQuery(), page_size=1, excluding=ALICE)
+    assert found.total == 2
+    directory = feature(app).directory
+    pages = [directory.search(DirectoryQuery(), page=p, page_size=1, excluding=ALICE) for p in (1, 2)]
+    assert sorted(r.user_id for page in pages for r in page.results) == sorted([BOB, CAROL])
+
+
 async def test_find_ranks_exact_region_before_nationwide(app: App, transport: FakeTransport) -> None:
     await _community(app)
-    await say(app, "!zoek regio=utrecht")
+    await say(app, "!zoek regio=utrecht", sender=DAVE)
     result = transport.last()
     assert result.index("@bob") < result.index("@alice")
 
@@ -517,6 +562,22 @@ async def test_find_nothing_suggests_which_filter_to_drop(app: App, transport: F
     assert transport.last().startswith("I found nobody who fits")  # both options known
     await say(app, "!find beroepen=jobcoach themes=buikpijndossiers")
     assert "I cannot search" not in transport.last()
+
+
+async def test_find_asks_did_you_mean_for_a_slip(app: App, transport: FakeTransport) -> None:
+    await _community(app)
+    await say(app, "!zoek regio=utrechtt")
+    assert transport.last() == "`utrechtt` ken ik niet. Bedoelde je `utrecht`?"
+    await say(app, "!zoek beroep=bedrijfsart")
+    assert transport.last() == "`bedrijfsart` ken ik niet. Bedoelde je `bedrijfsarts`?"
+    await say(app, "!zoek beroep=bedrijfsarts,jobcoch")
+    assert "Bedoelde je `jobcoach`?" in transport.last()
+    # Nothing close: the list of what is known, no guess.
+    await say(app, "!zoek regio=mars")
+    assert "Bedoelde je" not in transport.last() and "De regio `mars` ken ik niet" in transport.last()
+    await say(app, "!taal en")
+    await say(app, '!find profession="insurance physican"')
+    assert transport.last() == "I don't know `insurance physican`. Did you mean `insurance physician`?"
 
 
 async def test_find_pages_by_ten(app: App, transport: FakeTransport) -> None:

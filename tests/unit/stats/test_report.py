@@ -166,6 +166,10 @@ async def test_a_member_is_refused_and_a_bad_period_is_explained(app: App) -> No
     await command(app, "!stats", sender=BOB, room="!dm-bob")
     assert transport(app).uploads == []
     assert "in cijfers" not in transport(app).last()
+    # The refusal says whom to ask: the configured admin (Alice), by name.
+    refused = transport(app).last()
+    assert "alleen voor moderatoren" in refused and "Vraag het dan gerust aan" in refused
+    assert "@alice:localhost" in refused
     await command(app, "!stats periode=ooit")
     assert "periode `ooit`" in transport(app).last()
 
