@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from bot.config import load_config
+from bot.config import Config, load_config
 from bot.devtools.synapse import LocalSynapse, SynapseOptions
 
 log = logging.getLogger(__name__)
@@ -75,9 +75,17 @@ def _log_to_file(path: Path) -> None:
     root.setLevel(logging.INFO)
 
 
+def community_rooms(config: Config) -> list[str]:
+    """The rooms the chat lists first: welcome, events, questions, the rest, the themes."""
+    first = [config.rooms[name] for name in ("welcome", "events", "questions") if name in config.rooms]
+    rest = [alias for alias in config.rooms.values() if alias not in first]
+    themes = [theme.room for theme in config.themes if theme.room not in first + rest]
+    return first + rest + themes
+
+
 async def run_demo(data_dir: Path, template: Path, *, reset: bool = False, out: Any = None) -> int:
     from bot.app import run
-    from bot.devtools.terminal_chat import TerminalChat
+    from bot.devtools.chat import ChatSetup, run_chat
 
     out = out or sys.stdout
     if reset and data_dir.exists():
@@ -108,35 +116,41 @@ async def run_demo(data_dir: Path, template: Path, *, reset: bool = False, out: 
         waiter.cancel()
         server = synapse.server_name
         welcome = config.rooms["welcome"]
-        print(
-            "\nKennisbrug is running.\n"
-            f"  Homeserver:    {synapse.base_url}  (server name {server})\n"
-            f"  Demo member:   @{MEMBER_LOCALPART}:{server}  password {creds[MEMBER_LOCALPART]}\n"
-            f"  Admin:         @{ADMIN_LOCALPART}:{server}  password {creds[ADMIN_LOCALPART]}\n"
-            f"  Bot:           @{BOT_LOCALPART}:{server}\n"
-            f"  Welcome room:  {welcome}\n"
-            f"  Bot log:       {data_dir / 'bot.log'}\n"
-            "Any Matrix client (Element) can log in with these accounts on the homeserver URL.\n"
-            f"You are chatting as the demo member in {welcome}. Type !help; /quit or Ctrl-C stops.\n",
-            file=out,
-            flush=True,
-        )
+        banner = [
+            "Kennisbrug is running.",
+            f"  Homeserver:    {synapse.base_url}  (server name {server})",
+            f"  Demo member:   @{MEMBER_LOCALPART}:{server}  password {creds[MEMBER_LOCALPART]}",
+            f"  Admin:         @{ADMIN_LOCALPART}:{server}  password {creds[ADMIN_LOCALPART]}",
+            f"  Bot:           @{BOT_LOCALPART}:{server}",
+            f"  Welcome room:  {welcome}",
+            f"  Bot log:       {data_dir / 'bot.log'}",
+            f"  Files:         {data_dir / 'downloads'}",
+            "Any Matrix client (Element) can log in with these accounts on the homeserver URL.",
+            f"You are chatting as the demo member in {welcome}. Type !help, or /help for the chat's"
+            " own commands; /quit or Ctrl-C stops.",
+        ]
+        print("\n" + "\n".join(banner) + "\n", file=out, flush=True)
         member_store = data_dir / "member-store"
         shutil.rmtree(member_store, ignore_errors=True)  # the chat logs in as a new device
-        chat = TerminalChat(
-            synapse.base_url,
-            f"@{MEMBER_LOCALPART}:{server}",
-            creds[MEMBER_LOCALPART],
-            welcome,
+        setup = ChatSetup(
+            homeserver=synapse.base_url,
+            user_id=f"@{MEMBER_LOCALPART}:{server}",
+            password=creds[MEMBER_LOCALPART],
+            bot_user_id=f"@{BOT_LOCALPART}:{server}",
+            rooms=community_rooms(config),
+            downloads=data_dir / "downloads",
             store_dir=member_store,
-            out=out,
+            language=config.community.language,
+            intro=banner,
         )
-        await chat.connect()
-        chat_task = asyncio.create_task(chat.run())
+        chat_task = asyncio.create_task(run_chat(setup, out))
         await asyncio.wait({bot_task, chat_task}, return_when=asyncio.FIRST_COMPLETED)
         if bot_task.done() and not chat_task.done():
             chat_task.cancel()
+            await asyncio.gather(chat_task, return_exceptions=True)
             bot_task.result()
+        if chat_task.done():
+            chat_task.result()  # raises what stopped the chat
         return 0
     finally:
         if bot_task is not None and not bot_task.done():
