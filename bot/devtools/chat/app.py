@@ -100,6 +100,8 @@ class ChatApp(App[None]):
         log_widget.clear()
         room = self.session.room
         if room is None:
+            for line in self.session.loose:
+                log_widget.write(Text(line, style="dim italic"))
             return
         title = Text(room.label, style="bold underline")
         if self.session.thread is not None and self.session.thread in room.by_id:

@@ -61,15 +61,25 @@ class Room:
     def find(self, number: int) -> Message | None:
         return next((m for m in self.messages if m.number == number and m.kind != "system"), None)
 
-    def replies(self, root: Message) -> list[Message]:
-        return [m for m in self.messages if m.thread_root == root.event_id]
+    def replies(self, root: Message, notes: bool = False) -> list[Message]:
+        """The thread's replies; with ``notes`` also the chat's notes made inside it."""
+        return [m for m in self.messages if m.thread_root == root.event_id and (notes or m.kind != "system")]
 
     def latest_of_thread(self, root_id: str) -> str:
-        replies = [m.event_id for m in self.messages if m.thread_root == root_id]
+        replies = [m.event_id for m in self.messages if m.thread_root == root_id and m.kind != "system"]
         return replies[-1] if replies else root_id
 
-    def add_system(self, lines: list[str]) -> Message:
-        message = Message(f"system-{len(self.messages)}", "", 0, "system", {}, 0, lines=tuple(lines))
+    def add_system(self, lines: list[str], thread_root: str | None = None) -> Message:
+        message = Message(
+            f"system-{len(self.messages)}",
+            "",
+            0,
+            "system",
+            {},
+            0,
+            thread_root=thread_root,
+            lines=tuple(lines),
+        )
         self.messages.append(message)
         return message
 

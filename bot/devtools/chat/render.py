@@ -18,11 +18,10 @@ _SENDER_STYLES = ("bold green", "bold blue", "bold yellow", "bold cyan", "bold r
 
 
 def shown_path(path: Path) -> str:
-    """The saved file's path as a person types it: relative to where the demo runs."""
-    try:
-        return os.path.relpath(path)
-    except ValueError:
-        return str(path)
+    """The saved file's path as a person types it: relative when under where the demo runs."""
+    absolute = path.resolve()
+    here = Path(os.getcwd()).resolve()
+    return str(absolute.relative_to(here)) if absolute.is_relative_to(here) else str(absolute)
 
 
 class Renderer:
@@ -93,11 +92,12 @@ class Renderer:
             root = room.by_id.get(thread_root)
             if root is None:
                 return []
-            return [self.block(room, root)] + [self.block(room, m, "  │ ") for m in room.replies(root)]
+            replies = room.replies(root, notes=True)
+            return [self.block(room, root)] + [self.block(room, m, "  │ ") for m in replies]
         blocks: list[Text] = []
         for message in room.messages:
             if message.thread_root is not None and message.thread_root in room.by_id:
-                continue  # shown under its root
+                continue  # shown under its root (a note made in the thread, only there)
             blocks.append(self.block(room, message))
             replies = room.replies(message) if message.kind != "system" else []
             if replies:

@@ -57,6 +57,7 @@ class ChatSession:
         self.offer: Offer | None = None
         self.quit = asyncio.Event()
         self.last_live: Change | None = None
+        self.loose: list[str] = []  # notes from before a room was open
         self.live = asyncio.Event()  # set on every new message from someone else
         self._commands: dict[str, Callable[[list[str]], object]] = {
             **dict.fromkeys(("help", "hulp", "h", "?"), self._help),
@@ -86,6 +87,8 @@ class ChatSession:
         if start is not None:
             room = self.client.rooms[start]
             room.add_system(self.client.setup.intro)
+            if self.loose:
+                room.add_system(self.loose)
             self.note(self.texts("status.ready", room=room.label))
         self.on_change(None)
 
@@ -106,10 +109,11 @@ class ChatSession:
     def note(self, *lines: str) -> None:
         """A line of the chat itself, shown in the room being looked at (never sent)."""
         room = self.room
-        if room is None:
-            log.info("chat note before a room is open: %s", lines)
+        if room is None:  # before the start is done: shown on their own, then in the room
+            self.loose += lines
+            self.on_change(None)
             return
-        room.add_system(list(lines))
+        room.add_system(list(lines), self.thread)
         self.on_change(room)
 
     @property
@@ -287,6 +291,7 @@ class ChatSession:
             self.note(self.texts("status.dm_waiting", bot=self.bot_name))
             return
         self.switch(dm)
+        self.note(self.texts("status.now_in", room=self.client.rooms[dm].label))
         await self._send(dm, offer.text)
 
     def _decline(self, args: list[str]) -> None:
