@@ -204,7 +204,8 @@ def test_demo_chat_as_a_person(tmp_path: Path) -> None:
         pane.type(f"/draad {post}")
         pane.wait_for(f"Je schrijft nu in de draad van #{post} in Vragen.")
         pane.type("Ik vraag eerst wat de werknemer zelf merkt op goede dagen.")
-        pane.wait_for("│ jij")
+        shown = pane.wait_for("Ik vraag eerst wat de werknemer zelf merkt op goede dagen.")
+        assert re.search(r"│ #\d+ jij \d\d:\d\d │ Ik vraag eerst", shown), shown  # under the root
         pane.type("/terug")
         pane.wait_for(f"1 antwoord in de draad — /draad {post}")
         pane.shot("the question with its thread")

@@ -52,12 +52,24 @@ class PlainChat:
                 await session.submit(line)
                 if line.strip() and not line.strip().startswith("/"):
                     await _wait_quietly(session.live, _ANSWER_WAIT_S)
-            # A bounded moment for the rest of an answer (a DM after the room's reply).
-            await _wait_quietly(session.quit, 1)
+            # The rest of an answer (the DM after the room's reply): until it is quiet.
+            await _until_quiet(session.live)
         finally:
             syncer.cancel()
             await asyncio.gather(syncer, return_exceptions=True)
             await session.client.close()
+
+
+async def _until_quiet(live: asyncio.Event, quiet: float = 2, longest: float = 15) -> None:
+    """Wait until nothing new came for ``quiet`` seconds, ``longest`` seconds at most."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + longest
+    while loop.time() < deadline:
+        live.clear()
+        try:
+            await asyncio.wait_for(live.wait(), min(quiet, deadline - loop.time()))
+        except TimeoutError:
+            return
 
 
 async def _wait_quietly(event: asyncio.Event, timeout: float) -> None:
