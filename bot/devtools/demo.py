@@ -13,6 +13,7 @@ import json
 import logging
 import secrets
 import shutil
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,13 @@ async def run_demo(data_dir: Path, template: Path, *, reset: bool = False, out: 
     from bot.devtools.chat import ChatSetup, run_chat
 
     out = out or sys.stdout
+    # A closed terminal (SIGHUP) or a kill (SIGTERM) ends the demo like Ctrl-C does:
+    # through the clean-up below, so the homeserver is stopped and not left running.
+    main_task = asyncio.current_task()
+    if main_task is not None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGHUP, signal.SIGTERM):
+            loop.add_signal_handler(signum, main_task.cancel)
     if reset and data_dir.exists():
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -98,6 +106,7 @@ async def run_demo(data_dir: Path, template: Path, *, reset: bool = False, out: 
     synapse = LocalSynapse(SynapseOptions(data_dir=data_dir / "synapse"))
     await synapse.start()
     bot_task: asyncio.Task[None] | None = None
+    chat_task: asyncio.Task[None] | None = None
     try:
         for localpart in (BOT_LOCALPART, ADMIN_LOCALPART, MEMBER_LOCALPART):
             await synapse.register_user(localpart, creds[localpart], admin=localpart == ADMIN_LOCALPART)
@@ -145,14 +154,17 @@ async def run_demo(data_dir: Path, template: Path, *, reset: bool = False, out: 
         )
         chat_task = asyncio.create_task(run_chat(setup, out))
         await asyncio.wait({bot_task, chat_task}, return_when=asyncio.FIRST_COMPLETED)
-        if bot_task.done() and not chat_task.done():
+        if chat_task.done():
+            chat_task.result()  # raises what stopped the chat
+        else:  # the bot stopped first
             chat_task.cancel()
             await asyncio.gather(chat_task, return_exceptions=True)
             bot_task.result()
-        if chat_task.done():
-            chat_task.result()  # raises what stopped the chat
         return 0
     finally:
+        if chat_task is not None and not chat_task.done():
+            chat_task.cancel()  # the screen gives the terminal back before the last words
+            await asyncio.gather(chat_task, return_exceptions=True)
         if bot_task is not None and not bot_task.done():
             bot_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -20,6 +20,15 @@ from bot.devtools.chat.session import ChatSession
 log = logging.getLogger(__name__)
 
 
+class LineInput(Input):
+    """An input that empties itself the moment Enter is pressed: what is typed straight
+    after (``/dm``, then the answer) is a line of its own, never lost or glued on."""
+
+    async def action_submit(self) -> None:
+        value, self.value = self.value, ""
+        self.post_message(self.Submitted(self, value, None))
+
+
 class ChatApp(App[None]):
     CSS = """
     #rooms { width: 32; border-right: solid $primary-darken-2; }
@@ -44,7 +53,7 @@ class ChatApp(App[None]):
         with Horizontal():
             yield OptionList(id="rooms")
             yield RichLog(id="log", wrap=True, markup=False, highlight=False)
-        yield Input(id="input", placeholder=self.session.placeholder())
+        yield LineInput(id="input", placeholder=self.session.placeholder())
         yield Footer()
 
     async def on_mount(self) -> None:
@@ -114,8 +123,8 @@ class ChatApp(App[None]):
 
     async def on_input_submitted(self, event: Input.Submitted) -> None:
         used = await self.session.submit(event.value)
-        if used:
-            event.input.value = ""
+        if not used and not event.input.value:
+            event.input.value = event.value  # not sent: it stays typed, to send once clear
         event.input.placeholder = self.session.placeholder()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:

@@ -11,6 +11,7 @@ Element does. Nothing is guessed from a room's size.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -326,6 +327,11 @@ class ChatClient:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.client.logged_in:
+            # Each run is a new device (its store starts empty): the old one goes, so the
+            # bot does not keep sharing room keys with devices nobody uses any more.
+            with contextlib.suppress(Exception):
+                await self.client.logout()
         await self.client.close()
 
 

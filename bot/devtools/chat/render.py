@@ -95,9 +95,16 @@ class Renderer:
             replies = room.replies(root, notes=True)
             return [self.block(room, root)] + [self.block(room, m, "  │ ") for m in replies]
         blocks: list[Text] = []
+        locked: list[Message] = []  # history this new device cannot read: one line for a run
         for message in room.messages:
             if message.thread_root is not None and message.thread_root in room.by_id:
                 continue  # shown under its root (a note made in the thread, only there)
+            if message.kind == "undecryptable" and not room.replies(message):
+                locked.append(message)
+                continue
+            if locked:
+                blocks.append(self.locked(locked))
+                locked = []
             blocks.append(self.block(room, message))
             replies = room.replies(message) if message.kind != "system" else []
             if replies:
@@ -107,7 +114,17 @@ class Renderer:
                 )
                 blocks.append(count)
                 blocks += [self.block(room, reply, "  │ ") for reply in replies]
+        if locked:
+            blocks.append(self.locked(locked))
         return blocks
+
+    def locked(self, messages: list[Message]) -> Text:
+        if len(messages) == 1:
+            return Text(f"#{messages[0].number} ", style="dim") + self.body(messages[0])
+        numbers = f"#{messages[0].number}–#{messages[-1].number} "
+        return Text(numbers, style="dim") + Text(
+            self.texts("message.undecryptable_run", count=len(messages)), style="dim"
+        )
 
     def line(self, room: Room, message: Message) -> str:
         """One message as plain text, for the non-interactive mode."""
