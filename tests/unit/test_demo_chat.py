@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.devtools.chat.client import ChatSetup
+from bot.devtools.chat.client import ChatSetup, safe_file_name, unique_file
 from bot.devtools.chat.content import html_to_text, message_text, poll_text
 from bot.devtools.chat.model import Room
 from bot.devtools.chat.render import Renderer
@@ -201,3 +201,15 @@ def test_help_lists_the_commands_in_both_languages(language: str) -> None:
     assert "Commando's van deze chat" in lines and "This chat's commands" in lines
     for command in ("/dm", "/draad", "/thread", "/react", "/open", "/kamer", "/room", "/quit"):
         assert command in lines
+
+
+def test_a_received_file_stays_in_the_downloads_folder(tmp_path: Path) -> None:
+    for hostile in ("../../etc/passwd", "/abs/path.ics", "..", ".hidden", ""):
+        name = safe_file_name(hostile)
+        assert "/" not in name and not name.startswith(".") and name
+        saved = unique_file(tmp_path / "downloads", name, b"x")
+        assert saved.parent == tmp_path / "downloads"
+    first = unique_file(tmp_path / "downloads", "bijeenkomst-1.ics", b"A")
+    assert unique_file(tmp_path / "downloads", "bijeenkomst-1.ics", b"A") == first  # the same file once
+    other = unique_file(tmp_path / "downloads", "bijeenkomst-1.ics", b"B")
+    assert other.name == "bijeenkomst-1-2.ics" and first.read_bytes() == b"A"

@@ -275,8 +275,8 @@ class ChatClient:
             data = decrypt_attachment(
                 data, encrypted["key"]["k"], encrypted["hashes"]["sha256"], encrypted["iv"]
             )
-        name = _SAFE_NAME.sub("_", str(content.get("filename") or content.get("body") or "file")).strip("._")
-        return _unique_file(self.setup.downloads, name or "file", data)
+        name = safe_file_name(str(content.get("filename") or content.get("body") or ""))
+        return unique_file(self.setup.downloads, name, data)
 
     # ------------------------------------------------------------------ sync and send
 
@@ -335,7 +335,12 @@ class ChatClient:
         await self.client.close()
 
 
-def _unique_file(folder: Path, name: str, data: bytes) -> Path:
+def safe_file_name(name: str) -> str:
+    """The sender's file name, made safe: no folders, no hidden or empty names."""
+    return _SAFE_NAME.sub("_", name).strip("._") or "file"
+
+
+def unique_file(folder: Path, name: str, data: bytes) -> Path:
     """``name`` in ``folder``; the same name with other content gets a number."""
     folder.mkdir(parents=True, exist_ok=True)
     stem, dot, suffix = name.rpartition(".") if "." in name else (name, "", "")
