@@ -20,15 +20,6 @@ from bot.devtools.chat.session import ChatSession
 log = logging.getLogger(__name__)
 
 
-class LineInput(Input):
-    """An input that empties itself the moment Enter is pressed: what is typed straight
-    after (``/dm``, then the answer) is a line of its own, never lost or glued on."""
-
-    async def action_submit(self) -> None:
-        value, self.value = self.value, ""
-        self.post_message(self.Submitted(self, value, None))
-
-
 class ChatApp(App[None]):
     CSS = """
     #rooms { width: 32; border-right: solid $primary-darken-2; }
@@ -53,7 +44,7 @@ class ChatApp(App[None]):
         with Horizontal():
             yield OptionList(id="rooms")
             yield RichLog(id="log", wrap=True, markup=False, highlight=False)
-        yield LineInput(id="input", placeholder=self.session.placeholder())
+        yield Input(id="input", placeholder=self.session.placeholder())
         yield Footer()
 
     async def on_mount(self) -> None:
@@ -122,6 +113,10 @@ class ChatApp(App[None]):
     # ------------------------------------------------------------------ input
 
     async def on_input_submitted(self, event: Input.Submitted) -> None:
+        # Emptied before the line is handled: what is typed meanwhile (``/dm``, then the
+        # answer at once) stays, as a line of its own.
+        typed = event.input.value
+        event.input.value = typed[len(event.value) :] if typed.startswith(event.value) else typed
         used = await self.session.submit(event.value)
         if not used and not event.input.value:
             event.input.value = event.value  # not sent: it stays typed, to send once clear
