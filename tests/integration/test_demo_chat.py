@@ -28,13 +28,15 @@ from nio import AsyncClient, JoinError, LoginError
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.slow,  # two demo starts and a whole introduction: about three minutes
     pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux"),
 ]
 PROJECT = Path(__file__).resolve().parents[2]
 WIDTH, HEIGHT = 200, 50
 START_TIMEOUT = 180  # a first start creates the homeserver and the community rooms
 STEP_TIMEOUT = 45
+# The bot's flood control (config defaults: a burst of 8, then one command per 1.5 s)
+# counts every line a member sends; a person types slower than that, so the test does too.
+PACE_S = 1.6
 
 
 class Pane:
@@ -43,10 +45,15 @@ class Pane:
     def __init__(self, name: str, data: Path) -> None:
         self.name = name
         self.data = data
-        # A server of its own: no other tmux user's options or clients change the size.
+        self.starts = 0
+        self.last_sent = 0.0
         self.tmux = ["tmux", "-u", "-L", name]
 
     def start(self) -> None:
+        # A server of its own: no other tmux user's options or clients change the size.
+        # A new one per start: the last one may still be shutting down.
+        self.starts += 1
+        self.tmux = ["tmux", "-u", "-L", f"{self.name}-{self.starts}"]
         command = " ".join(
             [
                 # The size comes from the pane: a COLUMNS/LINES inherited from the test run would win.
@@ -96,6 +103,9 @@ class Pane:
         return screen
 
     def type(self, line: str) -> None:
+        if not line.startswith("/"):  # a line for the bot: at a person's pace
+            time.sleep(max(0.0, self.last_sent + PACE_S - time.monotonic()))
+            self.last_sent = time.monotonic()
         subprocess.run([*self.tmux, "send-keys", "-t", self.name, "-l", line], check=True)
         subprocess.run([*self.tmux, "send-keys", "-t", self.name, "Enter"], check=True)
 
