@@ -8,6 +8,7 @@ import logging
 from typing import ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -18,6 +19,24 @@ from bot.devtools.chat.model import Room
 from bot.devtools.chat.session import ChatSession
 
 log = logging.getLogger(__name__)
+
+
+class LineInput(Input):
+    """An input that ends a line the moment its Enter arrives, in the order of the keys.
+
+    Textual runs the Enter binding after the keys queued behind it have been typed in,
+    so ``/dm`` + Enter + an answer typed at once came out as one line, "/dmD", and the
+    rest of the answer as a second line in the wrong room. Here Enter is a key like the
+    others: the line is taken and the input emptied before the next key lands."""
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.key == "enter":
+            event.stop()
+            event.prevent_default()
+            value, self.value = self.value, ""
+            self.post_message(self.Submitted(self, value, None))
+            return
+        await super()._on_key(event)
 
 
 class ChatApp(App[None]):
@@ -44,7 +63,7 @@ class ChatApp(App[None]):
         with Horizontal():
             yield OptionList(id="rooms")
             yield RichLog(id="log", wrap=True, markup=False, highlight=False)
-        yield Input(id="input", placeholder=self.session.placeholder())
+        yield LineInput(id="input", placeholder=self.session.placeholder())
         yield Footer()
 
     async def on_mount(self) -> None:
@@ -113,10 +132,6 @@ class ChatApp(App[None]):
     # ------------------------------------------------------------------ input
 
     async def on_input_submitted(self, event: Input.Submitted) -> None:
-        # Emptied before the line is handled: what is typed meanwhile (``/dm``, then the
-        # answer at once) stays, as a line of its own.
-        typed = event.input.value
-        event.input.value = typed[len(event.value) :] if typed.startswith(event.value) else typed
         used = await self.session.submit(event.value)
         if not used and not event.input.value:
             event.input.value = event.value  # not sent: it stays typed, to send once clear
