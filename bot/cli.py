@@ -236,7 +236,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     configure_logging("WARNING" if not args.verbose else "INFO")
     try:
         return asyncio.run(run_demo(Path(args.data), Path(args.config), reset=args.reset))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         return 0
 
 

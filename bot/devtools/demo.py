@@ -13,13 +13,14 @@ import json
 import logging
 import secrets
 import shutil
+import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from bot.config import load_config
+from bot.config import Config, load_config
 from bot.devtools.synapse import LocalSynapse, SynapseOptions
 
 log = logging.getLogger(__name__)
@@ -75,11 +76,26 @@ def _log_to_file(path: Path) -> None:
     root.setLevel(logging.INFO)
 
 
+def community_rooms(config: Config) -> list[str]:
+    """The rooms the chat lists first: welcome, events, questions, the rest, the themes."""
+    first = [config.rooms[name] for name in ("welcome", "events", "questions") if name in config.rooms]
+    rest = [alias for alias in config.rooms.values() if alias not in first]
+    themes = [theme.room for theme in config.themes if theme.room not in first + rest]
+    return first + rest + themes
+
+
 async def run_demo(data_dir: Path, template: Path, *, reset: bool = False, out: Any = None) -> int:
     from bot.app import run
-    from bot.devtools.terminal_chat import TerminalChat
+    from bot.devtools.chat import ChatSetup, run_chat
 
     out = out or sys.stdout
+    # A closed terminal (SIGHUP) or a kill (SIGTERM) ends the demo like Ctrl-C does:
+    # through the clean-up below, so the homeserver is stopped and not left running.
+    main_task = asyncio.current_task()
+    if main_task is not None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGHUP, signal.SIGTERM):
+            loop.add_signal_handler(signum, main_task.cancel)
     if reset and data_dir.exists():
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -90,6 +106,7 @@ async def run_demo(data_dir: Path, template: Path, *, reset: bool = False, out: 
     synapse = LocalSynapse(SynapseOptions(data_dir=data_dir / "synapse"))
     await synapse.start()
     bot_task: asyncio.Task[None] | None = None
+    chat_task: asyncio.Task[None] | None = None
     try:
         for localpart in (BOT_LOCALPART, ADMIN_LOCALPART, MEMBER_LOCALPART):
             await synapse.register_user(localpart, creds[localpart], admin=localpart == ADMIN_LOCALPART)
@@ -108,37 +125,46 @@ async def run_demo(data_dir: Path, template: Path, *, reset: bool = False, out: 
         waiter.cancel()
         server = synapse.server_name
         welcome = config.rooms["welcome"]
-        print(
-            "\nKennisbrug is running.\n"
-            f"  Homeserver:    {synapse.base_url}  (server name {server})\n"
-            f"  Demo member:   @{MEMBER_LOCALPART}:{server}  password {creds[MEMBER_LOCALPART]}\n"
-            f"  Admin:         @{ADMIN_LOCALPART}:{server}  password {creds[ADMIN_LOCALPART]}\n"
-            f"  Bot:           @{BOT_LOCALPART}:{server}\n"
-            f"  Welcome room:  {welcome}\n"
-            f"  Bot log:       {data_dir / 'bot.log'}\n"
-            "Any Matrix client (Element) can log in with these accounts on the homeserver URL.\n"
-            f"You are chatting as the demo member in {welcome}. Type !help; /quit or Ctrl-C stops.\n",
-            file=out,
-            flush=True,
-        )
+        banner = [
+            "Kennisbrug is running.",
+            f"  Homeserver:    {synapse.base_url}  (server name {server})",
+            f"  Demo member:   @{MEMBER_LOCALPART}:{server}  password {creds[MEMBER_LOCALPART]}",
+            f"  Admin:         @{ADMIN_LOCALPART}:{server}  password {creds[ADMIN_LOCALPART]}",
+            f"  Bot:           @{BOT_LOCALPART}:{server}",
+            f"  Welcome room:  {welcome}",
+            f"  Bot log:       {data_dir / 'bot.log'}",
+            f"  Files:         {data_dir / 'downloads'}",
+            "Any Matrix client (Element) can log in with these accounts on the homeserver URL.",
+            f"You are chatting as the demo member in {welcome}. Type !help, or /help for the chat's"
+            " own commands; /quit or Ctrl-C stops.",
+        ]
+        print("\n" + "\n".join(banner) + "\n", file=out, flush=True)
         member_store = data_dir / "member-store"
         shutil.rmtree(member_store, ignore_errors=True)  # the chat logs in as a new device
-        chat = TerminalChat(
-            synapse.base_url,
-            f"@{MEMBER_LOCALPART}:{server}",
-            creds[MEMBER_LOCALPART],
-            welcome,
+        setup = ChatSetup(
+            homeserver=synapse.base_url,
+            user_id=f"@{MEMBER_LOCALPART}:{server}",
+            password=creds[MEMBER_LOCALPART],
+            bot_user_id=f"@{BOT_LOCALPART}:{server}",
+            rooms=community_rooms(config),
+            downloads=data_dir / "downloads",
             store_dir=member_store,
-            out=out,
+            language=config.community.language,
+            intro=banner,
         )
-        await chat.connect()
-        chat_task = asyncio.create_task(chat.run())
+        chat_task = asyncio.create_task(run_chat(setup, out))
         await asyncio.wait({bot_task, chat_task}, return_when=asyncio.FIRST_COMPLETED)
-        if bot_task.done() and not chat_task.done():
+        if chat_task.done():
+            chat_task.result()  # raises what stopped the chat
+        else:  # the bot stopped first
             chat_task.cancel()
+            await asyncio.gather(chat_task, return_exceptions=True)
             bot_task.result()
         return 0
     finally:
+        if chat_task is not None and not chat_task.done():
+            chat_task.cancel()  # the screen gives the terminal back before the last words
+            await asyncio.gather(chat_task, return_exceptions=True)
         if bot_task is not None and not bot_task.done():
             bot_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -1,4 +1,6 @@
-"""The README's first command: the demo starts a homeserver and the bot, and answers !help."""
+"""The README's first command: the demo starts a homeserver and the bot, and answers !help
+(with input piped in, so the chat runs line by line; tests/integration/test_demo_chat.py
+uses the screen in tmux)."""
 
 from __future__ import annotations
 
@@ -19,7 +21,11 @@ def test_demo_answers_help_and_reuses_its_data(tmp_path: Path) -> None:
     assert first.returncode == 0, first.stderr[-2000:]
     assert "Homeserver:    http://127.0.0.1:" in first.stdout
     assert "Demo member:   @demo:localhost  password " in first.stdout
-    assert "kennisbrug: **Kennisbrug**: dit kun je met mij doen." in first.stdout
+    # Piped input gets the line mode: the answers as text, Markdown rendered, each line
+    # naming its room. The room gets an overview, the direct chat the whole help.
+    assert "[Welkom] jij: !help" in first.stdout
+    assert "[Privé met kennisbrug] kennisbrug: Kennisbrug: dit kun je met mij doen." in first.stdout
+    assert "**" not in first.stdout
     assert "Kennisbrug demo stopped." in first.stdout
     # A second run reuses the homeserver, the accounts and the rooms.
     second = subprocess.run(
