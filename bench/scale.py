@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -208,7 +209,7 @@ class Bench:
             phases.append(time.perf_counter())
             dms = await open_dms(hs, self.bot_token, new)
             phases.append(time.perf_counter())
-            took = [f"{b - a:.0f}" for a, b in zip(phases, phases[1:], strict=False)]
+            took = [f"{b - a:.0f}" for a, b in itertools.pairwise(phases)]
             print(f"set-up to {size:,}: accounts and keys, room joins, DMs: {' / '.join(took)} s", flush=True)
             self.dms.update(dms)
             m_direct = {**self.dms, self.prober.client.user_id: self.dm}
@@ -330,10 +331,11 @@ def table(rows: dict[int, dict[str, Any]], sizes: list[int]) -> list[str]:
 
 
 def projection(rows: dict[int, dict[str, Any]], sizes: list[int], target: int = 50_000) -> list[str]:
-    """Linear from the last two sizes (from the empty community when there is one size)."""
-    points = [0, *sizes] if len(sizes) == 1 else sizes[-2:]
-    low, high = points[-2], points[-1]
-    out = [f"projection to {target:,} members, linear from {low:,} -> {high:,}:"]
+    """Linear from the growth between the last two sizes (memory: from the empty
+    community when there is one size; the other figures need two sizes)."""
+    high = sizes[-1]
+    low = sizes[-2] if len(sizes) > 1 else 0
+    out = [f"projection to {target:,} members, linear from the growth {low:,} -> {high:,}:"]
     for key, label in (
         ("restart_s", "restart, first answer (s)"),
         ("login_s", "fresh login, first answer (s)"),
@@ -341,14 +343,13 @@ def projection(rows: dict[int, dict[str, Any]], sizes: list[int], target: int = 
         ("digest_last_s", "digest to every subscriber (s)"),
         ("grow_s", "set-up of the community (s)"),
     ):
-        a = rows.get(low, {}).get(key if low else "idle_mib" if key.endswith("mib") else key, 0.0) or 0.0
+        a = rows.get(low, {}).get("idle_mib" if low == 0 and key.endswith("mib") else key)
         b = rows.get(high, {}).get(key)
-        if b is None:
+        if not isinstance(a, (int, float)) or not isinstance(b, (int, float)):
+            out.append(f"  {label:<36} (needs two sizes)")
             continue
         slope = (b - a) / (high - low)
-        out.append(
-            f"  {label:<36} {b + slope * (target - high):10.0f}  ({slope * 1000:.2f} per 1,000 members)"
-        )
+        out.append(f"  {label:<36} {b + slope * (target - high):10.0f}  ({slope * 1000:+.2f} per 1,000 members)")
     return out
 
 

@@ -40,10 +40,12 @@ PENDING = "pending"
 SENT = "sent"
 DROPPED = "dropped"
 
-Deliver = Callable[[int, str, str, dict[str, Any]], Awaitable[None]]
-"""``deliver(nudge_id, user_id, message_key, params)``: sends the nudge (a DM, in the
-member's language); the id lets the sender derive a transaction id, so a retry after a
-crash cannot send the same nudge twice."""
+Deliver = Callable[[int, str, str, dict[str, Any], datetime], Awaitable[None]]
+"""``deliver(nudge_id, user_id, message_key, params, planned_for)``: sends the nudge (a
+DM, in the member's language); the id lets the sender derive a transaction id, so a retry
+after a crash cannot send the same nudge twice. ``planned_for`` is the moment it was due:
+nudges planned for one moment (a digest to thousands) are due together in the outbox,
+which sends messages due together side by side, and those due one after the other in turn."""
 
 PLAN_CHUNK = 500
 """Nudges planned per transaction by :meth:`NudgeService.nudge_many`."""
@@ -397,6 +399,7 @@ class NudgeService:
             if row is None or row.status != PENDING:
                 return  # already sent or dropped: firing twice is harmless
             user_id, kind, expiry = row.user_id, row.kind, row.expires_at
+            planned_for = min(ensure_utc(row.deliver_at), now)
             message_key, params = row.message_key, dict(row.params or {})
             if expiry is not None and now >= expiry:
                 await self._drop(nudge_id, kind, "expired")
@@ -425,7 +428,7 @@ class NudgeService:
             return
 
         # An exception here leaves the nudge pending and the scheduler retries the job.
-        await self._deliver(nudge_id, user_id, message_key, params)
+        await self._deliver(nudge_id, user_id, message_key, params, planned_for)
         async with self._db.transaction() as session:
             await session.execute(
                 update(Nudge)

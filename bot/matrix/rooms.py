@@ -35,6 +35,7 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.errors import TransportError
 from bot.ids import RoomId, UserId
+from bot.locks import KeyedLocks
 from bot.matrix import events
 from bot.matrix.client import api_json_checked
 from bot.matrix.homeserver_calls import TRANSIENT_EXCEPTIONS, describe, request
@@ -76,7 +77,15 @@ class RoomManager:
         self._creators: dict[RoomId, tuple[str, frozenset[str]]] = {}
         self._power_levels_seen: set[RoomId] = set()
         self._default_creator_power: bool | None = None
-        self._dm_lock = asyncio.Lock()
+        # One member's DM is looked up or opened by one task at a time (never two rooms
+        # for one member), members side by side: a digest checks thousands of DMs.
+        self._dm_locks: KeyedLocks[UserId] = KeyedLocks()
+        # The bot's m.direct is read, changed and written whole: one writer at a time.
+        self._m_direct_lock = asyncio.Lock()
+        # DMs found to be only the bot and the member since their last membership change
+        # seen in the sync: a digest to thousands then asks the homeserver nothing per
+        # member (it asked twice per member, the joined-rooms list growing with them).
+        self._dm_checked: set[RoomId] = set()
 
     # ------------------------------------------------------------------ knowledge
 
@@ -125,6 +134,8 @@ class RoomManager:
         self._note_creators(room_id, sources)
         if any(source.get("type") == "m.room.power_levels" for source in sources):
             self._power_levels_seen.add(room_id)
+        if room_id in self._dm_checked and any(source.get("type") == "m.room.member" for source in sources):
+            self._dm_checked.discard(room_id)  # someone came or went: check again before the next DM
 
     def _note_creators(self, room_id: RoomId, sources: Sequence[Mapping[str, Any]]) -> None:
         for source in sources:
@@ -136,6 +147,7 @@ class RoomManager:
         """The bot left or was removed from ``room_id``."""
         self._direct.pop(room_id, None)
         self._power_levels_seen.discard(room_id)
+        self._dm_checked.discard(room_id)
 
     async def power_level(self, room_id: RoomId, user_id: UserId) -> int:
         """The user's power level; nio's state cache when it has the room, else the homeserver."""
@@ -290,11 +302,16 @@ class RoomManager:
 
     async def direct_room(self, user_id: UserId) -> RoomId:
         """The recorded DM with ``user_id`` if the bot is still in it, else a new one."""
-        async with self._dm_lock:
+        async with self._dm_locks.hold(user_id):
             async with self._db.session() as session:
                 row = await session.get(DirectRoom, user_id)
-            if row is not None and await self._dm_usable(RoomId(row.room_id), user_id):
-                return RoomId(row.room_id)
+            if row is not None:
+                recorded = RoomId(row.room_id)
+                if recorded in self._dm_checked:
+                    return recorded
+                if await self._dm_usable(recorded, user_id):
+                    self._dm_checked.add(recorded)
+                    return recorded
             resp = await request(
                 lambda: self._client.room_create(
                     visibility=RoomVisibility.private,
@@ -316,7 +333,7 @@ class RoomManager:
         """The recorded DM still is one: the bot and the member, nobody else joined or
         invited. A room others have entered is left (a new DM is opened instead), so
         private messages never reach a third person."""
-        if room_id not in await self.joined_rooms():
+        if not await self._is_joined(room_id):
             return False
         memberships = await self._memberships(room_id)
         others = {
@@ -363,10 +380,11 @@ class RoomManager:
             else:
                 row.room_id = room_id
                 row.created_at = self._clock.now()
-        current = await self._m_direct()
-        if current is not None:
-            current[user_id] = [r for r in current.get(user_id, []) if r != room_id] + [room_id]
-            await self._put_m_direct(current)
+        async with self._m_direct_lock:
+            current = await self._m_direct()
+            if current is not None:
+                current[user_id] = [r for r in current.get(user_id, []) if r != room_id] + [room_id]
+                await self._put_m_direct(current)
 
     async def forget_direct_room(self, user_id: UserId) -> None:
         """The member was forgotten: drop their DM from memory and from ``m.direct``.
@@ -375,9 +393,10 @@ class RoomManager:
         the member reads the confirmation there and may talk to the bot again; while
         two are in it, it is still recognised as a direct chat by its size.
         """
-        async with self._dm_lock:
+        async with self._dm_locks.hold(user_id), self._m_direct_lock:
             for room_id in [room for room, member in self._direct.items() if member == user_id]:
                 del self._direct[room_id]
+                self._dm_checked.discard(room_id)
             # An unreadable m.direct is not written back (that would wipe every other
             # member's entry).
             current = await self._m_direct()
@@ -483,6 +502,13 @@ class RoomManager:
                 "or let the bot create the room"
             )
         return RoomId(resp.room_id)
+
+    async def _is_joined(self, room_id: RoomId) -> bool:
+        """Whether the bot is in the room: from the sync once there was one (the list of
+        joined rooms grows with every member's DM), else from the homeserver."""
+        if self._client.next_batch:
+            return room_id in self._client.rooms
+        return room_id in await self.joined_rooms()
 
     async def joined_rooms(self) -> set[RoomId]:
         resp = await request(self._client.joined_rooms, "listing joined rooms")
