@@ -349,7 +349,9 @@ def projection(rows: dict[int, dict[str, Any]], sizes: list[int], target: int = 
             out.append(f"  {label:<36} (needs two sizes)")
             continue
         slope = (b - a) / (high - low)
-        out.append(f"  {label:<36} {b + slope * (target - high):10.0f}  ({slope * 1000:+.2f} per 1,000 members)")
+        out.append(
+            f"  {label:<36} {b + slope * (target - high):10.0f}  ({slope * 1000:+.2f} per 1,000 members)"
+        )
     return out
 
 
