@@ -18,8 +18,9 @@ digest subscriptions in the bot's database). At each size:
    subscriber, until the last message is on the homeserver (its origin_server_ts);
    baseline: the same number of messages put into the same DMs over bare HTTP as the
    bot's account, as many at once as the outbox sends.
-4. an event reminder to 500 attendees (or everyone when fewer): lateness of every
-   message from its due moment to its server timestamp.
+4. an event reminder to 500 attendees (or everyone when fewer), in the same bot after the
+   digest (so to DMs it has written to): lateness of every message from its due moment
+   to its server timestamp.
 
 Before the first size, the bot starts on the empty community: its idle memory. At the
 end a table, and a projection to 50,000 members from the growth between the last two
@@ -64,7 +65,7 @@ from bench.scale_community import (  # noqa: E402
     record,
     write_m_direct,
 )
-from bench.scale_fanout import digest_round, reminder_round  # noqa: E402
+from bench.scale_fanout import fanouts  # noqa: E402
 from bot.config import parse_config  # noqa: E402
 from bot.devtools.synapse import LocalSynapse, SynapseOptions  # noqa: E402
 from bot.matrix import state  # noqa: E402
@@ -257,9 +258,8 @@ class Bench:
             row["bare_s"], row["bare_mib"] = await self.start_up(baseline, BOT, "!baseline")
         finally:
             await baseline.stop()
-        row.update(await digest_round(self.config, self.synapse, self.bot_token.token, self.dms))
         attendees = [m.user_id for m in self.members[:500]]
-        row.update(await reminder_round(self.config, self.synapse, self.bot_token.token, attendees))
+        row.update(await fanouts(self.config, self.synapse, self.bot_token.token, self.dms, attendees))
 
     async def latencies(self, row: dict[str, Any]) -> None:
         echo = self.echo(ECHO, ECHO_TRIGGER)

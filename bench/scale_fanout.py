@@ -107,77 +107,82 @@ async def plain_pace(synapse: LocalSynapse, token: str, rooms: list[str], width:
         await hs.close()
 
 
-async def digest_round(
-    config: Config, synapse: LocalSynapse, token: str, dms: dict[str, str]
+async def fanouts(
+    config: Config, synapse: LocalSynapse, token: str, dms: dict[str, str], attendees: list[str]
 ) -> dict[str, Any]:
+    """The digest, then the reminder, in one running bot: the reminder goes to DMs the
+    process has written to already (their room keys shared), as in a bot that has been up.
+    Then the baseline: a bare client's pace into the same DMs."""
     async with running_bot(config) as app:
-        digest = next(f for f in app.features if isinstance(f, Digest))
-        since = datetime.now(UTC) - timedelta(seconds=1)
-        started = time.time()
-        planned = await digest.send_all(app.services.clock.now())
-        sent = await wait_sent(app, "kb.nudge.%", planned, since)
+        figures = await digest_round(app, synapse, token)
+        figures.update(await reminder_round(app, synapse, token, attendees))
+    rooms = list(dms.values())[: figures["digest_delivered"] or len(dms)]
+    figures["digest_base_rate"] = await plain_pace(synapse, token, rooms, config.matrix.outbox_concurrency)
+    return figures
+
+
+async def digest_round(app: App, synapse: LocalSynapse, token: str) -> dict[str, Any]:
+    digest = next(f for f in app.features if isinstance(f, Digest))
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    started = time.time()
+    planned = await digest.send_all(app.services.clock.now())
+    sent = await wait_sent(app, "kb.nudge.%", planned, since)
     stamps = await server_seconds(synapse, token, sent)
     last = max(stamps) - started if stamps else float("nan")
-    rooms = [room for room, _ in sent] or list(dms.values())
-    base = await plain_pace(synapse, token, rooms, config.matrix.outbox_concurrency)
     return {
         "digest_planned": planned,
         "digest_delivered": len(sent),
         "digest_last_s": last,
         "digest_rate": len(sent) / last if stamps else None,
-        "digest_base_rate": base,
     }
 
 
-async def reminder_round(
-    config: Config, synapse: LocalSynapse, token: str, attendees: list[str]
-) -> dict[str, Any]:
-    async with running_bot(config) as app:
-        feature = next(f for f in app.features if isinstance(f, Events))
-        now = datetime.now(UTC)
-        due = now + timedelta(seconds=8)
-        starts = due + timedelta(hours=2)
-        async with app.services.db.transaction() as session:
-            created = await session.execute(
-                insert(Event).returning(Event.id),
-                [
-                    {
-                        "uid": f"bench-scale-{secrets.token_hex(6)}@localhost",
-                        "title": "Intervisie op schaal",
-                        "starts_at": starts,
-                        "ends_at": starts + timedelta(hours=2),
-                        "form": "fysiek",
-                        "place": "Utrecht",
-                        "audience": [],
-                        "status": "announced",
-                        "sequence": 0,
-                        "signup_counter": len(attendees),
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                ],
-            )
-            event_id = int(created.scalar_one())
-            await session.execute(
-                insert(Rsvp),
-                [
-                    {
-                        "event_id": event_id,
-                        "user_id": user,
-                        "status": "going",
-                        "position": position,
-                        "via": "command",
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                    for position, user in enumerate(attendees, start=1)
-                ],
-            )
-        plan = feature.jobs.plan(event_id, starts, starts + timedelta(hours=2))
-        job_id, (kind, run_at) = next((k, v) for k, v in plan.items() if k.endswith(":2h"))
-        assert abs((run_at + REMINDER_LEAD - due).total_seconds()) < 1
-        await app.services.scheduler.schedule_once(job_id, kind, run_at, {"event": event_id})
-        sent = await wait_sent(app, f"ev.remind.{event_id}.%", len(attendees), now)
+async def reminder_round(app: App, synapse: LocalSynapse, token: str, attendees: list[str]) -> dict[str, Any]:
+    feature = next(f for f in app.features if isinstance(f, Events))
+    now = datetime.now(UTC)
+    due = now + timedelta(seconds=8)
+    starts = due + timedelta(hours=2)
+    async with app.services.db.transaction() as session:
+        created = await session.execute(
+            insert(Event).returning(Event.id),
+            [
+                {
+                    "uid": f"bench-scale-{secrets.token_hex(6)}@localhost",
+                    "title": "Intervisie op schaal",
+                    "starts_at": starts,
+                    "ends_at": starts + timedelta(hours=2),
+                    "form": "fysiek",
+                    "place": "Utrecht",
+                    "audience": [],
+                    "status": "announced",
+                    "sequence": 0,
+                    "signup_counter": len(attendees),
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            ],
+        )
+        event_id = int(created.scalar_one())
+        await session.execute(
+            insert(Rsvp),
+            [
+                {
+                    "event_id": event_id,
+                    "user_id": user,
+                    "status": "going",
+                    "position": position,
+                    "via": "command",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for position, user in enumerate(attendees, start=1)
+            ],
+        )
+    plan = feature.jobs.plan(event_id, starts, starts + timedelta(hours=2))
+    job_id, (kind, run_at) = next((k, v) for k, v in plan.items() if k.endswith(":2h"))
+    assert abs((run_at + REMINDER_LEAD - due).total_seconds()) < 1
+    await app.services.scheduler.schedule_once(job_id, kind, run_at, {"event": event_id})
+    sent = await wait_sent(app, f"ev.remind.{event_id}.%", len(attendees), now)
     stamps = await server_seconds(synapse, token, sent)
     lateness = [(ts - due.timestamp()) * 1000 for ts in stamps]
     return {
