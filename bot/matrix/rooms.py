@@ -327,6 +327,7 @@ class RoomManager:
             room_id = RoomId(resp.room_id)
             log.info("created direct chat %s", room_id)
             await self._record_direct(user_id, room_id)
+            self._dm_checked.add(room_id)  # the bot and the member it invited, nobody else
             return room_id
 
     async def _dm_usable(self, room_id: RoomId, user_id: UserId) -> bool:
@@ -504,10 +505,11 @@ class RoomManager:
         return RoomId(resp.room_id)
 
     async def _is_joined(self, room_id: RoomId) -> bool:
-        """Whether the bot is in the room: from the sync once there was one (the list of
+        """Whether the bot is in the room: from the sync when it has the room (the list of
         joined rooms grows with every member's DM), else from the homeserver."""
-        if self._client.next_batch:
-            return room_id in self._client.rooms
+        if self._client.next_batch and room_id in self._client.rooms:
+            return True
+        # Not synced yet (a room created a moment ago): ask the homeserver.
         return room_id in await self.joined_rooms()
 
     async def joined_rooms(self) -> set[RoomId]:
