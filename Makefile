@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed-$(shell cksum requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint postgres-server poppler bench bench-encrypted bench-directory bench-buddy bench-events bench-commands bench-retention bench-guard lock clean-demo
+.PHONY: demo test lint postgres-server poppler bench bench-encrypted bench-directory bench-buddy bench-events bench-commands bench-retention bench-guard bench-scale lock clean-demo
 
 $(STAMP):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -85,6 +85,13 @@ bench-retention: $(STAMP)
 # 4 kB and 20 kB (clean and adversarial), next to the guard before it was made linear.
 bench-guard: $(STAMP)
 	$(PY) bench/privacy_guard.py --old e70a8df
+
+# The large community on a real Synapse: 500 / 2,000 / 5,000 members with encrypted DMs
+# (start-up, replies, the digest to everyone, a reminder to 500), and the projection to
+# 50,000. Long: SIZES=100,500 for a quick run.
+SIZES ?= 500,2000,5000
+bench-scale: $(STAMP)
+	$(PY) bench/scale.py --sizes $(SIZES)
 
 # Re-pin after changing dependencies in pyproject.toml.
 lock: $(STAMP)

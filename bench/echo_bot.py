@@ -1,6 +1,8 @@
 """The baseline: a bare matrix-nio bot that answers every text with a fixed notice.
 
-Run by bench/latency.py in its own process, exactly like the real bot.
+Run by bench/latency.py in its own process, exactly like the real bot. An optional fifth
+argument makes it answer only that text (bench/scale.py runs it beside the bot, in the
+same rooms, where it must not answer the bot's own commands).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import sys
 from nio import AsyncClient, InviteMemberEvent, MatrixRoom, RoomMessageText
 
 
-async def main(homeserver: str, user_id: str, password: str, reply_file: str) -> None:
+async def main(homeserver: str, user_id: str, password: str, reply_file: str, trigger: str = "") -> None:
     # The reply's content (the bot's own answer to !help), so both bots send and the
     # homeserver stores and delivers the same bytes; only the code in between differs.
     with open(reply_file, encoding="utf-8") as fh:
@@ -22,7 +24,7 @@ async def main(homeserver: str, user_id: str, password: str, reply_file: str) ->
     await client.sync(timeout=1000, full_state=True)  # history is not answered
 
     async def on_text(room: MatrixRoom, event: RoomMessageText) -> None:
-        if event.sender == client.user_id:
+        if event.sender == client.user_id or (trigger and event.body != trigger):
             return
         # Like the bot, answer as a reply to the command.
         content = {**reply, "m.relates_to": {"m.in_reply_to": {"event_id": event.event_id}}}
@@ -38,4 +40,4 @@ async def main(homeserver: str, user_id: str, password: str, reply_file: str) ->
 
 
 if __name__ == "__main__":
-    asyncio.run(main(*sys.argv[1:5]))
+    asyncio.run(main(*sys.argv[1:6]))

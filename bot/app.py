@@ -11,6 +11,7 @@ import importlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -234,10 +235,16 @@ def build_services(
 def build_nudges(
     config: Config, db: Database, clock: Clock, scheduler: SchedulerService, members: MemberService
 ) -> NudgeService:
-    async def deliver_nudge(nudge_id: int, user_id: str, message_key: str, params: dict[str, Any]) -> None:
+    async def deliver_nudge(
+        nudge_id: int, user_id: str, message_key: str, params: dict[str, Any], planned_for: datetime
+    ) -> None:
         # The nudge's own job is the durable record; the outbox adds the rate-limited send.
         await members.tell(
-            UserId(user_id), message_key, txn_id=f"kb.nudge.{nudge_id}", **revive_markup(params)
+            UserId(user_id),
+            message_key,
+            txn_id=f"kb.nudge.{nudge_id}",
+            due_at=planned_for,
+            **revive_markup(params),
         )
 
     policy = NudgePolicy(

@@ -138,6 +138,9 @@ class SynapseOptions:
     default_room_version: str | None = None
     log_level: str = "WARNING"
     bytecode_cache: bool = True
+    #: Synapse's ``database`` section; None: SQLite in ``data_dir`` (a benchmark of a
+    #: large community may back it with PostgreSQL, see bench/scale.py).
+    database: dict[str, Any] | None = None
 
 
 def free_port() -> int:
@@ -355,42 +358,57 @@ class LocalSynapse:
         on the same directory reuse their accounts. The admin flag of an existing
         user is left unchanged.
         """
+        body = await self.register_account(localpart, password, admin)
+        return str(body.get("user_id", f"@{localpart}:{self.server_name}"))
+
+    async def register_account(
+        self,
+        localpart: str,
+        password: str,
+        admin: bool = False,
+        session: aiohttp.ClientSession | None = None,
+    ) -> dict[str, Any]:
+        """:meth:`register_user`, returning Synapse's answer: a new account comes with
+        an ``access_token`` and a ``device_id`` (no separate login needed, which matters
+        when a benchmark creates thousands); an existing one with ``user_id`` alone.
+        ``session`` reuses the caller's connection pool."""
+        if session is None:
+            async with aiohttp.ClientSession(timeout=_HTTP_TIMEOUT) as own:
+                return await self.register_account(localpart, password, admin, own)
         user_id = f"@{localpart}:{self.server_name}"
         secret = self._registration_secret()
         url = f"{self.base_url}/_synapse/admin/v1/register"
-        async with aiohttp.ClientSession(timeout=_HTTP_TIMEOUT) as session:
-            async with session.get(url) as resp:
-                nonce_body = await self._json_or_raise(resp, "fetch registration nonce")
-            nonce = str(nonce_body["nonce"])
-            mac = hmac.new(secret.encode("utf-8"), digestmod=hashlib.sha1)
-            mac.update(nonce.encode("utf-8"))
-            mac.update(b"\x00")
-            mac.update(localpart.encode("utf-8"))
-            mac.update(b"\x00")
-            mac.update(password.encode("utf-8"))
-            mac.update(b"\x00")
-            mac.update(b"admin" if admin else b"notadmin")
-            payload = {
-                "nonce": nonce,
-                "username": localpart,
-                "password": password,
-                "admin": admin,
-                "mac": mac.hexdigest(),
-            }
-            async with session.post(url, json=payload) as resp:
-                body = await self._read_json(resp)
-                if resp.status == 200:
-                    registered = str(body.get("user_id", user_id))
-                    logger.debug("registered %s (admin=%s)", registered, admin)
-                    return registered
-                if body.get("errcode") == "M_USER_IN_USE":
-                    logger.debug("%s already exists; reusing it", user_id)
-                    return user_id
-                raise SynapseHarnessError(
-                    f"registering {user_id} failed: HTTP {resp.status} {body}",
-                    status=resp.status,
-                    body=body,
-                )
+        async with session.get(url) as resp:
+            nonce_body = await self._json_or_raise(resp, "fetch registration nonce")
+        nonce = str(nonce_body["nonce"])
+        mac = hmac.new(secret.encode("utf-8"), digestmod=hashlib.sha1)
+        mac.update(nonce.encode("utf-8"))
+        mac.update(b"\x00")
+        mac.update(localpart.encode("utf-8"))
+        mac.update(b"\x00")
+        mac.update(password.encode("utf-8"))
+        mac.update(b"\x00")
+        mac.update(b"admin" if admin else b"notadmin")
+        payload = {
+            "nonce": nonce,
+            "username": localpart,
+            "password": password,
+            "admin": admin,
+            "mac": mac.hexdigest(),
+        }
+        async with session.post(url, json=payload) as resp:
+            body = await self._read_json(resp)
+            if resp.status == 200:
+                logger.debug("registered %s (admin=%s)", body.get("user_id", user_id), admin)
+                return body
+            if body.get("errcode") == "M_USER_IN_USE":
+                logger.debug("%s already exists; reusing it", user_id)
+                return {"user_id": user_id}
+            raise SynapseHarnessError(
+                f"registering {user_id} failed: HTTP {resp.status} {body}",
+                status=resp.status,
+                body=body,
+            )
 
     async def login(self, user_id: str, password: str, device_id: str | None = None) -> dict[str, Any]:
         """Password login via ``/_matrix/client/v3/login``; return the response JSON.
@@ -483,7 +501,7 @@ class LocalSynapse:
         config["url_preview_enabled"] = False
         config["max_upload_size"] = "10M"
         config["media_store_path"] = str(self._data_dir / "media_store")
-        config["database"] = {
+        config["database"] = opts.database or {
             "name": "sqlite3",
             "args": {"database": str(self._data_dir / "homeserver.db")},
         }

@@ -8,6 +8,7 @@ entry.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from nio import AsyncClient
@@ -32,6 +33,8 @@ class DirectChatRecords:
         self._clock = clock
         self._own = own
         self._members: dict[RoomId, UserId] = {}
+        # m.direct is read, changed and written whole: one writer at a time.
+        self._m_direct_lock = asyncio.Lock()
 
     def __contains__(self, room_id: object) -> bool:
         return room_id in self._members
@@ -64,22 +67,26 @@ class DirectChatRecords:
             else:
                 row.room_id = room_id
                 row.created_at = self._clock.now()
-        current = await self.m_direct()
-        if current is not None:
-            current[user_id] = [r for r in current.get(user_id, []) if r != room_id] + [room_id]
-            await self._put_m_direct(current)
+        async with self._m_direct_lock:
+            current = await self.m_direct()
+            if current is not None:
+                current[user_id] = [r for r in current.get(user_id, []) if r != room_id] + [room_id]
+                await self._put_m_direct(current)
 
-    async def forget_member(self, user_id: UserId) -> None:
-        """Drop the member's DMs from memory and from ``m.direct`` (the row is the core's)."""
-        for room_id in [room for room, member in self._members.items() if member == user_id]:
+    async def forget_member(self, user_id: UserId) -> list[RoomId]:
+        """Drop the member's DMs from memory and from ``m.direct`` (the row is the core's);
+        returns the rooms dropped from memory."""
+        dropped = [room for room, member in self._members.items() if member == user_id]
+        for room_id in dropped:
             del self._members[room_id]
-        # An unreadable m.direct is not written back (that would wipe every other
-        # member's entry).
-        current = await self.m_direct()
-        if current is None or user_id not in current:
-            return
-        del current[user_id]
-        await self._put_m_direct(current)
+        async with self._m_direct_lock:
+            # An unreadable m.direct is not written back (that would wipe every other
+            # member's entry).
+            current = await self.m_direct()
+            if current is not None and user_id in current:
+                del current[user_id]
+                await self._put_m_direct(current)
+        return dropped
 
     async def m_direct(self) -> dict[str, list[str]] | None:
         """The bot's ``m.direct`` ({} when it has none); None when it could not be read,

@@ -12,7 +12,6 @@ Which rooms are direct chats with whom is recorded by
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from functools import partial
@@ -37,6 +36,7 @@ from bot.clock import Clock
 from bot.config import Config
 from bot.errors import TransportError
 from bot.ids import RoomId, UserId
+from bot.locks import KeyedLocks
 from bot.matrix import events
 from bot.matrix.client import api_json_checked
 from bot.matrix.direct_chats import DirectChatRecords
@@ -79,7 +79,13 @@ class RoomManager:
         self._creators: dict[RoomId, tuple[str, frozenset[str]]] = {}
         self._power_levels_seen: set[RoomId] = set()
         self._default_creator_power: bool | None = None
-        self._dm_lock = asyncio.Lock()
+        # One member's DM is looked up or opened by one task at a time (never two rooms
+        # for one member), members side by side: a digest checks thousands of DMs.
+        self._dm_locks: KeyedLocks[UserId] = KeyedLocks()
+        # DMs found to be only the bot and the member since their last membership change
+        # seen in the sync: a digest to thousands then asks the homeserver nothing per
+        # member (it asked twice per member, the joined-rooms list growing with them).
+        self._dm_checked: set[RoomId] = set()
 
     # ------------------------------------------------------------------ knowledge
 
@@ -122,6 +128,8 @@ class RoomManager:
         self._note_creators(room_id, sources)
         if any(source.get("type") == "m.room.power_levels" for source in sources):
             self._power_levels_seen.add(room_id)
+        if room_id in self._dm_checked and any(source.get("type") == "m.room.member" for source in sources):
+            self._dm_checked.discard(room_id)  # someone came or went: check again before the next DM
 
     def _note_creators(self, room_id: RoomId, sources: Sequence[Mapping[str, Any]]) -> None:
         for source in sources:
@@ -133,6 +141,7 @@ class RoomManager:
         """The bot left or was removed from ``room_id``."""
         self._direct.forget_room(room_id)
         self._power_levels_seen.discard(room_id)
+        self._dm_checked.discard(room_id)
 
     async def power_level(self, room_id: RoomId, user_id: UserId) -> int:
         """The user's power level; nio's state cache when it has the room, else the homeserver."""
@@ -287,11 +296,16 @@ class RoomManager:
 
     async def direct_room(self, user_id: UserId) -> RoomId:
         """The recorded DM with ``user_id`` if the bot is still in it, else a new one."""
-        async with self._dm_lock:
+        async with self._dm_locks.hold(user_id):
             async with self._db.session() as session:
                 row = await session.get(DirectRoom, user_id)
-            if row is not None and await self._dm_usable(RoomId(row.room_id), user_id):
-                return RoomId(row.room_id)
+            if row is not None:
+                recorded = RoomId(row.room_id)
+                if recorded in self._dm_checked:
+                    return recorded
+                if await self._dm_usable(recorded, user_id):
+                    self._dm_checked.add(recorded)
+                    return recorded
             resp = await request(
                 lambda: self._client.room_create(
                     visibility=RoomVisibility.private,
@@ -307,13 +321,14 @@ class RoomManager:
             room_id = RoomId(resp.room_id)
             log.info("created direct chat %s", room_id)
             await self._direct.record(user_id, room_id)
+            self._dm_checked.add(room_id)  # the bot and the member it invited, nobody else
             return room_id
 
     async def _dm_usable(self, room_id: RoomId, user_id: UserId) -> bool:
         """The recorded DM still is one: the bot and the member, nobody else joined or
         invited. A room others have entered is left (a new DM is opened instead), so
         private messages never reach a third person."""
-        if room_id not in await self.joined_rooms():
+        if not await self._is_joined(room_id):
             return False
         memberships = await self._memberships(room_id)
         others = {
@@ -357,8 +372,8 @@ class RoomManager:
         the member reads the confirmation there and may talk to the bot again; while
         two are in it, it is still recognised as a direct chat by its size.
         """
-        async with self._dm_lock:
-            await self._direct.forget_member(user_id)
+        async with self._dm_locks.hold(user_id):
+            self._dm_checked.difference_update(await self._direct.forget_member(user_id))
 
     # -------------------------------------------------------------------- invites
 
@@ -424,6 +439,14 @@ class RoomManager:
                 "or let the bot create the room"
             )
         return RoomId(resp.room_id)
+
+    async def _is_joined(self, room_id: RoomId) -> bool:
+        """Whether the bot is in the room: from the sync when it has the room (the list of
+        joined rooms grows with every member's DM), else from the homeserver."""
+        if self._client.next_batch and room_id in self._client.rooms:
+            return True
+        # Not synced yet (a room created a moment ago): ask the homeserver.
+        return room_id in await self.joined_rooms()
 
     async def joined_rooms(self) -> set[RoomId]:
         resp = await request(self._client.joined_rooms, "listing joined rooms")

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import Clock
+from bot.clock import Clock, ensure_utc
 from bot.locks import KeyedLocks
 from bot.nudges.records import DELIVER_KIND, DROPPED, PENDING, SENT
 from bot.nudges.timing import NudgePolicy, budget_week, next_allowed_moment
@@ -24,10 +24,12 @@ from bot.storage.models import Member, Nudge
 
 log = logging.getLogger(__name__)
 
-Deliver = Callable[[int, str, str, dict[str, Any]], Awaitable[None]]
-"""``deliver(nudge_id, user_id, message_key, params)``: sends the nudge (a DM, in the
-member's language); the id lets the sender derive a transaction id, so a retry after a
-crash cannot send the same nudge twice."""
+Deliver = Callable[[int, str, str, dict[str, Any], datetime], Awaitable[None]]
+"""``deliver(nudge_id, user_id, message_key, params, planned_for)``: sends the nudge (a
+DM, in the member's language); the id lets the sender derive a transaction id, so a retry
+after a crash cannot send the same nudge twice. ``planned_for`` is the moment it was due:
+nudges planned for one moment (a digest to thousands) are due together in the outbox,
+which sends messages due together side by side, and those due one after the other in turn."""
 
 
 class NudgeDelivery:
@@ -61,6 +63,7 @@ class NudgeDelivery:
             if row is None or row.status != PENDING:
                 return  # already sent or dropped: firing twice is harmless
             user_id, kind, expiry = row.user_id, row.kind, row.expires_at
+            planned_for = min(ensure_utc(row.deliver_at), now)
             message_key, params = row.message_key, dict(row.params or {})
             if expiry is not None and now >= expiry:
                 await self._drop(nudge_id, kind, "expired")
@@ -81,7 +84,7 @@ class NudgeDelivery:
             return
 
         # An exception here leaves the nudge pending and the scheduler retries the job.
-        await self._deliver(nudge_id, user_id, message_key, params)
+        await self._deliver(nudge_id, user_id, message_key, params, planned_for)
         await self._set_pending(nudge_id, status=SENT, sent_at=self._clock.now())
         log.info("nudge %d (%s) delivered", nudge_id, kind)
 

@@ -93,8 +93,10 @@ class OrderedSlots:
             if claim is None:
                 return
             future = self._waiting.get(claim)
-            if future is None:
-                return  # the oldest claim is still reading its row: it goes first
+            if future is None or future.done():
+                # Still reading its row (it goes first), or cancelled a moment ago (a stop):
+                # its acquire withdraws it and hands the slot out again.
+                return
             due = self._keys[claim][0]
             until = self._held_back_until(due, loop.time())
             if until is not None:

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar
-from icalendar import Event as CalendarEvent
-
 from commands.events.records import EventRecord
 
 PRODID = "-//Kennisbrug//Events//NL"
@@ -20,6 +17,11 @@ def filename(event: EventRecord) -> str:
 
 def build_ics(event: EventRecord, timezone: str, description: str, name: str) -> bytes:
     """One VEVENT in a VCALENDAR, times in ``timezone`` (Europe/Amsterdam by default)."""
+    # Imported when the first file is made: icalendar costs about 7 MB and a second of
+    # start-up, and most bots make no calendar file for hours.
+    from icalendar import Calendar
+    from icalendar import Event as CalendarEvent
+
     zone = ZoneInfo(timezone)
     calendar = Calendar()
     calendar.add("prodid", PRODID)

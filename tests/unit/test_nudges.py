@@ -170,7 +170,9 @@ class Outbox:
         self.sent: list[tuple[str, str, dict[str, Any]]] = []
         self.failures = 0
 
-    async def __call__(self, nudge_id: int, user_id: str, message_key: str, params: dict[str, Any]) -> None:
+    async def __call__(
+        self, nudge_id: int, user_id: str, message_key: str, params: dict[str, Any], planned_for: datetime
+    ) -> None:
         if self.failures:
             self.failures -= 1
             raise ConnectionError("homeserver unreachable")

@@ -307,10 +307,13 @@ class SyncLoop:
             except TransportError as exc:
                 log.warning("invite to %s not handled: %s", room_id, exc)
 
+        # Every room's state first: a handler may send to a DM whose membership changed in this batch.
+        for room_id_str, info in resp.rooms.join.items():
+            state_and_timeline = raw_sources([*info.state, *info.timeline.events])
+            self._rooms.note_room_events(RoomId(room_id_str), state_and_timeline)
         for room_id_str, info in resp.rooms.join.items():
             room_id = RoomId(room_id_str)
             timeline = raw_sources(info.timeline.events)
-            self._rooms.note_room_events(room_id, [*raw_sources(info.state), *timeline])
             if not self._rooms.acts_in(room_id):
                 continue
             start = events.history_start(timeline, self._own)
