@@ -110,7 +110,7 @@ class PendingDecryptions:
         payload = {
             "items": [item.as_json() for item in self.items.values()],
             "told": told,
-            "withheld": dict(list(self.withheld.items())[-MAX_PENDING:]),
+            "withheld": self.withheld,
         }
         await state.save(self._db, {UNDECRYPTED: json.dumps(payload, separators=(",", ":"))})
         self.dirty = False
@@ -174,6 +174,8 @@ class PendingDecryptions:
             key = f"|{sender}|"
         self.withheld.pop(key, None)  # newest last, so the bound drops the oldest
         self.withheld[key] = code[:64]
+        while len(self.withheld) > MAX_PENDING:  # bounded: a flood of them cannot grow it
+            del self.withheld[next(iter(self.withheld))]
         self.dirty = True
         return code
 
