@@ -50,6 +50,10 @@ from bot.transport import (
 
 log = logging.getLogger(__name__)
 
+#: ``m.room_key.withheld`` codes by which a member's client refuses the bot a room key
+#: because it does not trust the bot's device (the member can change that).
+REFUSED_CODES = frozenset({"m.unverified", "m.blacklisted", "m.unauthorised"})
+
 _MAX_COMMAND_WORDS = 4
 GLOBAL_FLOOD_FACTOR = 10
 GLOBAL_BUCKET = "*"  # the global bucket's name; no user id looks like it
@@ -295,7 +299,10 @@ class Router:
         """The transport could not read a member's message: say so, as a reply to it, in
         their language (in a room they are mentioned, so they notice)."""
         language = await self.services.members.language_of(event.sender)
-        key = "core.encryption.undecryptable_direct" if event.is_direct else "core.encryption.undecryptable"
+        # A client that refuses the bot the key is told how to change that; other codes
+        # (m.unavailable, m.no_olm) get the usual notice, at once.
+        kind = "withheld" if event.withheld in REFUSED_CODES else "undecryptable"
+        key = f"core.encryption.{kind}_direct" if event.is_direct else f"core.encryption.{kind}"
         rendered = self.services.catalogue.render(language, key)
         await self.services.transport.send(
             OutgoingMessage(

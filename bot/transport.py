@@ -79,6 +79,9 @@ class Undecryptable:
     """A member's message stayed unreadable (its room key never came); the core tells them.
 
     The transport only reports it: what to say, and in which language, is the core's.
+    ``withheld`` is the code the member's client gave for not sending the key
+    (``m.unverified``, ``m.blacklisted``, ...): then it is reported at once, not after
+    the wait, and the member is told how to let the bot read them.
     """
 
     event_id: EventId
@@ -86,6 +89,7 @@ class Undecryptable:
     sender: UserId
     timestamp: datetime
     is_direct: bool
+    withheld: str | None = None
 
 
 @dataclass(frozen=True)

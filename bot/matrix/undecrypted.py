@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 UNDECRYPTED = "matrix.undecrypted"
 #: At most this many undecryptable messages wait for keys; beyond it the oldest is given up.
 MAX_PENDING = 500
+#: The to-device types a member's client uses to say it will not send a room key
+#: (the spec's, and the older unstable name some clients still send).
+WITHHELD_TYPES = frozenset({"m.room_key.withheld", "org.matrix.room_key.withheld"})
 
 
 @dataclass
@@ -74,6 +77,9 @@ class PendingDecryptions:
         self.wait = timedelta(seconds=wait_s)
         self.items: dict[str, Undecrypted] = {}
         self.told: dict[str, None] = {}  # session keys the member was told about (ordered)
+        # Withheld room keys: session key (or "|sender|" for a whole device, m.no_olm)
+        # -> the code the member's client gave. Such a key never comes: no waiting.
+        self.withheld: dict[str, str] = {}
         self.dirty = False
 
     async def load(self) -> None:
@@ -91,6 +97,9 @@ class PendingDecryptions:
                 self.items[item.event_id] = item
         told = data.get("told", []) if isinstance(data, dict) else []
         self.told = {key: None for key in told if isinstance(key, str)}
+        withheld = data.get("withheld", {}) if isinstance(data, dict) else {}
+        if isinstance(withheld, dict):
+            self.withheld = {k: v for k, v in withheld.items() if isinstance(k, str) and isinstance(v, str)}
         if self.items:
             log.info("%d messages are still waiting for their room keys", len(self.items))
 
@@ -98,7 +107,11 @@ class PendingDecryptions:
         if not self.dirty:
             return
         told = list(self.told)[-MAX_PENDING:]
-        payload = {"items": [item.as_json() for item in self.items.values()], "told": told}
+        payload = {
+            "items": [item.as_json() for item in self.items.values()],
+            "told": told,
+            "withheld": self.withheld,
+        }
         await state.save(self._db, {UNDECRYPTED: json.dumps(payload, separators=(",", ":"))})
         self.dirty = False
 
@@ -138,9 +151,42 @@ class PendingDecryptions:
         told = [key for key in self.told if key.split("|")[1:2] == [user_id]]
         for key in told:
             del self.told[key]
-        if removed or told:
+        withheld = [key for key in self.withheld if key.split("|")[1:2] == [user_id]]
+        for key in withheld:
+            del self.withheld[key]
+        if removed or told or withheld:
             self.dirty = True
-        return len(removed) + len(told)
+        return len(removed) + len(told) + len(withheld)
+
+    def note_withheld(self, sender: str, content: Mapping[str, Any]) -> str | None:
+        """Remember a withheld room key; the code when the event is well-formed.
+
+        ``m.no_olm`` may name no session (the client had no Olm session with the bot at
+        all): it then counts for every waiting message of that sender.
+        """
+        code = content.get("code")
+        if not isinstance(code, str) or not code:
+            return None
+        room_id, session_id = content.get("room_id"), content.get("session_id")
+        if isinstance(room_id, str) and isinstance(session_id, str):
+            key = f"{room_id}|{sender}|{session_id}"
+        else:
+            key = f"|{sender}|"
+        self.withheld.pop(key, None)  # newest last, so the bound drops the oldest
+        self.withheld[key] = code[:64]
+        while len(self.withheld) > MAX_PENDING:  # bounded: a flood of them cannot grow it
+            del self.withheld[next(iter(self.withheld))]
+        self.dirty = True
+        return code
+
+    def key_arrived(self, item: Undecrypted) -> None:
+        """A key of this sender came after all: an old ``m.no_olm`` no longer holds."""
+        if self.withheld.pop(f"|{item.sender}|", None) is not None:
+            self.dirty = True
+
+    def withheld_code(self, item: Undecrypted) -> str | None:
+        """The code a member's client gave for not sending this message's key, if any."""
+        return self.withheld.get(item.session_key) or self.withheld.get(f"|{item.sender}|")
 
     def first_notice(self, item: Undecrypted) -> bool:
         """True the first time for a member's session; the member is told only then."""

@@ -227,6 +227,7 @@ class SyncLoop:
         try:
             if self._crypto is not None:
                 await self._crypto.housekeeping()
+            self._waiting.note_withheld(getattr(resp, "to_device_events", ()))
             complete = await self._process(resp, handler)
             if complete:
                 await self._waiting.retry(handler, self._events.handle)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from bot.clock import Clock
@@ -19,6 +19,7 @@ from bot.matrix import events
 from bot.matrix.crypto import Crypto, Undecrypted
 from bot.matrix.rooms import RoomManager
 from bot.matrix.sync.checkpoint import EventLedger
+from bot.matrix.undecrypted import WITHHELD_TYPES
 from bot.transport import EventHandler, Undecryptable
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,33 @@ class UndecryptableWait:
             await self._give_up(old, handler)
         await self._crypto.pending.save()
 
+    def note_withheld(self, to_device: Iterable[Any]) -> None:
+        """Remember the room keys members' clients said they withhold (``m.room_key.withheld``).
+
+        nio does not know the type (it arrives as an unknown to-device event); the
+        message it belongs to is then explained at once, not after the wait.
+        """
+        if self._crypto is None or not self._crypto.enabled:
+            return
+        for event in to_device:
+            source = getattr(event, "source", None)
+            if not isinstance(source, Mapping) or source.get("type") not in WITHHELD_TYPES:
+                continue
+            sender, content = source.get("sender"), source.get("content")
+            if not isinstance(sender, str) or not isinstance(content, Mapping):
+                continue
+            code = self._crypto.pending.note_withheld(sender, content)
+            if code is not None:
+                # Ids and the code only: the free-text "reason" is the client's, not logged.
+                log.warning(
+                    "room key withheld by %s (device %s) in %s, session %s: %s",
+                    sender,
+                    content.get("from_device") or content.get("sender_key"),
+                    content.get("room_id"),
+                    content.get("session_id"),
+                    code,
+                )
+
     async def retry(self, handler: EventHandler, handle: HandleEvent) -> None:
         """Handle waiting events whose keys arrived; explain the ones that waited too long.
 
@@ -81,11 +109,15 @@ class UndecryptableWait:
                 log.info("decrypted %s after its room key arrived", item.event_id)
                 await handle(RoomId(item.room_id), decrypted, handler)
                 pending.remove(item.event_id)
+                pending.key_arrived(item)
+            elif (code := pending.withheld_code(item)) is not None:
+                # The member's client said it will not send the key: no use waiting.
+                await self._give_up(item, handler, withheld=code)
             elif pending.expired(item, now):
                 await self._give_up(item, handler)
         await pending.save()
 
-    async def _give_up(self, item: Undecrypted, handler: EventHandler) -> None:
+    async def _give_up(self, item: Undecrypted, handler: EventHandler, withheld: str | None = None) -> None:
         """Claim an event that stayed unreadable and let the core tell its sender, once
         per session (the adapter reports; what the member reads is the core's)."""
         assert self._crypto is not None
@@ -97,14 +129,14 @@ class UndecryptableWait:
         status = "done"
         try:
             if self._crypto.pending.first_notice(item):
-                await handler(self._report(item, ev))
+                await handler(self._report(item, ev, withheld))
         except Exception:
             status = "failed"
             log.exception("telling the sender of %s that it was unreadable failed", ev.event_id)
         self._ledger.finish(ev.event_id, status)
         self._ledger.checkpoint_soon()
 
-    def _report(self, item: Undecrypted, ev: events.EventBasics) -> Undecryptable:
+    def _report(self, item: Undecrypted, ev: events.EventBasics, withheld: str | None) -> Undecryptable:
         room_id = RoomId(item.room_id)
         return Undecryptable(
             event_id=ev.event_id,
@@ -112,4 +144,5 @@ class UndecryptableWait:
             sender=ev.sender,
             timestamp=ev.timestamp,
             is_direct=self._rooms.is_direct_cached(room_id),
+            withheld=withheld,
         )
