@@ -124,3 +124,32 @@ async def events_attendance(app: App, event_id: int) -> list[str]:
     source = attendance_source(app.services.registry)
     assert source is not None
     return [a.user_id for a in await source.attendance(event_id)]
+
+
+async def test_the_server_starts_and_stops_with_the_feature(tmp_path: Path, clock: FakeClock, db_url: str) -> None:
+    import socket
+
+    import aiohttp
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    built = await quick_app(tmp_path, clock, db_url, {}, web={"listen": f"127.0.0.1:{port}"})
+    feature = next(f for f in built.features if isinstance(f, OrganiserWebFeature))
+    await feature.start()
+    try:
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/") as answer:
+            assert answer.status == 403 and "Geen toegang" in await answer.text()
+    finally:
+        await feature.stop()
+        await built.stop()
+    with socket.socket() as again:
+        again.bind(("127.0.0.1", port))  # the port is free again: the server is gone
+
+
+async def test_without_a_web_section_nothing_listens(tmp_path: Path, clock: FakeClock, db_url: str) -> None:
+    built = await quick_app(tmp_path, clock, db_url, {})
+    feature = next(f for f in built.features if isinstance(f, OrganiserWebFeature))
+    await feature.start()
+    assert feature._runner is None
+    await built.stop()
