@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed-$(shell cksum requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint postgres-server poppler bench bench-encrypted bench-directory bench-buddy bench-events bench-commands bench-retention bench-guard bench-scale lock clean-demo
+.PHONY: demo test lint postgres-server poppler chromium bench bench-encrypted bench-directory bench-buddy bench-events bench-commands bench-retention bench-guard bench-scale lock clean-demo
 
 $(STAMP):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ $(STAMP):
 demo: $(STAMP)
 	$(PY) run_bot.py demo
 
-test: $(STAMP) lint postgres-server poppler
+test: $(STAMP) lint postgres-server poppler chromium
 	$(PY) -m pytest -m "not slow"
 
 # Only the slow tests: homeserver outages of 15 s and 2 min, a 2 min SIGSTOP, about
@@ -46,6 +46,14 @@ poppler:
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils; \
 	else echo "poppler-utils missing (install the 'poppler-utils' package): the PDF rendering tests will skip"; fi
+
+# The organisers' web page is tested in a real headless browser (Playwright drives the
+# distribution's Chromium; no browser download): installed here when missing (as root).
+chromium:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else echo "chromium missing (install the 'chromium' package): the browser test will skip"; fi
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -59,6 +59,7 @@ FEATURE_MODULES: tuple[str, ...] = (
     "commands.digest",
     "commands.events",
     "commands.accreditation",
+    "commands.organiser_web",
 )
 
 

@@ -41,6 +41,9 @@ def _credentials(data_dir: Path) -> dict[str, str]:
     return creds
 
 
+DEMO_WEB = "127.0.0.1:8087"
+
+
 def write_demo_config(
     template: Path, target: Path, synapse: LocalSynapse, creds: dict[str, str], data_dir: Path
 ) -> Path:
@@ -56,6 +59,8 @@ def write_demo_config(
     community["allowed_homeservers"] = [server]
     community["create_rooms"] = True
     raw.setdefault("logging", {})["level"] = "INFO"
+    # The organisers' web page on loopback (the admin gets a link with !beheer).
+    raw.setdefault("web", {"listen": DEMO_WEB})
     target.write_text(
         "# Written by `run_bot.py demo` from "
         + str(template)
@@ -134,6 +139,7 @@ async def run_demo(data_dir: Path, template: Path, *, reset: bool = False, out: 
             f"  Welcome room:  {welcome}",
             f"  Bot log:       {data_dir / 'bot.log'}",
             f"  Files:         {data_dir / 'downloads'}",
+            f"  Web page:      http://{DEMO_WEB}  (the admin types !beheer for a login link)",
             "Any Matrix client (Element) can log in with these accounts on the homeserver URL.",
             f"You are chatting as the demo member in {welcome}. Type !help, or /help for the chat's"
             " own commands; /quit or Ctrl-C stops.",
