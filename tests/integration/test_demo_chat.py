@@ -229,7 +229,8 @@ def test_demo_chat_as_a_person(tmp_path: Path) -> None:
             ("Ik begin bij wat iemand nog wel kan.", "Mogen andere leden je vinden"),
             ("ja", "Mag jouw tekst daarvoor"),
             ("nee", "kort overzicht"),
-            ("ja", "Dank je wel"),
+            ("ja", "accreditatiepunten"),
+            ("nee", "Dank je wel"),
         ]:
             pane.answer(line, expect)
         pane.shot("the introduction done, in the direct chat")
