@@ -116,6 +116,20 @@ async def stored_device(config: Config) -> str | None:
         await db.dispose()
 
 
+async def keep_room_key_from_bot(client: Any, dm: RoomId, config: Config, bot_user: str) -> Any:
+    """Share a new session in ``dm`` with nobody but the member's own devices, as a client
+    that excludes unverified devices does; returns the bot's device, which got no key."""
+    await client.joined_members(dm)
+    if client.should_query_keys:
+        await client.keys_query()
+    bot_device = await stored_device(config)
+    bot_devices = [d for d in client.device_store.active_user_devices(bot_user) if d.id == bot_device]
+    assert len(bot_devices) == 1
+    client.blacklist_device(bot_devices[0])
+    await client.share_group_session(dm, ignore_unverified_devices=True)
+    return bot_devices[0]
+
+
 async def test_a_member_with_two_devices_reads_the_answers_on_both(
     bot: BotRunner, encrypted_member_factory: Callable[..., Any], accounts: Accounts
 ) -> None:
@@ -252,14 +266,7 @@ async def test_a_key_that_arrives_late_is_requested_and_the_message_answered_onc
         client = frank.client
         assert client.olm is not None
         # Share a new session with nobody but ourselves: the bot's device gets no key.
-        await client.joined_members(dm)
-        if client.should_query_keys:
-            await client.keys_query()
-        bot_device = await stored_device(config)
-        bot_devices = [d for d in client.device_store.active_user_devices(bot_user) if d.id == bot_device]
-        assert len(bot_devices) == 1
-        client.blacklist_device(bot_devices[0])
-        await client.share_group_session(dm, ignore_unverified_devices=True)
+        device = await keep_room_key_from_bot(client, dm, config, bot_user)
         session = client.olm.outbound_group_sessions[dm]
         key = {"algorithm": MEGOLM, "room_id": dm, "session_id": session.id, "session_key": session.session_key}
 
@@ -273,7 +280,6 @@ async def test_a_key_that_arrives_late_is_requested_and_the_message_answered_onc
         assert frank.notices(dm) == []
 
         # The key arrives (late), Olm-encrypted for the bot's device only.
-        device = bot_devices[0]
         client.unblacklist_device(device)
         if client.olm.session_store.get(device.curve25519) is None:
             await client.keys_claim({bot_user: [device.id]})

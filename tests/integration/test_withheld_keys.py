@@ -20,7 +20,7 @@ from nio import RoomMessageNotice, ToDeviceMessage
 from bot.devtools.synapse import LocalSynapse
 
 from .conftest import Accounts, BotRunner, EncryptedMember
-from .test_encryption import MEGOLM, config_for, settle, stored_device
+from .test_encryption import MEGOLM, config_for, keep_room_key_from_bot, settle
 
 pytestmark = pytest.mark.integration
 
@@ -42,14 +42,7 @@ async def test_a_withheld_key_is_explained_at_once_and_once(
         dm = await hana.open_encrypted_dm(bot_user)
         client = hana.client
         assert client.olm is not None
-        await client.joined_members(dm)
-        if client.should_query_keys:
-            await client.keys_query()
-        bot_device = await stored_device(config)
-        devices = [d for d in client.device_store.active_user_devices(bot_user) if d.id == bot_device]
-        assert len(devices) == 1
-        client.blacklist_device(devices[0])  # "not verified": no room key for the bot
-        await client.share_group_session(dm, ignore_unverified_devices=True)
+        bot_device = await keep_room_key_from_bot(client, dm, config, bot_user)  # "not verified"
         session = client.olm.outbound_group_sessions[dm]
         content = {
             "algorithm": MEGOLM,
@@ -60,7 +53,7 @@ async def test_a_withheld_key_is_explained_at_once_and_once(
             "code": "m.unverified",
             "reason": "The sender has disabled encrypting to unverified devices.",
         }
-        await client.to_device(ToDeviceMessage("m.room_key.withheld", bot_user, devices[0].id, content))
+        await client.to_device(ToDeviceMessage("m.room_key.withheld", bot_user, bot_device.id, content))
 
         started = time.monotonic()
         await hana.send(dm, "!help")
