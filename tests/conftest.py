@@ -98,6 +98,21 @@ def postgres_server() -> Iterator[PostgresForTests]:
         server.stop()
 
 
+@pytest.fixture(scope="module")
+def own_postgres() -> Iterator[LocalPostgres]:
+    """A server of the module's own, which its tests may stop and start (an outage) without
+    touching the shared one; its port stays once started, so a bot's URL stays valid."""
+    try:
+        server = LocalPostgres()
+        server.start()
+    except PostgresUnavailable as exc:
+        pytest.skip(f"PostgreSQL not available ({exc}); run `make postgres-server`")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def database_kind(request: pytest.FixtureRequest) -> str:
     """``sqlite`` unless the test is marked to run on PostgreSQL."""

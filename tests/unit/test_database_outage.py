@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
 
 from bot.clock import SystemClock
-from bot.devtools.postgres import LocalPostgres, PostgresUnavailable
+from bot.devtools.postgres import LocalPostgres
 from bot.scheduler import SchedulerService
 from bot.storage import Database
 from bot.storage.database import DatabaseUnavailable, database_unavailable
@@ -26,17 +25,6 @@ from bot.storage.models import ScheduledJob
 pytestmark = pytest.mark.postgresql_only
 
 
-@pytest.fixture(scope="module")
-def own_postgres() -> Iterator[LocalPostgres]:
-    try:
-        server = LocalPostgres()
-        server.start()
-    except PostgresUnavailable as exc:
-        pytest.skip(f"PostgreSQL not available ({exc})")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 async def _select_one(db: Database) -> int:

@@ -17,12 +17,11 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Iterator
 
 import asyncpg
 import pytest
 
-from bot.devtools.postgres import LocalPostgres, PostgresUnavailable
+from bot.devtools.postgres import LocalPostgres
 from tests.integration.conftest import Member
 from tests.integration.reliability.conftest import Homeserver, Rig
 from tests.integration.reliability.observe import (
@@ -41,18 +40,6 @@ BACK_LINE = "database reconnected"
 REMINDER_DELAY_S = 8  # the outage lasts past it: longer than the sync loop would retry a failing batch
 
 
-@pytest.fixture(scope="module")
-def own_postgres() -> Iterator[LocalPostgres]:
-    """A server this module may stop and start (a fixed port once started: the bot's URL stays)."""
-    try:
-        server = LocalPostgres()
-        server.start()
-    except PostgresUnavailable as exc:
-        pytest.skip(f"PostgreSQL not available ({exc})")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 async def _wait_in_log(bot: object, offset: int, line: str, timeout: float) -> None:
