@@ -175,3 +175,15 @@ async def app(tmp_path: Path, clock: FakeClock, db_url: str) -> AsyncIterator[Ap
 def transport(app: App) -> FakeTransport:
     assert isinstance(app.transport, FakeTransport)
     return app.transport
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # `make test` runs the suite on two workers (pytest-xdist, --dist loadgroup). The
+    # real-homeserver tests share one worker, so one Synapse serves them and the unit
+    # tests fill the other core; without xdist the mark does nothing. tryfirst: xdist
+    # reads the mark in its own hook of the same name.
+    integration = Path(__file__).resolve().parent / "integration"
+    for item in items:
+        if integration in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.xdist_group("homeserver"))
