@@ -69,7 +69,11 @@ CHART_KINDS: tuple[ChartKind, ...] = ("participation", "heat")
 
 @dataclass(frozen=True)
 class StatsTable:
+    """One metric: its value for the community as a whole (None: only per profession)
+    and per profession (label, value)."""
+
     title: str
+    total: str | None
     rows: tuple[tuple[str, str], ...]
 
 

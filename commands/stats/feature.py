@@ -135,17 +135,11 @@ class Stats(Feature):
         and the web page both show."""
         tables = []
         for metric, values in report.metrics().items():
-            rows = tuple(
-                (
-                    self._label(language, profession)
-                    if profession
-                    else self.services.catalogue.plain(language, "stats.report.all"),
-                    str(value) if metric in DERIVED else shown(value),
-                )
-                for profession, value in sorted(values.items(), key=lambda kv: kv[0] or "")
-            )
-            if rows:
-                tables.append(StatsTable(self._metric(language, metric), rows))
+            shown_values = {p: str(v) if metric in DERIVED else shown(v) for p, v in values.items()}
+            total = shown_values.pop(None, None)
+            rows = tuple((self._label(language, p), v) for p, v in sorted(shown_values.items()) if p)
+            if rows or total is not None:
+                tables.append(StatsTable(self._metric(language, metric), total, rows))
         return tables
 
     def pairs(self, language: str, report: Report) -> list[tuple[str, str, str]]:
@@ -155,13 +149,22 @@ class Stats(Feature):
             for (a, b), n in sorted(report.matrix.items(), key=lambda kv: (-kv[1], kv[0]))
         ]
 
+    @staticmethod
+    def _lines(ctx: Context, table: StatsTable) -> list[tuple[str, str]]:
+        """The chat's lines of one metric: the total first, then per profession."""
+        total = [(ctx.text("stats.report.all"), table.total)] if table.total is not None else []
+        return [*total, *table.rows]
+
     def render_report(self, ctx: Context, report: Report) -> Markup:
         blocks = [
             ctx.fragment(
                 "stats.report.block",
                 title=table.title,
                 lines=Markup.join(
-                    [ctx.fragment("stats.report.line", label=name, value=n) for name, n in table.rows]
+                    [
+                        ctx.fragment("stats.report.line", label=name, value=n)
+                        for name, n in self._lines(ctx, table)
+                    ]
                 ),
             )
             for table in self.tables(ctx.language, report)

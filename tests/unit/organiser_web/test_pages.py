@@ -171,9 +171,17 @@ async def test_stats_for_a_chosen_period_and_a_friendly_error(app: App, client: 
     assert "15 februari 2027 t/m 16 maart 2027" in page
     assert 'src="/stats/participation.png?from=2027-02-15&amp;to=2027-03-16&amp;lang=nl"' in page
 
+    stats = next(f for f in app.features if isinstance(f, Stats))
+    at = datetime(2027, 1, 12, 12, 0, tzinfo=UTC)
+    await stats.recorder.record("$root", "@r:localhost", "arbeidsdeskundige", "theme", None, at)
+    for reply in range(4):
+        await stats.recorder.record(f"$re{reply}", "@s:localhost", "bedrijfsarts", "theme", "$root", at)
     chosen = await client.get("/stats", params={"from": "2027-01-01", "to": "31-01-2027"})
     text = await chosen.text()
     assert chosen.status == 200 and "1 januari 2027 t/m 31 januari 2027" in text
+    assert re.search(r"Bedrijfsarts → Arbeidsdeskundige</td><td class=\"num\">4<", text)
+    assert "Tussen verschillende beroepen: 4 van alle 4 reacties." in text
+    assert '<section class="card" id="totals">' in text and "Buddyverzoeken" in text
     png = await client.get("/stats/heat.png", params={"from": "2027-01-01", "to": "2027-01-31"})
     assert png.headers["Content-Type"] == "image/png" and (await png.read()).startswith(b"\x89PNG")
 
@@ -231,7 +239,7 @@ async def test_the_chat_report_still_reads_the_same(app: App, transport: FakeTra
 
     await app.router.dispatch(message("!stats", sender=ALICE, room="!dm-alice", is_direct=True))
     report = next(m.plain for m in transport.sent if "in cijfers" in m.plain)
-    assert "15 februari 2027 t/m 16 maart 2027" in report
+    assert "15 februari 2027 t/m 16 maart 2027" in report and "**Buddyverzoeken**\n- totaal: 0" in report
 
 
 def test_dates_in_the_form(clock: FakeClock) -> None:
