@@ -104,7 +104,10 @@ async def test_each_page_asks_the_role_organiser_moderator_member(app: App, clie
         assert (await client.get(path)).status == 200, path
     for path in pages[2:]:
         answer = await client.get(path)
-        assert answer.status == 403 and MODERATORS_ONLY in await answer.text(), path
+        text = await answer.text()
+        assert answer.status == 403 and MODERATORS_ONLY in text and "Terug naar de bijeenkomsten" in text, (
+            path
+        )
     await log_in(app, client, BOB)
     for path in pages:
         answer = await client.get(path)
