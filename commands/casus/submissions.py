@@ -13,13 +13,17 @@ from bot.formatting import Markup
 from bot.ids import UserId
 from bot.registry import check, command
 from commands.casus.flow import FLOW_NAME, LANGUAGE, split_questions
+from commands.casus.library import Case
 from commands.casus.parts import CasusParts
 from commands.casus.store import APPROVED, PENDING, REJECTED, SubmissionRecord
+from commands.organiser_web.page_sources import WaitingCase
 
 log = logging.getLogger(__name__)
 
 QUEUE_TEXT_LIMIT = 600
 """A waiting case's text is cut here in the queue (the moderator reads the gist)."""
+REASON_LIMIT = 500
+"""The longest reason for declining that is kept and told to the member."""
 
 
 class SubmissionCommands(CasusParts):
@@ -87,22 +91,61 @@ class SubmissionCommands(CasusParts):
     @check(moderator_only)
     async def approve(self, ctx: Context, submission_id: int) -> None:
         """Approve a brought-in case: it joins its theme's rotation (moderators)."""
-        record = await self.store.decide(submission_id, APPROVED, None)
-        if record is None:
+        decided = await self.approve_submission(submission_id)
+        if decided is None:
             raise UserError("casus.error.no_pending", id=submission_id)
-        case = self.state.admit(record)
-        await self._tell_submitter(record, "casus.submit.approved")
+        record, case = decided
         await ctx.reply("casus.queue.approved", id=record.id, case=case.id)
 
     @command("casus afwijzen", aliases=["casus reject"], english="case reject")
     @check(moderator_only)
     async def reject(self, ctx: Context, submission_id: int, *, reason: str) -> None:
         """Decline a brought-in case, with a reason for the member (moderators)."""
-        record = await self.store.decide(submission_id, REJECTED, reason.strip()[:500])
+        record = await self.reject_submission(submission_id, reason)
         if record is None:
             raise UserError("casus.error.no_pending", id=submission_id)
-        await self._tell_submitter(record, "casus.submit.rejected")
         await ctx.reply("casus.queue.rejected", id=record.id)
+
+    # The one path of a moderator's decision, from the chat and from the web page alike.
+
+    async def approve_submission(self, submission_id: int) -> tuple[SubmissionRecord, Case] | None:
+        """The case joins its theme's rotation and the member hears it; None when it
+        waits no longer (decided already, or unknown)."""
+        record = await self.store.decide(submission_id, APPROVED, None)
+        if record is None:
+            return None
+        case = self.state.admit(record)
+        await self._tell_submitter(record, "casus.submit.approved")
+        return record, case
+
+    async def reject_submission(self, submission_id: int, reason: str) -> SubmissionRecord | None:
+        """Declined; the member hears it with the reason. None when it waits no longer."""
+        record = await self.store.decide(submission_id, REJECTED, reason.strip()[:REASON_LIMIT])
+        if record is not None:
+            await self._tell_submitter(record, "casus.submit.rejected")
+        return record
+
+    # -- the organisers' web page (commands.organiser_web.page_sources.CasusQueueSource) --
+
+    async def waiting_cases(self, language: str) -> list[WaitingCase]:
+        return [
+            WaitingCase(
+                s.id,
+                self.text.theme_label(language, s.theme),
+                s.title,
+                s.text,
+                s.questions,
+                s.user_id,
+                s.anonymous,
+            )
+            for s in await self.store.submissions(PENDING)
+        ]
+
+    async def approve_case(self, submission_id: int) -> bool:
+        return await self.approve_submission(submission_id) is not None
+
+    async def decline_case(self, submission_id: int, reason: str) -> bool:
+        return await self.reject_submission(submission_id, reason) is not None
 
     async def _tell_submitter(self, record: SubmissionRecord, key: str) -> None:
         """The member hears a moderator's decision (through the outbox: not their command)."""

@@ -11,11 +11,10 @@ from bot.errors import UserError
 from bot.formatting import Markup
 from bot.registry import check, command
 from commands.events.base import EventsBase, organiser_only
+from commands.events.evaluation_pages import ANSWER_FIELDS, average_rating, group_by_profession
 from commands.events.flow import EVALUATION_FLOW, EVENT_ID, KNOWN_PROFESSION
 from commands.events.records import EvaluationRecord
 from commands.events.store import GOING
-
-ANSWER_FIELDS = ("worked", "not_worked", "tips")
 
 
 class EvaluationCommands(EventsBase):
@@ -60,11 +59,7 @@ class EvaluationCommands(EventsBase):
         if not results:
             await ctx.reply("events.evaluation.none", id=event.id, title=event.title)
             return
-        groups: dict[str, list[EvaluationRecord]] = {}
-        for result in results:
-            groups.setdefault(result.profession or "", []).append(result)
-        order = [p.key for p in self.services.professions.items] + [""]
-        keys = sorted(groups, key=lambda k: order.index(k) if k in order else len(order))
+        groups = group_by_profession(results, [p.key for p in self.services.professions.items])
         # Members' own words: they go to the organiser's DM only, never to the room the
         # command was typed in (other members and guests may read along there).
         await self.services.members.tell(
@@ -76,7 +71,7 @@ class EvaluationCommands(EventsBase):
             title=event.title,
             count=len(results),
             groups=lambda language: Markup.join(
-                [self._evaluation_group(language, key, groups[key]) for key in keys], "\n\n"
+                [self._evaluation_group(language, key, items) for key, items in groups], "\n\n"
             ),
         )
         if not ctx.is_direct:
@@ -88,15 +83,15 @@ class EvaluationCommands(EventsBase):
         found = self.services.professions.get(key)
         label = found.label(language) if found else catalogue.plain(language, "events.show.no_profile")
         parts = []
-        ratings = [r.rating for r in items if r.rating]
-        if ratings:
-            average = f"{sum(ratings) / len(ratings):.1f}"
+        mean, ratings = average_rating(items)
+        if mean is not None:
+            average = f"{mean:.1f}"
             parts.append(
                 catalogue.fragment(
                     language,
                     "events.evaluation.rating",
                     average=average.replace(".", ",") if language == "nl" else average,
-                    count=len(ratings),
+                    count=ratings,
                 )
             )
         for field_name in ANSWER_FIELDS:

@@ -24,6 +24,7 @@ from commands.events.commands_date_poll import DatePollCommands
 from commands.events.commands_evaluation import EvaluationCommands
 from commands.events.commands_listing import ListingCommands
 from commands.events.commands_rsvp import RsvpCommands
+from commands.events.evaluation_pages import EvaluationPages
 from commands.events.flow import ConfirmFlow, CreateFlow, EvaluationFlow
 from commands.events.jobs import Jobs
 from commands.events.notify import Notify
@@ -49,6 +50,7 @@ class Events(
     EvaluationCommands,
     ReactionListener,
     AccreditationSource,
+    EvaluationPages,
 ):
     name = "events"
 

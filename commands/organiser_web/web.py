@@ -18,6 +18,7 @@ from aiohttp import web
 
 from bot.errors import UserError
 from bot.ids import UserId
+from commands.organiser_web.pages import casus, evaluations, stats
 from commands.organiser_web.store import Session, WebStore
 
 if TYPE_CHECKING:
@@ -69,6 +70,9 @@ class OrganiserWeb:
         app.router.add_get("/events/{id:\\d+}", self.event)
         app.router.add_post("/events/{id:\\d+}/attended", self.attended)
         app.router.add_get("/events/{id:\\d+}/presence.csv", self.presence_csv)
+        evaluations.register(app, self)
+        stats.register(app, self)
+        casus.register(app, self)
         app.router.add_static("/static", HERE / "static")
         return app
 

@@ -23,8 +23,9 @@ from bot.registry import Feature, check, command, listener
 from bot.services import Services
 from bot.transport import IncomingMessage
 from commands.introductions.store import ProfileStore
+from commands.organiser_web.page_sources import ChartKind, StatsTable, StatsView
 from commands.stats.recorder import InteractionRecorder
-from commands.stats.report import DERIVED, Report, parse_period, shown, to_csv
+from commands.stats.report import DEFAULT_DAYS, DERIVED, MAX_DAYS, Report, parse_period, shown, to_csv
 from commands.stats.sources import StatsSource
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,28 @@ class Stats(Feature):
         start = datetime.combine(since, time(0, 0), tzinfo=zone)
         return since, until, start, now
 
+    def default_period(self) -> tuple[date, date]:
+        """The days ``!stats`` reports without ``periode=``: the last 30, today included."""
+        zone = ZoneInfo(self.services.config.community.timezone)
+        until = self.services.clock.now().astimezone(zone).date()
+        return until - timedelta(days=DEFAULT_DAYS - 1), until
+
+    def _chosen_period(self, since: date, until: date) -> tuple[datetime, datetime]:
+        """Start and end of a period chosen by dates (the web page): whole days in the
+        community's zone, never past now; refused as ``!stats`` refuses a bad period."""
+        zone = ZoneInfo(self.services.config.community.timezone)
+        now = self.services.clock.now()
+        today = now.astimezone(zone).date()
+        if since > until:
+            raise UserError("stats.error.dates_order")
+        if since > today:
+            raise UserError("stats.error.dates_future")
+        if (until - since).days + 1 > MAX_DAYS:
+            raise UserError("stats.error.dates_long", days=MAX_DAYS)
+        start = datetime.combine(since, time(0, 0), tzinfo=zone)
+        end = min(datetime.combine(until + timedelta(days=1), time(0, 0), tzinfo=zone), now)
+        return start, end
+
     async def build_report(self, since: date, until: date, start: datetime, end: datetime) -> Report:
         report = Report(since=since, until=until)
         for source in self.sources:
@@ -107,35 +130,48 @@ class Stats(Feature):
         key = f"stats.metric.{metric}"
         return self.services.catalogue.plain(language, key) if self.services.catalogue.has(key) else metric
 
-    def render_report(self, ctx: Context, report: Report) -> Markup:
-        blocks: list[Markup] = []
+    def tables(self, language: str, report: Report) -> list[StatsTable]:
+        """Per metric its title and (label, shown value) rows: what the chat's report
+        and the web page both show."""
+        tables = []
         for metric, values in report.metrics().items():
-            lines = [
-                ctx.fragment(
-                    "stats.report.line",
-                    label=self._label(ctx.language, profession)
-                    if profession
-                    else ctx.text("stats.report.all"),
-                    value=str(value) if metric in DERIVED else shown(value),
-                )
-                for profession, value in sorted(values.items(), key=lambda kv: kv[0] or "")
-            ]
-            if lines:
-                blocks.append(
-                    ctx.fragment(
-                        "stats.report.block",
-                        title=self._metric(ctx.language, metric),
-                        lines=Markup.join(lines),
-                    )
-                )
-        pairs = [
-            ctx.fragment(
-                "stats.report.pair",
-                source=self._label(ctx.language, a),
-                target=self._label(ctx.language, b),
-                value=shown(n),
-            )
+            shown_values = {p: str(v) if metric in DERIVED else shown(v) for p, v in values.items()}
+            total = shown_values.pop(None, None)
+            rows = tuple((self._label(language, p), v) for p, v in sorted(shown_values.items()) if p)
+            if rows or total is not None:
+                tables.append(StatsTable(self._metric(language, metric), total, rows))
+        return tables
+
+    def pairs(self, language: str, report: Report) -> list[tuple[str, str, str]]:
+        """Who answers whom: (profession, answered profession, shown count), most first."""
+        return [
+            (self._label(language, a), self._label(language, b), shown(n))
             for (a, b), n in sorted(report.matrix.items(), key=lambda kv: (-kv[1], kv[0]))
+        ]
+
+    @staticmethod
+    def _lines(ctx: Context, table: StatsTable) -> list[tuple[str, str]]:
+        """The chat's lines of one metric: the total first, then per profession."""
+        total = [(ctx.text("stats.report.all"), table.total)] if table.total is not None else []
+        return [*total, *table.rows]
+
+    def render_report(self, ctx: Context, report: Report) -> Markup:
+        blocks = [
+            ctx.fragment(
+                "stats.report.block",
+                title=table.title,
+                lines=Markup.join(
+                    [
+                        ctx.fragment("stats.report.line", label=name, value=n)
+                        for name, n in self._lines(ctx, table)
+                    ]
+                ),
+            )
+            for table in self.tables(ctx.language, report)
+        ]
+        pairs = [
+            ctx.fragment("stats.report.pair", source=a, target=b, value=n)
+            for a, b, n in self.pairs(ctx.language, report)
         ]
         interactions = (
             ctx.fragment(
@@ -157,6 +193,10 @@ class Stats(Feature):
 
     async def charts(self, language: str, report: Report) -> tuple[bytes, bytes]:
         """The two PNGs, rendered in a worker thread."""
+        return await self.chart(language, report, "participation"), await self.chart(language, report, "heat")
+
+    async def chart(self, language: str, report: Report, kind: ChartKind) -> bytes:
+        """One PNG (participation per week, or the heat map), rendered in a worker thread."""
         # matplotlib costs about 40 MiB resident; only a moderator's report needs it,
         # so it is loaded on the first one instead of at every start.
         from commands.stats.charts import ChartTexts, heat_map, participation_chart
@@ -184,9 +224,27 @@ class Stats(Feature):
             note,
         )
         labels = [self._label(language, k) for k in labels_keys]
-        first = await asyncio.to_thread(participation_chart, periods, series, bars)
-        second = await asyncio.to_thread(heat_map, labels, grid, heat)
-        return first, second
+        if kind == "participation":
+            return await asyncio.to_thread(participation_chart, periods, series, bars)
+        return await asyncio.to_thread(heat_map, labels, grid, heat)
+
+    # -- the organisers' web page (commands.organiser_web.page_sources.StatsReportSource) --
+
+    async def stats_view(self, since: date, until: date, language: str) -> StatsView:
+        start, end = self._chosen_period(since, until)
+        report = await self.build_report(since, until, start, end)
+        return StatsView(
+            since,
+            until,
+            tuple(self.tables(language, report)),
+            tuple(self.pairs(language, report)),
+            shown(report.cross_total()),
+            shown(report.all_total()),
+        )
+
+    async def stats_chart(self, since: date, until: date, language: str, kind: ChartKind) -> bytes:
+        start, end = self._chosen_period(since, until)
+        return await self.chart(language, await self.build_report(since, until, start, end), kind)
 
     @command("stats", aliases=["statistieken", "statistiek", "statistics"], english="stats")
     @check(moderator_only)
