@@ -11,6 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
+from bot.cli_cross_sign import add_cross_sign_command
 from bot.config import Config, load_config
 from bot.errors import (
     CommunitySetupError,
@@ -304,6 +305,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     health.add_argument("--config", type=Path, required=True)
     health.set_defaults(func=cmd_health)
     add_operator_commands(sub)
+    add_cross_sign_command(sub)
     return parser
 
 
