@@ -58,6 +58,8 @@ USAGES = (MASTER, SELF_SIGNING, USER_SIGNING)
 KEYS_STATE = "matrix.cross_signing.keys"
 #: ``core_state``: the device the bot signed last and its Ed25519 key (public facts).
 DEVICE_STATE = "matrix.cross_signing.device"
+#: ``core_state``: the master public key the homeserver accepted last.
+PUBLISHED_STATE = "matrix.cross_signing.published"
 #: Separates this use of the pickle key from every other (BLAKE2b's "personalisation").
 _BOX_PERSON = b"kb-xsign-box-v1"
 
@@ -225,12 +227,24 @@ class CrossSigningStore:
         keys = await self.load()
         if keys is not None:
             return keys, False
+        return await self.replace(), True
+
+    async def replace(self) -> CrossSigningKeys:
+        """New keys in place of the stored ones (which are gone for good)."""
         fresh = CrossSigningKeys.generate(self._user_id)
         await keyvalue.save(self._db, {KEYS_STATE: seal(fresh, self._pickle_key)})
-        # Two first starts at once (the bot and `kennisbrug cross-sign`): one set stays.
+        # Two at once (the bot and `kennisbrug cross-sign`): the set that stayed is used.
         keys = await self.load()
         assert keys is not None
-        return keys, True
+        return keys
+
+    async def published(self) -> str | None:
+        """The master public key the homeserver last had from the bot."""
+        return (await keyvalue.load(self._db, PUBLISHED_STATE)).get(PUBLISHED_STATE)
+
+    async def record_published(self, keys: CrossSigningKeys) -> None:
+        if await self.published() != keys.master_public_key():
+            await keyvalue.save(self._db, {PUBLISHED_STATE: keys.master_public_key()})
 
     async def signed_device(self) -> tuple[str, str] | None:
         """(device id, Ed25519 key) of the device the bot recorded as its own."""

@@ -3,9 +3,10 @@
 At every start with encryption on (:meth:`CrossSigning.at_start`), one ``/keys/query``
 for the bot's own account says what is missing:
 
-- **no keys on the account, or not ours** (first start, a new database, someone reset
-  them elsewhere): the stored keys (generated once, see :mod:`bot.matrix.cross_signing`)
-  are uploaded with ``/keys/device_signing/upload``. The first upload needs no
+- **no keys on the account, or not ours** (first start, a new database): the stored
+  keys (generated once, see :mod:`bot.matrix.cross_signing`) are uploaded with
+  ``/keys/device_signing/upload``. When the account had the bot's keys and someone
+  replaced them in another client, the bot makes new keys and uploads those. The first upload needs no
   interactive auth (MSC3967); replacing keys does: the homeserver answers 401 with a
   session, and the bot answers with ``m.login.password`` when it has a password. With
   only an access token it logs one line naming ``kennisbrug cross-sign``, which asks the
@@ -146,10 +147,21 @@ class CrossSigning:
         server = await self._query(device_id)
         uploaded = False
         if not server.are_ours(keys):
+            if await store.published() == keys.master_public_key():
+                # Ours were on the account and were replaced (a reset in another client): the
+                # identity members verified is gone anyway, and Synapse cannot take a
+                # replaced key back (it keeps each key's row), so the bot makes new ones.
+                keys = self.keys = await store.replace()
+                log.warning(
+                    "cross-signing: the bot's keys on the account were replaced elsewhere; "
+                    "the bot makes new ones (master key %s)",
+                    keys.master_public_key(),
+                )
             await self._upload_signing_keys(keys, password)
             log.info("cross-signing: uploaded the bot's keys (master key %s)", keys.master_public_key())
             uploaded = True
             server = await self._query(device_id)
+        await store.record_published(keys)
         expected = device_key or await self._recorded_key(store, device_id)
         device = self._checked_device(server, device_id, expected)
         await store.record_device(device_id, device["keys"][f"ed25519:{device_id}"])
