@@ -449,7 +449,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
     if config.matrix.store_key and not manifest.store_key_in_database:
         print(
             "note: the crypto store key is not in the database (matrix.store_key or "
-            "KENNISBRUG_MATRIX_STORE_KEY): keep it with the backup, the store is unreadable without it"
+            "KENNISBRUG_MATRIX_STORE_KEY): keep it with the backup, the store and the bot's "
+            "cross-signing keys are unreadable without it"
         )
     return 0
 

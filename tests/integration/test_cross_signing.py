@@ -120,6 +120,23 @@ async def put_foreign_keys(synapse: LocalSynapse, user_id: str, password: str) -
         await client.close()
 
 
+async def cross_sign(config_file: Path, password: str) -> tuple[int, str]:
+    """``kennisbrug cross-sign`` as a separate process, the password typed on its stdin."""
+    process = await asyncio.create_subprocess_exec(
+        KENNISBRUG,
+        "cross-sign",
+        "--config",
+        str(config_file),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    out, _ = await asyncio.wait_for(process.communicate(f"{password}\n".encode()), timeout=120)
+    assert process.returncode is not None
+    return process.returncode, out.decode()
+
+
 def bot_device(runner: BotRunner) -> tuple[str, str]:
     client = runner.app.transport._client  # type: ignore[union-attr]
     return client.device_id, client.olm.account.identity_keys["ed25519"]
@@ -235,19 +252,11 @@ async def test_with_only_a_token_the_bot_starts_and_kennisbrug_cross_sign_upload
         )
 
         # The operator runs the one command while the bot runs, and types the password once.
-        process = await asyncio.create_subprocess_exec(
-            KENNISBRUG,
-            "cross-sign",
-            "--config",
-            str(config_file),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            env={"PATH": "/usr/bin:/bin"},
-        )
-        out, _ = await asyncio.wait_for(process.communicate(f"{password}\n".encode()), timeout=120)
-        assert process.returncode == 0, out.decode()
-        assert "signed" in out.decode() and password not in out.decode()
+        code, out = await cross_sign(config_file, "not the password")
+        assert code == 1 and "rejected the password" in out, out
+        code, out = await cross_sign(config_file, password)
+        assert code == 0, out
+        assert "signed" in out and password not in out
 
         answer = await keys_of(alice.client, user_id)
         device = answer["device_keys"][user_id][login.device_id]

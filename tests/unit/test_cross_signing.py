@@ -188,3 +188,12 @@ def test_the_signatures_upload_signs_the_device_and_the_master_key_with_the_devi
     # Once both are on the server, nothing is left to sign.
     done = ServerKeys(body[keys.master_public_key()], server.self_signing, body[DEVICE])
     assert setup._missing_signatures(keys, done, body[DEVICE], device_signer) == {}
+
+
+def test_cross_sign_is_a_command_of_its_own() -> None:
+    from bot.cli import build_parser
+    from bot.cli_cross_sign import cmd_cross_sign
+
+    args = build_parser("kennisbrug").parse_args(["cross-sign", "--config", "bot.yaml"])
+
+    assert args.func is cmd_cross_sign
