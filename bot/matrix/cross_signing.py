@@ -253,4 +253,5 @@ class CrossSigningStore:
         return (parts[0], parts[1]) if len(parts) == 2 else None
 
     async def record_device(self, device_id: str, ed25519: str) -> None:
-        await keyvalue.save(self._db, {DEVICE_STATE: f"{device_id} {ed25519}"})
+        if await self.signed_device() != (device_id, ed25519):
+            await keyvalue.save(self._db, {DEVICE_STATE: f"{device_id} {ed25519}"})

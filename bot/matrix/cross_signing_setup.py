@@ -106,6 +106,16 @@ class CrossSigning:
         self._user_id = config.matrix.user_id
         self.keys: CrossSigningKeys | None = None
 
+    def master_public_key(self) -> str | None:
+        """The bot's master public key once loaded at start (None before, or with encryption off)."""
+        return self.keys.master_public_key() if self.keys is not None else None
+
+    def sign_with_master(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """``obj`` signed by the bot's master key (for example a key backup's ``auth_data``)."""
+        if self.keys is None:
+            raise RuntimeError("the cross-signing keys are loaded at start, after login")
+        return self.keys.sign_with_master(obj)
+
     async def _store(self) -> CrossSigningStore:
         key = await protection_key(self._config, self._db, self._secrets)
         return CrossSigningStore(self._db, self._user_id, key)
