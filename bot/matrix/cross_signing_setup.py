@@ -171,6 +171,8 @@ class CrossSigning:
             log.info("cross-signing: uploaded the bot's keys (master key %s)", keys.master_public_key())
             uploaded = True
             server = await self._query(device_id)
+            if not server.are_ours(keys):
+                raise CrossSigningFailed("the homeserver took the cross-signing keys but does not show them")
         await store.record_published(keys)
         expected = device_key or await self._recorded_key(store, device_id)
         device = self._checked_device(server, device_id, expected)
@@ -178,7 +180,10 @@ class CrossSigning:
         signatures = self._missing_signatures(keys, server, device, sign_with_device)
         if signatures:
             await self._upload_signatures(signatures)
-            log.info("cross-signing: signed device %s with the bot's self-signing key", device_id)
+            if device_id in signatures[self._user_id]:
+                log.info("cross-signing: signed device %s with the bot's self-signing key", device_id)
+            else:
+                log.info("cross-signing: device %s signed the bot's master key", device_id)
             return Outcome.SIGNED
         return Outcome.SIGNED if uploaded else Outcome.IN_PLACE
 
