@@ -1,0 +1,132 @@
+"""Key backup (issue 19): a bot on a new device reads an old encrypted DM after a restore.
+
+A member's encrypting client writes in a DM and the bot answers; the room keys of both
+reach the homeserver's key backup; the recovery key file is the bot's only copy of the
+private key. A second bot with a new database and an empty crypto store (a new device
+of the same account) restores with ``kennisbrug restore-keys`` and decrypts the old
+message fetched through ``/messages``. Forgetting the member deletes their DM from the
+backup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import stat
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+from nio import MegolmEvent, MessageDirection, RoomMessagesResponse, RoomMessageText
+
+from bot.cli import main
+from bot.config import Config, parse_config
+from bot.devtools.synapse import LocalSynapse
+from bot.ids import UserId
+from bot.matrix import state as matrix_state
+from bot.matrix.recovery_key import encode_recovery_key, read_recovery_key_file
+from bot.storage.database import Database
+
+from .conftest import Accounts, BotRunner, EncryptedMember, bot_config_dict
+
+pytestmark = pytest.mark.integration
+
+
+def write_config(raw: dict[str, Any], path: Path) -> Config:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return parse_config(raw, path, env={})
+
+
+async def bot_token(config: Config) -> str:
+    db = Database(config.database.url)
+    try:
+        return (await matrix_state.load(db, matrix_state.ACCESS_TOKEN))[matrix_state.ACCESS_TOKEN]
+    finally:
+        await db.dispose()
+
+
+async def homeserver(synapse: LocalSynapse, token: str, path: str) -> tuple[int, dict[str, Any]]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(
+            f"{synapse.base_url}/_matrix/client/v3/{path}", headers={"Authorization": f"Bearer {token}"}
+        ) as resp,
+    ):
+        return resp.status, await resp.json()
+
+
+async def backed_up_sessions(synapse: LocalSynapse, token: str, room_id: str) -> set[str]:
+    _, version = await homeserver(synapse, token, "room_keys/version")
+    status, room = await homeserver(synapse, token, f"room_keys/keys/{room_id}?version={version['version']}")
+    return set(room.get("sessions", {})) if status == 200 else set()
+
+
+async def test_a_bot_on_a_new_device_restores_the_keys_and_reads_an_old_dm(
+    synapse: LocalSynapse, accounts: Accounts, tmp_path: Path, tag: str, encrypted_member_factory: Any
+) -> None:
+    bot_user = accounts.user_id("kennisbrug")
+    old_config = write_config(
+        bot_config_dict(synapse, accounts, tmp_path / "old", tag), tmp_path / "old.yaml"
+    )
+    key_file = old_config.matrix.recovery_key_file
+    runner = BotRunner(old_config)
+    await runner.start()
+    alice: EncryptedMember = await encrypted_member_factory("alice")
+    try:
+        # The first start made the backup and wrote the recovery key, for its owner only.
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        private_key = read_recovery_key_file(key_file)
+        dm = await alice.open_encrypted_dm(bot_user)
+        reply = await alice.ask(dm, "Hallo, een oud geheim: !help", timeout=20)
+        assert reply.decrypted
+        assert alice.client.olm is not None
+        alice_session = alice.client.olm.outbound_group_sessions[dm].id
+        token = await bot_token(old_config)
+        started = time.monotonic()
+        while alice_session not in (sessions := await backed_up_sessions(synapse, token, dm)):
+            assert time.monotonic() - started < 15, "the member's room key never reached the backup"
+            await asyncio.sleep(0.2)
+        print(f"[key backup] member's key in the backup {time.monotonic() - started:.2f}s after the reply")
+        assert len(sessions) >= 2, "the bot's own room key (its reply) is backed up too"
+    finally:
+        await runner.stop()
+
+    # A new machine: another database, an empty crypto store, so a new device.
+    new_config = write_config(
+        bot_config_dict(synapse, accounts, tmp_path / "new", tag), tmp_path / "new.yaml"
+    )
+    assert not new_config.matrix.store_path.exists()
+    wrong = tmp_path / "wrong-key.txt"
+    wrong.write_text(encode_recovery_key(bytes(32)))
+    assert await asyncio.to_thread(main, ["restore-keys", "--config", str(tmp_path / "new.yaml"),
+                                          "--recovery-key-file", str(wrong)]) == 1  # fmt: skip
+    restored = await asyncio.to_thread(
+        main, ["restore-keys", "--config", str(tmp_path / "new.yaml"), "--recovery-key-file", str(key_file)]
+    )
+    assert restored == 0
+
+    runner = BotRunner(new_config)
+    await runner.start()
+    try:
+        assert await bot_token(new_config) != token
+        # The restored backup is the one in use: no second recovery key.
+        assert not new_config.matrix.recovery_key_file.exists()
+        assert read_recovery_key_file(key_file) == private_key
+        transport = runner.app.transport if runner.app else None
+        client = transport._client  # type: ignore[union-attr]
+        resp = await client.room_messages(dm, start="", direction=MessageDirection.back, limit=50)
+        assert isinstance(resp, RoomMessagesResponse), resp
+        old = [e for e in resp.chunk if getattr(e, "sender", None) == alice.client.user_id]
+        readable = [client.decrypt_event(e) if isinstance(e, MegolmEvent) else e for e in old]
+        assert [e.body for e in readable if isinstance(e, RoomMessageText)] == [
+            "Hallo, een oud geheim: !help"
+        ]
+
+        # Forgetting the member takes their DM out of the backup.
+        await transport.forget_member(UserId(alice.client.user_id))  # type: ignore[union-attr]
+        assert await backed_up_sessions(synapse, await bot_token(new_config), dm) == set()
+    finally:
+        await runner.stop()
