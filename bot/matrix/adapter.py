@@ -208,7 +208,9 @@ class MatrixTransport:
         return await self._rooms.direct_room(user_id)
 
     async def forget_direct_room(self, user_id: UserId) -> None:
-        await self._rooms.forget_direct_room(user_id)
+        dropped = await self._rooms.forget_direct_room(user_id)
+        # While the DM is still known: its room keys leave the key backup too.
+        await self._crypto.backup.forget(dropped, [])
 
     async def create_room(self, spec: RoomSpec) -> RoomId:
         return await self._rooms.create_room(spec)

@@ -11,6 +11,7 @@ backup.
 from __future__ import annotations
 
 import asyncio
+import logging
 import stat
 import time
 from pathlib import Path
@@ -32,6 +33,8 @@ from bot.storage.database import Database
 from .conftest import Accounts, BotRunner, EncryptedMember, bot_config_dict
 
 pytestmark = pytest.mark.integration
+
+SECRET = "Hallo, een oud geheim: !help"
 
 
 def write_config(raw: dict[str, Any], path: Path) -> Config:
@@ -64,9 +67,26 @@ async def backed_up_sessions(synapse: LocalSynapse, token: str, room_id: str) ->
     return set(room.get("sessions", {})) if status == 200 else set()
 
 
+async def old_messages(runner: BotRunner, room_id: str, sender: str) -> list[str]:
+    """The bodies of ``sender``'s messages in the room's history, as this bot decrypts them."""
+    assert runner.app is not None
+    client = runner.app.transport._client  # type: ignore[attr-defined]
+    resp = await client.room_messages(room_id, start="", direction=MessageDirection.back, limit=50)
+    assert isinstance(resp, RoomMessagesResponse), resp
+    theirs = [e for e in resp.chunk if getattr(e, "sender", None) == sender]
+    readable = [client.decrypt_event(e) if isinstance(e, MegolmEvent) else e for e in theirs]
+    return [e.body for e in readable if isinstance(e, RoomMessageText)]
+
+
 async def test_a_bot_on_a_new_device_restores_the_keys_and_reads_an_old_dm(
-    synapse: LocalSynapse, accounts: Accounts, tmp_path: Path, tag: str, encrypted_member_factory: Any
+    synapse: LocalSynapse,
+    accounts: Accounts,
+    tmp_path: Path,
+    tag: str,
+    encrypted_member_factory: Any,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     bot_user = accounts.user_id("kennisbrug")
     old_config = write_config(
         bot_config_dict(synapse, accounts, tmp_path / "old", tag), tmp_path / "old.yaml"
@@ -80,7 +100,7 @@ async def test_a_bot_on_a_new_device_restores_the_keys_and_reads_an_old_dm(
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
         private_key = read_recovery_key_file(key_file)
         dm = await alice.open_encrypted_dm(bot_user)
-        reply = await alice.ask(dm, "Hallo, een oud geheim: !help", timeout=20)
+        reply = await alice.ask(dm, SECRET, timeout=20)
         assert reply.decrypted
         assert alice.client.olm is not None
         alice_session = alice.client.olm.outbound_group_sessions[dm].id
@@ -115,18 +135,24 @@ async def test_a_bot_on_a_new_device_restores_the_keys_and_reads_an_old_dm(
         # The restored backup is the one in use: no second recovery key.
         assert not new_config.matrix.recovery_key_file.exists()
         assert read_recovery_key_file(key_file) == private_key
-        transport = runner.app.transport if runner.app else None
-        client = transport._client  # type: ignore[union-attr]
-        resp = await client.room_messages(dm, start="", direction=MessageDirection.back, limit=50)
-        assert isinstance(resp, RoomMessagesResponse), resp
-        old = [e for e in resp.chunk if getattr(e, "sender", None) == alice.client.user_id]
-        readable = [client.decrypt_event(e) if isinstance(e, MegolmEvent) else e for e in old]
-        assert [e.body for e in readable if isinstance(e, RoomMessageText)] == [
-            "Hallo, een oud geheim: !help"
-        ]
-
-        # Forgetting the member takes their DM out of the backup.
-        await transport.forget_member(UserId(alice.client.user_id))  # type: ignore[union-attr]
-        assert await backed_up_sessions(synapse, await bot_token(new_config), dm) == set()
+        assert await old_messages(runner, dm, alice.client.user_id) == [SECRET]
     finally:
         await runner.stop()
+
+    # Or at start: a third machine with the recovery key in the environment/config.
+    raw = bot_config_dict(synapse, accounts, tmp_path / "third", tag)
+    raw["matrix"]["recovery_key"] = key_file.read_text().strip()
+    runner = BotRunner(write_config(raw, tmp_path / "third.yaml"))
+    await runner.start()
+    try:
+        assert await old_messages(runner, dm, alice.client.user_id) == [SECRET]
+        # Forgetting the member (what !vergeet-mij does once confirmed) takes their DM
+        # out of the backup.
+        assert runner.app is not None
+        await runner.app.services.privacy.erase_all(UserId(alice.client.user_id))
+        assert await backed_up_sessions(synapse, await bot_token(runner.config), dm) == set()
+    finally:
+        await runner.stop()
+    # The key was printed by the command line only, never logged.
+    assert key_file.read_text().strip() not in caplog.text
+    assert "".join(key_file.read_text().split()) not in caplog.text

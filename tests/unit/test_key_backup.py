@@ -171,3 +171,36 @@ def test_session_data_for_another_key_or_tampered_does_not_decrypt() -> None:
         decrypt_session(private, {**session_data, "ciphertext": session_data["ciphertext"][:-4] + "AAAA"})
     with pytest.raises(ValueError):
         decrypt_session(private, {"mac": "x"})
+
+
+# ------------------------------------------------------------------ the first start
+
+
+async def test_run_prints_a_recovery_key_written_at_this_start_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+
+    from bot.cli import _announce_recovery_key
+
+    raw = {
+        "matrix": {"homeserver": "http://127.0.0.1:8008", "user_id": "@kb:localhost", "password": "x"},
+        "database": {"url": f"sqlite+aiosqlite:///{tmp_path}/bot.db"},
+        "community": {},
+        "rooms": {"welcome": "#welkom:localhost"},
+    }
+    config = parse_config(raw, tmp_path / "config.yaml", env={})
+    ready = asyncio.Event()
+    announcing = asyncio.create_task(_announce_recovery_key(config, ready))
+    await asyncio.sleep(0)
+    write_recovery_key_file(config.matrix.recovery_key_file, RFC7748_KEY)  # what the start does
+    ready.set()
+    await announcing
+    out = capsys.readouterr().out
+    assert RECOVERY_KEY in out and "KEEP IT SAFE" in out and str(config.matrix.recovery_key_file) in out
+    # The next start finds the file: nothing is printed again.
+    ready = asyncio.Event()
+    announcing = asyncio.create_task(_announce_recovery_key(config, ready))
+    ready.set()
+    await announcing
+    assert capsys.readouterr().out == ""
