@@ -22,6 +22,7 @@ from bot.errors import (
 )
 from bot.install_paths import example_config
 from bot.permissions import restrict_umask, tighten
+from bot.recovery_commands import add_restore_keys_command, announce_recovery_key
 
 DESCRIPTION = """\
 Kennisbrug: a Matrix community bot for the professionals of the Dutch sick-leave
@@ -126,7 +127,7 @@ async def _serve(config: Config) -> None:
     if main_task is not None:
         loop.add_signal_handler(signal.SIGTERM, main_task.cancel)
     ready = asyncio.Event()
-    announcer = asyncio.create_task(_announce_recovery_key(config, ready))
+    announcer = asyncio.create_task(announce_recovery_key(config, ready))
     try:
         await run(config, ready=ready)
     except asyncio.CancelledError:
@@ -134,35 +135,6 @@ async def _serve(config: Config) -> None:
     finally:
         ready.set()  # a start that failed after writing the key still shows it
         await announcer
-
-
-RECOVERY_KEY_WARNING = """\
-================================================================================
-KEY BACKUP: the bot made a new recovery key. It is the only way to read the
-encrypted direct chats again after losing the crypto store (a new server, a
-broken disk). KEEP IT SAFE, away from this machine (a password manager, a safe);
-anyone with it and the bot's login can read those chats. It is shown once and
-was written to {path} (readable by the bot's user only).
-
-    {key}
-
-Restore on a new device: kennisbrug restore-keys --config ... --recovery-key-file FILE
-================================================================================"""
-
-
-async def _announce_recovery_key(config: Config, ready: asyncio.Event) -> None:
-    """Print the recovery key the first start writes, once, with a warning (never logged)."""
-    path = config.matrix.recovery_key_file
-    existed = path.exists()
-    await ready.wait()
-    if existed or not path.exists():
-        return
-    try:
-        key = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        print(f"the recovery key file {path} cannot be read ({exc.strerror})", file=sys.stderr)
-        return
-    print(RECOVERY_KEY_WARNING.format(path=path, key=key), flush=True)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -238,64 +210,6 @@ def _stopped_unexpectedly(exc: Exception, prefix: str = "Kennisbrug stopped") ->
 def _from_database_driver(exc: Exception) -> bool:
     """asyncpg and aiosqlite raise their own errors before SQLAlchemy wraps them."""
     return type(exc).__module__.split(".")[0] in ("asyncpg", "sqlite3", "aiosqlite")
-
-
-def cmd_restore_keys(args: argparse.Namespace) -> int:
-    """Log in as the bot and import the key backup's room keys into its crypto store."""
-    from dataclasses import replace
-
-    from bot.clock import SystemClock
-    from bot.matrix import MatrixTransport
-    from bot.matrix.key_backup import KeyBackupError, RestoreReport
-    from bot.room_directory import RoomDirectory
-    from bot.storage import Database
-    from bot.storage.lock import AlreadyRunning, InstanceLock
-    from bot.storage.migrate import migrate
-
-    config = _load(args.config)
-    configure_logging(config.log_level)
-    try:
-        key = args.recovery_key_file.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        print(f"restore-keys: cannot read {args.recovery_key_file} ({exc})", file=sys.stderr)
-        return 1
-    config = replace(config, matrix=replace(config.matrix, recovery_key=key, key_backup=True))
-    if not config.matrix.encryption:
-        print(
-            "restore-keys: matrix.encryption is off; there is no crypto store to restore into",
-            file=sys.stderr,
-        )
-        return 1
-
-    async def go() -> RestoreReport | None:
-        db = Database(config.database.url)
-        lock = InstanceLock(db)
-        try:
-            await lock.acquire()
-            try:
-                await migrate(db, config.plugins)
-                return await MatrixTransport(config, db, SystemClock(), RoomDirectory()).restore_keys()
-            finally:
-                await lock.release()
-        finally:
-            await db.dispose()
-
-    try:
-        report = asyncio.run(go())
-    except AlreadyRunning as exc:
-        print(f"restore-keys refused: {exc}; stop the bot first", file=sys.stderr)
-        return EXIT_ALREADY_RUNNING
-    except KeyBackupError as exc:
-        print(f"restore-keys failed: {'; '.join(exc.problems)}", file=sys.stderr)
-        return 1
-    if report is None:
-        print("restore-keys: nothing restored (encryption is off)", file=sys.stderr)
-        return 1
-    print(
-        f"restored {report.imported} room key(s) from key backup version {report.version} "
-        f"({report.already_known} already known, {report.unreadable} unreadable)"
-    )
-    return 0
 
 
 def cmd_health(args: argparse.Namespace) -> int:
@@ -477,16 +391,7 @@ def add_operator_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     restore.add_argument("--config", type=Path, required=True)
     restore.add_argument("--force", action="store_true", help="replace an existing database and store")
     restore.set_defaults(func=cmd_restore)
-    keys = sub.add_parser(
-        "restore-keys",
-        help="import the room keys from the homeserver's key backup (a new crypto store; the bot stopped)",
-        description="Log in as the bot, download the key backup and import its room keys into the "
-        "crypto store, so a bot on a new device reads the encrypted chats it had. The recovery key "
-        "is the one the first start printed and wrote (matrix.recovery_key_file).",
-    )
-    keys.add_argument("--config", type=Path, required=True)
-    keys.add_argument("--recovery-key-file", type=Path, required=True, help="a file holding the recovery key")
-    keys.set_defaults(func=cmd_restore_keys)
+    add_restore_keys_command(sub)
     copy = sub.add_parser(
         "copy-database",
         help="copy every row into a new, empty database (SQLite to PostgreSQL, or back; the bot stopped)",

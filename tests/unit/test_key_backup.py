@@ -18,7 +18,7 @@ import vodozemac
 from nio.crypto.sessions import InboundGroupSession
 
 from bot.config import parse_config
-from bot.matrix.key_backup import (
+from bot.matrix.key_backup_data import (
     MEGOLM,
     decrypt_session,
     encrypt_session,
@@ -181,7 +181,7 @@ async def test_run_prints_a_recovery_key_written_at_this_start_once(
 ) -> None:
     import asyncio
 
-    from bot.cli import _announce_recovery_key
+    from bot.recovery_commands import announce_recovery_key
 
     raw = {
         "matrix": {"homeserver": "http://127.0.0.1:8008", "user_id": "@kb:localhost", "password": "x"},
@@ -191,7 +191,7 @@ async def test_run_prints_a_recovery_key_written_at_this_start_once(
     }
     config = parse_config(raw, tmp_path / "config.yaml", env={})
     ready = asyncio.Event()
-    announcing = asyncio.create_task(_announce_recovery_key(config, ready))
+    announcing = asyncio.create_task(announce_recovery_key(config, ready))
     await asyncio.sleep(0)
     write_recovery_key_file(config.matrix.recovery_key_file, RFC7748_KEY)  # what the start does
     ready.set()
@@ -200,7 +200,7 @@ async def test_run_prints_a_recovery_key_written_at_this_start_once(
     assert RECOVERY_KEY in out and "KEEP IT SAFE" in out and str(config.matrix.recovery_key_file) in out
     # The next start finds the file: nothing is printed again.
     ready = asyncio.Event()
-    announcing = asyncio.create_task(_announce_recovery_key(config, ready))
+    announcing = asyncio.create_task(announce_recovery_key(config, ready))
     ready.set()
     await announcing
     assert capsys.readouterr().out == ""
