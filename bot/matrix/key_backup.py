@@ -5,9 +5,12 @@ The Client-Server API's "Server-side key backups", algorithm
 the crypto store is encrypted to the backup's Curve25519 public key and put on the
 homeserver (``PUT /room_keys/keys``), in the format of :mod:`bot.matrix.key_backup_data`.
 
-- **The key.** The bot needs only the public key to upload. The private key is written
-  once, as a recovery key (:mod:`bot.matrix.recovery_key`), to
+- **The key.** The bot needs only the public key to upload. The private key goes into
+  the account's secret storage (:mod:`bot.matrix.secret_storage`, as Element keeps it),
+  whose key is written once, as a recovery key (:mod:`bot.matrix.recovery_key`), to
   ``matrix.recovery_key_file`` (0600); the command line prints it at that first start.
+  (An account with someone else's secret storage gets the backup key itself as its
+  recovery key.)
   The bot keeps the backup's version and public key in ``core_state``; with a new
   database it derives the public key from that file again, so it never makes a second
   recovery key while the first one is still there.
@@ -30,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +61,7 @@ from bot.matrix.recovery_key import (
     read_recovery_key_file,
     write_recovery_key_file,
 )
+from bot.matrix.secret_storage import backup_key_from, has_default_key, store_backup_key
 from bot.storage import Database, keyvalue
 from bot.storage.database import dialect_insert
 from bot.storage.models import BackedUpRoomKey
@@ -166,7 +171,7 @@ class KeyBackup:
         public = stored.get("public_key")
         if public is None:
             known = given or self._key_from_file()
-            public = public_key_of(known) if known is not None else None
+            public = public_key_of(await self._backup_key_of(known)) if known is not None else None
         server = await self._current_version()
         if server is not None and server.get("algorithm") == ALGORITHM and public is not None:
             auth = server.get("auth_data")
@@ -181,15 +186,7 @@ class KeyBackup:
                 )
                 self._stale = False
                 return
-            private = vodozemac.Curve25519SecretKey().to_bytes()
-            # The file first: a key the server knows but nobody kept would be worthless.
-            write_recovery_key_file(self._config.recovery_key_file, private)
-            self.recovery_key_written = self._config.recovery_key_file
-            public = public_key_of(private)
-            log.warning(
-                "key backup: a new recovery key was written to %s; keep a copy in a safe place",
-                self._config.recovery_key_file,
-            )
+            public = await self._new_recovery_key()
         elif server is not None:
             log.warning(
                 "key backup: the homeserver's backup %s is not ours; making a new one", server.get("version")
@@ -197,6 +194,30 @@ class KeyBackup:
         version = await self._create_version(public)
         log.info("key backup: created backup version %s", version)
         await self._use(version, public)
+
+    async def _new_recovery_key(self) -> str:
+        """Make the backup key (and secret storage for it), write the recovery key once;
+        returns the backup's public key."""
+        backup_key = vodozemac.Curve25519SecretKey().to_bytes()
+        path = self._config.recovery_key_file
+        if await has_default_key(self._client):
+            # Someone's secret storage: not the bot's to replace; the recovery key is
+            # the backup key itself.
+            write_recovery_key_file(path, backup_key)
+        else:
+            storage_key = os.urandom(32)
+            # The file first: a key the server knows but nobody kept would be worthless
+            # (and a storage key that opens nothing is taken as the backup key).
+            write_recovery_key_file(path, storage_key)
+            await store_backup_key(self._client, storage_key, backup_key)
+        self.recovery_key_written = path
+        log.warning("key backup: a new recovery key was written to %s; keep a copy in a safe place", path)
+        return public_key_of(backup_key)
+
+    async def _backup_key_of(self, recovery_key: bytes) -> bytes:
+        """The backup key a recovery key stands for: kept in the secret storage it opens,
+        or (no such storage) the recovery key itself."""
+        return await backup_key_from(self._client, recovery_key) or recovery_key
 
     async def _use(self, version: str, public: str) -> None:
         if version != (await self._stored()).get("version"):
@@ -307,10 +328,11 @@ class KeyBackup:
 
     # ------------------------------------------------------------- restoring
 
-    async def restore(self, private_key: bytes) -> RestoreReport:
+    async def restore(self, recovery_key: bytes) -> RestoreReport:
         """Import every session of the current backup version into the crypto store."""
         olm = self._client.olm
         assert olm is not None
+        private_key = await self._backup_key_of(recovery_key)
         public = public_key_of(private_key)
         server = await self._current_version()
         if server is None:

@@ -2,7 +2,8 @@
 
 A member's encrypting client writes in a DM and the bot answers; the room keys of both
 reach the homeserver's key backup; the recovery key file is the bot's only copy of the
-private key. A second bot with a new database and an empty crypto store (a new device
+private key (in Element's form: the key of the secret storage that holds the backup
+key). A second bot with a new database and an empty crypto store (a new device
 of the same account) restores with ``kennisbrug restore-keys`` and decrypts the old
 message fetched through ``/messages``. Forgetting the member deletes their DM from the
 backup.
@@ -11,6 +12,7 @@ backup.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import stat
 import time
@@ -27,7 +29,9 @@ from bot.config import Config, parse_config
 from bot.devtools.synapse import LocalSynapse
 from bot.ids import UserId
 from bot.matrix import state as matrix_state
+from bot.matrix.key_backup_data import public_key_of
 from bot.matrix.recovery_key import encode_recovery_key, read_recovery_key_file
+from bot.matrix.secret_storage import decrypt_secret, key_fits
 from bot.storage.database import Database
 
 from .conftest import Accounts, BotRunner, EncryptedMember, bot_config_dict
@@ -61,6 +65,40 @@ async def homeserver(synapse: LocalSynapse, token: str, path: str) -> tuple[int,
         return resp.status, await resp.json()
 
 
+async def clear_secret_storage(synapse: LocalSynapse, user: str, password: str) -> None:
+    """Earlier tests' bots (same account) set up secret storage: start without a default key."""
+    login = {
+        "type": "m.login.password",
+        "identifier": {"type": "m.id.user", "user": user},
+        "password": password,
+    }
+    api = f"{synapse.base_url}/_matrix/client/v3"
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{api}/login", json=login) as resp:
+            token = (await resp.json())["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        url = f"{api}/user/{user}/account_data/m.secret_storage.default_key"
+        async with http.put(url, json={}, headers=headers) as resp:
+            assert resp.status == 200
+        async with http.post(f"{api}/logout", headers=headers) as resp:
+            assert resp.status == 200
+
+
+async def backup_key_as_element_finds_it(
+    synapse: LocalSynapse, token: str, user: str, recovery_key: bytes
+) -> bytes:
+    """What Element does with a recovery key: the default secret storage key, its check
+    value, then the secret ``m.megolm_backup.v1``."""
+    _, default = await homeserver(synapse, token, f"user/{user}/account_data/m.secret_storage.default_key")
+    _, description = await homeserver(
+        synapse, token, f"user/{user}/account_data/m.secret_storage.key.{default['key']}"
+    )
+    assert key_fits(recovery_key, description)
+    _, secret = await homeserver(synapse, token, f"user/{user}/account_data/m.megolm_backup.v1")
+    text = decrypt_secret(recovery_key, "m.megolm_backup.v1", secret["encrypted"][default["key"]])
+    return base64.b64decode(text + "=" * (-len(text) % 4))
+
+
 async def backed_up_sessions(synapse: LocalSynapse, token: str, room_id: str) -> set[str]:
     _, version = await homeserver(synapse, token, "room_keys/version")
     status, room = await homeserver(synapse, token, f"room_keys/keys/{room_id}?version={version['version']}")
@@ -92,6 +130,7 @@ async def test_a_bot_on_a_new_device_restores_the_keys_and_reads_an_old_dm(
         bot_config_dict(synapse, accounts, tmp_path / "old", tag), tmp_path / "old.yaml"
     )
     key_file = old_config.matrix.recovery_key_file
+    await clear_secret_storage(synapse, bot_user, accounts.passwords["kennisbrug"])
     runner = BotRunner(old_config)
     await runner.start()
     alice: EncryptedMember = await encrypted_member_factory("alice")
@@ -111,6 +150,11 @@ async def test_a_bot_on_a_new_device_restores_the_keys_and_reads_an_old_dm(
             await asyncio.sleep(0.2)
         print(f"[key backup] member's key in the backup {time.monotonic() - started:.2f}s after the reply")
         assert len(sessions) >= 2, "the bot's own room key (its reply) is backed up too"
+        # Element finds the backup key in secret storage with the same recovery key.
+        backup_key = await backup_key_as_element_finds_it(synapse, token, bot_user, private_key)
+        _, version = await homeserver(synapse, token, "room_keys/version")
+        assert version["auth_data"]["public_key"] == public_key_of(backup_key) != public_key_of(private_key)
+        assert bot_user in version["auth_data"]["signatures"]
     finally:
         await runner.stop()
 

@@ -204,3 +204,48 @@ async def test_run_prints_a_recovery_key_written_at_this_start_once(
     ready.set()
     await announcing
     assert capsys.readouterr().out == ""
+
+
+# ------------------------------------------------------------------ secret storage
+
+#: A secret storage key and its description from matrix-rust-sdk's tests
+#: (``from_account_data_and_base58``): the check value Element writes.
+SSSS_RECOVERY_KEY = "EsTj 3yST y93F SLpB jJsz eAXc 2XzA ygD3 w69H fGaN TKBj jXEd"
+SSSS_DESCRIPTION = {
+    "algorithm": "m.secret_storage.v1.aes-hmac-sha2",
+    "iv": "xv5b6/p3ExEw++wTyfSHEg==",
+    "mac": "ujBBbXahnTAMkmPUX2/0+VTfUh63pGyVRuBcDMgmJC8=",
+}
+
+
+def test_the_secret_storage_check_value_is_the_one_other_clients_write() -> None:
+    import base64
+
+    from bot.matrix.secret_storage import key_description, key_fits
+
+    key = decode_recovery_key(SSSS_RECOVERY_KEY)
+    assert key_fits(key, SSSS_DESCRIPTION)
+    assert not key_fits(RFC7748_KEY, SSSS_DESCRIPTION)
+    made = key_description(key, "Kennisbrug", iv=base64.b64decode(SSSS_DESCRIPTION["iv"]))
+    assert (made["iv"], made["mac"]) == (SSSS_DESCRIPTION["iv"], SSSS_DESCRIPTION["mac"])
+    # A description without a check value: the spec says to assume the key is right.
+    assert key_fits(RFC7748_KEY, {"algorithm": "m.secret_storage.v1.aes-hmac-sha2"})
+
+
+def test_a_secret_round_trip_and_a_wrong_key_or_name_or_change_is_caught() -> None:
+    import base64
+
+    from bot.matrix.secret_storage import SecretStorageError, decrypt_secret, encrypt_secret
+
+    key = os.urandom(32)
+    secret = base64.b64encode(RFC7748_KEY).decode().rstrip("=")
+    encrypted = encrypt_secret(key, "m.megolm_backup.v1", secret)
+    assert base64.b64decode(encrypted["iv"])[8] & 0x80 == 0  # bit 63 cleared
+    assert decrypt_secret(key, "m.megolm_backup.v1", encrypted) == secret
+    with pytest.raises(SecretStorageError):
+        decrypt_secret(os.urandom(32), "m.megolm_backup.v1", encrypted)
+    with pytest.raises(SecretStorageError):
+        decrypt_secret(key, "m.cross_signing.master", encrypted)
+    changed = {**encrypted, "ciphertext": base64.b64encode(b"x" * 43).decode()}
+    with pytest.raises(SecretStorageError):
+        decrypt_secret(key, "m.megolm_backup.v1", changed)
