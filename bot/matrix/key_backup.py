@@ -70,9 +70,12 @@ log = logging.getLogger(__name__)
 
 #: ``core_state`` key: ``{"version": ..., "public_key": ...}`` of the backup in use.
 STATE_KEY = "matrix.key_backup"
-#: Sessions per upload request, and at most per sync (a large store goes up over a few syncs).
+#: Sessions per upload request, and at most per sync (a large store goes up over a few
+#: syncs). Encrypting one takes about 1.2 ms on a small machine (X25519 and HKDF each):
+#: a round of 200 costs about a quarter second, spread over turns of :data:`YIELD_EVERY`.
 BATCH = 100
-MAX_PER_ROUND = 500
+MAX_PER_ROUND = 200
+YIELD_EVERY = 10
 #: The homeserver could not be reached or refused: tried again later, never fatal.
 _UNREACHABLE: tuple[type[BaseException], ...] = (TransportError, *TRANSIENT_EXCEPTIONS)
 
@@ -286,10 +289,12 @@ class KeyBackup:
         for start in range(0, len(waiting), BATCH):
             chunk = waiting[start : start + BATCH]
             rooms: dict[str, dict[str, dict[str, Any]]] = {}
-            for session in chunk:
+            for index, session in enumerate(chunk, 1):
                 rooms.setdefault(session.room_id, {"sessions": {}})["sessions"][session.id] = encrypt_session(
                     public, session
                 )
+                if index % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # replies and sends get their turn meanwhile
             status, payload = await api_json(
                 self._client, "PUT", ["room_keys", "keys"], {"rooms": rooms}, {"version": version}
             )

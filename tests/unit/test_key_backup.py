@@ -12,6 +12,7 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 import vodozemac
@@ -249,3 +250,42 @@ def test_a_secret_round_trip_and_a_wrong_key_or_name_or_change_is_caught() -> No
     changed = {**encrypted, "ciphertext": base64.b64encode(b"x" * 43).decode()}
     with pytest.raises(SecretStorageError):
         decrypt_secret(key, "m.megolm_backup.v1", changed)
+
+
+# ------------------------------------------------------------------ what is backed up
+
+
+@pytest.mark.both_databases
+async def test_what_is_backed_up_survives_a_restart_and_a_new_version_starts_afresh(
+    db: Any, clock: Any, tmp_path: Path
+) -> None:
+    from nio import AsyncClient
+
+    from bot.matrix.key_backup import KeyBackup
+
+    raw = {
+        "matrix": {"homeserver": "http://127.0.0.1:8008", "user_id": "@kb:localhost", "password": "x"},
+        "database": {"url": f"sqlite+aiosqlite:///{tmp_path}/bot.db"},
+        "community": {},
+        "rooms": {"welcome": "#welkom:localhost"},
+    }
+    matrix = parse_config(raw, tmp_path / "config.yaml", env={}).matrix
+    client = AsyncClient("http://127.0.0.1:9", "@kb:localhost")
+    try:
+        first = KeyBackup(client, db, clock, matrix)
+        await first._use("1", PUBLIC_KEY)
+        await first._record([("!dm:l", "s1"), ("!dm:l", "s2"), ("!other:l", "s3")], "1")
+        # A restart: the table says what went up already.
+        again = KeyBackup(client, db, clock, matrix)
+        await again._use("1", PUBLIC_KEY)
+        assert again._done == {"s1", "s2", "s3"}
+        # Erasing: the member's sessions are no longer "backed up"; the bot's own stay marked.
+        await again.forget({"!dm:l"}, [("!dm:l", "s1")])
+        assert again._done == {"s2", "s3"}
+        # Another backup version holds none of them: everything goes up again.
+        await again._use("2", PUBLIC_KEY)
+        assert again._done == set()
+        await again._use("1", PUBLIC_KEY)
+        assert again._done == set()
+    finally:
+        await client.close()
