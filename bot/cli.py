@@ -23,6 +23,7 @@ from bot.errors import (
 )
 from bot.install_paths import example_config
 from bot.permissions import restrict_umask, tighten
+from bot.recovery_commands import add_restore_keys_command, announce_recovery_key
 
 DESCRIPTION = """\
 Kennisbrug: a Matrix community bot for the professionals of the Dutch sick-leave
@@ -31,7 +32,8 @@ reintegration chain.
 
 EPILOG = """\
 Secrets may come from the environment: KENNISBRUG_MATRIX_PASSWORD,
-KENNISBRUG_MATRIX_ACCESS_TOKEN, KENNISBRUG_DATABASE_URL, KENNISBRUG_MATRIX_STORE_KEY.
+KENNISBRUG_MATRIX_ACCESS_TOKEN, KENNISBRUG_DATABASE_URL, KENNISBRUG_MATRIX_STORE_KEY,
+KENNISBRUG_MATRIX_RECOVERY_KEY.
 """
 
 
@@ -125,10 +127,15 @@ async def _serve(config: Config) -> None:
     loop = asyncio.get_running_loop()
     if main_task is not None:
         loop.add_signal_handler(signal.SIGTERM, main_task.cancel)
+    ready = asyncio.Event()
+    announcer = asyncio.create_task(announce_recovery_key(config, ready))
     try:
-        await run(config)
+        await run(config, ready=ready)
     except asyncio.CancelledError:
         logging.getLogger("kennisbrug").info("stopped")
+    finally:
+        ready.set()  # a start that failed after writing the key still shows it
+        await announcer
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -386,6 +393,7 @@ def add_operator_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     restore.add_argument("--config", type=Path, required=True)
     restore.add_argument("--force", action="store_true", help="replace an existing database and store")
     restore.set_defaults(func=cmd_restore)
+    add_restore_keys_command(sub)
     copy = sub.add_parser(
         "copy-database",
         help="copy every row into a new, empty database (SQLite to PostgreSQL, or back; the bot stopped)",

@@ -8,6 +8,7 @@ Secrets may come from the environment instead of the file:
 - ``KENNISBRUG_MATRIX_ACCESS_TOKEN``  overrides ``matrix.access_token``
 - ``KENNISBRUG_DATABASE_URL``         overrides ``database.url``
 - ``KENNISBRUG_MATRIX_STORE_KEY``     overrides ``matrix.store_key``
+- ``KENNISBRUG_MATRIX_RECOVERY_KEY``  overrides ``matrix.recovery_key``
 
 The core sections are declared dataclasses read by :mod:`bot.settings`. Feature sections
 (``casus:``, ``buddy:`` …) are kept as raw mappings in :attr:`Config.sections`; each
@@ -50,6 +51,7 @@ ENV_PASSWORD = "KENNISBRUG_MATRIX_PASSWORD"
 ENV_ACCESS_TOKEN = "KENNISBRUG_MATRIX_ACCESS_TOKEN"
 ENV_DATABASE_URL = "KENNISBRUG_DATABASE_URL"
 ENV_STORE_KEY = "KENNISBRUG_MATRIX_STORE_KEY"
+ENV_RECOVERY_KEY = "KENNISBRUG_MATRIX_RECOVERY_KEY"
 #: Whose devices get room keys (see bot/matrix/device_trust.py): trust on first use, or all.
 TRUST_POLICIES = ("tofu", "all")
 
@@ -136,6 +138,12 @@ def _store_key(value: Any, scope: Scope) -> str | None:
     if key is not None and len(key) < 16:
         raise Invalid("must be at least 16 characters (a long random text)")
     return key
+
+
+def _recovery_key_file(value: Any, scope: Scope) -> Path:
+    """Where the key backup's recovery key is written once; default: beside the crypto store."""
+    given = replace(scope, default=None).read(text(), value)
+    return Path(given) if given else Path(scope.values["store_path"]).parent / "kennisbrug-recovery-key.txt"
 
 
 def _one_of(choices: tuple[str, ...]) -> Reader:
@@ -261,6 +269,13 @@ class MatrixConfig:
     store_path: Path = setting(Path("data/kennisbrug-crypto"), read=_store_path, raw=None)
     store_key: str | None = setting(None, read=_store_key, env=ENV_STORE_KEY)
     trust: str = setting("tofu", read=_trust)
+    # Server-side key backup of the room keys (see bot/matrix/key_backup.py).
+    key_backup: bool = setting(True, read=boolean())
+    recovery_key_file: Path = setting(
+        Path("data/kennisbrug-recovery-key.txt"), read=_recovery_key_file, raw=None
+    )
+    #: A recovery key to restore the room keys from at start (a new crypto store).
+    recovery_key: str | None = setting(None, read=text(), env=ENV_RECOVERY_KEY)
     device_id: str | None = setting(None, read=text())
     device_name: str = setting("kennisbrug", read=text())
     sync_timeout_ms: int = setting(30_000, read=whole(1000))

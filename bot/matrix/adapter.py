@@ -37,6 +37,7 @@ from bot.ids import EventId, RoomId, UserId
 from bot.matrix.client import authenticate, build_client
 from bot.matrix.community import CommunitySetup
 from bot.matrix.crypto import Crypto
+from bot.matrix.key_backup import RestoreReport
 from bot.matrix.room_state import RoomState
 from bot.matrix.rooms import RoomManager
 from bot.matrix.sending import Sender
@@ -114,6 +115,16 @@ class MatrixTransport:
         await self._crypto.load()
         await self._rooms.load_direct_rooms()
         await self._sender.load_recent()
+
+    async def restore_keys(self) -> RestoreReport | None:
+        """Log in and restore the room keys from the key backup with ``matrix.recovery_key``
+        (the ``restore-keys`` command; the bot itself must not run). None: encryption off."""
+        await self._crypto.prepare()
+        await authenticate(self._client, self._config, self._db)
+        try:
+            return await self._crypto.load(restore_keys=True)
+        finally:
+            await self._client.close()
 
     async def setup_community(self, room_names: Mapping[str, tuple[str, str]], space_name: str) -> None:
         """Find or create the space and the configured rooms and fill the room directory.
@@ -197,7 +208,9 @@ class MatrixTransport:
         return await self._rooms.direct_room(user_id)
 
     async def forget_direct_room(self, user_id: UserId) -> None:
-        await self._rooms.forget_direct_room(user_id)
+        dropped = await self._rooms.forget_direct_room(user_id)
+        # While the DM is still known: its room keys leave the key backup too.
+        await self._crypto.backup.forget(dropped, [])
 
     async def create_room(self, spec: RoomSpec) -> RoomId:
         return await self._rooms.create_room(spec)

@@ -18,9 +18,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from nio import (
     AsyncClient,
@@ -147,7 +147,11 @@ async def _whoami(client: AsyncClient) -> WhoamiResponse | ErrorResponse:
 
 
 async def api_json(
-    client: AsyncClient, method: str, parts: list[str], body: dict[str, Any] | None = None
+    client: AsyncClient,
+    method: str,
+    parts: list[str],
+    body: dict[str, Any] | None = None,
+    query: Mapping[str, str] | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """A client-server API call nio has no method for; returns (HTTP status, JSON body).
 
@@ -155,6 +159,8 @@ async def api_json(
     never appears in a URL or a log line.
     """
     path = CLIENT_API + "/" + "/".join(quote(part, safe="") for part in parts)
+    if query:
+        path += "?" + urlencode(dict(query))
     headers = {"Authorization": f"Bearer {client.access_token}", "Content-Type": "application/json"}
     data = json.dumps(body) if body is not None else None
     resp = await client.send(method, path, data, headers)
@@ -174,6 +180,7 @@ async def api_json_checked(
     what: str,
     body: dict[str, Any] | None = None,
     ok_statuses: tuple[int, ...] = (200,),
+    query: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """:func:`api_json` with a few retries on transient failures; raises :class:`TransportError`."""
     last = "no attempt"
@@ -182,7 +189,7 @@ async def api_json_checked(
         if attempt:
             await asyncio.sleep(backoff.next())
         try:
-            status, payload = await api_json(client, method, parts, body)
+            status, payload = await api_json(client, method, parts, body, query)
         except TRANSIENT_EXCEPTIONS as exc:
             last = type(exc).__name__
             continue

@@ -20,6 +20,9 @@ nio does the cryptography (vodozemac). This module decides the rest:
   room key with every device that is not blacklisted. Which devices are:
   :mod:`bot.matrix.device_trust` (``trust: tofu``, trust on first use, the default; or
   ``all``).
+- **Key backup** (:mod:`bot.matrix.key_backup`): the room keys go, encrypted, to the
+  homeserver's key backup after every sync; a bot on a new device restores them with
+  the recovery key written at the first start.
 - **Undecryptable messages** (:mod:`bot.matrix.undecrypted`): kept durably in
   ``core_state``; keys are requested from the sender's devices, decryption is retried
   after every sync, and after ``matrix.undecryptable_wait_s`` the sync loop tells the
@@ -57,6 +60,7 @@ from bot.matrix.client import BotClient
 from bot.matrix.cross_signing_setup import CrossSigning
 from bot.matrix.device_trust import DeviceTrust
 from bot.matrix.homeserver_calls import TRANSIENT_EXCEPTIONS, request
+from bot.matrix.key_backup import KeyBackup, RestoreReport
 from bot.matrix.store_erasure import erase_from_store
 from bot.matrix.undecrypted import MAX_PENDING, UNDECRYPTED, PendingDecryptions, Undecrypted
 from bot.secrets import STORE_KEY as STORE_KEY_SECRET
@@ -111,6 +115,7 @@ class Crypto:
         self._sharing: KeyedLocks[str] = KeyedLocks()
         self.trust = DeviceTrust(client, db, clock, config.matrix.trust, self._own)
         self.cross_signing = CrossSigning(client, config, db, self._secrets)
+        self.backup = KeyBackup(client, db, clock, config.matrix)
         if isinstance(client, BotClient):
             client.keys_observer = self.trust.observe
 
@@ -140,10 +145,12 @@ class Crypto:
             self._db, STORE_KEY_SECRET, generate=lambda: _random.token_urlsafe(32)
         )
 
-    async def load(self) -> None:
-        """After login: open this device's store and publish its keys when needed."""
+    async def load(self, restore_keys: bool = False) -> RestoreReport | None:
+        """After login: open this device's store, publish its keys when needed and start
+        the key backup (restoring from ``matrix.recovery_key`` into a new store, or
+        whatever the store holds with ``restore_keys``)."""
         if not self._config.matrix.encryption:
-            return
+            return None
         try:
             self._client.load_store()
         except Exception as exc:
@@ -164,6 +171,9 @@ class Crypto:
         await self.housekeeping()  # the device's keys are published before they are signed
         account = self._client.olm.account
         await self.cross_signing.at_start(account.identity_keys["ed25519"], account.sign)
+        report = await self.backup.start(restore=restore_keys)
+        await self.backup.upload_new()
+        return report
 
     def report_to(self, handler: EventHandler) -> None:
         """Where new devices are reported (the core's handler, once the sync loop runs)."""
@@ -217,6 +227,8 @@ class Crypto:
         devices = list(olm.device_store[user_id].values())
         olm.device_store._entries.pop(user_id, None)
         curve_keys = {device.curve25519 for device in devices if device.curve25519}
+        their_sessions = [(s.room_id, s.id) for s in olm.inbound_group_store if s.sender_key in curve_keys]
+        direct_rooms = self._direct_rooms_of(user_id, {room for room, _ in their_sessions})
         for key in curve_keys:
             removed += len(olm.session_store._entries.pop(key, []))
         for room_sessions in olm.inbound_group_store._entries.values():
@@ -235,6 +247,9 @@ class Crypto:
         store = self._client.store
         if store is not None:
             removed += erase_from_store(store, user_id, devices, curve_keys)
+        # The backup holds the same keys: their DM (the bot's keys there too) and what
+        # their devices sent elsewhere.
+        removed += await self.backup.forget(direct_rooms, their_sessions)
         log.info("erased a forgotten member's encryption records (%d)", removed)
         if user_id in olm.users_for_key_query:
             # Before the confirmation is sent, not after the next sync: a room key shared
@@ -245,6 +260,17 @@ class Crypto:
             except (TransportError, LocalProtocolError, *TRANSIENT_EXCEPTIONS) as exc:
                 log.warning("could not fetch a member's device keys again (%s); after the next sync", exc)
         return removed
+
+    def _direct_rooms_of(self, user_id: UserId, with_their_keys: set[str]) -> set[str]:
+        """Encrypted rooms of only the bot and the member (who may have left already)."""
+        found = set()
+        for room in self._client.rooms.values():
+            people = set(room.users) | set(room.invited_users)
+            if not room.encrypted or not (user_id in people or room.room_id in with_their_keys):
+                continue
+            if people <= {user_id, self._own}:
+                found.add(room.room_id)
+        return found
 
     # -------------------------------------------------------------- after a sync
 
@@ -271,6 +297,8 @@ class Crypto:
         # New devices found by any key query since the last batch: told before the
         # batch is handled (and before the bot answers the new device).
         await self.trust.flush()
+        # Room keys that arrived with this batch (and the bot's own new ones).
+        await self.backup.upload_new()
 
     # ------------------------------------------------------------------ sending
 

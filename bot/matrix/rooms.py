@@ -365,15 +365,18 @@ class RoomManager:
                     found[user] = membership
         return found
 
-    async def forget_direct_room(self, user_id: UserId) -> None:
-        """The member was forgotten: drop their DM from memory and from ``m.direct``.
+    async def forget_direct_room(self, user_id: UserId) -> list[RoomId]:
+        """The member was forgotten: drop their DM from memory and from ``m.direct``;
+        returns the rooms that were their DMs.
 
         The database row is erased by the core (:mod:`bot.core_data`). The room stays:
         the member reads the confirmation there and may talk to the bot again; while
         two are in it, it is still recognised as a direct chat by its size.
         """
         async with self._dm_locks.hold(user_id):
-            self._dm_checked.difference_update(await self._direct.forget_member(user_id))
+            dropped = await self._direct.forget_member(user_id)
+            self._dm_checked.difference_update(dropped)
+            return dropped
 
     # -------------------------------------------------------------------- invites
 

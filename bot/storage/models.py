@@ -262,3 +262,19 @@ class PollVoteRow(Base):
     voted_at: Mapped[datetime]
     #: The response or command message the answer came with.
     event_id: Mapped[str] = mapped_column(String(255))
+
+
+class BackedUpRoomKey(Base):
+    """A room key (Megolm session) the bot has put in the homeserver's key backup
+    (:mod:`bot.matrix.key_backup`), so a restart does not upload it again.
+
+    Ids only, no key: the key itself is in the crypto store and, encrypted, on the server.
+    """
+
+    __tablename__ = "core_backed_up_room_keys"
+
+    session_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    room_id: Mapped[str] = mapped_column(String(255), index=True)
+    #: The backup version it went into; another version means "not backed up".
+    version: Mapped[str] = mapped_column(String(64))
+    backed_up_at: Mapped[datetime]
