@@ -60,6 +60,7 @@ FEATURE_MODULES: tuple[str, ...] = (
     "commands.events",
     "commands.accreditation",
     "commands.organiser_web",
+    "commands.calendar_feed",
 )
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from bot.clock import Clock
 from bot.storage import Database
-from bot.storage.database import database_unavailable
+from bot.storage.database import log_failure
 from bot.storage.keyvalue import save
 from bot.storage.migrate import current_revision
 from bot.storage.models import KeyValue, OutboxMessage
@@ -85,8 +85,7 @@ class Heartbeat:
                 if self._keep_lock is not None:
                     await self._keep_lock()
             except Exception as exc:
-                if not database_unavailable(exc):  # an outage is logged once, by the database
-                    log.warning("could not write the heartbeat", exc_info=True)
+                log_failure(log, exc, "could not write the heartbeat")
             # Until the first sync succeeds, beat every second: a supervisor asking
             # right after start should not hear "no successful sync yet" for 15 s.
             waiting = self._last_sync_ok() is None

@@ -30,7 +30,7 @@ from bot.ids import EventId, RoomId, UserId
 from bot.matrix import polls
 from bot.matrix.crypto import Crypto
 from bot.matrix.homeserver_calls import Backoff, request
-from bot.storage.database import Database, database_unavailable
+from bot.storage.database import Database, log_failure
 from bot.storage.models import SentMessage
 from bot.transport import OutgoingMessage, Poll, Upload
 
@@ -349,8 +349,7 @@ class Sender:
         try:
             await self.flush()
         except Exception as exc:
-            if not database_unavailable(exc):  # an outage is logged once, by the database
-                log.warning("could not record sent messages; retrying with the next send", exc_info=True)
+            log_failure(log, exc, "could not record sent messages; retrying with the next send")
 
     async def close(self) -> None:
         """At shutdown: no more waiting, write what is left."""

@@ -19,7 +19,7 @@ from bot.outbox.attempt import RETRY
 from bot.outbox.delivery import RoomDelivery
 from bot.outbox.rows import OutboxRows
 from bot.outbox.slots import Key
-from bot.storage.database import database_unavailable
+from bot.storage.database import log_failure
 from bot.storage.models import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -141,8 +141,9 @@ class Worker:
                 first_rows = {}
         except Exception as exc:
             # A database hiccup: the worker must survive it, but not spin.
-            if not database_unavailable(exc):  # an outage is logged once, by the database
-                log.exception("outbox worker could not read the pending rooms; retrying")
+            log_failure(
+                log, exc, "outbox worker could not read the pending rooms; retrying", level=logging.ERROR
+            )
             return self._clock.now() + timedelta(seconds=self._max_backoff_s)
         next_due: datetime | None = None
         for room, first_due, first_id in rooms:
@@ -188,8 +189,7 @@ class Worker:
                 raise
             except Exception as exc:
                 # A database hiccup, say: the lane must survive it, but not spin.
-                if not database_unavailable(exc):  # an outage is logged once, by the database
-                    log.exception("outbox lane for %s failed; retrying", room)
+                log_failure(log, exc, "outbox lane for %s failed; retrying", room, level=logging.ERROR)
                 sent, result = 0, RETRY
             if result is None:
                 return

@@ -103,6 +103,16 @@ def database_unavailable(exc: BaseException | None) -> bool:
     return False
 
 
+def log_failure(
+    logger: logging.Logger, exc: BaseException, message: str, *args: object, level: int = logging.WARNING
+) -> None:
+    """Log a failure that a loop survives, with its traceback, unless it is a database
+    outage: the database logs that once when the server goes and once when it is back,
+    however many statements fail in between."""
+    if not database_unavailable(exc):
+        logger.log(level, message, *args, exc_info=exc)
+
+
 class _Outage:
     """One warning when the server goes away and one line when it is back, however many
     statements fail in between (the sync loop, the outbox and the scheduler all retry)."""

@@ -8,7 +8,7 @@ from bot.registry import command
 from commands.buddy.base import BuddyCommands
 from commands.buddy.models import BuddyOffer
 from commands.buddy.rounds import offer_job_id
-from commands.buddy.store import PENDING, REFUSED
+from commands.buddy.statuses import PENDING, REFUSED
 
 
 class AnswerCommands(BuddyCommands):

@@ -8,7 +8,7 @@ from typing import Any
 
 from commands.buddy.models import BuddyPair
 from commands.buddy.state import BuddyState
-from commands.buddy.store import ACTIVE
+from commands.buddy.statuses import ACTIVE
 
 CHECKIN_KIND = "buddy:checkin"
 

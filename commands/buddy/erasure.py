@@ -6,7 +6,7 @@ from bot.ids import UserId
 from commands.buddy.checkins import CheckinJobs
 from commands.buddy.rounds import MatchingRounds, offer_job_id
 from commands.buddy.state import BuddyState
-from commands.buddy.store import CANCELLED, WITHDRAWN
+from commands.buddy.statuses import CANCELLED, WITHDRAWN
 
 
 class BuddyErasure:

@@ -12,7 +12,7 @@ from bot.registry import command
 from commands.buddy.base import BuddyCommands
 from commands.buddy.flow import ANY, FLOW_NAME, OTHER_PROFESSION, TOPIC_LIMIT
 from commands.buddy.rounds import NOBODY, offer_job_id
-from commands.buddy.store import CANCELLED, WITHDRAWN
+from commands.buddy.statuses import CANCELLED, WITHDRAWN
 from commands.buddy.text import nothing
 from commands.buddy.words import find_options
 from commands.introductions.vocabulary import DAYS, EXPERIENCE, REGIONS

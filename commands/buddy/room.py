@@ -12,7 +12,7 @@ from bot.transport import OutgoingMessage, RoomSpec
 from commands.buddy.checkins import CheckinJobs
 from commands.buddy.models import BuddyPair
 from commands.buddy.state import BuddyState
-from commands.buddy.store import ACTIVE
+from commands.buddy.statuses import ACTIVE
 from commands.buddy.text import BuddyText, nothing
 
 log = logging.getLogger(__name__)

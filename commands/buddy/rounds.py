@@ -16,7 +16,7 @@ from bot.ids import UserId
 from commands.buddy.matching import BuddyQuery, Candidate, CandidatePool
 from commands.buddy.models import BuddyOffer, BuddyRequest
 from commands.buddy.state import BuddyState
-from commands.buddy.store import ACTIVE, EXHAUSTED, EXPIRED, SEARCHING
+from commands.buddy.statuses import ACTIVE, EXHAUSTED, EXPIRED, SEARCHING
 from commands.buddy.text import BuddyText
 from commands.introductions.records import ProfileRecord
 

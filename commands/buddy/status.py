@@ -12,7 +12,7 @@ from bot.i18n import format_date
 from bot.registry import command
 from commands.buddy.base import BuddyCommands
 from commands.buddy.models import BuddyOffer
-from commands.buddy.store import ACTIVE, EXHAUSTED, SEARCHING
+from commands.buddy.statuses import ACTIVE, EXHAUSTED, SEARCHING
 from commands.digest.sources import DigestItem, DigestRequest, DigestSection
 from commands.stats.sources import StatCount
 

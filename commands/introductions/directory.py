@@ -42,14 +42,19 @@ from __future__ import annotations
 
 import heapq
 import math
-import re
-import unicodedata
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
 from itertools import islice
 
+from commands.introductions.directory_query import (
+    DirectoryCounts,
+    DirectoryQuery,
+    SearchPage,
+    fold,
+    query_words,
+)
+from commands.introductions.inverted_index import MultiIndex
 from commands.introductions.records import ProfileRecord
 from commands.introductions.vocabulary import NATIONWIDE
 
@@ -68,65 +73,6 @@ SCAN_COST = 8
 
 # (-completeness, -updated timestamp, user_id): smaller is better.
 StaticKey = tuple[int, float, str]
-
-
-# The combining-mark blocks of Latin script (and general diacritics): what NFKD splits
-# off é, ü, ô, ç … A regex strips them far faster than testing every character.
-_COMBINING_MARKS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
-
-
-def fold(text: str) -> str:
-    """``text`` without case, accents or repeated whitespace, for substring matching."""
-    if not text.isascii():
-        text = _COMBINING_MARKS.sub("", unicodedata.normalize("NFKD", text))
-    return " ".join(text.casefold().split())
-
-
-@dataclass(frozen=True)
-class DirectoryQuery:
-    """What a member searches for; every empty field means "any"."""
-
-    professions: frozenset[str] = frozenset()
-    regions: frozenset[str] = frozenset()
-    experience: frozenset[str] = frozenset()
-    days: frozenset[str] = frozenset()
-    themes: frozenset[str] = frozenset()
-    goals: frozenset[str] = frozenset()
-    # Members who would like to meet one of these professions.
-    meet_professions: frozenset[str] = frozenset()
-    words: tuple[str, ...] = ()
-
-    def is_empty(self) -> bool:
-        return not (
-            self.professions
-            or self.regions
-            or self.experience
-            or self.days
-            or self.themes
-            or self.goals
-            or self.meet_professions
-            or any(fold(w) for w in self.words)
-        )
-
-
-@dataclass(frozen=True)
-class SearchPage:
-    """One page of results; ``page`` is the page actually shown (clamped), ``pages`` >= 1."""
-
-    results: list[ProfileRecord]
-    total: int
-    page: int
-    pages: int
-
-
-@dataclass(frozen=True)
-class DirectoryCounts:
-    """Listed members per profession and per region (members without a region are only
-    in ``total``); keys sorted, values never zero."""
-
-    by_profession: dict[str, int]
-    by_region: dict[str, int]
-    total: int
 
 
 def completeness(record: ProfileRecord) -> int:
@@ -152,70 +98,6 @@ def static_key(record: ProfileRecord) -> StaticKey:
     return (-completeness(record), -updated, record.user_id)
 
 
-def _query_words(words: Iterable[str]) -> list[str]:
-    """Folded, de-duplicated words (phrases keep single spaces), in query order."""
-    seen: dict[str, None] = {}
-    for word in words:
-        folded = fold(word)
-        if folded:
-            seen.setdefault(folded, None)
-    return list(seen)
-
-
-class _MultiIndex:
-    """value -> user ids, for one field; empty sets are dropped."""
-
-    def __init__(self) -> None:
-        self._ids: dict[str, set[str]] = {}
-
-    def add(self, values: Iterable[str], user_id: str) -> None:
-        # get-then-add rather than setdefault(value, set()): no throwaway set per value,
-        # which matters when loading a large directory.
-        index = self._ids
-        for value in values:
-            ids = index.get(value)
-            if ids is None:
-                index[value] = {user_id}
-            else:
-                ids.add(user_id)
-
-    def discard(self, values: Iterable[str], user_id: str) -> None:
-        for value in values:
-            ids = self._ids.get(value)
-            if ids is not None:
-                ids.discard(user_id)
-                if not ids:
-                    del self._ids[value]
-
-    def get(self, value: str) -> AbstractSet[str]:
-        """The ids with ``value``: the index's own set, hence read-only."""
-        return self._ids.get(value, _EMPTY)
-
-    def any_of(self, values: Iterable[str]) -> AbstractSet[str]:
-        """The ids with at least one of ``values``; may be the index's own set."""
-        sets = [self._ids[v] for v in values if v in self._ids]
-        if not sets:
-            return _EMPTY
-        if len(sets) == 1:
-            return sets[0]
-        return set().union(*sets)
-
-    def sizes(self) -> dict[str, int]:
-        return {value: len(ids) for value, ids in self._ids.items()}
-
-    def tokens(self) -> Iterator[tuple[str, AbstractSet[str]]]:
-        return iter(self._ids.items())
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-    def clear(self) -> None:
-        self._ids.clear()
-
-
-_EMPTY: frozenset[str] = frozenset()
-
-
 class DirectoryIndex:
     """The listed profiles, searchable by field and free text; see the module docstring."""
 
@@ -227,16 +109,16 @@ class DirectoryIndex:
         self._texts: dict[str, str] = {}  # folded describe(record)
         self._own_texts: dict[str, str] = {}  # folded about + weighing, when not empty
         self._static_keys: dict[str, StaticKey] = {}
-        self._by_profession = _MultiIndex()
-        self._by_region = _MultiIndex()
-        self._by_experience = _MultiIndex()
-        self._by_day = _MultiIndex()  # work ∪ meeting days
-        self._by_meet_day = _MultiIndex()
-        self._by_theme = _MultiIndex()
-        self._by_goal = _MultiIndex()
-        self._by_meet_profession = _MultiIndex()
-        self._by_token = _MultiIndex()  # whitespace-separated tokens of the folded text
-        self._by_own_token = _MultiIndex()  # the same for the folded own texts
+        self._by_profession = MultiIndex()
+        self._by_region = MultiIndex()
+        self._by_experience = MultiIndex()
+        self._by_day = MultiIndex()  # work ∪ meeting days
+        self._by_meet_day = MultiIndex()
+        self._by_theme = MultiIndex()
+        self._by_goal = MultiIndex()
+        self._by_meet_profession = MultiIndex()
+        self._by_token = MultiIndex()  # whitespace-separated tokens of the folded text
+        self._by_own_token = MultiIndex()  # the same for the folded own texts
         # Every static key, sorted: the order of ranking steps 3-5, kept up to date on
         # each write so an unfiltered page is a slice and a broad filter a short walk.
         self._order: list[StaticKey] = []
@@ -270,7 +152,7 @@ class DirectoryIndex:
         # One sort instead of an insertion per record.
         self._order = sorted(self._static_keys.values())
 
-    def _indexes(self) -> tuple[_MultiIndex, ...]:
+    def _indexes(self) -> tuple[MultiIndex, ...]:
         return (
             self._by_profession,
             self._by_region,
@@ -348,7 +230,7 @@ class DirectoryIndex:
         out: nobody searches for themselves."""
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, not {page_size}")
-        words = _query_words(query.words)
+        words = query_words(query.words)
         matches = self._matching(query, words)
         if excluding is not None and excluding not in self._records:
             excluding = None
@@ -375,7 +257,7 @@ class DirectoryIndex:
     def count(self, query: DirectoryQuery, *, excluding: str | None = None) -> int:
         """How many listed members match ``query``, not counting ``excluding`` (the
         asker: "without the filter I find 1" must not mean the asker themselves)."""
-        matches = self._matching(query, _query_words(query.words))
+        matches = self._matching(query, query_words(query.words))
         found: AbstractSet[str] = self._records.keys() if matches is None else matches
         return len(found) - (1 if excluding is not None and excluding in found else 0)
 
@@ -416,7 +298,7 @@ class DirectoryIndex:
         word: str,
         candidates: AbstractSet[str] | None,
         texts: dict[str, str],
-        tokens: _MultiIndex,
+        tokens: MultiIndex,
     ) -> AbstractSet[str]:
         """The candidates (None: everyone) whose text in ``texts`` contains the folded
         ``word``, through ``tokens`` (the token index of ``texts``) when that is cheaper."""

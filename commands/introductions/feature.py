@@ -1,63 +1,44 @@
-"""Introductions by profession: the welcome DM, ``!intro``, profiles, the directory,
-the member counts and the practice spotlight."""
+"""Introductions by profession: the welcome DM, ``!intro``, profiles and the practice
+spotlight. The directory's commands (``!zoek``, ``!leden``) are in ``finding``, what the
+digest and the stats read in ``sources``: mixins of the one feature class."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
 from bot.context import Context
-from bot.converters import Options, tokenize
+from bot.converters import Options
 from bot.errors import UserError
 from bot.formatting import Markup
-from bot.i18n import Localised
 from bot.ids import EventId, RoomId, UserId
 from bot.locks import KeyedLocks
-from bot.registry import Feature, command, listener
+from bot.registry import command, listener
 from bot.scheduler.policy import MissedPolicy
 from bot.services import Services
 from bot.storage.models import Conversation
-from bot.textnorm import is_number
 from bot.transport import MemberJoined, OutgoingMessage
-from commands.digest.sources import ITEMS_SHOWN, DigestItem, DigestRequest, DigestSection
 from commands.introductions.cards import CardRenderer
-from commands.introductions.directory import DirectoryIndex, DirectoryQuery
+from commands.introductions.directory import DirectoryIndex
 from commands.introductions.fields import FIELDS, FieldParser, field_named, parse_fields
+from commands.introductions.finding import DirectoryCommands
 from commands.introductions.flow import FLOW_NAME, FREE_TEXT_FIELDS, HAS_PROFILE, ONE_LINE, WELCOME, IntroFlow
 from commands.introductions.offers import answer_name, offers_in
 from commands.introductions.records import ProfileRecord
 from commands.introductions.settings import IntroductionSettings
+from commands.introductions.sources import IntroductionSources
 from commands.introductions.spotlight import pick_next
 from commands.introductions.store import LIST_FIELDS, PROFILE_FIELDS, ProfileStore, answers_of
-from commands.introductions.vocabulary import DAYS, EXPERIENCE, GOALS, REGIONS
-from commands.stats.sources import StatCount
 
 log = logging.getLogger(__name__)
 
 SPOTLIGHT_JOB = "introductions.spotlight"
 REQUIRED_FIELDS = ("profession", "experience", "region")
-# Search options: the catalogue list of the names members type (any language) -> the
-# DirectoryQuery field. The shared concepts (core.options) mean the same in buddy search.
-FIND_OPTIONS = {
-    "core.options.profession": "professions",
-    "core.options.region": "regions",
-    "core.options.experience": "experience",
-    "core.options.day": "days",
-    "core.options.theme": "themes",
-    "introductions.options.goals": "goals",
-    "introductions.options.meet_professions": "meet_professions",
-}
-PAGE_OPTION = "introductions.options.page"
-# The set-valued fields of a DirectoryQuery, in the order the loosen hint tries them.
-FILTERS = ("professions", "regions", "experience", "days", "themes", "goals", "meet_professions")
 
 
-class Introductions(Feature):
+class Introductions(DirectoryCommands, IntroductionSources):
     name = "introductions"
 
     def __init__(self, services: Services) -> None:
@@ -72,19 +53,7 @@ class Introductions(Feature):
             services.members.mention,
         )
         self.directory = DirectoryIndex(self.cards.describe)
-        catalogue = services.catalogue
-        self._find_options = {
-            name: target for key, target in FIND_OPTIONS.items() for name in catalogue.word_list(key)
-        }
-        self._page_options = catalogue.word_list(PAGE_OPTION)
-        # The option names to list when one is unknown, in each member's language.
-        shown = (*FIND_OPTIONS, PAGE_OPTION)
-        self._known_filters = Localised(
-            {
-                language: ", ".join(catalogue.first_word(key, language) for key in shown)
-                for language in catalogue.languages()
-            }
-        )
+        self._learn_find_options()
         self.flow = IntroFlow(services, self._finish)
         services.conversations.register(self.flow)
         services.privacy.register("introductions", self.store.export_member, self.erase_member)
@@ -325,119 +294,6 @@ class Introductions(Feature):
             card=self.cards.profile(ctx.language, record, own=True),
         )
 
-    # -- the directory ---------------------------------------------------------------
-
-    @command("zoek", aliases=["find", "zoeken", "search", "vind"], english="find")
-    async def find(self, ctx: Context, options: Options, *, words: str | None = None) -> None:
-        """Find members by profession, region, experience, day, theme, goal or free text."""
-        query, page = self._query(options, words)
-        result = self.directory.search(
-            query, page=page, page_size=self.settings.page_size, excluding=ctx.sender
-        )
-        if result.total == 0:
-            await ctx.reply("introductions.find.none", hint=self._loosen_hint(ctx, query, options))
-            return
-        first = (result.page - 1) * self.settings.page_size
-        rows = [self.cards.row(ctx.language, first + i + 1, r) for i, r in enumerate(result.results)]
-        more = (
-            ctx.fragment("introductions.find.more", next=result.page + 1, pages=result.pages)
-            if result.page < result.pages
-            else Markup("", "")
-        )
-        await ctx.reply(
-            "introductions.find.results",
-            total=result.total,
-            page=result.page,
-            pages=result.pages,
-            rows=Markup.join(rows),
-            more=more,
-        )
-
-    def _query(self, options: Options, words: str | None) -> tuple[DirectoryQuery, int]:
-        wanted: dict[str, set[str]] = {k: set() for k in FILTERS}
-        page = 1
-        for name, text in options.items():
-            if name in self._page_options:
-                if not is_number(text.strip()) or int(text) < 1:
-                    raise UserError("introductions.error.page", value=text[:10])
-                page = int(text)
-                continue
-            target = self._find_options.get(name)
-            if target is None:
-                raise UserError(
-                    "introductions.error.unknown_filter", name=name[:40], known=self._known_filters
-                )
-            if target in ("professions", "meet_professions"):
-                wanted[target].update(self.parser.professions_list(text))
-            elif target == "regions":
-                wanted[target].update(self.parser.many(REGIONS, text))
-            elif target == "experience":
-                wanted[target].update(self.parser.many(EXPERIENCE, text))
-            elif target == "days":
-                wanted[target].update(self.parser.many(DAYS, text))
-            elif target == "goals":
-                wanted[target].update(self.parser.many(GOALS, text))
-            else:
-                wanted[target].update(self.parser.themes_list(text))
-        free = [t.text.lower() for t in tokenize(words or "") if "=" not in t.text][:8]
-        query = DirectoryQuery(**{k: frozenset(v) for k, v in wanted.items()}, words=tuple(free))
-        return query, page
-
-    def _loosen_hint(self, ctx: Context, query: DirectoryQuery, options: Options) -> Markup:
-        """Which filter to drop to find someone: the one whose removal finds the most."""
-        best: tuple[int, str] | None = None
-        for name in (*FILTERS, "words"):
-            if not getattr(query, name):
-                continue
-            looser = _without(query, name)
-            total = self.directory.count(looser, excluding=ctx.sender)
-            if total and (best is None or total > best[0]):
-                best = (total, name)
-        if best is None:
-            return ctx.fragment("introductions.find.hint_general")
-        return ctx.fragment(
-            "introductions.find.hint_drop",
-            filter=ctx.text(f"introductions.find.filter.{best[1]}"),
-            total=best[0],
-        )
-
-    @command("leden", aliases=["members", "ledenlijst", "wie"], english="members")
-    async def members(self, ctx: Context) -> None:
-        """How many listed members per profession and region: who is here, who is missing."""
-        counts = self.directory.counts()
-        profession_lines = []
-        missing = []
-        for profession in self.services.professions.items:
-            count = counts.by_profession.get(profession.key, 0)
-            if count == 0 and profession.key != "anders":
-                missing.append(profession.label(ctx.language))
-            if count:
-                profession_lines.append(
-                    ctx.fragment(
-                        "introductions.members.line",
-                        label=f"{profession.badge} {profession.label(ctx.language)}",
-                        count=count,
-                    )
-                )
-        region_lines = [
-            ctx.fragment(
-                "introductions.members.line",
-                label=REGIONS.label(self.services.catalogue, ctx.language, key),
-                count=count,
-            )
-            for key in REGIONS.keys()
-            if (count := counts.by_region.get(key, 0))
-        ]
-        await ctx.reply(
-            "introductions.members.report" if counts.total else "introductions.members.empty",
-            total=counts.total,
-            professions=Markup.join(profession_lines),
-            regions=Markup.join(region_lines),
-            missing=ctx.fragment("introductions.members.missing", professions=", ".join(missing))
-            if missing
-            else Markup("", ""),
-        )
-
     # -- the practice spotlight ------------------------------------------------------
 
     async def _run_spotlight(self, job_id: str, payload: dict[str, Any]) -> None:
@@ -468,62 +324,6 @@ class Introductions(Feature):
         )
         await self.store.record_spotlight(record.user_id, record.profession, pick.round)
 
-    # -- digest and stats ------------------------------------------------------------
-
-    async def digest_sections(self, requests: Sequence[DigestRequest]) -> Mapping[str, DigestSection]:
-        """New listed members of the professions a member wants to meet; without that
-        choice, of other professions (with themes, those who share one of them)."""
-        if not requests:
-            return {}
-        newcomers = await self.store.listed_since(min(r.since for r in requests))
-        if not newcomers:
-            return {}
-        chosen = await self.store.meet_choices([r.user_id for r in requests])
-        catalogue = self.services.catalogue
-        sections: dict[str, DigestSection] = {}
-        for request in requests:
-            wanted = chosen.get(request.user_id)
-            found = [
-                p
-                for created, p in newcomers
-                if created >= request.since
-                and p.user_id != request.user_id
-                and _is_newcomer_for(request, wanted, p)
-            ]
-            if not found:
-                continue
-            items = tuple(
-                DigestItem(
-                    catalogue.fragment(
-                        request.language,
-                        "introductions.digest.line",
-                        member=self.services.members.mention(request.language, p.user_id),
-                        profession=self._digest_label(request.language, p.profession),
-                    )
-                )
-                for p in found[:ITEMS_SHOWN]
-            )
-            title = "introductions.digest.title_chosen" if wanted else "introductions.digest.title"
-            sections[request.user_id] = DigestSection(
-                30,
-                catalogue.fragment(request.language, title),
-                items,
-                more=max(len(found) - ITEMS_SHOWN, 0),
-            )
-        return sections
-
-    def _digest_label(self, language: str, key: str) -> str:
-        found = self.services.professions.get(key)
-        return found.label(language) if found else key
-
-    async def stats_counts(self, since: datetime, until: datetime) -> list[StatCount]:
-        """Members (profiles) per profession and how many introduced themselves."""
-        counts: list[StatCount] = []
-        for profession, (total, cards) in sorted((await self.store.profession_counts()).items()):
-            counts.append(StatCount("members", profession, total))
-            counts.append(StatCount("introduced", profession, cards))
-        return counts
-
     # -- privacy ---------------------------------------------------------------------
 
     async def erase_member(self, user_id: UserId) -> int:
@@ -532,17 +332,6 @@ class Introductions(Feature):
             await self._redact_card(user_id, card)
         self.directory.remove(user_id)
         return await self.store.erase_member(user_id)
-
-
-def _is_newcomer_for(request: DigestRequest, wanted: tuple[str, ...] | None, newcomer: ProfileRecord) -> bool:
-    """Whether a new member belongs in this member's digest. A chosen profession counts
-    as asked for, themes or not (the member said whom they look for); without a choice,
-    another profession that shares a theme (any, when the member has no themes)."""
-    if wanted:
-        return newcomer.profession in wanted
-    return newcomer.profession != request.profession and (
-        not request.themes or bool(set(newcomer.themes) & set(request.themes))
-    )
 
 
 def _answer_value(name: str, value: Any) -> Any:
@@ -556,11 +345,3 @@ def _record_value(name: str, value: Any) -> Any:
     if name in ("listed", "spotlight"):
         return value in (True, "yes")
     return value
-
-
-def _without(query: DirectoryQuery, name: str) -> DirectoryQuery:
-    """The same query with one filter dropped."""
-    if name == "words":
-        return dataclasses.replace(query, words=())
-    empty: dict[str, Any] = {name: frozenset()}
-    return dataclasses.replace(query, **empty)

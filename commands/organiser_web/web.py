@@ -18,6 +18,7 @@ from aiohttp import web
 
 from bot.errors import UserError
 from bot.ids import UserId
+from commands.calendar_feed import web as calendar_feed
 from commands.organiser_web.pages import casus, evaluations, stats
 from commands.organiser_web.store import Session, WebStore
 
@@ -74,6 +75,7 @@ class OrganiserWeb:
         stats.register(app, self)
         casus.register(app, self)
         app.router.add_static("/static", HERE / "static")
+        calendar_feed.register(app, self.services)
         return app
 
     async def language(self, request: web.Request, user_id: str | None) -> str:
@@ -104,7 +106,7 @@ class OrganiserWeb:
 
     @web.middleware
     async def guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith(("/login/", "/static/")):
+        if request.path.startswith(("/login/", "/static/")) or calendar_feed.is_feed(request):
             return await handler(request)
         token = request.cookies.get(COOKIE, "")
         session = await self.store.session(token) if token else None

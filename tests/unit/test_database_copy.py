@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Table, inspect, select
 
-from bot.cli import EXIT_ALREADY_RUNNING, EXIT_TARGET_NOT_EMPTY, main
+from bot.cli import main
 from bot.database_copy import CopyError, TargetNotEmpty, copy_database, tables_to_copy
+from bot.exit_codes import EXIT_ALREADY_RUNNING, EXIT_TARGET_NOT_EMPTY
 from bot.matrix import state
 from bot.storage import Database
 from bot.storage.keyvalue import load, save

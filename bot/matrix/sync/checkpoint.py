@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.ids import RoomId
 from bot.matrix import events, state
-from bot.storage.database import Database, database_unavailable
+from bot.storage.database import Database, log_failure
 from bot.storage.models import ProcessedEvent
 
 log = logging.getLogger(__name__)
@@ -199,8 +199,7 @@ class EventLedger:
         try:
             await self._checkpoint(self._completed_token)
         except Exception as exc:
-            if not database_unavailable(exc):  # an outage is logged once, by the database
-                log.warning("checkpoint failed; it is retried after the next batch", exc_info=True)
+            log_failure(log, exc, "checkpoint failed; it is retried after the next batch")
 
     async def _checkpoint(self, token: str | None) -> None:
         """Store the token (if given) and the statuses of the events handled since the last one.
