@@ -112,7 +112,12 @@ class AccreditationService:
 
     async def attendees(self, meeting: Meeting, language: str) -> list[Attendee]:
         attended = await self.source.attendance(meeting.id)
-        users = [a.user_id for a in attended]
+        return await self.people(meeting, [a.user_id for a in attended], language)
+
+    async def people(self, meeting: Meeting, users: list[str], language: str) -> list[Attendee]:
+        """These members as the presence lists know them (name for certificates,
+        profession, check-in time, numbers), whether or not they were there: the rows of
+        an attendance grid."""
         numbers = await self.store.numbers(users)
         names = await self.store.names(users)
         checkins = await self.store.checkins(meeting.id)
@@ -212,6 +217,12 @@ class AccreditationService:
     async def mark_attended(self, event_id: int, user_id: str) -> bool:
         meeting = await self.meeting(event_id)
         return await self.source.mark_attended(meeting.id, user_id)
+
+    async def unmark_attended(self, event_id: int, user_id: str) -> bool:
+        """An organiser's correction: the member was not there after all (a check-in by
+        code stays recorded, so its time can still be seen)."""
+        meeting = await self.meeting(event_id)
+        return await self.source.unmark_attended(meeting.id, user_id)
 
     def certificate_moment(self, meeting: Meeting) -> datetime:
         """The day after the meeting, at the configured local time."""

@@ -33,6 +33,7 @@ from commands.events.settings import EventSettings
 from commands.events.signups import SignUps
 from commands.events.sources import Sources
 from commands.events.store import EventStore
+from commands.events.web_source import OrganiserWebSource
 from commands.introductions.store import ProfileStore
 from commands.stats.sources import StatCount
 
@@ -49,6 +50,7 @@ class Events(
     EvaluationCommands,
     ReactionListener,
     AccreditationSource,
+    OrganiserWebSource,
 ):
     name = "events"
 

@@ -1,6 +1,7 @@
 """The events store: one object whose methods are grouped by job in the modules of this
-package (events, sign-ups and the waitlist, attendance and evaluations), plus what
-concerns one member across them (the digest's and the stats' reads, export, erasure).
+package (events, sign-ups and the waitlist, attendance and evaluations, the organisers'
+overview), plus what concerns one member across them (the digest's and the stats'
+reads, export, erasure).
 
 ``from commands.events.store import EventStore, GOING, …`` keeps working: the names
 callers use are re-exported here."""
@@ -29,6 +30,7 @@ from commands.events.store.common import (
     to_record,
 )
 from commands.events.store.events import EventRows
+from commands.events.store.overview import EventCounts, OverviewRows
 from commands.events.store.signups import SignUpRows
 
 __all__ = [
@@ -40,13 +42,14 @@ __all__ = [
     "NOT_GOING",
     "RSVP_STATUSES",
     "WAITING",
+    "EventCounts",
     "EventStore",
     "NewEvent",
     "to_record",
 ]
 
 
-class EventStore(EventRows, SignUpRows, AttendanceRows):
+class EventStore(EventRows, SignUpRows, AttendanceRows, OverviewRows):
     """The events feature's database access; every method is one unit of work."""
 
     # -- digest and stats ------------------------------------------------------------

@@ -9,6 +9,7 @@ step: fifty members signing up at once for ten places never make eleven.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -212,3 +213,32 @@ class SignUpRows(StoreBase):
         async with self._db.session() as session:
             row = await session.get(ReminderPreference, user_id)
         return row is None or row.reminders
+
+    # -- for the organisers' web page --------------------------------------------------
+
+    async def move_up(self, event_id: int, user_id: str) -> RsvpRecord | None:
+        """An organiser gives a waiting member a place, whatever the count (they decide
+        there is room); None when the member was not on the waitlist."""
+        async with self._db.transaction() as session:
+            await self._locked_event(session, event_id)
+            row = await session.scalar(
+                select(Rsvp).where(Rsvp.event_id == event_id, Rsvp.user_id == user_id, Rsvp.status == WAITING)
+            )
+            if row is None:
+                return None
+            row.status, row.updated_at = GOING, self._clock.now()
+            await session.flush()
+            return _rsvp(row)
+
+    async def places(self, event_id: int) -> list[tuple[str, str, datetime]]:
+        """(user id, status, signed up at) of those going and waiting, in the order they
+        signed up (the waitlist's order)."""
+        async with self._db.session() as session:
+            rows = (
+                await session.execute(
+                    select(Rsvp.user_id, Rsvp.status, Rsvp.created_at)
+                    .where(Rsvp.event_id == event_id, Rsvp.status.in_((GOING, WAITING)))
+                    .order_by(Rsvp.position)
+                )
+            ).all()
+        return [(str(u), str(s), _aware(t)) for u, s, t in rows]
