@@ -143,11 +143,17 @@ class AccreditationService:
         """The per-register lists and the CSV of one meeting; ``exported_by`` records that
         an organiser took them (the reminders stop)."""
         meeting = await self.meeting(event_id)
-        report = presence(await self.attendees(meeting, language), named_in(meeting.accreditation))
-        headers = {c: self.services.catalogue.plain(language, f"accreditation.csv.{c}") for c in CSV_COLUMNS}
-        text = csv_text(report, headers, meeting.starts_at, meeting.ends_at, self.timezone)
+        report = self.presence_report(meeting, await self.attendees(meeting, language), language)
         if exported_by is not None:
             await self.store.mark_exported(meeting.id, exported_by)
+        return report
+
+    def presence_report(self, meeting: Meeting, attendees: list[Attendee], language: str) -> PresenceReport:
+        """The lists and the CSV of attendees already read (a page that shows them does
+        not read them twice)."""
+        report = presence(attendees, named_in(meeting.accreditation))
+        headers = {c: self.services.catalogue.plain(language, f"accreditation.csv.{c}") for c in CSV_COLUMNS}
+        text = csv_text(report, headers, meeting.starts_at, meeting.ends_at, self.timezone)
         return PresenceReport(meeting, report, text)
 
     # -- certificates ------------------------------------------------------------------

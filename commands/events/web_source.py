@@ -33,13 +33,13 @@ class OrganiserWebSource(EventsBase):
         return [_summary(row) for row in await self.store.counted(since, until)]
 
     async def event_sign_ups(self, event_id: int) -> EventSignUps | None:
-        found = await self.store.counted(event_id=event_id)
-        if not found:
+        found = await self.store.counted_with_places(event_id)
+        if found is None:
             return None
-        places = await self.store.places(event_id)
+        counts, places = found
         going = tuple(SignUp(u, at) for u, status, at in places if status == GOING)
         waiting = tuple(SignUp(u, at) for u, status, at in places if status != GOING)
-        return EventSignUps(_summary(found[0]), going, waiting)
+        return EventSignUps(_summary(counts), going, waiting)
 
     async def move_up(self, event_id: int, user_id: str) -> bool:
         try:

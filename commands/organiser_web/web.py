@@ -108,8 +108,19 @@ class OrganiserWeb:
     def page(self, name: str, language: str, status: int = 200, **values: Any) -> web.Response:
         catalogue = self.services.catalogue
 
+        # A list of 200 events asks the same few texts hundreds of times ("20 of 20
+        # places taken"): each text is formatted once per page.
+        done: dict[tuple[str, tuple[tuple[str, Any], ...]], str] = {}
+
         def t(key: str, **params: Any) -> str:
-            return catalogue.plain(language, f"organiser_web.{key}", **params)
+            try:
+                asked = (key, tuple(sorted(params.items())))
+                found = done.get(asked)
+            except TypeError:  # a value that cannot be a dict key: format it every time
+                return catalogue.plain(language, f"organiser_web.{key}", **params)
+            if found is None:
+                found = done[asked] = catalogue.plain(language, f"organiser_web.{key}", **params)
+            return found
 
         values.setdefault("nav", self.nav)
         html = self.templates.get_template(name).render(t=t, lang=language, **values)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from commands.events.models import Attendance, Event, Rsvp
 from commands.events.store.common import ANNOUNCED, GOING, WAITING, StoreBase, _aware
@@ -31,6 +32,30 @@ class OverviewRows(StoreBase):
     ) -> list[EventCounts]:
         """Announced events ending in ``[since, until)`` (or the one ``event_id``),
         soonest first, each with those going, waiting and there."""
+        async with self._db.session() as session:
+            return await self._counted(session, since, until, event_id)
+
+    async def counted_with_places(
+        self, event_id: int
+    ) -> tuple[EventCounts, list[tuple[str, str, datetime]]] | None:
+        """One announced event's counts and (user id, status, signed up at) of those going
+        and waiting in sign-up order (the waitlist's order), in one read."""
+        async with self._db.session() as session:
+            found = await self._counted(session, None, None, event_id)
+            if not found:
+                return None
+            rows = (
+                await session.execute(
+                    select(Rsvp.user_id, Rsvp.status, Rsvp.created_at)
+                    .where(Rsvp.event_id == event_id, Rsvp.status.in_((GOING, WAITING)))
+                    .order_by(Rsvp.position)
+                )
+            ).all()
+        return found[0], [(str(u), str(s), _aware(t)) for u, s, t in rows]
+
+    async def _counted(
+        self, session: AsyncSession, since: datetime | None, until: datetime | None, event_id: int | None
+    ) -> list[EventCounts]:
         query = select(
             Event.id, Event.title, Event.starts_at, Event.ends_at, Event.place, Event.capacity
         ).where(Event.status == ANNOUNCED)
@@ -40,26 +65,25 @@ class OverviewRows(StoreBase):
             query = query.where(Event.ends_at >= since)
         if until is not None:
             query = query.where(Event.ends_at < until)
-        async with self._db.session() as session:
-            events = (await session.execute(query.order_by(Event.starts_at, Event.id))).all()
-            ids = [int(row[0]) for row in events]
-            places: dict[tuple[int, str], int] = {}
-            there: dict[int, int] = {}
-            if ids:
-                # Filtering on the same ids as the events keeps each count to the
-                # period's events (an index on event_id); two reads in all.
-                for found, status, count in await session.execute(
-                    select(Rsvp.event_id, Rsvp.status, func.count())
-                    .where(Rsvp.event_id.in_(ids), Rsvp.status.in_((GOING, WAITING)))
-                    .group_by(Rsvp.event_id, Rsvp.status)
-                ):
-                    places[(int(found), str(status))] = int(count)
-                for found, count in await session.execute(
-                    select(Attendance.event_id, func.count())
-                    .where(Attendance.event_id.in_(ids))
-                    .group_by(Attendance.event_id)
-                ):
-                    there[int(found)] = int(count)
+        events = (await session.execute(query.order_by(Event.starts_at, Event.id))).all()
+        ids = [int(row[0]) for row in events]
+        places: dict[tuple[int, str], int] = {}
+        there: dict[int, int] = {}
+        if ids:
+            # Filtering on the same ids as the events keeps each count to the period's
+            # events (an index on event_id): three reads whatever the number of events.
+            for found, status, count in await session.execute(
+                select(Rsvp.event_id, Rsvp.status, func.count())
+                .where(Rsvp.event_id.in_(ids), Rsvp.status.in_((GOING, WAITING)))
+                .group_by(Rsvp.event_id, Rsvp.status)
+            ):
+                places[(int(found), str(status))] = int(count)
+            for found, count in await session.execute(
+                select(Attendance.event_id, func.count())
+                .where(Attendance.event_id.in_(ids))
+                .group_by(Attendance.event_id)
+            ):
+                there[int(found)] = int(count)
         return [
             EventCounts(
                 id=int(i),

@@ -9,7 +9,6 @@ step: fifty members signing up at once for ten places never make eleven.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -229,16 +228,3 @@ class SignUpRows(StoreBase):
             row.status, row.updated_at = GOING, self._clock.now()
             await session.flush()
             return _rsvp(row)
-
-    async def places(self, event_id: int) -> list[tuple[str, str, datetime]]:
-        """(user id, status, signed up at) of those going and waiting, in the order they
-        signed up (the waitlist's order)."""
-        async with self._db.session() as session:
-            rows = (
-                await session.execute(
-                    select(Rsvp.user_id, Rsvp.status, Rsvp.created_at)
-                    .where(Rsvp.event_id == event_id, Rsvp.status.in_((GOING, WAITING)))
-                    .order_by(Rsvp.position)
-                )
-            ).all()
-        return [(str(u), str(s), _aware(t)) for u, s, t in rows]

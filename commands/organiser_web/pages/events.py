@@ -8,9 +8,10 @@ the accreditation service: no other feature's tables are read here."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -56,6 +57,12 @@ def register(app: web.Application, shell: OrganiserWeb) -> Sequence[NavLink]:
     return [NavLink("/", "nav.events")]
 
 
+@functools.lru_cache(maxsize=2048)
+def _day(day: date, language: str) -> str:
+    """``di 13 apr. 2027``; Babel takes a while, and a list shows hundreds of dates."""
+    return format_date(day, language, "EEE d MMM y")
+
+
 def _member(value: Any) -> str | None:
     """A Matrix user id from a form field, or None."""
     text = str(value or "").strip()
@@ -97,7 +104,7 @@ class EventPages:
 
     def when(self, moment: datetime, language: str) -> str:
         local = moment.astimezone(self.zone)
-        return f"{format_date(local.date(), language, 'EEE d MMM y')} {local:%H:%M}"
+        return f"{_day(local.date(), language)} {local:%H:%M}"
 
     def hours(self, event: EventSummary, language: str) -> str:
         return f"{self.when(event.starts_at, language)}–{event.ends_at.astimezone(self.zone):%H:%M}"
@@ -146,7 +153,7 @@ class EventPages:
             for user in going + walk_ins
         ]
         queue = [{"user_id": s.user_id, "name": people[s.user_id].name} for s in signed.waiting]
-        report = await service.presence_lists(event_id, language)
+        report = service.presence_report(meeting, [people[u] for u in present], language)
         note = request.query.get("note", "")
         return self.shell.page(
             "event.html",
@@ -157,10 +164,7 @@ class EventPages:
             grid=grid,
             waiting=queue,
             lists=report.presence.lists,
-            without=[
-                people[a.user_id].name if a.user_id in people else a.name
-                for a in report.presence.without_number
-            ],
+            without=[a.name for a in report.presence.without_number],
             note=note if note in NOTES else "",
             csrf=session.csrf,
         )
