@@ -14,7 +14,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from bot.app import App
+from bot.clock import FakeClock
 from bot.ids import UserId
+from commands.accreditation.feature import Accreditation
 from commands.accreditation.sources import AttendanceSource, attendance_source
 from commands.events.feature import Events
 from commands.organiser_web.feature import OrganiserWebFeature
@@ -154,7 +156,7 @@ async def test_an_organiser_moves_up_ticks_and_unticks_on_the_event_page(
     page = await (await client.get(f"/events/{event_id}")).text()
     waitlist = page[page.index('id="waitlist"') :]
     assert DAVE in waitlist and "Plaats geven" in waitlist
-    assert "Aanwezig zetten" in page and "✓ Aanwezig" not in page
+    assert 'aria-pressed="false"' in page and 'aria-pressed="true"' not in page
 
     refused = await client.post(f"/events/{event_id}/move-up", data={"user_id": DAVE})
     assert refused.status == 403
@@ -214,3 +216,29 @@ async def test_presence_per_register_and_the_certificates_zip(app: App, client: 
         names = archive.namelist()
         assert len(names) == 3 and all(n.endswith(".pdf") for n in names)
         assert all(archive.read(n).startswith(b"%PDF") for n in names)
+
+
+async def test_the_grid_shows_check_in_times_also_after_an_untick(
+    app: App, client: TestClient, clock: FakeClock
+) -> None:
+    event_id = await full_event(app)
+    service = next(f for f in app.features if isinstance(f, Accreditation)).service
+    meeting = await service.meeting(event_id)
+    clock.set(meeting.starts_at - timedelta(minutes=20))
+    _, code = await service.issue_code(event_id, ALICE)
+    clock.set(meeting.starts_at + timedelta(minutes=3))
+    await service.check_in(CAROL, code.code)
+    csrf = await log_in(app, client)
+
+    def row(page: str, user: UserId) -> str:
+        found = re.search(rf'<tr data-user="{re.escape(user)}" class="\w+">(.*?)</tr>', page, re.S)
+        assert found is not None
+        return found.group(0)
+
+    page = await (await client.get(f"/events/{event_id}")).text()
+    assert 'class="present"' in row(page, CAROL) and "<td>09:33</td>" in row(page, CAROL)
+    assert 'class="absent"' in row(page, BOB) and "<td>–</td>" in row(page, BOB)
+    await client.post(f"/events/{event_id}/absent", data={"user_id": CAROL, "csrf": csrf})
+    page = await (await client.get(f"/events/{event_id}")).text()
+    # Unticked, but the check-in by code stays visible to the organiser.
+    assert 'class="absent"' in row(page, CAROL) and "<td>09:33</td>" in row(page, CAROL)
