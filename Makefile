@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed-$(shell cksum requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint postgres-server poppler chromium bench bench-encrypted bench-directory bench-buddy bench-events bench-commands bench-retention bench-guard bench-scale lock clean-demo
+.PHONY: demo test lint postgres-server poppler chromium bench bench-encrypted bench-directory bench-buddy bench-events bench-commands bench-retention bench-guard bench-scale bench-web lock clean-demo
 
 $(STAMP):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -88,6 +88,10 @@ bench-events: $(STAMP)
 # MSC4391 command descriptions in the example's 12 rooms: a first start, then a second.
 bench-commands: $(STAMP)
 	$(PY) bench/command_descriptions.py
+
+# The organisers' events list and one event's page with 200 events and 5,000 sign-ups.
+bench-web: $(STAMP)
+	$(PY) bench/web_events.py
 
 # Database size over a simulated year of 2,000 members, with and without retention.
 bench-retention: $(STAMP)

@@ -112,7 +112,12 @@ class AccreditationService:
 
     async def attendees(self, meeting: Meeting, language: str) -> list[Attendee]:
         attended = await self.source.attendance(meeting.id)
-        users = [a.user_id for a in attended]
+        return await self.people(meeting, [a.user_id for a in attended], language)
+
+    async def people(self, meeting: Meeting, users: list[str], language: str) -> list[Attendee]:
+        """These members as the presence lists know them (name for certificates,
+        profession, check-in time, numbers), whether or not they were there: the rows of
+        an attendance grid."""
         numbers = await self.store.numbers(users)
         names = await self.store.names(users)
         checkins = await self.store.checkins(meeting.id)
@@ -138,11 +143,17 @@ class AccreditationService:
         """The per-register lists and the CSV of one meeting; ``exported_by`` records that
         an organiser took them (the reminders stop)."""
         meeting = await self.meeting(event_id)
-        report = presence(await self.attendees(meeting, language), named_in(meeting.accreditation))
-        headers = {c: self.services.catalogue.plain(language, f"accreditation.csv.{c}") for c in CSV_COLUMNS}
-        text = csv_text(report, headers, meeting.starts_at, meeting.ends_at, self.timezone)
+        report = self.presence_report(meeting, await self.attendees(meeting, language), language)
         if exported_by is not None:
             await self.store.mark_exported(meeting.id, exported_by)
+        return report
+
+    def presence_report(self, meeting: Meeting, attendees: list[Attendee], language: str) -> PresenceReport:
+        """The lists and the CSV of attendees already read (a page that shows them does
+        not read them twice)."""
+        report = presence(attendees, named_in(meeting.accreditation))
+        headers = {c: self.services.catalogue.plain(language, f"accreditation.csv.{c}") for c in CSV_COLUMNS}
+        text = csv_text(report, headers, meeting.starts_at, meeting.ends_at, self.timezone)
         return PresenceReport(meeting, report, text)
 
     # -- certificates ------------------------------------------------------------------
@@ -212,6 +223,12 @@ class AccreditationService:
     async def mark_attended(self, event_id: int, user_id: str) -> bool:
         meeting = await self.meeting(event_id)
         return await self.source.mark_attended(meeting.id, user_id)
+
+    async def unmark_attended(self, event_id: int, user_id: str) -> bool:
+        """An organiser's correction: the member was not there after all (a check-in by
+        code stays recorded, so its time can still be seen)."""
+        meeting = await self.meeting(event_id)
+        return await self.source.unmark_attended(meeting.id, user_id)
 
     def certificate_moment(self, meeting: Meeting) -> datetime:
         """The day after the meeting, at the configured local time."""

@@ -50,6 +50,10 @@ class AttendanceSource(Protocol):
         """Record that the member was there; False when that was known already."""
         ...
 
+    async def unmark_attended(self, event_id: int, user_id: str) -> bool:
+        """Take the mark back (an organiser's correction); False when there was none."""
+        ...
+
     async def meetings_attended(self, user_id: str) -> list[Meeting]: ...
 
     async def meetings_ending(self, since: datetime, until: datetime) -> list[Meeting]:

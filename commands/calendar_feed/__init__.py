@@ -3,7 +3,8 @@ an iCalendar feed of the events they signed up for, served by the organisers' we
 
 Where things are: ``feature`` (the commands), ``store``/``models`` (the link, kept only as
 a hash), ``web`` (the route and the guard's exception), ``ics`` (the calendar),
-``sources`` (the seam to the events feature) and ``events_signups`` (its events side)."""
+``sources`` (the seam to the events feature, which implements it in
+``commands/events/calendar_source.py``)."""
 
 from bot.registry import Feature
 from bot.services import Services

@@ -41,9 +41,4 @@ class SignupSource(Protocol):
 
 
 def signup_source(registry: Registry) -> SignupSource | None:
-    found = next((f for f in registry.features if isinstance(f, SignupSource)), None)
-    if found is not None:
-        return found
-    from commands.calendar_feed.events_signups import EventsSignups
-
-    return EventsSignups.of(registry)
+    return next((f for f in registry.features if isinstance(f, SignupSource)), None)

@@ -38,6 +38,9 @@ class AccreditationSource(EventsBase):
     async def mark_attended(self, event_id: int, user_id: str) -> bool:
         return await self.store.record_attendance(event_id, [user_id]) > 0
 
+    async def unmark_attended(self, event_id: int, user_id: str) -> bool:
+        return await self.store.remove_attendance(event_id, [user_id]) > 0
+
     async def meetings_attended(self, user_id: str) -> list[Meeting]:
         return [_meeting(e) for e in await self.store.attended(user_id) if e.status == ANNOUNCED]
 

@@ -16,6 +16,7 @@ from bot.ids import UserId
 from bot.services import Services
 from commands.digest.sources import DigestRequest, DigestSection
 from commands.events.accreditation import AccreditationSource
+from commands.events.calendar_source import CalendarFeedSource
 from commands.events.cards import Cards
 from commands.events.commands_attendance import AttendanceCommands
 from commands.events.commands_change import ChangeCommands
@@ -34,6 +35,7 @@ from commands.events.settings import EventSettings
 from commands.events.signups import SignUps
 from commands.events.sources import Sources
 from commands.events.store import EventStore
+from commands.events.web_source import OrganiserWebSource
 from commands.introductions.store import ProfileStore
 from commands.stats.sources import StatCount
 
@@ -51,6 +53,8 @@ class Events(
     ReactionListener,
     AccreditationSource,
     EvaluationPages,
+    OrganiserWebSource,
+    CalendarFeedSource,
 ):
     name = "events"
 

@@ -46,6 +46,17 @@ class SignUps:
         await self.notify.promoted(event, outcome.promoted)
         await self.cards.refresh_places(event_id)
 
+    async def move_up(self, user: UserId, event_id: int) -> bool:
+        """An organiser gives a member on the waitlist a place: they hear it, and the
+        card shows the places, as when a place frees up."""
+        moved = await self.store.move_up(event_id, user)
+        if moved is None:
+            return False
+        event = await find_event(self.store, event_id)
+        await self.notify.promoted(event, (moved,))
+        await self.cards.refresh_places(event_id)
+        return True
+
     async def release(self, event_ids: Iterable[int]) -> None:
         """Places given up (by a member who was erased) go to the waitlist."""
         for event_id in event_ids:

@@ -74,7 +74,8 @@ class WebStore:
         return token, found
 
     async def session(self, token: str) -> Session | None:
-        async with self._db.transaction() as session:
+        # A read (every request asks): no write transaction, no commit to wait for.
+        async with self._db.session() as session:
             row = await session.scalar(select(WebSession).where(WebSession.token_hash == digest(token)))
         if row is None or _aware(row.expires_at) <= self._clock.now():
             return None

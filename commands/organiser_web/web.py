@@ -1,30 +1,30 @@
 """The organisers' web page: an aiohttp application in the bot's own event loop.
 
-It reads features only through their seams (accreditation's service, events through the
-``AttendanceSource``), as a feature would. Nothing but the login link answers without a
-session, and the member's role is asked again on every request."""
+This module is the shell: the session guard (with CSRF on every form), login and
+logout, the language and :meth:`OrganiserWeb.page`. The pages themselves live in
+``pages/``, one module each with a ``register(app, web)`` that adds its routes and
+returns its links for the navigation. Pages read features only through their seams, as
+a feature would. Nothing but the login link answers without a session, and the member's
+role is asked again on every request."""
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING, Any, Protocol
 
 import jinja2
 from aiohttp import web
 
-from bot.errors import UserError
 from bot.ids import UserId
 from commands.calendar_feed import web as calendar_feed
-from commands.organiser_web.pages import casus, evaluations, stats
 from commands.organiser_web.store import Session, WebStore
 
 if TYPE_CHECKING:
+    from bot.registry import Feature
     from bot.services import Services
-    from commands.accreditation.service import AccreditationService
     from commands.accreditation.sources import AttendanceSource
 
 COOKIE = "kennisbrug_session"
@@ -32,6 +32,31 @@ HERE = Path(__file__).resolve().parent
 SESSION_KEY: web.RequestKey[Session] = web.RequestKey("organiser_web.session", Session)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 LANGUAGES = ("nl", "en")
+
+
+@dataclass(frozen=True)
+class NavLink:
+    """A link in the page's navigation: the path and its text's catalogue key
+    (``organiser_web.<key>``)."""
+
+    path: str
+    key: str
+    #: Shown only on pages that know the visitor is a moderator, or do not say (the
+    #: page itself refuses others politely).
+    moderators_only: bool = False
+
+
+class PageModule(Protocol):
+    """A module of ``pages/``: adds its routes, returns its navigation links."""
+
+    def register(self, app: web.Application, shell: OrganiserWeb) -> Sequence[NavLink]: ...
+
+
+def page_modules() -> list[PageModule]:
+    """The pages, in the navigation's order (a new page module is one line here)."""
+    from commands.organiser_web.pages import casus, evaluations, events, stats
+
+    return [events, evaluations, stats, casus]
 
 
 class OrganiserWeb:
@@ -43,12 +68,14 @@ class OrganiserWeb:
             autoescape=True,
             undefined=jinja2.StrictUndefined,
         )
+        self.nav: tuple[NavLink, ...] = ()
 
     # -- seams ---------------------------------------------------------------------------
 
-    def accreditation(self) -> AccreditationService | None:
-        feature = next((f for f in self.services.registry.features if f.name == "accreditation"), None)
-        return getattr(feature, "service", None)
+    def feature(self, name: str) -> Feature | None:
+        """A loaded feature by name (None when it is switched off); pages reach its
+        service through it."""
+        return next((f for f in self.services.registry.features if f.name == name), None)
 
     def source(self) -> AttendanceSource | None:
         from commands.accreditation.sources import attendance_source
@@ -67,13 +94,10 @@ class OrganiserWeb:
         app = web.Application(middlewares=[self.guard])
         app.router.add_get("/login/{token}", self.login)
         app.router.add_post("/logout", self.logout)
-        app.router.add_get("/", self.events)
-        app.router.add_get("/events/{id:\\d+}", self.event)
-        app.router.add_post("/events/{id:\\d+}/attended", self.attended)
-        app.router.add_get("/events/{id:\\d+}/presence.csv", self.presence_csv)
-        evaluations.register(app, self)
-        stats.register(app, self)
-        casus.register(app, self)
+        nav: list[NavLink] = []
+        for module in page_modules():
+            nav.extend(module.register(app, self))
+        self.nav = tuple(nav)
         app.router.add_static("/static", HERE / "static")
         calendar_feed.register(app, self.services)
         return app
@@ -89,9 +113,21 @@ class OrganiserWeb:
     def page(self, name: str, language: str, status: int = 200, **values: Any) -> web.Response:
         catalogue = self.services.catalogue
 
-        def t(key: str, **params: Any) -> str:
-            return catalogue.plain(language, f"organiser_web.{key}", **params)
+        # A list of 200 events asks the same few texts hundreds of times ("20 of 20
+        # places taken"): each text is formatted once per page.
+        done: dict[tuple[str, tuple[tuple[str, Any], ...]], str] = {}
 
+        def t(key: str, **params: Any) -> str:
+            try:
+                asked = (key, tuple(sorted(params.items())))
+                found = done.get(asked)
+            except TypeError:  # a value that cannot be a dict key: format it every time
+                return catalogue.plain(language, f"organiser_web.{key}", **params)
+            if found is None:
+                found = done[asked] = catalogue.plain(language, f"organiser_web.{key}", **params)
+            return found
+
+        values.setdefault("nav", self.nav)
         html = self.templates.get_template(name).render(t=t, lang=language, **values)
         response = web.Response(text=html, content_type="text/html", status=status)
         # No caching of pages with members' names, and no framing by other sites.
@@ -155,78 +191,3 @@ class OrganiserWeb:
 
     def session(self, request: web.Request) -> Session:
         return request[SESSION_KEY]
-
-    async def events(self, request: web.Request) -> web.StreamResponse:
-        session = self.session(request)
-        language = await self.language(request, session.user_id)
-        source = self.source()
-        now = self.services.clock.now()
-        found = []
-        if source is not None:
-            found = await source.meetings_ending(now - timedelta(days=90), now + timedelta(days=365))
-        zone = ZoneInfo(self.services.config.community.timezone)
-        upcoming: list[dict[str, Any]] = []
-        past: list[dict[str, Any]] = []
-        for m in sorted(found, key=lambda m: m.starts_at):
-            when = m.starts_at.astimezone(zone).strftime("%d-%m-%Y %H:%M")
-            row = {"id": m.id, "title": m.title, "when": when}
-            (upcoming if m.ends_at >= now else past).append(row)
-        return self.page("events.html", language, upcoming=upcoming, past=past[::-1], csrf=session.csrf)
-
-    async def event(self, request: web.Request) -> web.StreamResponse:
-        session = self.session(request)
-        language = await self.language(request, session.user_id)
-        service = self.accreditation()
-        if service is None:
-            return await self.refused(request, "refused.no_accreditation")
-        try:
-            meeting = await service.meeting(int(request.match_info["id"]))
-            attendees = await service.attendees(meeting, language)
-        except UserError:
-            raise web.HTTPNotFound() from None
-        zone = ZoneInfo(self.services.config.community.timezone)
-        rows = [
-            {
-                "user_id": a.user_id,
-                "name": a.name,
-                "checked_in": a.checked_in_at.astimezone(zone).strftime("%H:%M") if a.checked_in_at else "",
-            }
-            for a in attendees
-        ]
-        when = meeting.starts_at.astimezone(zone).strftime("%d-%m-%Y %H:%M")
-        return self.page("event.html", language, meeting=meeting, when=when, rows=rows, csrf=session.csrf)
-
-    async def attended(self, request: web.Request) -> web.StreamResponse:
-        service = self.accreditation()
-        if service is None:
-            return await self.refused(request, "refused.no_accreditation")
-        event_id = int(request.match_info["id"])
-        user_id = str((await request.post()).get("user_id", "")).strip()
-        if user_id.startswith("@") and ":" in user_id:
-            try:
-                await service.mark_attended(event_id, user_id)
-            except UserError:
-                raise web.HTTPNotFound() from None
-        raise web.HTTPSeeOther(f"/events/{event_id}")
-
-    async def presence_csv(self, request: web.Request) -> web.StreamResponse:
-        session = self.session(request)
-        language = await self.language(request, session.user_id)
-        service = self.accreditation()
-        if service is None:
-            return await self.refused(request, "refused.no_accreditation")
-        try:
-            report = await service.presence_lists(
-                int(request.match_info["id"]), language, exported_by=session.user_id
-            )
-        except UserError:
-            raise web.HTTPNotFound() from None
-        from commands.accreditation.service import slug
-
-        name = f"presentie-{report.meeting.starts_at.date().isoformat()}-{slug(report.meeting.title)}.csv"
-        return web.Response(
-            text=report.csv,
-            content_type="text/csv",
-            charset="utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
-        )

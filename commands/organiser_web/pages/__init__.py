@@ -1,3 +1,3 @@
-"""The organisers' web page, one module per page, each with ``register(app, web)`` that
-adds its routes to the application :meth:`~commands.organiser_web.web.OrganiserWeb.application`
-builds."""
+"""The pages of the organisers' web page, one module each; every module has a
+``register(app, shell)`` that adds its routes and returns its navigation links
+(:func:`commands.organiser_web.web.page_modules` lists them)."""

@@ -6,15 +6,13 @@ exactly as from the chat. Moderators only. Read through
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 from aiohttp import web
 
 from commands.organiser_web.page_sources import CasusQueueSource, casus_queue_source
 from commands.organiser_web.pages.access import moderators_only
-
-if TYPE_CHECKING:
-    from commands.organiser_web.web import OrganiserWeb
+from commands.organiser_web.web import NavLink, OrganiserWeb
 
 NOTICES = ("approved", "declined", "gone", "no_reason")
 """What the queue says after a decision (``?approved=12`` and so on)."""
@@ -45,7 +43,7 @@ class CasusQueuePage:
             notice=notice,
             csrf=session.csrf,
             moderator=True,
-            nav="casus",
+            here="casus",
         )
 
     async def decide(self, request: web.Request) -> web.StreamResponse:
@@ -67,7 +65,8 @@ class CasusQueuePage:
         raise web.HTTPSeeOther(f"/casus?{outcome}={submission_id}&lang={language}")
 
 
-def register(app: web.Application, site: OrganiserWeb) -> None:
+def register(app: web.Application, site: OrganiserWeb) -> Sequence[NavLink]:
     page = CasusQueuePage(site)
     app.router.add_get("/casus", moderators_only(site, page.queue))
     app.router.add_post("/casus/{id:\\d+}/{decision:approve|decline}", moderators_only(site, page.decide))
+    return [NavLink("/casus", "nav.casus", moderators_only=True)]

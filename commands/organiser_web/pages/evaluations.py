@@ -4,7 +4,7 @@ events feature's :class:`~commands.organiser_web.page_sources.EvaluationSource`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -12,9 +12,7 @@ from babel.numbers import format_decimal
 
 from commands.organiser_web.page_sources import EvaluationSource, evaluation_source
 from commands.organiser_web.pages.access import is_moderator
-
-if TYPE_CHECKING:
-    from commands.organiser_web.web import OrganiserWeb
+from commands.organiser_web.web import NavLink, OrganiserWeb
 
 
 def average(value: float | None, language: str) -> str:
@@ -50,7 +48,12 @@ class EvaluationPages:
             for m in meetings
         ]
         return site.page(
-            "evaluations.html", language, rows=rows, csrf=session.csrf, moderator=moderator, nav="evaluations"
+            "evaluations.html",
+            language,
+            rows=rows,
+            csrf=session.csrf,
+            moderator=moderator,
+            here="evaluations",
         )
 
     async def meeting(self, request: web.Request) -> web.StreamResponse:
@@ -90,11 +93,12 @@ class EvaluationPages:
             groups=groups,
             csrf=session.csrf,
             moderator=moderator,
-            nav="evaluations",
+            here="evaluations",
         )
 
 
-def register(app: web.Application, site: OrganiserWeb) -> None:
+def register(app: web.Application, site: OrganiserWeb) -> Sequence[NavLink]:
     pages = EvaluationPages(site)
     app.router.add_get("/evaluations", pages.index)
     app.router.add_get("/evaluations/{id:\\d+}", pages.meeting)
+    return [NavLink("/evaluations", "nav.evaluations")]

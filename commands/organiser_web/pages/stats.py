@@ -4,8 +4,9 @@ stats feature's :class:`~commands.organiser_web.page_sources.StatsReportSource`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -14,9 +15,7 @@ from bot.errors import UserError
 from bot.i18n import format_date
 from commands.organiser_web.page_sources import CHART_KINDS, StatsReportSource, stats_report_source
 from commands.organiser_web.pages.access import moderators_only
-
-if TYPE_CHECKING:
-    from commands.organiser_web.web import OrganiserWeb
+from commands.organiser_web.web import NavLink, OrganiserWeb
 
 DATE_FORMATS = ("%Y-%m-%d", "%d-%m-%Y", "%d/%m/%Y")
 """What the date field sends (ISO), and what someone types where it is a plain text box."""
@@ -63,7 +62,7 @@ class StatsPage:
         values: dict[str, Any] = {
             "csrf": session.csrf,
             "moderator": True,
-            "nav": "stats",
+            "here": "stats",
             "since": request.query.get("from") or first.isoformat(),
             "until": request.query.get("to") or last.isoformat(),
             "error": None,
@@ -102,7 +101,8 @@ class StatsPage:
         return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "no-store"})
 
 
-def register(app: web.Application, site: OrganiserWeb) -> None:
+def register(app: web.Application, site: OrganiserWeb) -> Sequence[NavLink]:
     page = StatsPage(site)
     app.router.add_get("/stats", moderators_only(site, page.show))
     app.router.add_get("/stats/{kind}.png", moderators_only(site, page.chart))
+    return [NavLink("/stats", "nav.stats", moderators_only=True)]

@@ -5,12 +5,11 @@ guard, CSRF on forms, escaping, the attendance mark and the presence CSV."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from bot.app import App
 from bot.clock import FakeClock
@@ -23,26 +22,6 @@ pytestmark = pytest.mark.both_databases
 
 LINK = re.compile(r"http://web\.test(/login/[A-Za-z0-9_-]+)")
 ONE_LINE = '!event nieuw titel="Casus <b>FML</b>" datum=13-04-2027 tijd=09:30-13:00 plaats=Utrecht'
-
-
-@pytest.fixture
-async def app(tmp_path: Path, clock: FakeClock, db_url: str) -> AsyncIterator[App]:
-    built = await quick_app(
-        tmp_path,
-        clock,
-        db_url,
-        {"welcome": "!welcome", "events": "!events"},
-        web={"listen": "127.0.0.1:8087", "public_url": "http://web.test"},
-    )
-    yield built
-    await built.stop()
-
-
-@pytest.fixture
-async def client(app: App) -> AsyncIterator[TestClient]:
-    feature = next(f for f in app.features if isinstance(f, OrganiserWebFeature))
-    async with TestClient(TestServer(feature.web.application())) as test_client:
-        yield test_client
 
 
 async def ask_link(app: App, transport: FakeTransport, user: UserId = ALICE) -> str:
@@ -109,7 +88,9 @@ async def test_attendance_needs_the_csrf_token_and_text_is_escaped(
     refused = await client.post(f"/events/{event_id}/attended", data={"user_id": str(BOB)})
     assert refused.status == 403 and "niet van deze pagina" in await refused.text()
     assert await events_attendance(app, event_id) == []
-    done = await client.post(f"/events/{event_id}/attended", data={"user_id": str(BOB), "csrf": csrf.group(1)})
+    done = await client.post(
+        f"/events/{event_id}/attended", data={"user_id": str(BOB), "csrf": csrf.group(1)}
+    )
     assert done.status == 200 and await events_attendance(app, event_id) == [BOB]
     csv_answer = await client.get(f"/events/{event_id}/presence.csv")
     assert csv_answer.status == 200 and "attachment" in csv_answer.headers["Content-Disposition"]
@@ -126,7 +107,9 @@ async def events_attendance(app: App, event_id: int) -> list[str]:
     return [a.user_id for a in await source.attendance(event_id)]
 
 
-async def test_the_server_starts_and_stops_with_the_feature(tmp_path: Path, clock: FakeClock, db_url: str) -> None:
+async def test_the_server_starts_and_stops_with_the_feature(
+    tmp_path: Path, clock: FakeClock, db_url: str
+) -> None:
     import socket
 
     import aiohttp
