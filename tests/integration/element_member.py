@@ -198,6 +198,30 @@ class ElementMember:
         self._proc = None
 
 
+async def new_identity(
+    homeserver: str, user_id: str, password: str, log_path: Path, timeout: float = 60
+) -> str:
+    """Reset ``user_id``'s cross-signing keys from an Element-stack login, as "Reset
+    identity" in Element does; returns the new master key id. The login is logged out."""
+    node = shutil.which("node")
+    assert node is not None
+    args = ["new-identity", "--homeserver", homeserver, "--user", user_id, "--password", password]
+    with log_path.open("ab") as log:
+        proc = await asyncio.create_subprocess_exec(
+            node, str(SCRIPT), *args, cwd=FOLDER, stdout=asyncio.subprocess.PIPE, stderr=log
+        )
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            raise AssertionError(f"resetting {user_id}'s identity took more than {timeout}s") from None
+    records = [json.loads(line) for line in out.splitlines() if line.startswith(b"{")]
+    found = [r for r in records if r.get("event") == "identity"]
+    assert proc.returncode == 0 and found and found[0]["master_key"], (proc.returncode, records)
+    return str(found[0]["master_key"])
+
+
 async def device_is_cross_signed(homeserver: str, access_token: str, user_id: str, device_id: str) -> bool:
     """Whether ``device_id`` of ``user_id`` carries a signature by the user's self-signing
     key, as the homeserver publishes it (``/keys/query``): what Element checks."""

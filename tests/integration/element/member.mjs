@@ -1,12 +1,17 @@
 // A member with Element's own crypto stack: matrix-js-sdk with its Rust crypto
 // (@matrix-org/matrix-sdk-crypto-wasm), the code Element Web and Desktop run.
 //
-// Driven by tests/integration/test_element_client.py. One subcommand:
+// Driven by tests/integration/test_element_client.py. Two subcommands:
 //
 //   node member.mjs member --homeserver URL --user @u:hs --password PW --bot @bot:hs [--strict]
+//   node member.mjs new-identity --homeserver URL --user @u:hs --password PW
 //
-// It logs in, bootstraps cross-signing for the member (password UIA), optionally turns
-// on "exclude insecure devices", and then reads commands on stdin, one a line:
+// new-identity logs in, resets the account's cross-signing keys (as "Reset identity" in
+// Element does), logs out and stops: a test uses it on the bot's account to get a bot
+// whose device its owner's current keys did not sign.
+//
+// member logs in, bootstraps cross-signing for the member (password UIA), optionally
+// turns on "exclude insecure devices", and then reads commands on stdin, one a line:
 //
 //   dm            open an encrypted DM with the bot the way Element does
 //   send TEXT     send TEXT in that DM
@@ -64,8 +69,13 @@ const { values: opts, positionals } = parseArgs({
         strict: { type: "boolean", default: false },
     },
 });
-if (positionals[0] !== "member" || !opts.homeserver || !opts.user || !opts.password || !opts.bot) {
-    process.stderr.write("usage: node member.mjs member --homeserver URL --user ID --password PW --bot ID [--strict]\n");
+const subcommand = positionals[0];
+const known = subcommand === "new-identity" || (subcommand === "member" && opts.bot);
+if (!known || !opts.homeserver || !opts.user || !opts.password) {
+    process.stderr.write(
+        "usage: node member.mjs member --homeserver URL --user ID --password PW --bot ID [--strict]\n" +
+            "       node member.mjs new-identity --homeserver URL --user ID --password PW\n",
+    );
     process.exit(2);
 }
 
@@ -126,6 +136,12 @@ await synced;
 // signed, as Element sets up on first login. A member who is cross-signed is what makes
 // "exclude insecure devices" meaningful (its own devices are trusted).
 await crypto.bootstrapCrossSigning({ setupNewCrossSigning: true, authUploadDeviceSigningKeys: passwordAuth });
+if (subcommand === "new-identity") {
+    emit({ event: "identity", master_key: (await crypto.getCrossSigningKeyId()) ?? null });
+    client.stopClient();
+    await client.logout(true); // the device goes; the new keys stay on the account
+    process.exit(0);
+}
 if (opts.strict) {
     // Element's "Exclude insecure devices when sending/receiving messages" (MSC4153).
     crypto.setDeviceIsolationMode(new OnlySignedDevicesIsolationMode());
