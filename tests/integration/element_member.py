@@ -200,9 +200,9 @@ class ElementMember:
 
 async def new_identity(
     homeserver: str, user_id: str, password: str, log_path: Path, timeout: float = 60
-) -> str:
+) -> None:
     """Reset ``user_id``'s cross-signing keys from an Element-stack login, as "Reset
-    identity" in Element does; returns the new master key id. The login is logged out."""
+    identity" in Element does. The login is logged out; the new keys stay."""
     node = shutil.which("node")
     assert node is not None
     args = ["new-identity", "--homeserver", homeserver, "--user", user_id, "--password", password]
@@ -217,20 +217,28 @@ async def new_identity(
             await proc.wait()
             raise AssertionError(f"resetting {user_id}'s identity took more than {timeout}s") from None
     records = [json.loads(line) for line in out.splitlines() if line.startswith(b"{")]
-    found = [r for r in records if r.get("event") == "identity"]
-    assert proc.returncode == 0 and found and found[0]["master_key"], (proc.returncode, records)
-    return str(found[0]["master_key"])
+    assert proc.returncode == 0 and {"event": "identity"} in records, (proc.returncode, records)
 
 
-async def device_is_cross_signed(homeserver: str, access_token: str, user_id: str, device_id: str) -> bool:
-    """Whether ``device_id`` of ``user_id`` carries a signature by the user's self-signing
-    key, as the homeserver publishes it (``/keys/query``): what Element checks."""
+async def published_keys(homeserver: str, access_token: str, user_id: str) -> dict[str, Any]:
+    """What the homeserver tells members' clients about ``user_id``'s keys (``/keys/query``)."""
     url = f"{homeserver}/_matrix/client/v3/keys/query"
     headers = {"Authorization": f"Bearer {access_token}"}
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as session:
         async with session.post(url, json={"device_keys": {user_id: []}}, headers=headers) as resp:
-            body = await resp.json()
-    self_signing = body.get("self_signing_keys", {}).get(user_id, {}).get("keys", {})
-    device = body.get("device_keys", {}).get(user_id, {}).get(device_id, {})
+            body: dict[str, Any] = await resp.json()
+    return body
+
+
+def master_key(keys: dict[str, Any], user_id: str) -> str | None:
+    found = list(keys.get("master_keys", {}).get(user_id, {}).get("keys", {}).values())
+    return str(found[0]) if found else None
+
+
+def device_is_cross_signed(keys: dict[str, Any], user_id: str, device_id: str) -> bool:
+    """Whether ``device_id`` carries a signature by the user's current self-signing key:
+    what Element checks before it trusts the device."""
+    self_signing = keys.get("self_signing_keys", {}).get(user_id, {}).get("keys", {})
+    device = keys.get("device_keys", {}).get(user_id, {}).get(device_id, {})
     signatures = device.get("signatures", {}).get(user_id, {})
     return any(key_id in signatures for key_id in self_signing)

@@ -26,7 +26,14 @@ from bot.config import Config
 from bot.devtools.synapse import LocalSynapse
 
 from .conftest import Accounts, BotRunner
-from .element_member import ElementMember, device_is_cross_signed, element_stack_missing, new_identity
+from .element_member import (
+    ElementMember,
+    device_is_cross_signed,
+    element_stack_missing,
+    master_key,
+    new_identity,
+    published_keys,
+)
 from .test_encryption import config_for, stored_device
 
 # The stack is checked (and installed) first, so a machine without Node skips at once.
@@ -68,15 +75,18 @@ async def element_member(
         await member.close()
 
 
+async def bot_keys(synapse: LocalSynapse, accounts: Accounts) -> dict[str, Any]:
+    """The bot account's keys as the homeserver gives them to a member's client."""
+    login = await synapse.login(accounts.user_id("ivy"), accounts.passwords["ivy"])
+    return await published_keys(synapse.base_url, login["access_token"], accounts.user_id("kennisbrug"))
+
+
 async def bot_is_cross_signed(synapse: LocalSynapse, accounts: Accounts, config: Config) -> bool:
-    """Whether the running bot's device is signed by its self-signing key, as the
-    homeserver publishes it to members' clients."""
+    """Whether the running bot's device is signed by its account's self-signing key."""
     device = await stored_device(config)
     assert device is not None, "the bot has no device yet"
-    login = await synapse.login(accounts.user_id("ivy"), accounts.passwords["ivy"])
-    return await device_is_cross_signed(
-        synapse.base_url, login["access_token"], accounts.user_id("kennisbrug"), device
-    )
+    keys = await bot_keys(synapse, accounts)
+    return device_is_cross_signed(keys, accounts.user_id("kennisbrug"), device)
 
 
 def summary(record: dict[str, Any]) -> str:
@@ -147,8 +157,13 @@ async def test_strict_member_and_a_bot_not_cross_signed_is_told_within_seconds(
             # A bot that signs its own device at start: someone with the bot's password
             # resets its identity in another client; until the bot signs again, its device
             # is not signed by the account's keys, which is the case this test is about.
-            bot_user, bot_password = accounts.user_id("kennisbrug"), accounts.passwords["kennisbrug"]
-            await new_identity(synapse.base_url, bot_user, bot_password, tmp_path / "bot-identity.log")
+            bot_user = accounts.user_id("kennisbrug")
+            before = master_key(await bot_keys(synapse, accounts), bot_user)
+            log = tmp_path / "bot-identity.log"
+            await new_identity(synapse.base_url, bot_user, accounts.passwords["kennisbrug"], log)
+            after = master_key(await bot_keys(synapse, accounts), bot_user)
+            print(f"[element strict] the bot's account has a new identity: master key {before} -> {after}")
+            assert after is not None and after != before
             assert not await bot_is_cross_signed(synapse, accounts, config)
         member: ElementMember = await element_member(strict=True)
         await member.open_dm()
