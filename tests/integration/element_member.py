@@ -73,6 +73,7 @@ class ElementMember:
         self._proc: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
+        self.start_s = 0.0
 
     async def start(self, strict: bool = False, timeout: float = 60) -> Record:
         """Start the member; it logs in and sets up cross-signing. Returns its "ready" line."""
@@ -90,7 +91,10 @@ class ElementMember:
         )
         log.close()  # the child holds its own descriptor
         self._reader = asyncio.create_task(self._read())
-        return await self.expect(lambda r: r["event"] == "ready", timeout)
+        started = time.monotonic()
+        ready = await self.expect(lambda r: r["event"] == "ready", timeout)
+        self.start_s = time.monotonic() - started  # login, Rust crypto, cross-signing
+        return ready
 
     async def _read(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None
