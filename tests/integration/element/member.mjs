@@ -146,12 +146,12 @@ if (opts.strict) {
     // Element's "Exclude insecure devices when sending/receiving messages" (MSC4153).
     crypto.setDeviceIsolationMode(new OnlySignedDevicesIsolationMode());
 }
-const status = await crypto.getCrossSigningStatus();
+const own = await crypto.getDeviceVerificationStatus(client.getUserId(), client.getDeviceId());
 emit({
     event: "ready",
     user_id: client.getUserId(),
     device_id: client.getDeviceId(),
-    cross_signing: status.publicKeysOnDevice && status.privateKeysInSecretStorage !== undefined,
+    cross_signing: Boolean(own?.crossSigningVerified), // this device signed by the member's keys
     strict: opts.strict,
 });
 
