@@ -64,7 +64,7 @@ element-deps:
 	@if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then \
 		echo "node/npm missing (install Node 20 or newer with npm): the Element client tests will skip"; \
 	elif [ ! -f $(ELEMENT)/node_modules/.package-lock.json ] || [ $(ELEMENT)/package-lock.json -nt $(ELEMENT)/node_modules/.package-lock.json ]; then \
-		(cd $(ELEMENT) && npm ci --no-audit --no-fund --loglevel=error) || echo "npm ci failed: the Element client tests will skip"; \
+		(cd $(ELEMENT) && npm ci --no-audit --no-fund --loglevel=error --fetch-retries=1 --fetch-timeout=30000) || echo "npm ci failed: the Element client tests will skip"; \
 	fi
 
 lint: $(STAMP)

@@ -47,7 +47,15 @@ def element_stack_missing() -> str | None:
         return None
     try:
         done = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            [
+                npm,
+                "ci",
+                "--no-audit",
+                "--no-fund",
+                "--loglevel=error",
+                "--fetch-retries=1",
+                "--fetch-timeout=30000",
+            ],
             cwd=FOLDER,
             capture_output=True,
             text=True,
@@ -56,8 +64,13 @@ def element_stack_missing() -> str | None:
     except subprocess.TimeoutExpired:
         return f"npm ci in {FOLDER} took more than {NPM_TIMEOUT_S:.0f}s: the Element client tests skip"
     if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-        return f"npm ci in {FOLDER} failed ({' / '.join(tail)}): the Element client tests skip"
+        # npm's first error lines say what went wrong (a code, the address); the rest is advice.
+        said = [
+            line
+            for line in (done.stderr or done.stdout).splitlines()
+            if line.removeprefix("npm error").strip()
+        ][:2]
+        return f"npm ci in {FOLDER} failed ({' / '.join(said)}): the Element client tests skip"
     return None
 
 
