@@ -22,8 +22,11 @@
 // its decryption changes (a late key), with its shield as Element would draw it.
 // Logs of the SDK go to stderr, so stdout stays machine-readable.
 
+import { createInterface } from "node:readline";
+import { parseArgs } from "node:util";
+
 // Node 20 lacks Promise.withResolvers (Node 22 has it), which the SDK calls: the shim
-// comes before the SDK is imported.
+// comes before the SDK is imported (dynamically, below: static imports run first).
 if (typeof Promise.withResolvers !== "function") {
     Promise.withResolvers = function withResolvers() {
         let resolve, reject;
@@ -40,14 +43,14 @@ const { logger } = await import("matrix-js-sdk/lib/logger.js");
 const { EventShieldColour, EventShieldReason, OnlySignedDevicesIsolationMode } = await import(
     "matrix-js-sdk/lib/crypto-api/index.js"
 );
-import { createInterface } from "node:readline";
-import { parseArgs } from "node:util";
 
-// The SDK logs through loglevel to stdout by default: keep stdout for our JSON lines.
+// The SDK logs to the console, i.e. stdout: its warnings and errors go to stderr instead
+// (MEMBER_SDK_LOG=debug for everything), so stdout carries only our JSON lines.
+const verbose = process.env.MEMBER_SDK_LOG === "debug";
 for (const method of ["trace", "debug", "info", "log", "warn", "error"]) {
-    logger[method] = (...args) => process.stderr.write(`[sdk ${method}] ${args.map(String).join(" ")}\n`);
+    const shown = verbose || method === "warn" || method === "error";
+    logger[method] = shown ? (...args) => process.stderr.write(`[sdk ${method}] ${args.join(" ")}\n`) : () => {};
 }
-logger.setLevel?.(process.env.MEMBER_SDK_LOG ?? "warn");
 
 const MEGOLM = "m.megolm.v1.aes-sha2";
 
