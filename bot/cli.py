@@ -11,6 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
+from bot.cli_cross_sign import add_cross_sign_command
 from bot.config import Config, load_config
 from bot.errors import (
     CommunitySetupError,
@@ -304,6 +305,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     health.add_argument("--config", type=Path, required=True)
     health.set_defaults(func=cmd_health)
     add_operator_commands(sub)
+    add_cross_sign_command(sub)
     return parser
 
 
@@ -447,7 +449,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
     if config.matrix.store_key and not manifest.store_key_in_database:
         print(
             "note: the crypto store key is not in the database (matrix.store_key or "
-            "KENNISBRUG_MATRIX_STORE_KEY): keep it with the backup, the store is unreadable without it"
+            "KENNISBRUG_MATRIX_STORE_KEY): keep it with the backup, the store and the bot's "
+            "cross-signing keys are unreadable without it"
         )
     return 0
 

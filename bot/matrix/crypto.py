@@ -10,6 +10,8 @@ nio does the cryptography (vodozemac). This module decides the rest:
   ``core_state`` (never nio's built-in default). The
   device id and token are kept by :mod:`bot.matrix.client`, so a restart opens the same
   store and no key is lost.
+- **Cross-signed.** At every start the device is signed by the account's
+  self-signing key (:mod:`bot.matrix.cross_signing_setup`), so clients trust it.
 - **Housekeeping after every sync**, as ``sync_forever`` would do it: upload one-time
   keys, query changed devices, claim keys for new Olm sessions, send queued to-device
   messages (key requests).
@@ -52,6 +54,7 @@ from bot.errors import ConfigError, TransportError
 from bot.ids import RoomId, UserId
 from bot.locks import KeyedLocks
 from bot.matrix.client import BotClient
+from bot.matrix.cross_signing_setup import CrossSigning
 from bot.matrix.device_trust import DeviceTrust
 from bot.matrix.homeserver_calls import TRANSIENT_EXCEPTIONS, request
 from bot.matrix.store_erasure import erase_from_store
@@ -107,6 +110,7 @@ class Crypto:
         self.pending = PendingDecryptions(db, config.matrix.undecryptable_wait_s)
         self._sharing: KeyedLocks[str] = KeyedLocks()
         self.trust = DeviceTrust(client, db, clock, config.matrix.trust, self._own)
+        self.cross_signing = CrossSigning(client, config, db, self._secrets)
         if isinstance(client, BotClient):
             client.keys_observer = self.trust.observe
 
@@ -157,7 +161,9 @@ class Crypto:
         )
         await self.pending.load()
         await self.trust.start()
-        await self.housekeeping()
+        await self.housekeeping()  # the device's keys are published before they are signed
+        account = self._client.olm.account
+        await self.cross_signing.at_start(account.identity_keys["ed25519"], account.sign)
 
     def report_to(self, handler: EventHandler) -> None:
         """Where new devices are reported (the core's handler, once the sync loop runs)."""
