@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed-$(shell cksum requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint postgres-server poppler chromium bench bench-encrypted bench-directory bench-buddy bench-events bench-commands bench-retention bench-guard bench-scale bench-web lock clean-demo
+.PHONY: demo test lint postgres-server poppler chromium element-deps bench bench-encrypted bench-directory bench-buddy bench-events bench-commands bench-retention bench-guard bench-scale bench-web lock clean-demo
 
 $(STAMP):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,7 @@ demo: $(STAMP)
 # (one Synapse; tests/conftest.py groups them), the unit tests fill the other. TEST_WORKERS=0
 # runs everything in one process.
 TEST_WORKERS ?= 2
-test: $(STAMP) lint postgres-server poppler chromium
+test: $(STAMP) lint postgres-server poppler chromium element-deps
 	$(PY) -m pytest -m "not slow" $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
 
 # Only the slow tests: homeserver outages of 15 s and 2 min, a 2 min SIGSTOP, about
@@ -58,6 +58,18 @@ chromium:
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	else echo "chromium missing (install the 'chromium' package): the browser test will skip"; fi
+
+# A member on Element's own crypto stack (matrix-js-sdk with its Rust crypto) is a Node
+# script in tests/integration/element: its npm packages come from the committed lockfile
+# (npm ci), again when the lockfile changed. Node 20 or newer is not in Debian 12's
+# packages (it has 18): without it the Element client tests skip.
+ELEMENT := tests/integration/element
+element-deps:
+	@if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then \
+		echo "node/npm missing (install Node 20 or newer with npm): the Element client tests will skip"; \
+	elif [ ! -f $(ELEMENT)/node_modules/.package-lock.json ] || [ $(ELEMENT)/package-lock.json -nt $(ELEMENT)/node_modules/.package-lock.json ]; then \
+		(cd $(ELEMENT) && npm ci --no-audit --no-fund --loglevel=error --fetch-retries=1 --fetch-timeout=30000) || echo "npm ci failed: the Element client tests will skip"; \
+	fi
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

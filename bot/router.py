@@ -312,5 +312,9 @@ class Router:
                 reply_to=event.event_id,
                 mentions=() if event.is_direct else (event.sender,),
                 txn_id=f"kb.undecryptable.{event.event_id}",
+                # An app that withholds its keys from the bot's device will not decrypt
+                # what that device sends either (Element's "exclude insecure devices"):
+                # this fixed text goes unencrypted, so the member can read it.
+                in_the_clear=kind == "withheld",
             )
         )

@@ -196,6 +196,10 @@ class OutgoingMessage:
     # An edit of an earlier message of the bot (an event card showing the places left).
     # Sent directly, never through the outbox.
     replaces: EventId | None = None
+    # Sent unencrypted even in an encrypted room: only for a fixed text with nothing
+    # personal in it, that a member must read when their app will not decrypt the bot's
+    # messages (it withheld its key because the bot's device is not verified for it).
+    in_the_clear: bool = False
 
 
 @dataclass(frozen=True)

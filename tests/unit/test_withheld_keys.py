@@ -174,8 +174,11 @@ async def test_the_member_is_told_what_to_do_in_their_language(app: App, transpo
     await app.router.dispatch(report)
     assert len(transport.sent) == 1
     assert "Verifieer mij" in transport.sent[0].plain and transport.sent[0].reply_to == "$1"
+    # An app that withholds its keys will not decrypt the bot's messages either: in the clear.
+    assert transport.sent[0].in_the_clear
     # Not a refusal (the device has no key, or no Olm session): the usual notice, at once.
     await app.router.dispatch(
         Undecryptable(EventId("$2"), RoomId("!dm-alice"), UserId(ALICE), NOW, True, withheld="m.no_olm")
     )
     assert "Stuur het gerust nog een keer" in transport.sent[1].plain
+    assert not transport.sent[1].in_the_clear
