@@ -23,11 +23,11 @@ demo: $(STAMP)
 	$(PY) run_bot.py demo
 
 # Two workers (the machine's two cores): the real-homeserver tests stay together on one
-# (one Synapse; tests/conftest.py groups them), the unit tests fill the other. TEST_WORKERS=0
-# runs everything in one process.
+# (one Synapse; the scheduler in tests/conftest.py), the unit tests fill the other.
+# TEST_WORKERS=0 runs everything in one process.
 TEST_WORKERS ?= 2
 test: $(STAMP) lint postgres-server poppler chromium element-deps
-	$(PY) -m pytest -m "not slow" $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
+	$(PY) -m pytest -m "not slow" $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS))
 
 # Only the slow tests: homeserver outages of 15 s and 2 min, a 2 min SIGSTOP, about
 # 100 s of rate limiting (tests/RELIABILITY.md). CI runs it after make test.

@@ -177,13 +177,19 @@ def transport(app: App) -> FakeTransport:
     return app.transport
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # `make test` runs the suite on two workers (pytest-xdist, --dist loadgroup). The
-    # real-homeserver tests share one worker, so one Synapse serves them and the unit
-    # tests fill the other core; without xdist the mark does nothing. tryfirst: xdist
-    # reads the mark in its own hook of the same name.
-    integration = Path(__file__).resolve().parent / "integration"
-    for item in items:
-        if integration in Path(str(item.path)).parents:
-            item.add_marker(pytest.mark.xdist_group("homeserver"))
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """`make test` runs the suite on two workers (pytest-xdist, the machine's two cores).
+    The real-homeserver tests go to one worker together, so one Synapse serves them, and
+    the unit test modules fill the other core (and this one, once the homeserver's tests
+    are done). xdist's own ``--dist loadgroup`` cannot do it with pytest 9.2, whose node
+    ids no longer take xdist's group suffix."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class HomeserverTestsTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.startswith("tests/integration/"):
+                return "homeserver"
+            return nodeid.split("::", 1)[0]  # a unit test module, with its module fixtures
+
+    return HomeserverTestsTogether(config, log)
