@@ -27,8 +27,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import holidays as public_holidays
-
 from bot.config import Config
 from bot.content import Professions
 from bot.errors import ConfigError
@@ -116,11 +114,23 @@ def _invite_hours(value: Any, scope: Scope) -> float:
     return float(value)
 
 
+def _holiday_countries() -> set[str]:
+    """The country codes the holidays library has calendars for.
+
+    From its registry, without loading a calendar: ``list_supported_countries()`` imports
+    all 250 (about 20 MB and seconds at every start, for a check of one code)."""
+    from holidays.registry import COUNTRIES
+
+    # Each entry: the class name, then its codes (ISO alpha-2, alpha-3, aliases as UK)
+    # and other class names (HolidaysAX).
+    return {code for names in COUNTRIES.values() for code in names[1:] if code.isupper() and len(code) <= 3}
+
+
 def _holidays(value: Any, scope: Scope) -> str | None:
     """A country code the holidays library knows (NL), or none."""
     if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "geen", "")):
         return None
-    if not isinstance(value, str) or value.strip().upper() not in public_holidays.list_supported_countries():
+    if not isinstance(value, str) or value.strip().upper() not in _holiday_countries():
         raise Invalid(f"{value!r} is no country code the holidays library knows (e.g. NL), or none")
     return value.strip().upper()
 
@@ -193,6 +203,8 @@ class CasusSettings(Settings):
             return False
         if self.holidays is None:
             return True
+        import holidays as public_holidays  # lazily: the library is large, and this runs rarely
+
         return day not in public_holidays.country_holidays(self.holidays, years=day.year)
 
     def next_posts(self, schedule: ThemeSchedule, after: datetime, timezone: str, n: int) -> list[datetime]:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import hmac
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import jinja2
 from aiohttp import web
 
 from bot.errors import UserError
@@ -21,6 +21,8 @@ from bot.ids import UserId
 from commands.organiser_web.store import Session, WebStore
 
 if TYPE_CHECKING:
+    import jinja2
+
     from bot.services import Services
     from commands.accreditation.service import AccreditationService
     from commands.accreditation.sources import AttendanceSource
@@ -36,7 +38,14 @@ class OrganiserWeb:
     def __init__(self, services: Services, store: WebStore) -> None:
         self.services = services
         self.store = store
-        self.templates = jinja2.Environment(
+
+    @cached_property
+    def templates(self) -> jinja2.Environment:
+        # jinja2 only once a page is served: most bots never switch the web page on,
+        # and the import costs every start some 8 MB.
+        import jinja2
+
+        return jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"),
             autoescape=True,
             undefined=jinja2.StrictUndefined,
