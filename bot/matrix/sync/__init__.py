@@ -161,13 +161,17 @@ class SyncLoop:
         self._stop.clear()
         token = await self._resume()
         backoff = Backoff(INITIAL_BACKOFF_S, self._config.matrix.max_retry_wait_s)
-        # Resuming from a token: ask once for the full state so nio's room cache (power
-        # levels, names) is complete; Synapse answers such a sync at once.
-        full_state = token is not None
+        # Resuming from a token is an incremental sync, never the full state: with
+        # thousands of DMs the full state made a restart nearly as slow as a fresh login
+        # (every room's state parsed and validated by nio). Nothing needs it: a room nio
+        # has not seen this run is read from the homeserver when it matters (its power
+        # levels in RoomManager.power_level, its members and encryption before a send in
+        # Crypto.prepare_send, which nio marks encrypted from its store), and recorded
+        # DMs are known from the database.
         failures = 0
         try:
             while not self._stop.is_set():
-                resp = await self._next_batch(token, full_state, backoff)
+                resp = await self._next_batch(token, backoff)
                 if resp is _RETRY:
                     continue
                 if not isinstance(resp, SyncResponse):
@@ -180,7 +184,6 @@ class SyncLoop:
                 failures = 0
                 token = resp.next_batch
                 self._batch_completed(token)
-                full_state = False
                 backoff.reset()
         finally:
             await self._ledger.final_checkpoint()
@@ -190,11 +193,11 @@ class SyncLoop:
         self._first_start = await self.record_first_start()
         return await self._ledger.resume()
 
-    async def _next_batch(self, token: str | None, full_state: bool, backoff: Backoff) -> object:
+    async def _next_batch(self, token: str | None, backoff: Backoff) -> object:
         """The next ``SyncResponse``; ``_RETRY`` after a pause for a passing failure, None
         when a stop was requested. A rejected token raises :class:`InvalidCredentials`."""
         try:
-            resp = await self._fetch(token, full_state)
+            resp = await self._fetch(token)
         except TRANSIENT_EXCEPTIONS as exc:
             await self._pause(backoff.next(), type(exc).__name__)
             return _RETRY
@@ -256,7 +259,7 @@ class SyncLoop:
         self.last_sync_ok = self._clock.now()
         self.synced.set()
 
-    async def _fetch(self, token: str | None, full_state: bool) -> Any:
+    async def _fetch(self, token: str | None) -> Any:
         """One ``/sync``; None when a stop was requested while waiting."""
         matrix = self._config.matrix
         timeout_ms = matrix.sync_timeout_ms
@@ -270,7 +273,6 @@ class SyncLoop:
                 timeout=timeout_ms,  # never 0: nio would then poll in a tight loop
                 since=token,
                 sync_filter=self.sync_filter(),
-                full_state=True if full_state else None,
             )
         )
         stopper = asyncio.ensure_future(self._stop.wait())
