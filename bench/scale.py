@@ -98,8 +98,9 @@ class BotProcess:
 
 
 class Bench:
-    def __init__(self, work: Path, synapse: LocalSynapse, rounds: int) -> None:
+    def __init__(self, work: Path, synapse: LocalSynapse, rounds: int, profile: Path | None = None) -> None:
         self.work = work
+        self.profile = profile
         self.synapse = synapse
         self.rounds = rounds
         self.password = secrets.token_urlsafe(12)
@@ -259,7 +260,10 @@ class Bench:
         finally:
             await baseline.stop()
         attendees = [m.user_id for m in self.members[:500]]
-        row.update(await fanouts(self.config, self.synapse, self.bot_token.token, self.dms, attendees))
+        profile_to = self.profile / str(size) if self.profile is not None else None
+        row.update(
+            await fanouts(self.config, self.synapse, self.bot_token.token, self.dms, attendees, profile_to)
+        )
 
     async def latencies(self, row: dict[str, Any]) -> None:
         echo = self.echo(ECHO, ECHO_TRIGGER)
@@ -310,7 +314,8 @@ def table(rows: dict[int, dict[str, Any]], sizes: list[int]) -> list[str]:
         ("!help encrypted DM p50 (ms)", "dm_p50", ".0f"),
         ("  p95 (ms)", "dm_p95", ".0f"),
         ("  echo bot, plain DM p50 (ms)", "dm_echo_p50", ".0f"),
-        ("digest: planned", "digest_planned", ".0f"),
+        ("digest: subscribers", "digest_subscribers", ".0f"),
+        ("  planned (a digest with something in it)", "digest_planned", ".0f"),
         ("  delivered (on the homeserver)", "digest_delivered", ".0f"),
         ("  until the last arrived (s)", "digest_last_s", ".1f"),
         ("  bot sends per second", "digest_rate", ".0f"),
@@ -377,7 +382,7 @@ async def main(args: argparse.Namespace) -> None:
         }
     synapse = LocalSynapse(options)
     await synapse.start(timeout=120)
-    bench = Bench(work, synapse, args.rounds)
+    bench = Bench(work, synapse, args.rounds, args.profile)
     started = time.perf_counter()
     try:
         await bench.prepare()
@@ -413,4 +418,7 @@ if __name__ == "__main__":
     parser.add_argument("--sizes", default="500,2000,5000", help="community sizes, grown in this order")
     parser.add_argument("--rounds", type=int, default=40, help="!help round trips per room and bot")
     parser.add_argument("--synapse-db", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument(
+        "--profile", type=Path, help="folder for pyinstrument profiles of the digest and the reminder"
+    )
     asyncio.run(main(parser.parse_args()))
