@@ -20,6 +20,9 @@ casus:
 
 from __future__ import annotations
 
+import ast
+import functools
+import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -114,16 +117,32 @@ def _invite_hours(value: Any, scope: Scope) -> float:
     return float(value)
 
 
-def _holiday_countries() -> set[str]:
+@functools.cache
+def _holiday_countries() -> frozenset[str]:
     """The country codes the holidays library has calendars for.
 
-    From its registry, without loading a calendar: ``list_supported_countries()`` imports
-    all 250 (about 20 MB and seconds at every start, for a check of one code)."""
-    from holidays.registry import COUNTRIES
-
-    # Each entry: the class name, then its codes (ISO alpha-2, alpha-3, aliases as UK)
-    # and other class names (HolidaysAX).
-    return {code for names in COUNTRIES.values() for code in names[1:] if code.isupper() and len(code) <= 3}
+    Read from the library's registry file without importing the library: its import
+    costs every start about 6 MB (all its calendars), and ``list_supported_countries()``
+    loads all 250 countries (about 20 MB and seconds), for the check of one code.
+    """
+    spec = importlib.util.find_spec("holidays")  # finds the package without running it
+    if spec is None or not spec.submodule_search_locations:
+        raise Invalid("the holidays library is not installed")
+    registry = Path(next(iter(spec.submodule_search_locations))) / "registry.py"
+    for node in ast.parse(registry.read_text("utf-8")).body:
+        if isinstance(node, ast.AnnAssign | ast.Assign):
+            targets = [node.target] if isinstance(node, ast.AnnAssign) else node.targets
+            if any(isinstance(t, ast.Name) and t.id == "COUNTRIES" for t in targets) and node.value:
+                entries: dict[str, tuple[str, ...]] = ast.literal_eval(node.value)
+                # Each entry: the class name, then its codes (ISO alpha-2, alpha-3,
+                # aliases as UK) and other class names (HolidaysAX).
+                return frozenset(
+                    code
+                    for names in entries.values()
+                    for code in names[1:]
+                    if code.isupper() and len(code) <= 3
+                )
+    raise Invalid(f"no COUNTRIES in {registry}: an unknown version of the holidays library")
 
 
 def _holidays(value: Any, scope: Scope) -> str | None:

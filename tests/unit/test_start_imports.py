@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[2]
-HEAVY = ("fpdf", "PIL", "segno", "jinja2", "textual", "matplotlib", "icalendar", "alembic")
+HEAVY = ("fpdf", "PIL", "segno", "jinja2", "textual", "matplotlib", "icalendar", "alembic", "holidays")
 
 SCRIPT = """
 import asyncio, json, sys
@@ -45,3 +45,13 @@ def test_a_start_loads_no_heavy_library_it_does_not_need(tmp_path: Path) -> None
     found = json.loads(out.stdout.strip().splitlines()[-1])
     assert [name for name in HEAVY if name in found["loaded"]] == []
     assert found["calendars"] == 0, "the holiday calendars of every country were loaded"
+
+
+def test_the_holiday_country_check_knows_what_the_library_knows() -> None:
+    """The config check reads the library's registry without importing it: the same codes."""
+    import holidays
+
+    from commands.casus.settings import _holiday_countries
+
+    assert _holiday_countries() == set(holidays.list_supported_countries())
+    assert {"NL", "NLD", "BE", "DE", "UK"} <= _holiday_countries()
