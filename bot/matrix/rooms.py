@@ -86,6 +86,9 @@ class RoomManager:
         # seen in the sync: a digest to thousands then asks the homeserver nothing per
         # member (it asked twice per member, the joined-rooms list growing with them).
         self._dm_checked: set[RoomId] = set()
+        # Each member's DM as last returned: while it is in ``_dm_checked`` a fan-out to
+        # hundreds (a reminder, the digest) reads no database row per member either.
+        self._dm_of: dict[UserId, RoomId] = {}
 
     # ------------------------------------------------------------------ knowledge
 
@@ -296,15 +299,17 @@ class RoomManager:
 
     async def direct_room(self, user_id: UserId) -> RoomId:
         """The recorded DM with ``user_id`` if the bot is still in it, else a new one."""
+        known = self._dm_of.get(user_id)
+        if known is not None and known in self._dm_checked:
+            return known
         async with self._dm_locks.hold(user_id):
             async with self._db.session() as session:
                 row = await session.get(DirectRoom, user_id)
             if row is not None:
                 recorded = RoomId(row.room_id)
-                if recorded in self._dm_checked:
-                    return recorded
-                if await self._dm_usable(recorded, user_id):
+                if recorded in self._dm_checked or await self._dm_usable(recorded, user_id):
                     self._dm_checked.add(recorded)
+                    self._dm_of[user_id] = recorded
                     return recorded
             resp = await request(
                 lambda: self._client.room_create(
@@ -322,6 +327,7 @@ class RoomManager:
             log.info("created direct chat %s", room_id)
             await self._direct.record(user_id, room_id)
             self._dm_checked.add(room_id)  # the bot and the member it invited, nobody else
+            self._dm_of[user_id] = room_id
             return room_id
 
     async def _dm_usable(self, room_id: RoomId, user_id: UserId) -> bool:
@@ -373,6 +379,7 @@ class RoomManager:
         two are in it, it is still recognised as a direct chat by its size.
         """
         async with self._dm_locks.hold(user_id):
+            self._dm_of.pop(user_id, None)
             self._dm_checked.difference_update(await self._direct.forget_member(user_id))
 
     # -------------------------------------------------------------------- invites
@@ -403,6 +410,7 @@ class RoomManager:
                 if await self._only_the_two_of_us(room_id, inviter):
                     log.info("accepted a direct chat invite to %s", room_id)
                     await self._direct.record(inviter, room_id)
+                    self._dm_of.pop(inviter, None)  # their DM is this one now
                 else:
                     # "Direct" in name only: others are in it, so nothing private goes there.
                     log.info("leaving %s: a direct chat invite into a room with other members", room_id)

@@ -1,0 +1,84 @@
+"""A fan-out to hundreds of members asks the database nothing per member once each DM is
+known and checked; a membership change in the DM, or the member forgotten, asks again."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from bot.config import Config, parse_config
+from bot.ids import RoomId, UserId
+from bot.matrix.rooms import RoomManager
+from bot.room_directory import RoomDirectory
+from bot.storage.database import Database
+from bot.storage.models import Base, DirectRoom
+
+MEMBER = UserId("@lid:localhost")
+DM = RoomId("!dm:localhost")
+
+
+class CountingDatabase:
+    """The real database, counting the sessions opened on it."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.sessions = 0
+
+    def session(self) -> Any:
+        self.sessions += 1
+        return self.db.session()
+
+
+@pytest_asyncio.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+    async with database.engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    async with database.transaction() as session:
+        session.add(DirectRoom(user_id=MEMBER, room_id=DM, created_at=datetime.now(UTC)))
+    yield database
+    await database.dispose()
+
+
+def config(tmp_path: Path) -> Config:
+    raw = {
+        "matrix": {"homeserver": "http://127.0.0.1:1", "user_id": "@kennisbrug:localhost", "password": "x"},
+        "database": {"url": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"},
+        "community": {},
+        "rooms": {"welcome": "#welkom:localhost"},
+    }
+    return parse_config(raw, tmp_path / "config.yaml", env={})
+
+
+@pytest.fixture
+def counting(db: Database) -> CountingDatabase:
+    return CountingDatabase(db)
+
+
+async def test_a_checked_dm_is_returned_from_memory(tmp_path: Path, counting: CountingDatabase) -> None:
+    rooms = RoomManager(None, config(tmp_path), counting, None, RoomDirectory())  # type: ignore[arg-type]
+    rooms._dm_checked.add(DM)  # checked before: only the bot and the member are in it
+    assert await rooms.direct_room(MEMBER) == DM
+    assert counting.sessions == 1
+    for _ in range(5):
+        assert await rooms.direct_room(MEMBER) == DM
+    assert counting.sessions == 1, "no database read per message once the DM is known"
+
+    # Someone came or went in the DM: the record is read (and the room checked) again.
+    checks: list[RoomId] = []
+
+    async def usable(room_id: RoomId, user_id: UserId) -> bool:
+        checks.append(room_id)  # asks the homeserver who is in it
+        return True
+
+    rooms._dm_usable = usable  # type: ignore[method-assign]
+    rooms.note_room_events(DM, [{"type": "m.room.member", "state_key": "@ander:localhost", "content": {}}])
+    assert await rooms.direct_room(MEMBER) == DM
+    assert (counting.sessions, checks) == (2, [DM])
+    assert await rooms.direct_room(MEMBER) == DM
+    assert (counting.sessions, checks) == (2, [DM]), "checked again, then from memory again"
