@@ -172,8 +172,14 @@ class Bench:
         await client.sync(timeout=1000, full_state=True)
         await self.probe.round_trip(self.welcome, "!help", BOT, timeout=120)
         (self.work / "reply.json").write_text(json.dumps(self.probe.last_reply))
-        self.rows[0] = {"idle_mib": bot.rss_mib()}
+        self.rows[0] = {"idle_first_mib": bot.rss_mib()}
         self.dm = await self.prober.open_dm(encrypted=True)
+        await bot.stop()
+        # Idle memory as a bot runs for weeks: a restart, the schema already migrated
+        # (the first start above also ran every migration, with Alembic loaded).
+        bot = self.bot()
+        await self.probe.round_trip(self.welcome, "!help", BOT, timeout=300)
+        self.rows[0]["idle_mib"] = bot.rss_mib()
         await bot.stop()
         # The echo bot's own account: in the welcome room and in a plain DM with the prober.
         self.echo_dm = (await client.room_create(name="echo", invite=[ECHO])).room_id
@@ -288,6 +294,13 @@ class Bench:
             await echo.stop()
 
 
+def idle_line(row: dict[str, Any]) -> str:
+    return (
+        f"idle resident memory, no members: {row['idle_mib']:.0f} MiB after a restart "
+        f"({row['idle_first_mib']:.0f} MiB at the first start, which migrates; goal <= 100 MB)"
+    )
+
+
 def table(rows: dict[int, dict[str, Any]], sizes: list[int]) -> list[str]:
     def cell(size: int, key: str, fmt: str) -> str:
         value = rows.get(size, {}).get(key)
@@ -361,7 +374,7 @@ def projection(rows: dict[int, dict[str, Any]], sizes: list[int], target: int = 
 
 
 async def main(args: argparse.Namespace) -> None:
-    sizes = sorted(int(s) for s in args.sizes.split(","))
+    sizes = sorted(int(s) for s in args.sizes.split(",") if s.strip())  # none: idle memory only
     # nio complains about each direct chat's answer schema; the chats work, the lines
     # would hide the figures (as in bench/events_reminders.py).
     logging.getLogger("nio.responses").setLevel(logging.CRITICAL)
@@ -387,9 +400,7 @@ async def main(args: argparse.Namespace) -> None:
     try:
         await bench.prepare()
         await bench.first_start()
-        print(
-            f"idle resident memory, no members: {bench.rows[0]['idle_mib']:.0f} MiB (goal <= 100)", flush=True
-        )
+        print(idle_line(bench.rows[0]), flush=True)
         for size in sizes:
             grow_s = await bench.grow(size)
             print(f"community of {size:,}: set up in {grow_s:.0f} s", flush=True)
@@ -405,9 +416,10 @@ async def main(args: argparse.Namespace) -> None:
     print(
         f"\nSynapse on {args.synapse_db}; whole run {time.perf_counter() - started:.0f} s; work folder {work}"
     )
-    print(f"idle resident memory, no members: {bench.rows[0]['idle_mib']:.0f} MiB")
+    print(idle_line(bench.rows[0]))
     print("\n".join(table(bench.rows, sizes)))
-    print("\n".join(projection(bench.rows, sizes)))
+    if sizes:
+        print("\n".join(projection(bench.rows, sizes)))
     print(GOALS)
 
 

@@ -89,6 +89,10 @@ class RoomManager:
         # Each member's DM as last returned: while it is in ``_dm_checked`` a fan-out to
         # hundreds (a reminder, the digest) reads no database row per member either.
         self._dm_of: dict[UserId, RoomId] = {}
+        # Rooms the homeserver said the bot is in, for those nio has not synced this run
+        # (after a restart's incremental sync, most DMs): one list for all of them
+        # instead of one per DM checked (the list grows with every member).
+        self._joined_known: set[RoomId] = set()
 
     # ------------------------------------------------------------------ knowledge
 
@@ -131,8 +135,23 @@ class RoomManager:
         self._note_creators(room_id, sources)
         if any(source.get("type") == "m.room.power_levels" for source in sources):
             self._power_levels_seen.add(room_id)
-        if room_id in self._dm_checked and any(source.get("type") == "m.room.member" for source in sources):
+        if room_id in self._dm_checked and any(self._changes_dm(room_id, source) for source in sources):
             self._dm_checked.discard(room_id)  # someone came or went: check again before the next DM
+
+    def _changes_dm(self, room_id: RoomId, source: Mapping[str, Any]) -> bool:
+        """Whether a synced event may have changed who is in a checked DM.
+
+        The bot or the member joined (or invited) is no change: with lazy-loaded members
+        every sync that carries the DM's messages also carries their senders' member
+        events, and counting those made a reminder right after the digest ask the
+        homeserver for the state of every DM again.
+        """
+        if source.get("type") != "m.room.member":
+            return False
+        content = source.get("content")
+        membership = content.get("membership") if isinstance(content, Mapping) else None
+        the_two = {self._own, self._direct.member_of(room_id)}
+        return source.get("state_key") not in the_two or membership not in ("join", "invite")
 
     def _note_creators(self, room_id: RoomId, sources: Sequence[Mapping[str, Any]]) -> None:
         for source in sources:
@@ -145,6 +164,7 @@ class RoomManager:
         self._direct.forget_room(room_id)
         self._power_levels_seen.discard(room_id)
         self._dm_checked.discard(room_id)
+        self._joined_known.discard(room_id)
 
     async def power_level(self, room_id: RoomId, user_id: UserId) -> int:
         """The user's power level; nio's state cache when it has the room, else the homeserver."""
@@ -451,10 +471,11 @@ class RoomManager:
     async def _is_joined(self, room_id: RoomId) -> bool:
         """Whether the bot is in the room: from the sync when it has the room (the list of
         joined rooms grows with every member's DM), else from the homeserver."""
-        if self._client.next_batch and room_id in self._client.rooms:
+        if (self._client.next_batch and room_id in self._client.rooms) or room_id in self._joined_known:
             return True
-        # Not synced yet (a room created a moment ago): ask the homeserver.
-        return room_id in await self.joined_rooms()
+        # Not synced this run, or a room created a moment ago: ask the homeserver.
+        self._joined_known = await self.joined_rooms()
+        return room_id in self._joined_known
 
     async def joined_rooms(self) -> set[RoomId]:
         resp = await request(self._client.joined_rooms, "listing joined rooms")

@@ -82,3 +82,22 @@ async def test_a_checked_dm_is_returned_from_memory(tmp_path: Path, counting: Co
     assert (counting.sessions, checks) == (2, [DM])
     assert await rooms.direct_room(MEMBER) == DM
     assert (counting.sessions, checks) == (2, [DM]), "checked again, then from memory again"
+
+
+def member_event(user: str, membership: str) -> dict[str, Any]:
+    return {"type": "m.room.member", "state_key": user, "content": {"membership": membership}}
+
+
+async def test_lazy_loaded_members_of_the_two_keep_the_dm_checked(tmp_path: Path, db: Database) -> None:
+    """A sync carrying the DM's messages carries their senders' member events too (lazy
+    loading): no change, no new check; anyone else, or one of the two leaving, is."""
+    rooms = RoomManager(None, config(tmp_path), db, None, RoomDirectory())  # type: ignore[arg-type]
+    rooms._direct.note(DM, MEMBER)
+    rooms._dm_checked.add(DM)
+    rooms.note_room_events(DM, [member_event("@kennisbrug:localhost", "join"), member_event(MEMBER, "join")])
+    assert DM in rooms._dm_checked
+    rooms.note_room_events(DM, [member_event("@ander:localhost", "join")])
+    assert DM not in rooms._dm_checked
+    rooms._dm_checked.add(DM)
+    rooms.note_room_events(DM, [member_event(MEMBER, "leave")])
+    assert DM not in rooms._dm_checked
