@@ -252,6 +252,8 @@ async def test_a_restart_resumes_with_an_incremental_lazy_sync(
     resumed = homeserver.sync_queries[first_run]
     assert resumed.get("since") == "s1"
     assert "full_state" not in resumed
+    assert resumed.get("timeout") == "1", "the catch-up answers at once, even in a quiet community"
+    assert homeserver.sync_queries[first_run + 1].get("timeout") == "1000", "then the long poll"
     sync_filter = json.loads(resumed["filter"])
     assert sync_filter["room"]["state"]["lazy_load_members"] is True
 

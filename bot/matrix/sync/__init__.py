@@ -68,6 +68,9 @@ from bot.transport import EventHandler
 
 log = logging.getLogger(__name__)
 
+#: The first sync of a run: a timeout of 1 ms, so Synapse answers at once (never 0:
+#: nio would then send no timeout at all).
+FIRST_SYNC_TIMEOUT_MS = 1
 #: What :meth:`SyncLoop._next_batch` returns after pausing for a passing failure.
 _RETRY = object()
 
@@ -102,6 +105,7 @@ class SyncLoop:
         self.synced = asyncio.Event()
         self._stop = asyncio.Event()
         self._first_start: datetime | None = None
+        self._catching_up = True
         self._ledger = EventLedger(db, clock)
         self._gaps = GapFiller(client, self._own, self._ledger, self._cutoff)
         self._waiting = UndecryptableWait(crypto, self._ledger, rooms, clock, self._stop)
@@ -160,6 +164,7 @@ class SyncLoop:
     async def run(self, handler: EventHandler) -> None:
         self._stop.clear()
         token = await self._resume()
+        self._catching_up = True
         backoff = Backoff(INITIAL_BACKOFF_S, self._config.matrix.max_retry_wait_s)
         # Resuming from a token is an incremental sync, never the full state: with
         # thousands of DMs the full state made a restart nearly as slow as a fresh login
@@ -184,6 +189,7 @@ class SyncLoop:
                 failures = 0
                 token = resp.next_batch
                 self._batch_completed(token)
+                self._catching_up = False
                 backoff.reset()
         finally:
             await self._ledger.final_checkpoint()
@@ -262,7 +268,11 @@ class SyncLoop:
     async def _fetch(self, token: str | None) -> Any:
         """One ``/sync``; None when a stop was requested while waiting."""
         matrix = self._config.matrix
-        timeout_ms = matrix.sync_timeout_ms
+        # The first sync of a run answers at once: it only catches up. The full state
+        # asked for on a resume used to make Synapse answer at once; an incremental sync
+        # with the long-poll timeout would instead wait in a quiet community, and the
+        # bot would not count as synced (nor start what waits for that) until then.
+        timeout_ms = FIRST_SYNC_TIMEOUT_MS if self._catching_up else matrix.sync_timeout_ms
         if self._crypto is not None:
             # A message waiting for its key is explained on time, even in a quiet room.
             due = self._crypto.pending.seconds_to_next_deadline(self._clock.now())
