@@ -224,7 +224,7 @@ async def main(rounds: int, block: int, log_level: str, profile: Path | None = N
                 continue
             proc.terminate()
             try:
-                proc.wait(timeout=10)
+                proc.wait(timeout=60 if profile else 10)  # pyinstrument writes its profile at exit
             except subprocess.TimeoutExpired:
                 proc.kill()
         await synapse.stop()
