@@ -93,6 +93,10 @@ class RoomManager:
         # (after a restart's incremental sync, most DMs): one list for all of them
         # instead of one per DM checked (the list grows with every member).
         self._joined_known: set[RoomId] = set()
+        # Power levels read from the homeserver for rooms whose state the sync did not
+        # carry (after a restart's incremental sync: the space, quiet rooms), kept until
+        # the sync shows a new power-levels event; every !help checks the space's.
+        self._levels_read: dict[RoomId, Mapping[str, Any]] = {}
 
     # ------------------------------------------------------------------ knowledge
 
@@ -135,6 +139,7 @@ class RoomManager:
         self._note_creators(room_id, sources)
         if any(source.get("type") == "m.room.power_levels" for source in sources):
             self._power_levels_seen.add(room_id)
+            self._levels_read.pop(room_id, None)
         if room_id in self._dm_checked and any(self._changes_dm(room_id, source) for source in sources):
             self._dm_checked.discard(room_id)  # someone came or went: check again before the next DM
 
@@ -165,13 +170,14 @@ class RoomManager:
         self._power_levels_seen.discard(room_id)
         self._dm_checked.discard(room_id)
         self._joined_known.discard(room_id)
+        self._levels_read.pop(room_id, None)
 
     async def power_level(self, room_id: RoomId, user_id: UserId) -> int:
         """The user's power level; nio's state cache when it has the room, else the homeserver."""
         room = self._client.rooms.get(room_id)
         cached = room is not None and room_id in self._power_levels_seen and room_id in self._creators
-        levels: Mapping[str, Any] = {}
-        if not cached:
+        levels: Mapping[str, Any] = self._levels_read.get(room_id, {})
+        if not cached and room_id not in self._levels_read:
             resp = await request(
                 lambda: self._client.room_get_state(room_id), f"reading the state of {room_id}"
             )
@@ -183,6 +189,7 @@ class RoomManager:
                 if source.get("type") == "m.room.power_levels" and source.get("state_key") == "":
                     content = source.get("content")
                     levels = content if isinstance(content, Mapping) else {}
+            self._levels_read[room_id] = levels
         version, creators = self._creators.get(room_id, ("1", frozenset()))
         if user_id in creators and events.creators_have_power(version):
             return CREATOR_POWER_LEVEL

@@ -1,5 +1,7 @@
-"""A fan-out to hundreds of members asks the database nothing per member once each DM is
-known and checked; a membership change in the DM, or the member forgotten, asks again."""
+"""What the room manager keeps in memory instead of asking again: a fan-out to hundreds of
+members asks the database nothing per member once each DM is known and checked (a
+membership change in the DM asks again), and power levels read from the homeserver are
+kept until the sync shows new ones."""
 
 from __future__ import annotations
 
@@ -101,3 +103,38 @@ async def test_lazy_loaded_members_of_the_two_keep_the_dm_checked(tmp_path: Path
     rooms._dm_checked.add(DM)
     rooms.note_room_events(DM, [member_event(MEMBER, "leave")])
     assert DM not in rooms._dm_checked
+
+
+class StateReadingClient:
+    """A client whose rooms nio has not synced: power levels come from ``/state``."""
+
+    def __init__(self) -> None:
+        self.rooms: dict[str, object] = {}
+        self.state_reads = 0
+        self.moderator_level = 50
+
+    async def room_get_state(self, room_id: str) -> Any:
+        from nio import RoomGetStateResponse
+
+        self.state_reads += 1
+        levels = {"users": {"@mod:localhost": self.moderator_level}, "users_default": 0}
+        events = [{"type": "m.room.power_levels", "state_key": "", "content": levels}]
+        return RoomGetStateResponse(events, room_id)
+
+
+async def test_power_levels_read_from_the_homeserver_are_kept_until_they_change(
+    tmp_path: Path, db: Database
+) -> None:
+    """After a restart's incremental sync the space's state is not in nio's cache; every
+    !help checks roles there, and must not read the space's whole state each time."""
+    client = StateReadingClient()
+    rooms = RoomManager(client, config(tmp_path), db, None, RoomDirectory())  # type: ignore[arg-type]
+    space = RoomId("!space:localhost")
+    for _ in range(3):
+        assert await rooms.power_level(space, UserId("@mod:localhost")) == 50
+        assert await rooms.power_level(space, MEMBER) == 0
+    assert client.state_reads == 1
+    client.moderator_level = 0
+    rooms.note_room_events(space, [{"type": "m.room.power_levels", "state_key": "", "content": {}}])
+    assert await rooms.power_level(space, UserId("@mod:localhost")) == 0
+    assert client.state_reads == 2
