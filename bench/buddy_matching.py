@@ -22,17 +22,43 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from commands.buddy.matching import BuddyQuery, Candidate, CandidatePool
 
 PROFESSIONS = [
-    "bedrijfsarts", "verzekeringsarts", "arboarts", "arbeidsdeskundige", "re-integratieprofessional",
-    "jobcoach", "hr-professional", "casemanager", "ervaringsdeskundige", "anders",
+    "bedrijfsarts",
+    "verzekeringsarts",
+    "arboarts",
+    "arbeidsdeskundige",
+    "re-integratieprofessional",
+    "jobcoach",
+    "hr-professional",
+    "casemanager",
+    "ervaringsdeskundige",
+    "anders",
 ]
 LEVELS = ["frisse-blik", "ervaren", "diepgaand"]
 REGIONS = [
-    "groningen", "friesland", "drenthe", "overijssel", "flevoland", "gelderland", "utrecht",
-    "noord-holland", "zuid-holland", "zeeland", "noord-brabant", "limburg", "landelijk",
+    "groningen",
+    "friesland",
+    "drenthe",
+    "overijssel",
+    "flevoland",
+    "gelderland",
+    "utrecht",
+    "noord-holland",
+    "zuid-holland",
+    "zeeland",
+    "noord-brabant",
+    "limburg",
+    "landelijk",
 ]
 THEMES = [
-    "buikpijndossiers", "kanker-en-werk", "neurodiversiteit", "mentale-gezondheid", "fml-en-belastbaarheid",
-    "poortwachter-uwv-gemeenten", "demedicaliseren", "technologie-en-ai", "samenwerking-in-de-keten",
+    "buikpijndossiers",
+    "kanker-en-werk",
+    "neurodiversiteit",
+    "mentale-gezondheid",
+    "fml-en-belastbaarheid",
+    "poortwachter-uwv-gemeenten",
+    "demedicaliseren",
+    "technologie-en-ai",
+    "samenwerking-in-de-keten",
 ]
 DAYS = ["ma", "di", "wo", "do", "vr"]
 TODAY = date(2027, 3, 16)

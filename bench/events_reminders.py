@@ -397,7 +397,10 @@ async def main() -> None:
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument("--baseline-rounds", type=int, default=5, help="bursts for the homeserver baseline")
     parser.add_argument(
-        "--concurrency", type=int, default=None, help="matrix.outbox_concurrency (default: the example config's)"
+        "--concurrency",
+        type=int,
+        default=None,
+        help="matrix.outbox_concurrency (default: the example config's)",
     )
     parser.add_argument(
         "--spacing", type=float, default=8.0, help="seconds between their due times (one fan-out each)"

@@ -115,7 +115,8 @@ def long_texts(size: int) -> dict[str, str]:
 
 def timing(old: Screen | None, runs: int) -> None:
     header = f"{'text':<18}" + "".join(
-        f"{f'{size // 1000} kB now':>12}" + (f"{f'{size // 1000} kB old':>12}" if old else "") for size in SIZES
+        f"{f'{size // 1000} kB now':>12}" + (f"{f'{size // 1000} kB old':>12}" if old else "")
+        for size in SIZES
     )
     print(f"\ntime per text in ms (best of {runs}):")
     print(header)

@@ -215,7 +215,8 @@ async def record(db: Database, dms: dict[str, str], new: Sequence[Account], seed
             insert(DigestSubscription),
             [{"user_id": u, "enabled": True, "rhythm": "weekly", "updated_at": long_ago} for u in users],
         )
-        # An open question to every profession, so every subscriber's digest has a section.
+        # Two open questions (from different askers) to every profession, so every
+        # subscriber's digest has a section: a member is not shown their own question.
         await session.execute(
             insert(Question),
             [
@@ -231,6 +232,6 @@ async def record(db: Database, dms: dict[str, str], new: Sequence[Account], seed
                     "rounds": 1,
                     "created_at": now - timedelta(days=1),
                 }
-                for i, profession in enumerate(PROFESSIONS)
+                for i, profession in enumerate(PROFESSIONS * 2)
             ],
         )

@@ -39,6 +39,10 @@ class DirectChatRecords:
     def __contains__(self, room_id: object) -> bool:
         return room_id in self._members
 
+    def member_of(self, room_id: RoomId) -> UserId | None:
+        """The member whose direct chat ``room_id`` is (None: not a recorded DM)."""
+        return self._members.get(room_id)
+
     def note(self, room_id: RoomId, user_id: UserId) -> None:
         """Remember a direct chat in memory only (one the bot just created)."""
         self._members[room_id] = user_id

@@ -86,6 +86,17 @@ class RoomManager:
         # seen in the sync: a digest to thousands then asks the homeserver nothing per
         # member (it asked twice per member, the joined-rooms list growing with them).
         self._dm_checked: set[RoomId] = set()
+        # Each member's DM as last returned: while it is in ``_dm_checked`` a fan-out to
+        # hundreds (a reminder, the digest) reads no database row per member either.
+        self._dm_of: dict[UserId, RoomId] = {}
+        # Rooms the homeserver said the bot is in, for those nio has not synced this run
+        # (after a restart's incremental sync, most DMs): one list for all of them
+        # instead of one per DM checked (the list grows with every member).
+        self._joined_known: set[RoomId] = set()
+        # Power levels read from the homeserver for rooms whose state the sync did not
+        # carry (after a restart's incremental sync: the space, quiet rooms), kept until
+        # the sync shows a new power-levels event; every !help checks the space's.
+        self._levels_read: dict[RoomId, Mapping[str, Any]] = {}
 
     # ------------------------------------------------------------------ knowledge
 
@@ -128,8 +139,24 @@ class RoomManager:
         self._note_creators(room_id, sources)
         if any(source.get("type") == "m.room.power_levels" for source in sources):
             self._power_levels_seen.add(room_id)
-        if room_id in self._dm_checked and any(source.get("type") == "m.room.member" for source in sources):
+            self._levels_read.pop(room_id, None)
+        if room_id in self._dm_checked and any(self._changes_dm(room_id, source) for source in sources):
             self._dm_checked.discard(room_id)  # someone came or went: check again before the next DM
+
+    def _changes_dm(self, room_id: RoomId, source: Mapping[str, Any]) -> bool:
+        """Whether a synced event may have changed who is in a checked DM.
+
+        The bot or the member joined (or invited) is no change: with lazy-loaded members
+        every sync that carries the DM's messages also carries their senders' member
+        events, and counting those made a reminder right after the digest ask the
+        homeserver for the state of every DM again.
+        """
+        if source.get("type") != "m.room.member":
+            return False
+        content = source.get("content")
+        membership = content.get("membership") if isinstance(content, Mapping) else None
+        the_two = {self._own, self._direct.member_of(room_id)}
+        return source.get("state_key") not in the_two or membership not in ("join", "invite")
 
     def _note_creators(self, room_id: RoomId, sources: Sequence[Mapping[str, Any]]) -> None:
         for source in sources:
@@ -142,13 +169,15 @@ class RoomManager:
         self._direct.forget_room(room_id)
         self._power_levels_seen.discard(room_id)
         self._dm_checked.discard(room_id)
+        self._joined_known.discard(room_id)
+        self._levels_read.pop(room_id, None)
 
     async def power_level(self, room_id: RoomId, user_id: UserId) -> int:
         """The user's power level; nio's state cache when it has the room, else the homeserver."""
         room = self._client.rooms.get(room_id)
         cached = room is not None and room_id in self._power_levels_seen and room_id in self._creators
-        levels: Mapping[str, Any] = {}
-        if not cached:
+        levels: Mapping[str, Any] = self._levels_read.get(room_id, {})
+        if not cached and room_id not in self._levels_read:
             resp = await request(
                 lambda: self._client.room_get_state(room_id), f"reading the state of {room_id}"
             )
@@ -160,6 +189,7 @@ class RoomManager:
                 if source.get("type") == "m.room.power_levels" and source.get("state_key") == "":
                     content = source.get("content")
                     levels = content if isinstance(content, Mapping) else {}
+            self._levels_read[room_id] = levels
         version, creators = self._creators.get(room_id, ("1", frozenset()))
         if user_id in creators and events.creators_have_power(version):
             return CREATOR_POWER_LEVEL
@@ -296,15 +326,17 @@ class RoomManager:
 
     async def direct_room(self, user_id: UserId) -> RoomId:
         """The recorded DM with ``user_id`` if the bot is still in it, else a new one."""
+        known = self._dm_of.get(user_id)
+        if known is not None and known in self._dm_checked:
+            return known
         async with self._dm_locks.hold(user_id):
             async with self._db.session() as session:
                 row = await session.get(DirectRoom, user_id)
             if row is not None:
                 recorded = RoomId(row.room_id)
-                if recorded in self._dm_checked:
-                    return recorded
-                if await self._dm_usable(recorded, user_id):
+                if recorded in self._dm_checked or await self._dm_usable(recorded, user_id):
                     self._dm_checked.add(recorded)
+                    self._dm_of[user_id] = recorded
                     return recorded
             resp = await request(
                 lambda: self._client.room_create(
@@ -322,6 +354,7 @@ class RoomManager:
             log.info("created direct chat %s", room_id)
             await self._direct.record(user_id, room_id)
             self._dm_checked.add(room_id)  # the bot and the member it invited, nobody else
+            self._dm_of[user_id] = room_id
             return room_id
 
     async def _dm_usable(self, room_id: RoomId, user_id: UserId) -> bool:
@@ -374,6 +407,7 @@ class RoomManager:
         two are in it, it is still recognised as a direct chat by its size.
         """
         async with self._dm_locks.hold(user_id):
+            self._dm_of.pop(user_id, None)
             dropped = await self._direct.forget_member(user_id)
             self._dm_checked.difference_update(dropped)
             return dropped
@@ -406,6 +440,7 @@ class RoomManager:
                 if await self._only_the_two_of_us(room_id, inviter):
                     log.info("accepted a direct chat invite to %s", room_id)
                     await self._direct.record(inviter, room_id)
+                    self._dm_of.pop(inviter, None)  # their DM is this one now
                 else:
                     # "Direct" in name only: others are in it, so nothing private goes there.
                     log.info("leaving %s: a direct chat invite into a room with other members", room_id)
@@ -446,10 +481,11 @@ class RoomManager:
     async def _is_joined(self, room_id: RoomId) -> bool:
         """Whether the bot is in the room: from the sync when it has the room (the list of
         joined rooms grows with every member's DM), else from the homeserver."""
-        if self._client.next_batch and room_id in self._client.rooms:
+        if (self._client.next_batch and room_id in self._client.rooms) or room_id in self._joined_known:
             return True
-        # Not synced yet (a room created a moment ago): ask the homeserver.
-        return room_id in await self.joined_rooms()
+        # Not synced this run, or a room created a moment ago: ask the homeserver.
+        self._joined_known = await self.joined_rooms()
+        return room_id in self._joined_known
 
     async def joined_rooms(self) -> set[RoomId]:
         resp = await request(self._client.joined_rooms, "listing joined rooms")

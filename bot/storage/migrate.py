@@ -45,17 +45,19 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import Script, ScriptDirectory
-from alembic.script.revision import ResolutionError
-from sqlalchemy.engine import Connection
+from typing import TYPE_CHECKING
 
 from bot.errors import KennisbrugError
+from bot.storage import schema_fingerprint
 from bot.storage.database import Database
 from bot.storage.models import Base
+
+if TYPE_CHECKING:
+    # Alembic itself is imported where a migration runs: a start whose schema is
+    # unchanged needs none of it (schema_fingerprint).
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import Script, ScriptDirectory
+    from sqlalchemy.engine import Connection
 
 log = logging.getLogger(__name__)
 
@@ -149,15 +151,15 @@ def tables_of(schema: FeatureSchema) -> set[str]:
 
 def alembic_config(schemas: Sequence[FeatureSchema] | None = None) -> AlembicConfig:
     """Alembic's configuration in code: the shared environment, one version folder per schema."""
+    from alembic.config import Config as AlembicConfig
+
     schemas = feature_schemas() if schemas is None else schemas
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     # Newlines cannot occur in a folder name; spaces and colons can. '%' would be
     # taken for interpolation by the config parser.
     cfg.set_main_option("path_separator", "newline")
-    cfg.set_main_option(
-        "version_locations", "\n".join(str(s.versions).replace("%", "%%") for s in schemas)
-    )
+    cfg.set_main_option("version_locations", "\n".join(str(s.versions).replace("%", "%%") for s in schemas))
     cfg.attributes["schemas"] = list(schemas)
     return cfg
 
@@ -180,6 +182,8 @@ def head_revisions(features: Iterable[str] = ()) -> tuple[str, ...]:
     once one that ``depends_on`` it is applied (as :data:`SHARED_HISTORY_HEAD` after
     a feature's first revision of its own).
     """
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(alembic_config(feature_schemas(features)))
     heads = set(script.get_heads())
     below: set[str] = set()
@@ -200,6 +204,8 @@ def _describe(heads: Iterable[str]) -> str | None:
 
 
 def _heads(connection: Connection) -> tuple[str, ...]:
+    from alembic.runtime.migration import MigrationContext
+
     return tuple(sorted(MigrationContext.configure(connection).get_current_heads()))
 
 
@@ -214,6 +220,8 @@ async def current_revision(db: Database) -> str | None:
 
 
 def _unknown_heads(connection: Connection, script: ScriptDirectory) -> list[str]:
+    from alembic.script.revision import ResolutionError
+
     unknown = []
     for head in _heads(connection):
         try:
@@ -224,6 +232,9 @@ def _unknown_heads(connection: Connection, script: ScriptDirectory) -> list[str]
 
 
 def _upgrade(connection: Connection, cfg: AlembicConfig) -> None:
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
     cfg.attributes["connection"] = connection
     unknown = _unknown_heads(connection, ScriptDirectory.from_config(cfg))
     if unknown:
@@ -242,12 +253,22 @@ async def migrate(db: Database, features: Iterable[str] = ()) -> tuple[str | Non
 
     ``features`` are the loaded feature modules (``FEATURE_MODULES`` and
     ``config.plugins``); the core and the built-in features take part whatever it holds.
+    Nothing runs when the revision files and the database's revisions are those the last
+    migration left (:mod:`bot.storage.schema_fingerprint`).
     """
+    schemas = feature_schemas(features)
+    print_ = schema_fingerprint.fingerprint(schemas)
+    unchanged = await schema_fingerprint.up_to_date(db, print_, VERSION_TABLE)
+    if unchanged is not None:
+        log.debug("database schema unchanged since the last migration; nothing to migrate")
+        return _describe(unchanged), _describe(unchanged)
     before = await current_revision(db)
-    cfg = alembic_config(feature_schemas(features))
+    cfg = alembic_config(schemas)
     async with db.engine.begin() as conn:
         await conn.run_sync(_upgrade, cfg)
-    after = await current_revision(db)
+    heads = await current_heads(db)
+    after = _describe(heads)
+    await schema_fingerprint.remember(db, print_, heads)
     if before != after:
         log.info("database migrated from %s to %s", before or "empty", after)
     return before, after
@@ -267,6 +288,9 @@ def find_schema(schemas: Iterable[FeatureSchema], feature: str) -> FeatureSchema
 
 
 def _revise(connection: Connection, cfg: AlembicConfig, schema: FeatureSchema, message: str) -> list[Path]:
+    from alembic import command
+    from alembic.script import Script, ScriptDirectory
+
     cfg.attributes["connection"] = connection
     cfg.attributes["include_tables"] = tables_of(schema)
     script = ScriptDirectory.from_config(cfg)

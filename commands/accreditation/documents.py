@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import segno
-from fpdf import FPDF
-from PIL import Image, ImageDraw, ImageFont
+# fpdf2, segno and Pillow are imported where a file is made: together they cost the
+# bot about 1.5 s and several MB at every start, for files made a few times a year.
 
 
 @cache
@@ -42,6 +41,8 @@ class CertificateText:
 
 
 def certificate_pdf(text: CertificateText) -> bytes:
+    from fpdf import FPDF
+
     pdf = FPDF(format="A4")
     pdf.set_title(text.title)
     pdf.set_creator("Kennisbrug")
@@ -99,6 +100,9 @@ def zip_of(files: Sequence[tuple[str, bytes]]) -> bytes:
 def checkin_png(link: str, code: str, caption: str) -> bytes:
     """A QR code of ``link`` with the code in large letters under it and a caption
     (how to check in without a camera), sized for a projector."""
+    import segno
+    from PIL import Image, ImageDraw, ImageFont
+
     qr = segno.make(link, error="m")
     scale, border = 12, 4
     size = int(qr.symbol_size(scale=scale, border=border)[0])

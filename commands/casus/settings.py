@@ -20,14 +20,15 @@ casus:
 
 from __future__ import annotations
 
+import ast
+import functools
+import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
-
-import holidays as public_holidays
 
 from bot.config import Config
 from bot.content import Professions
@@ -116,11 +117,39 @@ def _invite_hours(value: Any, scope: Scope) -> float:
     return float(value)
 
 
+@functools.cache
+def _holiday_countries() -> frozenset[str]:
+    """The country codes the holidays library has calendars for.
+
+    Read from the library's registry file without importing the library: its import
+    costs every start about 6 MB (all its calendars), and ``list_supported_countries()``
+    loads all 250 countries (about 20 MB and seconds), for the check of one code.
+    """
+    spec = importlib.util.find_spec("holidays")  # finds the package without running it
+    if spec is None or not spec.submodule_search_locations:
+        raise Invalid("the holidays library is not installed")
+    registry = Path(next(iter(spec.submodule_search_locations))) / "registry.py"
+    for node in ast.parse(registry.read_text("utf-8")).body:
+        if isinstance(node, ast.AnnAssign | ast.Assign):
+            targets = [node.target] if isinstance(node, ast.AnnAssign) else node.targets
+            if any(isinstance(t, ast.Name) and t.id == "COUNTRIES" for t in targets) and node.value:
+                entries: dict[str, tuple[str, ...]] = ast.literal_eval(node.value)
+                # Each entry: the class name, then its codes (ISO alpha-2, alpha-3,
+                # aliases as UK) and other class names (HolidaysAX).
+                return frozenset(
+                    code
+                    for names in entries.values()
+                    for code in names[1:]
+                    if code.isupper() and len(code) <= 3
+                )
+    raise Invalid(f"no COUNTRIES in {registry}: an unknown version of the holidays library")
+
+
 def _holidays(value: Any, scope: Scope) -> str | None:
     """A country code the holidays library knows (NL), or none."""
     if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "geen", "")):
         return None
-    if not isinstance(value, str) or value.strip().upper() not in public_holidays.list_supported_countries():
+    if not isinstance(value, str) or value.strip().upper() not in _holiday_countries():
         raise Invalid(f"{value!r} is no country code the holidays library knows (e.g. NL), or none")
     return value.strip().upper()
 
@@ -193,6 +222,8 @@ class CasusSettings(Settings):
             return False
         if self.holidays is None:
             return True
+        import holidays as public_holidays  # lazily: the library is large, and this runs rarely
+
         return day not in public_holidays.country_holidays(self.holidays, years=day.year)
 
     def next_posts(self, schedule: ThemeSchedule, after: datetime, timezone: str, n: int) -> list[datetime]:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import hmac
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-import jinja2
 from aiohttp import web
 
 from bot.ids import UserId
@@ -23,6 +23,8 @@ from commands.calendar_feed import web as calendar_feed
 from commands.organiser_web.store import Session, WebStore
 
 if TYPE_CHECKING:
+    import jinja2
+
     from bot.registry import Feature
     from bot.services import Services
     from commands.accreditation.sources import AttendanceSource
@@ -63,12 +65,19 @@ class OrganiserWeb:
     def __init__(self, services: Services, store: WebStore) -> None:
         self.services = services
         self.store = store
-        self.templates = jinja2.Environment(
+        self.nav: tuple[NavLink, ...] = ()
+
+    @cached_property
+    def templates(self) -> jinja2.Environment:
+        # jinja2 only once a page is served: most bots never switch the web page on,
+        # and the import costs every start some 8 MB.
+        import jinja2
+
+        return jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"),
             autoescape=True,
             undefined=jinja2.StrictUndefined,
         )
-        self.nav: tuple[NavLink, ...] = ()
 
     # -- seams ---------------------------------------------------------------------------
 

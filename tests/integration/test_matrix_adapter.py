@@ -267,6 +267,11 @@ async def membership_is(client: AsyncClient, room_id: str, user_id: str, wanted:
     return True if await membership(client, room_id, user_id) == wanted else None
 
 
+async def left_in_bots_sync(bot: RunningBot, room_id: str, user_id: str) -> bool | None:
+    room = bot.transport._client.rooms.get(room_id)
+    return True if room is not None and user_id not in room.users else None
+
+
 async def bot_observer(hs: LocalSynapse) -> AsyncClient:
     """A second login of the bot account, to look at what the transport did."""
     client = AsyncClient(hs.base_url, BOT)
@@ -581,8 +586,10 @@ async def test_bot_creates_a_direct_chat_when_there_is_none(hs: LocalSynapse, bo
         finally:
             await observer.close()
 
-        # After the member left, the bot invites them back into the same room.
+        # After the member left, the bot invites them back into the same room, once its
+        # sync has shown the leave (a DM checked before is trusted until then).
         await other.room_leave(dm)
+        await eventually(lambda: left_in_bots_sync(bot, dm, str(other.user_id)))
         assert await bot.transport.direct_room(UserId(other.user_id)) == dm
         assert isinstance(await other.join(dm), JoinResponse)
     finally:

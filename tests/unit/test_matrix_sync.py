@@ -7,6 +7,7 @@ normally and ``/sync`` however the test wants (502, 429, 401, or a real batch).
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -45,6 +46,7 @@ class FakeHomeserver:
     def __init__(self) -> None:
         self.mode = "ok"
         self.sync_times: list[float] = []
+        self.sync_queries: list[dict[str, str]] = []
         # Timelines handed out one per /sync (room id -> events), then empty batches.
         self.batches: list[dict[str, list[dict[str, Any]]]] = []
         # What GET /rooms/{room}/event/{id} knows: event id -> sender (others: 404).
@@ -70,6 +72,7 @@ class FakeHomeserver:
 
     async def sync(self, request: web.Request) -> web.Response:
         self.sync_times.append(time.monotonic())
+        self.sync_queries.append(dict(request.query))
         if self.mode == "502":
             return web.Response(status=502, text="<html>Bad Gateway</html>", content_type="text/html")
         if self.mode == "429":
@@ -81,11 +84,18 @@ class FakeHomeserver:
         if self.batches:
             timelines = self.batches.pop(0)
             rooms = {
-                room: {"timeline": {"events": events, "limited": False, "prev_batch": "p0"}, "state": {"events": []}}
+                room: {
+                    "timeline": {"events": events, "limited": False, "prev_batch": "p0"},
+                    "state": {"events": []},
+                }
                 for room, events in timelines.items()
             }
             return web.json_response(
-                {**EMPTY_SYNC, "next_batch": f"s{len(self.sync_times)}", "rooms": {**EMPTY_SYNC["rooms"], "join": rooms}}
+                {
+                    **EMPTY_SYNC,
+                    "next_batch": f"s{len(self.sync_times)}",
+                    "rooms": {**EMPTY_SYNC["rooms"], "join": rooms},
+                }
             )
         if request.query.get("since"):
             await asyncio.sleep(int(request.query.get("timeout", "1000")) / 1000)
@@ -222,6 +232,32 @@ async def test_stop_ends_a_waiting_sync_at_once(homeserver: FakeHomeserver, db: 
     assert time.monotonic() - begun < 1.0
 
 
+async def test_a_restart_resumes_with_an_incremental_lazy_sync(
+    homeserver: FakeHomeserver, db: Database
+) -> None:
+    """Not the full state of every room again: with thousands of DMs that made a restart
+    as slow as a fresh login."""
+    homeserver.batches = [{"!room:localhost": []}]
+    transport, task = await started(homeserver, db)
+    await transport.wait_until_synced(timeout=5)
+    await transport.stop()
+    await asyncio.wait_for(task, 5)
+    first_run = len(homeserver.sync_queries)
+    transport, task = await started(homeserver, db)
+    try:
+        await transport.wait_until_synced(timeout=5)
+    finally:
+        await transport.stop()
+        await asyncio.wait_for(task, 5)
+    resumed = homeserver.sync_queries[first_run]
+    assert resumed.get("since") == "s1"
+    assert "full_state" not in resumed
+    assert resumed.get("timeout") == "1", "the catch-up answers at once, even in a quiet community"
+    assert homeserver.sync_queries[first_run + 1].get("timeout") == "1000", "then the long poll"
+    sync_filter = json.loads(resumed["filter"])
+    assert sync_filter["room"]["state"]["lazy_load_members"] is True
+
+
 def _event(event_id: str, sender: str, type_: str, content: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {
         "event_id": event_id,
@@ -278,7 +314,10 @@ async def test_only_reactions_on_the_bots_own_events_are_remembered_for_withdraw
     task = asyncio.create_task(transport.run(record))
     try:
         for _ in range(100):
-            if sum(isinstance(e, IncomingReaction) and e.removed for e in seen) >= 2 and not homeserver.batches:
+            if (
+                sum(isinstance(e, IncomingReaction) and e.removed for e in seen) >= 2
+                and not homeserver.batches
+            ):
                 break
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.3)

@@ -68,6 +68,9 @@ from bot.transport import EventHandler
 
 log = logging.getLogger(__name__)
 
+#: The first sync of a run: a timeout of 1 ms, so Synapse answers at once (never 0:
+#: nio would then send no timeout at all).
+FIRST_SYNC_TIMEOUT_MS = 1
 #: What :meth:`SyncLoop._next_batch` returns after pausing for a passing failure.
 _RETRY = object()
 
@@ -102,6 +105,7 @@ class SyncLoop:
         self.synced = asyncio.Event()
         self._stop = asyncio.Event()
         self._first_start: datetime | None = None
+        self._catching_up = True
         self._ledger = EventLedger(db, clock)
         self._gaps = GapFiller(client, self._own, self._ledger, self._cutoff)
         self._waiting = UndecryptableWait(crypto, self._ledger, rooms, clock, self._stop)
@@ -160,14 +164,19 @@ class SyncLoop:
     async def run(self, handler: EventHandler) -> None:
         self._stop.clear()
         token = await self._resume()
+        self._catching_up = True
         backoff = Backoff(INITIAL_BACKOFF_S, self._config.matrix.max_retry_wait_s)
-        # Resuming from a token: ask once for the full state so nio's room cache (power
-        # levels, names) is complete; Synapse answers such a sync at once.
-        full_state = token is not None
+        # Resuming from a token is an incremental sync, never the full state: with
+        # thousands of DMs the full state made a restart nearly as slow as a fresh login
+        # (every room's state parsed and validated by nio). Nothing needs it: a room nio
+        # has not seen this run is read from the homeserver when it matters (its power
+        # levels in RoomManager.power_level, its members and encryption before a send in
+        # Crypto.prepare_send, which nio marks encrypted from its store), and recorded
+        # DMs are known from the database.
         failures = 0
         try:
             while not self._stop.is_set():
-                resp = await self._next_batch(token, full_state, backoff)
+                resp = await self._next_batch(token, backoff)
                 if resp is _RETRY:
                     continue
                 if not isinstance(resp, SyncResponse):
@@ -180,7 +189,7 @@ class SyncLoop:
                 failures = 0
                 token = resp.next_batch
                 self._batch_completed(token)
-                full_state = False
+                self._catching_up = False
                 backoff.reset()
         finally:
             await self._ledger.final_checkpoint()
@@ -190,11 +199,11 @@ class SyncLoop:
         self._first_start = await self.record_first_start()
         return await self._ledger.resume()
 
-    async def _next_batch(self, token: str | None, full_state: bool, backoff: Backoff) -> object:
+    async def _next_batch(self, token: str | None, backoff: Backoff) -> object:
         """The next ``SyncResponse``; ``_RETRY`` after a pause for a passing failure, None
         when a stop was requested. A rejected token raises :class:`InvalidCredentials`."""
         try:
-            resp = await self._fetch(token, full_state)
+            resp = await self._fetch(token)
         except TRANSIENT_EXCEPTIONS as exc:
             await self._pause(backoff.next(), type(exc).__name__)
             return _RETRY
@@ -256,10 +265,14 @@ class SyncLoop:
         self.last_sync_ok = self._clock.now()
         self.synced.set()
 
-    async def _fetch(self, token: str | None, full_state: bool) -> Any:
+    async def _fetch(self, token: str | None) -> Any:
         """One ``/sync``; None when a stop was requested while waiting."""
         matrix = self._config.matrix
-        timeout_ms = matrix.sync_timeout_ms
+        # The first sync of a run answers at once: it only catches up. The full state
+        # asked for on a resume used to make Synapse answer at once; an incremental sync
+        # with the long-poll timeout would instead wait in a quiet community, and the
+        # bot would not count as synced (nor start what waits for that) until then.
+        timeout_ms = FIRST_SYNC_TIMEOUT_MS if self._catching_up else matrix.sync_timeout_ms
         if self._crypto is not None:
             # A message waiting for its key is explained on time, even in a quiet room.
             due = self._crypto.pending.seconds_to_next_deadline(self._clock.now())
@@ -270,7 +283,6 @@ class SyncLoop:
                 timeout=timeout_ms,  # never 0: nio would then poll in a tight loop
                 since=token,
                 sync_filter=self.sync_filter(),
-                full_state=True if full_state else None,
             )
         )
         stopper = asyncio.ensure_future(self._stop.wait())
