@@ -37,17 +37,28 @@ def summary(command: Command, catalogue: Catalogue, language: str) -> str:
     return catalogue.plain(language, f"{command.key}.summary")
 
 
-async def may_run(ctx: Context, command: Command) -> bool:
-    """True when the sender's role lets them run the command (somewhere)."""
+async def may_run(ctx: Context, command: Command, verdicts: dict[object, bool] | None = None) -> bool:
+    """True when the sender's role lets them run the command (somewhere).
+
+    ``verdicts`` remembers each check's answer for this one context: the overview asks
+    it of every command, and most commands share the same few role checks (each one a
+    look at the roles), so one overview asks each check once."""
     from bot.command_checks import is_place_check
     from bot.errors import CheckFailure
 
     for predicate in command.checks:
         if is_place_check(predicate):
             continue
-        try:
-            await predicate(ctx)
-        except CheckFailure:
+        known = verdicts.get(predicate) if verdicts is not None else None
+        if known is None:
+            try:
+                await predicate(ctx)
+                known = True
+            except CheckFailure:
+                known = False
+            if verdicts is not None:
+                verdicts[predicate] = known
+        if not known:
             return False
     return True
 

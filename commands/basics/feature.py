@@ -56,8 +56,9 @@ class CoreCommands(PollCommands):
             )
             return
         groups: dict[str, list[Command]] = defaultdict(list)
+        verdicts: dict[object, bool] = {}
         for cmd in self.services.registry.commands:
-            if not cmd.hidden and await may_run(ctx, cmd):
+            if not cmd.hidden and await may_run(ctx, cmd, verdicts):
                 groups[cmd.feature.name].append(cmd)
         if not ctx.is_direct:
             # About sixty lines would land on everyone in the room: the room gets the way
