@@ -288,6 +288,8 @@ class MatrixConfig:
     encrypt_private_rooms: bool = setting(True, read=boolean())
     encrypt_community_rooms: bool = setting(False, read=boolean())
     undecryptable_wait_s: float = setting(60.0, read=number)
+    #: Members may verify the bot interactively (SAS emoji) in their DM (bot/matrix/verification.py).
+    sas_verification: bool = setting(True, read=boolean())
     #: Publish MSC4391 command descriptions in the community rooms at start-up.
     command_descriptions: bool = setting(True, read=boolean())
 

@@ -46,6 +46,7 @@ from bot.transport import (
     PollVote,
     StructuredCommand,
     Undecryptable,
+    VerificationNotice,
 )
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,9 @@ class Router:
             return
         if isinstance(event, Undecryptable):
             await self.on_undecryptable(event)
+            return
+        if isinstance(event, VerificationNotice):
+            await self.on_verification(event)
             return
         if isinstance(event, PollVote | PollEnded):
             await self.on_poll_event(event)
@@ -294,6 +298,19 @@ class Router:
             await ctx.reply(key, **params)
         except Exception:
             log.exception("could not send an error reply for event %s", ctx.message.event_id)
+
+    async def on_verification(self, event: VerificationNotice) -> None:
+        """A member verifies the bot in their DM: tell them what happens, in their language."""
+        language = await self.services.members.language_of(event.sender)
+        rendered = self.services.catalogue.render(language, f"core.encryption.verification_{event.stage}")
+        await self.services.transport.send(
+            OutgoingMessage(
+                room_id=event.room_id,
+                plain=rendered.plain,
+                html=rendered.html,
+                txn_id=f"kb.verification.{event.stage}.{event.event_id}",
+            )
+        )
 
     async def on_undecryptable(self, event: Undecryptable) -> None:
         """The transport could not read a member's message: say so, as a reply to it, in

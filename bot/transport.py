@@ -114,6 +114,21 @@ POLL_MAX_ANSWERS = 20
 
 
 @dataclass(frozen=True)
+class VerificationNotice:
+    """A member verifies the bot in their DM (in-room SAS); the core tells them where it stands.
+
+    ``stage``: ``accepted`` (the bot took the request: compare the emoji in the app),
+    ``verified`` (the member confirmed and the MACs matched) or ``cancelled`` (the bot
+    ended it). ``event_id`` is the request's, so a notice is the same message on a retry.
+    """
+
+    event_id: EventId
+    room_id: RoomId
+    sender: UserId
+    stage: str
+
+
+@dataclass(frozen=True)
 class PollAnswer:
     """One answer of a poll; ``id`` is what votes name (we use its number, "1", "2", …,
     so a vote by poll and a typed ``!stem 2`` name the same answer)."""
@@ -170,7 +185,14 @@ class PollEnded:
 
 
 IncomingEvent = (
-    IncomingMessage | IncomingReaction | MemberJoined | Undecryptable | NewDevice | PollVote | PollEnded
+    IncomingMessage
+    | IncomingReaction
+    | MemberJoined
+    | Undecryptable
+    | NewDevice
+    | VerificationNotice
+    | PollVote
+    | PollEnded
 )
 EventHandler = Callable[[IncomingEvent], Awaitable[None]]
 

@@ -42,6 +42,7 @@ from bot.matrix.room_state import RoomState
 from bot.matrix.rooms import RoomManager
 from bot.matrix.sending import Sender
 from bot.matrix.sync import SyncLoop
+from bot.matrix.verification import InRoomVerification
 from bot.room_directory import RoomDirectory
 from bot.storage.database import Database
 from bot.transport import EventHandler, OutgoingMessage, Poll, RoomSpec, RoomStateOfType, SentFile, Upload
@@ -76,11 +77,36 @@ class MatrixTransport:
         self._crypto = Crypto(self._client, config, db, clock)
         self._rooms = RoomManager(self._client, config, db, clock, rooms)
         self._sender = Sender(self._client, db, clock, config.matrix.max_retry_wait_s, self._crypto)
-        self._sync = SyncLoop(self._client, config, db, clock, self._rooms, rooms, self._crypto)
+        verifications = self._verifications(clock) if config.matrix.sas_verification else None
+        self._sync = SyncLoop(
+            self._client, config, db, clock, self._rooms, rooms, self._crypto, verifications
+        )
         self._db = db
         self._state = RoomState(self._client, UserId(config.matrix.user_id))
         self._run_finished = asyncio.Event()
         self._run_finished.set()
+
+    def _verifications(self, clock: Clock) -> InRoomVerification:
+        """Members verifying the bot in their DM; the keys are read when a step needs them
+        (the device and the cross-signing keys exist only after login)."""
+        client = self._client
+
+        def own_device_key() -> str | None:
+            return client.olm.account.identity_keys["ed25519"] if client.olm is not None else None
+
+        def their_device_key(user_id: UserId, device_id: str) -> str | None:
+            device = client.olm.device_store[user_id].get(device_id) if client.olm is not None else None
+            return device.ed25519 if device is not None else None
+
+        return InRoomVerification(
+            UserId(self._config.matrix.user_id),
+            lambda: client.device_id,
+            own_device_key,
+            self._crypto.cross_signing.master_public_key,
+            their_device_key,
+            self._sender.send_event,
+            clock,
+        )
 
     # ------------------------------------------------------------------ life cycle
 

@@ -222,6 +222,10 @@ class Sender:
             message.room_id, "m.room.message", content, message.txn_id, in_the_clear=message.in_the_clear
         )
 
+    async def send_event(self, room_id: RoomId, event_type: str, content: dict[str, Any]) -> EventId:
+        """Any room event (a verification step), encrypted in an encrypted room; not recorded."""
+        return await self._send(room_id, event_type, content, None)
+
     async def react(self, room_id: RoomId, event_id: EventId, key: str, txn_id: str | None) -> EventId:
         return await self._send(room_id, "m.reaction", reaction_content(event_id, key), txn_id)
 

@@ -168,6 +168,12 @@ class ElementMember:
         record = await self.expect(lambda r: r["event"] == "sent", timeout, skip=skip)
         return str(record["event_id"])
 
+    async def verify_bot(self, timeout: float = 70) -> Record:
+        """Verify the bot in the DM with emoji (SAS), confirming them; the "verified" line."""
+        skip = len(self.records)
+        await self.command("verify")
+        return await self.expect(lambda r: r["event"] == "verified", timeout, skip=skip)
+
     async def reply_to(self, event_id: str, timeout: float = 20, readable: bool = True) -> Record:
         """The bot's answer to ``event_id`` as the member sees it; with ``readable``, once
         it has decrypted (a key may come a moment after the message)."""

@@ -246,3 +246,36 @@ async def test_strict_member_and_a_cross_signed_bot_read_replies_from_the_first_
         assert readable(reply), reply
         assert not_red(reply), reply
     assert all(r["decrypted"] for r in member.from_bot()), member.from_bot()
+
+
+async def test_a_member_verifies_the_bot_with_emoji_and_its_replies_are_verified(
+    synapse: LocalSynapse,
+    accounts: Accounts,
+    tmp_path: Path,
+    tag: str,
+    element_member: Callable[..., Any],
+) -> None:
+    """In-room SAS verification as Element does it from the bot's profile: the member's
+    client ends with the bot's identity verified, and the shield on its replies is clean."""
+    config = config_for(synapse, accounts, tmp_path, tag)
+    runner = BotRunner(config)
+    await runner.start()
+    try:
+        if not await bot_is_cross_signed(synapse, accounts, config):
+            pytest.skip(NOT_CROSS_SIGNED)
+        member: ElementMember = await element_member(strict=True)
+        await member.open_dm()
+        before = await member.ask("!help")
+        verified = await member.verify_bot()
+        after = await member.ask("!help")
+        told = [r["body"] for r in member.from_bot() if r["body"] and "verifi" in r["body"]]
+    finally:
+        await runner.stop()
+    print(f"[element verify] {verified}; before {summary(before)}; after {summary(after)}; told {told}")
+    assert verified["is_verified"] is True, verified
+    assert verified["cross_signing_verified"] is True, verified
+    assert readable(after), after
+    assert after["shield"] == "NONE" and after["shield_reason"] is None, after
+    # The member was told, in the bot's words, that the request was taken and that it worked.
+    assert any("vergelijk de emoji" in body.lower() for body in told), told
+    assert any("geverifieerd" in body for body in told), told

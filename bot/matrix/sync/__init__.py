@@ -62,6 +62,7 @@ from bot.matrix.sync.gaps import GapFiller, raw_sources
 from bot.matrix.sync.handling import EventHandling
 from bot.matrix.sync.reactions import ReactionMemory
 from bot.matrix.sync.undecryptable import UndecryptableWait
+from bot.matrix.verification import InRoomVerification
 from bot.room_directory import RoomDirectory
 from bot.storage.database import Database, database_unavailable
 from bot.transport import EventHandler
@@ -93,6 +94,7 @@ class SyncLoop:
         rooms: RoomManager,
         directory: RoomDirectory,
         crypto: Crypto | None = None,
+        verifications: InRoomVerification | None = None,
     ) -> None:
         self._client = client
         self._crypto = crypto
@@ -118,6 +120,7 @@ class SyncLoop:
             self._waiting,
             cutoff=self._cutoff,
             synced=self.synced,
+            verifications=verifications,
         )
 
     # ------------------------------------------------------------------ control

@@ -14,11 +14,12 @@ from datetime import datetime
 from typing import Any
 
 from bot.ids import RoomId, UserId
-from bot.matrix import events, polls
+from bot.matrix import events, polls, verification
 from bot.matrix.rooms import RoomManager
 from bot.matrix.sync.checkpoint import EventLedger
 from bot.matrix.sync.reactions import ReactionMemory
 from bot.matrix.sync.undecryptable import UndecryptableWait
+from bot.matrix.verification import InRoomVerification
 from bot.room_directory import RoomDirectory
 from bot.storage.database import database_unavailable
 from bot.transport import EventHandler, IncomingEvent, IncomingMessage, IncomingReaction, PollVote
@@ -40,6 +41,7 @@ class EventHandling:
         *,
         cutoff: Callable[[], datetime],
         synced: asyncio.Event,
+        verifications: InRoomVerification | None = None,
     ) -> None:
         self._own = own
         self._rooms = rooms
@@ -49,6 +51,7 @@ class EventHandling:
         self._waiting = waiting
         self._cutoff = cutoff
         self._synced = synced
+        self._verifications = verifications
 
     async def handle(self, room_id: RoomId, source: Mapping[str, Any], handler: EventHandler) -> None:
         ev = events.basics(source)
@@ -61,6 +64,10 @@ class EventHandling:
             return
         if ev.type == "m.room.encrypted":
             await self._waiting.hold(room_id, source, ev, handler)
+            return
+        if verification.is_verification(ev.type, ev.content):
+            if direct and self._verifications is not None:
+                await self._verify(room_id, ev, handler)
             return
         incoming = await self._incoming(room_id, source, ev, direct)
         if incoming is None:
@@ -81,6 +88,22 @@ class EventHandling:
                 raise
             status = "failed"
             log.exception("handling %s %s in %s failed", ev.type, ev.event_id, room_id)
+        self._ledger.finish(ev.event_id, status)
+
+    async def _verify(self, room_id: RoomId, ev: events.EventBasics, handler: EventHandler) -> None:
+        """A step of a member's verification of the bot, handled once (a replay is skipped)."""
+        assert self._verifications is not None
+        if not await self._ledger.claim(room_id, ev):
+            return
+        status = "done"
+        try:
+            await self._verifications.handle(room_id, ev, handler)
+        except Exception as exc:
+            if database_unavailable(exc):
+                self._ledger.release(ev.event_id)
+                raise
+            status = "failed"
+            log.exception("verification step %s %s in %s failed", ev.type, ev.event_id, room_id)
         self._ledger.finish(ev.event_id, status)
 
     async def _incoming(

@@ -15,9 +15,11 @@
 //
 //   dm            open an encrypted DM with the bot the way Element does
 //   send TEXT     send TEXT in that DM
+//   verify        verify the bot in that DM with emoji (SAS), as its profile's "Verify" in
+//                 Element does: confirms the emoji at once and reports the bot's status
 //   quit          log out and stop
 //
-// and writes JSON lines on stdout: {"event": "ready" | "dm" | "sent" | "message" | "error", ...}.
+// and writes JSON lines on stdout: {"event": "ready" | "dm" | "sent" | "message" | "verified" | "error", ...}.
 // Every message of the bot in the DM is written once when it arrives and again whenever
 // its decryption changes (a late key), with its shield as Element would draw it.
 // Logs of the SDK go to stderr, so stdout stays machine-readable.
@@ -40,9 +42,14 @@ if (typeof Promise.withResolvers !== "function") {
 
 const sdk = await import("matrix-js-sdk");
 const { logger } = await import("matrix-js-sdk/lib/logger.js");
-const { EventShieldColour, EventShieldReason, OnlySignedDevicesIsolationMode } = await import(
-    "matrix-js-sdk/lib/crypto-api/index.js"
-);
+const {
+    EventShieldColour,
+    EventShieldReason,
+    OnlySignedDevicesIsolationMode,
+    VerificationPhase,
+    VerificationRequestEvent,
+    VerifierEvent,
+} = await import("matrix-js-sdk/lib/crypto-api/index.js");
 
 // The SDK logs to the console, i.e. stdout: its warnings and errors go to stderr instead
 // (MEMBER_SDK_LOG=debug for everything), so stdout carries only our JSON lines.
@@ -228,10 +235,75 @@ async function send(text) {
     emit({ event: "sent", event_id: eventId, body: text });
 }
 
+const VERIFY_TIMEOUT_MS = 60_000;
+
+/** Resolves once ``request`` reaches ``phase`` (or later); rejects when it is cancelled. */
+function reachPhase(request, phase) {
+    return new Promise((resolve, reject) => {
+        const check = () => {
+            if (request.phase === VerificationPhase.Cancelled) {
+                request.off(VerificationRequestEvent.Change, check);
+                reject(new Error(`cancelled: ${request.cancellationCode ?? "?"}`));
+            } else if (request.phase >= phase) {
+                request.off(VerificationRequestEvent.Change, check);
+                resolve();
+            }
+        };
+        request.on(VerificationRequestEvent.Change, check);
+        check();
+    });
+}
+
+/** The user verification Element starts from the bot's profile, in the DM: request, wait
+ * for ready, start SAS, confirm the emoji (a test has no eyes), wait for done. */
+async function verifyBot() {
+    const started = Date.now();
+    const request = await crypto.requestVerificationDM(opts.bot, dmRoomId);
+    const flow = (async () => {
+        await reachPhase(request, VerificationPhase.Ready);
+        const verifier = await request.startVerification("m.sas.v1");
+        let emoji = null;
+        verifier.on(VerifierEvent.ShowSas, (sas) => {
+            emoji = sas.sas.emoji?.map(([symbol]) => symbol).join("") ?? null;
+            sas.confirm().catch((error) => fail(`confirm: ${error}`));
+        });
+        await verifier.verify();
+        await reachPhase(request, VerificationPhase.Done);
+        return emoji;
+    })();
+    let timer;
+    const timeout = new Promise((_resolve, reject) => {
+        timer = setTimeout(() => reject(new Error(`no verification within ${VERIFY_TIMEOUT_MS} ms (phase ${request.phase})`)), VERIFY_TIMEOUT_MS);
+    });
+    try {
+        const emoji = await Promise.race([flow, timeout]);
+        const doneSeconds = (Date.now() - started) / 1000;
+        // The SDK signs the bot's master key with the member's user-signing key after
+        // "done" and counts the identity verified once it has that signature back from
+        // the homeserver: a moment later, as Element's shield turns.
+        let status = await crypto.getUserVerificationStatus(opts.bot);
+        for (let tries = 0; !status.isVerified() && tries < 75; tries++) {
+            await new Promise((resolve) => setTimeout(resolve, 200));
+            status = await crypto.getUserVerificationStatus(opts.bot);
+        }
+        emit({
+            event: "verified",
+            seconds: doneSeconds,
+            verified_after: (Date.now() - started) / 1000,
+            emoji,
+            is_verified: status.isVerified(),
+            cross_signing_verified: status.isCrossSigningVerified(),
+        });
+    } finally {
+        clearTimeout(timer);
+    }
+}
+
 async function handle(line) {
     const [command, ...rest] = line.trim().split(" ");
     if (command === "dm") await openDm();
     else if (command === "send") await send(rest.join(" "));
+    else if (command === "verify") await verifyBot();
     else if (command === "quit") {
         client.stopClient();
         await client.logout(true).catch(() => {});
