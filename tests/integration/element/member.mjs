@@ -145,6 +145,12 @@ await synced;
 // The member's own identity: master, self-signing and user-signing keys, this device
 // signed, as Element sets up on first login. A member who is cross-signed is what makes
 // "exclude insecure devices" meaningful (its own devices are trusted).
+if (subcommand === "new-identity") {
+    // "Reset identity" from a client that does not have the account's recovery key: the
+    // bot keeps its key backup's key in secret storage, and the SDK would want that key
+    // to store the new keys there too. Without a default secret storage key it does not.
+    await client.setAccountData("m.secret_storage.default_key", {});
+}
 await crypto.bootstrapCrossSigning({ setupNewCrossSigning: true, authUploadDeviceSigningKeys: passwordAuth });
 if (subcommand === "new-identity") {
     emit({ event: "identity" }); // the test reads the new keys from the homeserver
