@@ -5,11 +5,10 @@ stops; erasing the member stops it too; the command is kind when there is no web
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from icalendar import Calendar
 
 from bot.app import App
@@ -17,7 +16,6 @@ from bot.clock import FakeClock
 from bot.ids import UserId
 from commands.calendar_feed.feature import CalendarFeed
 from commands.events.feature import Events
-from commands.organiser_web.feature import OrganiserWebFeature
 from tests.fakes import ALICE, BOB, FakeTransport, message, quick_app
 
 pytestmark = pytest.mark.both_databases
@@ -25,26 +23,6 @@ pytestmark = pytest.mark.both_databases
 CAROL = UserId("@carol:localhost")
 FEED = re.compile(r"http://web\.test(/agenda/[A-Za-z0-9_-]+\.ics)")
 NEW = '!event nieuw titel="{title}" datum={day}-04-2027 tijd=09:30-12:30 plaats=Utrecht{extra}'
-
-
-@pytest.fixture
-async def app(tmp_path: Path, clock: FakeClock, db_url: str) -> AsyncIterator[App]:
-    built = await quick_app(
-        tmp_path,
-        clock,
-        db_url,
-        {"welcome": "!welcome", "events": "!events"},
-        web={"listen": "127.0.0.1:8087", "public_url": "http://web.test"},
-    )
-    yield built
-    await built.stop()
-
-
-@pytest.fixture
-async def client(app: App) -> AsyncIterator[TestClient]:
-    feature = next(f for f in app.features if isinstance(f, OrganiserWebFeature))
-    async with TestClient(TestServer(feature.web.application())) as test_client:
-        yield test_client
 
 
 async def say(app: App, text: str, user: UserId = BOB) -> None:
