@@ -12,7 +12,8 @@ from bot.transport import OutgoingMessage
 from commands.casus.library import LANGUAGES, STEPS, Case, Library, load_library, submitted_case
 from commands.casus.rotation import Meter, perspective_meter
 from commands.casus.settings import CasusSettings
-from commands.casus.store import APPROVED, OPEN, CasusStore, RunRecord, SubmissionRecord
+from commands.casus.store import OPEN, CasusStore, RunRecord
+from commands.casus.submission_rows import APPROVED, SubmissionRecord
 from commands.introductions.store import ProfileStore
 
 

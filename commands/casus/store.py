@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,10 +12,10 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 
 from bot.clock import Clock
-from bot.storage import Database, keyvalue
+from bot.storage import Database
+from commands.casus.invitation_rows import InvitationRows
 from commands.casus.models import (
     CasusContribution,
-    CasusIntroHint,
     CasusInvitation,
     CasusInviteOptOut,
     CasusRun,
@@ -26,16 +23,15 @@ from commands.casus.models import (
     CasusSubmission,
 )
 from commands.casus.rotation import UNKNOWN, Pick
-
-_HINT_SECRET_KEY = "casus.hint_secret"
+from commands.casus.submission_rows import (
+    APPROVED,
+    SubmissionRows,
+)
 
 CLAIMED = "claimed"
 OPEN = "open"
 CLOSED = "closed"
 
-PENDING = "pending"
-APPROVED = "approved"
-REJECTED = "rejected"
 
 WIDE_CASE = 3
 """A case that heard this many professions or more counts as a wide dialogue in !stats."""
@@ -57,29 +53,6 @@ class RunRecord:
     closed_at: datetime | None
 
 
-@dataclass(frozen=True)
-class SubmissionRecord:
-    id: int
-    user_id: str | None
-    theme: str
-    title: str
-    text: str
-    questions: tuple[str, ...]
-    anonymous: bool
-    language: str
-    status: str
-    reason: str | None
-    created_at: datetime
-
-    @property
-    def case_id(self) -> str:
-        return submission_case_id(self.id)
-
-
-def submission_case_id(submission_id: int) -> str:
-    return f"ingediend-{submission_id}"
-
-
 def _run(row: CasusRun) -> RunRecord:
     return RunRecord(
         id=row.id,
@@ -97,27 +70,11 @@ def _run(row: CasusRun) -> RunRecord:
     )
 
 
-def _submission(row: CasusSubmission) -> SubmissionRecord:
-    return SubmissionRecord(
-        id=row.id,
-        user_id=row.user_id,
-        theme=row.theme,
-        title=row.title,
-        text=row.text,
-        questions=tuple(row.questions or ()),
-        anonymous=bool(row.anonymous),
-        language=row.language,
-        status=row.status,
-        reason=row.reason,
-        created_at=row.created_at,
-    )
-
-
 def _rowcount(result: Any) -> int:
     return int(getattr(result, "rowcount", 0) or 0) if isinstance(result, CursorResult) else 0
 
 
-class CasusStore:
+class CasusStore(InvitationRows, SubmissionRows):
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
@@ -350,140 +307,6 @@ class CasusStore:
             ).all()
         wide = sum(1 for _, professions in heard if professions >= WIDE_CASE)
         return {str(p): int(n) for p, n in per_profession}, cases, wide
-
-    # -- invitations -------------------------------------------------------------------
-
-    async def invited(self, run_id: int) -> set[str]:
-        async with self._db.session() as session:
-            rows = (
-                await session.scalars(select(CasusInvitation.user_id).where(CasusInvitation.run_id == run_id))
-            ).all()
-        return set(rows)
-
-    async def add_invitation(self, run_id: int, user_id: str, profession: str, step: int) -> bool:
-        """Record an invitation before it is planned; False when the member was invited
-        to this case already."""
-        try:
-            async with self._db.transaction() as session:
-                existing = await session.scalar(
-                    select(CasusInvitation.id).where(
-                        CasusInvitation.run_id == run_id, CasusInvitation.user_id == user_id
-                    )
-                )
-                if existing is not None:
-                    return False
-                session.add(
-                    CasusInvitation(
-                        run_id=run_id,
-                        user_id=user_id,
-                        profession=profession,
-                        step=step,
-                        nudge_id=None,
-                        created_at=self._clock.now(),
-                    )
-                )
-        except IntegrityError:
-            return False
-        return True
-
-    async def set_invitation_nudge(self, run_id: int, user_id: str, nudge_id: int | None) -> None:
-        async with self._db.transaction() as session:
-            await session.execute(
-                update(CasusInvitation)
-                .where(CasusInvitation.run_id == run_id, CasusInvitation.user_id == user_id)
-                .values(nudge_id=nudge_id)
-                .execution_options(synchronize_session=False)
-            )
-
-    async def opted_out(self) -> set[str]:
-        async with self._db.session() as session:
-            return set((await session.scalars(select(CasusInviteOptOut.user_id))).all())
-
-    async def set_invitations(self, user_id: str, wanted: bool) -> None:
-        async with self._db.transaction() as session:
-            row = await session.get(CasusInviteOptOut, user_id)
-            if wanted and row is not None:
-                await session.delete(row)
-            elif not wanted and row is None:
-                session.add(CasusInviteOptOut(user_id=user_id, created_at=self._clock.now()))
-
-    # -- the one-time !intro hint --------------------------------------------------------
-
-    async def _marker(self, user_id: str) -> str:
-        if self._hint_secret is None:
-            stored = (await keyvalue.load(self._db, _HINT_SECRET_KEY)).get(_HINT_SECRET_KEY)
-            if stored is None:
-                await keyvalue.save(self._db, {_HINT_SECRET_KEY: secrets.token_hex(32)})
-                stored = (await keyvalue.load(self._db, _HINT_SECRET_KEY))[_HINT_SECRET_KEY]
-            self._hint_secret = bytes.fromhex(stored)
-        return hmac.new(self._hint_secret, user_id.encode(), hashlib.sha256).hexdigest()
-
-    async def claim_intro_hint(self, user_id: str) -> str | None:
-        """The member's marker when this call is the first to claim their hint, else None."""
-        marker = await self._marker(user_id)
-        try:
-            async with self._db.transaction() as session:
-                if await session.get(CasusIntroHint, marker) is not None:
-                    return None
-                session.add(CasusIntroHint(marker=marker, sent_at=self._clock.now()))
-        except IntegrityError:
-            return None
-        return marker
-
-    # -- submissions ---------------------------------------------------------------------
-
-    async def add_submission(
-        self,
-        user_id: str,
-        theme: str,
-        title: str,
-        text: str,
-        questions: Sequence[str],
-        anonymous: bool,
-        language: str,
-    ) -> SubmissionRecord:
-        async with self._db.transaction() as session:
-            row = CasusSubmission(
-                user_id=user_id,
-                theme=theme,
-                title=title,
-                text=text,
-                questions=list(questions),
-                anonymous=anonymous,
-                language=language,
-                status=PENDING,
-                reason=None,
-                created_at=self._clock.now(),
-                decided_at=None,
-            )
-            session.add(row)
-            await session.flush()
-            return _submission(row)
-
-    async def submissions(self, *statuses: str) -> list[SubmissionRecord]:
-        async with self._db.session() as session:
-            rows = (
-                await session.scalars(
-                    select(CasusSubmission)
-                    .where(CasusSubmission.status.in_(statuses))
-                    .order_by(CasusSubmission.id)
-                )
-            ).all()
-        return [_submission(row) for row in rows]
-
-    async def get_submission(self, submission_id: int) -> SubmissionRecord | None:
-        async with self._db.session() as session:
-            row = await session.get(CasusSubmission, submission_id)
-        return _submission(row) if row is not None else None
-
-    async def decide(self, submission_id: int, status: str, reason: str | None) -> SubmissionRecord | None:
-        """Approve or reject a pending submission; None when it is not pending."""
-        async with self._db.transaction() as session:
-            row = await session.get(CasusSubmission, submission_id)
-            if row is None or row.status != PENDING:
-                return None
-            row.status, row.reason, row.decided_at = status, reason, self._clock.now()
-            return _submission(row)
 
     # -- privacy -------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from bot.registry import check, command
 from commands.casus.flow import FLOW_NAME, LANGUAGE, split_questions
 from commands.casus.library import Case
 from commands.casus.parts import CasusParts
-from commands.casus.store import APPROVED, PENDING, REJECTED, SubmissionRecord
+from commands.casus.submission_rows import APPROVED, PENDING, REJECTED, SubmissionRecord
 from commands.organiser_web.page_sources import WaitingCase
 
 log = logging.getLogger(__name__)
