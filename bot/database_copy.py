@@ -35,7 +35,7 @@ from sqlalchemy import table as table_clause
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.errors import KennisbrugError
-from bot.storage import Base, Database
+from bot.storage import Base, Database, schema_fingerprint
 from bot.storage.lock import AlreadyRunning, InstanceLock
 from bot.storage.migrate import VERSION_TABLE, current_heads, head_revisions, import_all_models, migrate
 
@@ -90,6 +90,9 @@ async def copy_database(
             await _check_source(source, tables, features)
             await _check_target_empty(target)
             await migrate(target, features)
+            # The migration left its own schema fingerprint; the source's row (or none)
+            # comes over with core_state, as every other row does.
+            await schema_fingerprint.forget(target)
             report = CopyReport(schema="+".join(sorted(await current_heads(target))))
             async with target.engine.begin() as dst:
                 if target.is_sqlite:

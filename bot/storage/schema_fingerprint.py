@@ -60,3 +60,9 @@ async def up_to_date(db: Database, print_: str, version_table: str) -> tuple[str
 
 async def remember(db: Database, print_: str, heads: Iterable[str]) -> None:
     await keyvalue.save(db, {FINGERPRINT_KEY: _record(print_, heads)})
+
+
+async def forget(db: Database) -> None:
+    """Drop the fingerprint: the next start migrates and checks in full (a database
+    whose rows were replaced by a copy)."""
+    await keyvalue.remove(db, FINGERPRINT_KEY)
