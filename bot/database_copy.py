@@ -37,7 +37,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.errors import KennisbrugError
 from bot.storage import Base, Database, schema_fingerprint
 from bot.storage.lock import AlreadyRunning, InstanceLock
-from bot.storage.migrate import VERSION_TABLE, current_heads, head_revisions, import_all_models, migrate
+from bot.storage.migrate import (
+    VERSION_TABLE,
+    current_heads,
+    feature_schemas,
+    head_revisions,
+    migrate,
+    tables_of,
+)
 
 BATCH_ROWS = 1000
 
@@ -66,9 +73,15 @@ class CopyReport:
 
 
 def tables_to_copy(features: Iterable[str] = ()) -> list[Table]:
-    """Every model table of the core, the built-in features and ``features``, parents first."""
-    import_all_models(features)
-    return list(Base.metadata.sorted_tables)
+    """Every model table of the core, the built-in features and ``features``, parents first.
+
+    Only those schemas' own tables: the shared metadata also holds the tables of any
+    other module imported in this process (a plugin loaded for something else), which
+    neither database has."""
+    wanted: set[str] = set()
+    for schema in feature_schemas(features):
+        wanted |= tables_of(schema)
+    return [table for table in Base.metadata.sorted_tables if table.name in wanted]
 
 
 async def copy_database(

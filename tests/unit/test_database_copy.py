@@ -223,3 +223,12 @@ async def _has_tables(path: Path) -> bool:
         return bool(await table_names(db))
     finally:
         await db.dispose()
+
+
+def test_only_the_loaded_schemas_tables_are_copied() -> None:
+    # A plugin imported earlier in the process (another test, another command) has its
+    # table in the shared metadata; a copy without that plugin must not ask for it.
+    import tests.plugins.notes.models  # noqa: F401
+
+    assert "notes_notes" not in {table.name for table in tables_to_copy()}
+    assert "notes_notes" in {table.name for table in tables_to_copy(["tests.plugins.notes"])}
