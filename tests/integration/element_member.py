@@ -78,7 +78,9 @@ class ElementMember:
     """One Element-stack device of a member: a Node subprocess driven by lines."""
 
     def __init__(self, homeserver: str, user_id: str, password: str, bot: str, log_path: Path) -> None:
-        self.args = ["--homeserver", homeserver, "--user", user_id, "--password", password, "--bot", bot]
+        # --name=value: a generated password may start with "-", which Node's parseArgs would
+        # take for an option.
+        self.args = [f"--homeserver={homeserver}", f"--user={user_id}", f"--password={password}", f"--bot={bot}"]
         self.log_path = log_path
         self.records: list[Record] = []
         self.messages: dict[str, Record] = {}  # the bot's messages, newest state per event id
@@ -228,7 +230,7 @@ async def new_identity(
     identity" in Element does. The login is logged out; the new keys stay."""
     node = shutil.which("node")
     assert node is not None
-    args = ["new-identity", "--homeserver", homeserver, "--user", user_id, "--password", password]
+    args = ["new-identity", f"--homeserver={homeserver}", f"--user={user_id}", f"--password={password}"]
     with log_path.open("ab") as log:
         proc = await asyncio.create_subprocess_exec(
             node, str(SCRIPT), *args, cwd=FOLDER, stdout=asyncio.subprocess.PIPE, stderr=log

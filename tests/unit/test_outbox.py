@@ -320,10 +320,15 @@ async def test_worker_wakes_for_a_new_message_and_sleeps_until_a_due_time(db: Da
         await outbox.enqueue(msg("now"))
         await eventually(lambda: _sent_count(transport, 1), timeout=1.0)
 
-        await outbox.enqueue(msg("soon"), due_at=datetime.now(UTC) + timedelta(seconds=0.3))
+        # Due in 1.5 s: far enough that a loaded machine (two test workers on two cores)
+        # has not reached it by the check below, near enough to wait for.
+        due_at = datetime.now(UTC) + timedelta(seconds=1.5)
+        await outbox.enqueue(msg("soon"), due_at=due_at)
         await asyncio.sleep(0.1)
-        assert transport.sent_txns() == ["now"]  # not due yet
-        await eventually(lambda: _sent_count(transport, 2), timeout=2.0)
+        if datetime.now(UTC) < due_at:
+            assert transport.sent_txns() == ["now"]  # not due yet
+        await eventually(lambda: _sent_count(transport, 2), timeout=5.0)
+        assert datetime.now(UTC) >= due_at  # and not before it was due
     finally:
         await outbox.stop()
     assert transport.sent_txns() == ["now", "soon"]
