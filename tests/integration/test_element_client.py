@@ -108,6 +108,17 @@ def not_red(record: dict[str, Any]) -> bool:
     return record["shield"] != "RED" and record["shield_reason"] != "UNSIGNED_DEVICE"
 
 
+async def start_cross_signed(synapse: LocalSynapse, accounts: Accounts, config: Any) -> BotRunner:
+    """A started bot, after checking that it cross-signed its device at start
+    (bot/matrix/cross_signing_setup.py); stopped again when it did not."""
+    runner = BotRunner(config)
+    await runner.start()
+    if not await bot_is_cross_signed(synapse, accounts, config):
+        await runner.stop()
+        raise AssertionError(NOT_CROSS_SIGNED)
+    return runner
+
+
 async def test_default_settings_replies_are_readable_also_after_a_restart(
     synapse: LocalSynapse,
     accounts: Accounts,
@@ -197,11 +208,8 @@ async def test_the_shield_on_the_bots_replies_is_not_red_once_it_is_cross_signed
     element_member: Callable[..., Any],
 ) -> None:
     config = config_for(synapse, accounts, tmp_path, tag)
-    runner = BotRunner(config)
-    await runner.start()
+    runner = await start_cross_signed(synapse, accounts, config)
     try:
-        # The bot cross-signs its device at start (bot/matrix/cross_signing_setup.py).
-        assert await bot_is_cross_signed(synapse, accounts, config), NOT_CROSS_SIGNED
         bot_user = accounts.user_id("kennisbrug")
         identity = master_key(await bot_keys(synapse, accounts), bot_user)
         member: ElementMember = await element_member()
@@ -228,11 +236,8 @@ async def test_strict_member_and_a_cross_signed_bot_read_replies_from_the_first_
     element_member: Callable[..., Any],
 ) -> None:
     config = config_for(synapse, accounts, tmp_path, tag)
-    runner = BotRunner(config)
-    await runner.start()
+    runner = await start_cross_signed(synapse, accounts, config)
     try:
-        # The bot cross-signs its device at start (bot/matrix/cross_signing_setup.py).
-        assert await bot_is_cross_signed(synapse, accounts, config), NOT_CROSS_SIGNED
         member: ElementMember = await element_member(strict=True)
         await member.open_dm()
         started = time.monotonic()
@@ -258,11 +263,8 @@ async def test_a_member_verifies_the_bot_with_emoji_and_its_replies_are_verified
     """In-room SAS verification as Element does it from the bot's profile: the member's
     client ends with the bot's identity verified, and the shield on its replies is clean."""
     config = config_for(synapse, accounts, tmp_path, tag)
-    runner = BotRunner(config)
-    await runner.start()
+    runner = await start_cross_signed(synapse, accounts, config)
     try:
-        # The bot cross-signs its device at start (bot/matrix/cross_signing_setup.py).
-        assert await bot_is_cross_signed(synapse, accounts, config), NOT_CROSS_SIGNED
         member: ElementMember = await element_member(strict=True)
         await member.open_dm()
         before = await member.ask("!help")
