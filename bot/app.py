@@ -26,6 +26,7 @@ from bot.health import Heartbeat
 from bot.i18n import Catalogue
 from bot.ids import UserId
 from bot.members import MemberService
+from bot.memory import MemoryUpkeep
 from bot.nudges import NudgeService
 from bot.nudges.timing import NudgePolicy
 from bot.outbox import Outbox
@@ -325,6 +326,7 @@ async def _run_locked(
         lambda: app.services.scheduler.started,
         keep_lock=lock.keep,
     )
+    memory = MemoryUpkeep(lambda: transport.last_sync_ok)
     try:
         await transport.connect()
         await transport.setup_community(
@@ -333,11 +335,13 @@ async def _run_locked(
         )
         await app.start_features()
         heartbeat.start()
+        memory.start()
         log.info("bot started with %d commands", len(app.services.registry.commands))
         if ready is not None:
             ready.set()
         await transport.run(app.router.dispatch)
     finally:
+        await memory.stop()
         await heartbeat.stop()
         await app.stop_background()
         await transport.stop()

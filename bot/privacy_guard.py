@@ -39,16 +39,16 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import phonenumbers
-from stdnum import iban as stdnum_iban
-from stdnum.nl import bsn as stdnum_bsn
-from stdnum.nl import postcode as stdnum_postcode
-
 from bot.errors import ConversationError, UserError
 from bot.i18n import Localised
 
+# The checksum libraries (phonenumbers, python-stdnum: about 70 modules, 1.7 MiB) are
+# imported at the first screening, not at start: most hours of a community screen
+# nothing, and the idle bot's memory is measured (bench/scale.py).
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
+
+    import phonenumbers
 
     from bot.i18n import Catalogue
 
@@ -173,6 +173,8 @@ def _find_emails(text: str, found: _Claimed) -> None:
 
 
 def _find_ibans(text: str, found: _Claimed) -> None:
+    from stdnum import iban as stdnum_iban
+
     for match in _IBAN_CANDIDATE.finditer(text):
         value = match.group(1)
         compact = value.replace(" ", "")
@@ -191,6 +193,8 @@ def _find_ibans(text: str, found: _Claimed) -> None:
 
 
 def _find_bsns(text: str, found: _Claimed) -> None:
+    from stdnum.nl import bsn as stdnum_bsn
+
     for match in _BSN_CANDIDATE.finditer(text):
         value = match.group(1)
         digits = _digits(value)
@@ -205,6 +209,8 @@ def _find_bsns(text: str, found: _Claimed) -> None:
 def _phone_matches(text: str) -> list[phonenumbers.PhoneNumberMatch]:
     """The valid phone numbers in ``text``: found once, used by both phone passes (the
     matcher is the slowest part of the screening)."""
+    import phonenumbers
+
     return list(phonenumbers.PhoneNumberMatcher(text, "NL", leniency=phonenumbers.Leniency.VALID))
 
 
@@ -235,6 +241,8 @@ def _find_context_phones(text: str, found: _Claimed) -> None:
 
 
 def _find_postcodes(text: str, found: _Claimed) -> None:
+    from stdnum.nl import postcode as stdnum_postcode
+
     for match in _POSTCODE.finditer(text):
         letters = match.group(2) or (match.group(3) or "").upper()
         code = f"{match.group(1)}{letters}"

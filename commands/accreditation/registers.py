@@ -15,8 +15,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from stdnum.util import clean
-
 OTHER = "other"
 
 
@@ -105,6 +103,8 @@ def check_number(register_name: str, raw: str) -> Number:
 
     ``other`` takes ``LABEL:NUMBER`` (``VGCT:12345``). Spaces, dots and dashes are
     dropped, and a typed prefix (``BIG-123…``) is taken off."""
+    from stdnum.util import clean  # at the first number, not at start (bot/privacy_guard.py)
+
     if is_other(register_name):
         return _check_other(raw)
     register = register_named(register_name)
@@ -121,6 +121,8 @@ def check_number(register_name: str, raw: str) -> Number:
 
 
 def _check_other(raw: str) -> Number:
+    from stdnum.util import clean
+
     label, sep, number = raw.partition(":")
     label = label.strip()
     number = clean(number, " -./").strip()

@@ -10,7 +10,19 @@ import sys
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[2]
-HEAVY = ("fpdf", "PIL", "segno", "jinja2", "textual", "matplotlib", "icalendar", "alembic", "holidays")
+HEAVY = (
+    "fpdf",
+    "PIL",
+    "segno",
+    "jinja2",
+    "textual",
+    "matplotlib",
+    "icalendar",
+    "alembic",
+    "holidays",
+    "phonenumbers",
+    "stdnum",
+)
 
 SCRIPT = """
 import asyncio, json, sys

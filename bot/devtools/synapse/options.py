@@ -54,6 +54,10 @@ class SynapseOptions:
     #: Synapse's ``database`` section; None: SQLite in ``data_dir`` (a benchmark of a
     #: large community may back it with PostgreSQL, see bench/scale.py).
     database: dict[str, Any] | None = None
+    #: Folders put before the homeserver's ``PYTHONPATH``: Synapse's PostgreSQL driver
+    #: (psycopg2) lives in one of its own, so the bot's environment does not import it
+    #: (nio's store, peewee, loads psycopg2 whenever it can: about 10 MiB per process).
+    python_path: tuple[Path, ...] = ()
 
 
 def free_port() -> int:

@@ -70,6 +70,9 @@ def child_env(options: SynapseOptions) -> dict[str, str]:
     ``PYTHONPYCACHEPREFIX`` keeps those files out of the virtualenv.
     """
     env = dict(os.environ)
+    if options.python_path:
+        paths = [str(path) for path in options.python_path]
+        env["PYTHONPATH"] = os.pathsep.join([*paths, *filter(None, [env.get("PYTHONPATH")])])
     if options.bytecode_cache:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         if not env.get("PYTHONPYCACHEPREFIX"):
