@@ -37,6 +37,7 @@ from bot.ids import EventId, RoomId, UserId
 from bot.matrix.client import authenticate, build_client
 from bot.matrix.community import CommunitySetup
 from bot.matrix.crypto import Crypto
+from bot.matrix.direct_chat_rooms import DirectChats
 from bot.matrix.key_backup import RestoreReport
 from bot.matrix.room_state import RoomState
 from bot.matrix.rooms import RoomManager
@@ -75,11 +76,12 @@ class MatrixTransport:
         self._client = build_client(config)
         self._directory = rooms
         self._crypto = Crypto(self._client, config, db, clock)
-        self._rooms = RoomManager(self._client, config, db, clock, rooms)
+        self._rooms = RoomManager(self._client, config, rooms)
+        self._direct = DirectChats(self._client, config, db, clock, rooms, self._rooms)
         self._sender = Sender(self._client, db, clock, config.matrix.max_retry_wait_s, self._crypto)
         verifications = self._verifications(clock) if config.matrix.sas_verification else None
         self._sync = SyncLoop(
-            self._client, config, db, clock, self._rooms, rooms, self._crypto, verifications
+            self._client, config, db, clock, self._rooms, self._direct, rooms, self._crypto, verifications
         )
         self._db = db
         self._state = RoomState(self._client, UserId(config.matrix.user_id))
@@ -139,7 +141,7 @@ class MatrixTransport:
         await self._crypto.prepare()
         await authenticate(self._client, self._config, self._db)
         await self._crypto.load()
-        await self._rooms.load_direct_rooms()
+        await self._direct.load()
         await self._sender.load_recent()
 
     async def restore_keys(self) -> RestoreReport | None:
@@ -231,15 +233,17 @@ class MatrixTransport:
     # ----------------------------------------------------------------------- rooms
 
     async def direct_room(self, user_id: UserId) -> RoomId:
-        return await self._rooms.direct_room(user_id)
+        return await self._direct.direct_room(user_id)
 
     async def forget_direct_room(self, user_id: UserId) -> None:
-        dropped = await self._rooms.forget_direct_room(user_id)
+        dropped = await self._direct.forget_direct_room(user_id)
         # While the DM is still known: its room keys leave the key backup too.
         await self._crypto.backup.forget(dropped, [])
 
     async def create_room(self, spec: RoomSpec) -> RoomId:
-        return await self._rooms.create_room(spec)
+        room_id = await self._rooms.create_room(spec)
+        self._direct.note_created(room_id, spec)
+        return room_id
 
     # ---------------------------------------------------------------- privacy
 
@@ -292,7 +296,7 @@ class MatrixTransport:
         return await self._rooms.power_level(room_id, user_id)
 
     async def is_direct(self, room_id: RoomId) -> bool:
-        return await self._rooms.is_direct(room_id)
+        return await self._direct.is_direct(room_id)
 
     async def room_members(self, room_id: RoomId) -> list[UserId]:
         return await self._rooms.room_members(room_id)

@@ -121,8 +121,8 @@ async def test_redaction_and_forgetting_a_direct_chat(bot_config: Config, member
         assert isinstance(fetched, RoomGetEventResponse) and isinstance(fetched.event, RedactedEvent)
 
         await transport.forget_direct_room(UserId(carol.user_id))
-        assert carol.user_id not in await transport._rooms._direct.m_direct()
-        assert RoomId(room) not in transport._rooms._direct
+        assert carol.user_id not in await transport._direct._records.m_direct()
+        assert RoomId(room) not in transport._direct._records
     finally:
         await transport.stop()
         await db.dispose()

@@ -24,7 +24,12 @@ NOW = datetime(2027, 3, 16, 9, 0, tzinfo=UTC)
 
 def raw_config(**matrix: Any) -> dict[str, Any]:
     return {
-        "matrix": {"homeserver": "http://127.0.0.1:8008", "user_id": "@kennisbrug:localhost", "password": "x", **matrix},
+        "matrix": {
+            "homeserver": "http://127.0.0.1:8008",
+            "user_id": "@kennisbrug:localhost",
+            "password": "x",
+            **matrix,
+        },
         "database": {"url": "sqlite+aiosqlite:////var/lib/kennisbrug/bot.db"},
         "community": {},
         "rooms": {"welcome": "#welkom:localhost"},
@@ -57,13 +62,18 @@ def test_store_key_comes_from_the_environment_before_the_file(tmp_path: Path) ->
     ("setting", "expected"),
     [
         ({"trust": "some"}, "matrix.trust: 'some' must be one of tofu, all"),
-        ({"trust": "verified"}, "matrix.trust: 'verified' is no longer offered (the bot cannot verify devices); use tofu"),
+        (
+            {"trust": "verified"},
+            "matrix.trust: 'verified' is no longer offered (the bot cannot verify devices); use tofu",
+        ),
         ({"store_key": "short"}, "matrix.store_key: must be at least 16 characters"),
         ({"encrypt_private_rooms": "ja"}, "matrix.encrypt_private_rooms: 'ja' must be true or false"),
         ({"undecryptable_wait_s": -1}, "matrix.undecryptable_wait_s: -1 must be a number"),
     ],
 )
-def test_bad_encryption_settings_name_their_key(tmp_path: Path, setting: dict[str, Any], expected: str) -> None:
+def test_bad_encryption_settings_name_their_key(
+    tmp_path: Path, setting: dict[str, Any], expected: str
+) -> None:
     with pytest.raises(ConfigError) as error:
         config(tmp_path, **setting)
     assert any(expected in problem for problem in error.value.problems), error.value.problems
@@ -83,7 +93,7 @@ def test_all_is_the_explicit_opt_out(tmp_path: Path) -> None:
 
 
 def rooms(cfg: Config) -> RoomManager:
-    return RoomManager(None, cfg, None, None, RoomDirectory())  # type: ignore[arg-type]
+    return RoomManager(None, cfg, RoomDirectory())  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -96,7 +106,9 @@ def rooms(cfg: Config) -> RoomManager:
         (RoomSpec(alias_localpart="open", name="open"), False),  # a community room
     ],
 )
-def test_private_rooms_are_encrypted_by_default(tmp_path: Path, spec: RoomSpec | None, expected: bool) -> None:
+def test_private_rooms_are_encrypted_by_default(
+    tmp_path: Path, spec: RoomSpec | None, expected: bool
+) -> None:
     assert rooms(config(tmp_path)).encrypt_new_room(spec) is expected
 
 
@@ -130,7 +142,12 @@ def encrypted_source(event_id: str, session: str = "s1", sender: str = "@ann:loc
         "event_id": event_id,
         "sender": sender,
         "origin_server_ts": int(NOW.timestamp() * 1000),
-        "content": {"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "AAA", "session_id": session, "sender_key": "k"},
+        "content": {
+            "algorithm": "m.megolm.v1.aes-sha2",
+            "ciphertext": "AAA",
+            "session_id": session,
+            "sender_key": "k",
+        },
     }
 
 
@@ -251,13 +268,23 @@ async def test_a_room_known_only_from_an_incremental_sync_is_read_in_full_before
 
     def member(user: str, membership: str) -> dict[str, Any]:
         return {
-            "type": "m.room.member", "state_key": user, "sender": bot, "event_id": f"$m-{user}",
-            "origin_server_ts": 1, "content": {"membership": membership},
+            "type": "m.room.member",
+            "state_key": user,
+            "sender": bot,
+            "event_id": f"$m-{user}",
+            "origin_server_ts": 1,
+            "content": {"membership": membership},
         }
 
     state = [
-        {"type": "m.room.encryption", "state_key": "", "sender": bot, "event_id": "$e", "origin_server_ts": 1,
-         "content": {"algorithm": "m.megolm.v1.aes-sha2"}},
+        {
+            "type": "m.room.encryption",
+            "state_key": "",
+            "sender": bot,
+            "event_id": "$e",
+            "origin_server_ts": 1,
+            "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+        },
         member(bot, "join"),
         member(ann, "invite"),
     ]

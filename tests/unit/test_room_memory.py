@@ -1,4 +1,4 @@
-"""What the room manager keeps in memory instead of asking again: a fan-out to hundreds of
+"""What the room manager and the direct chats keep in memory instead of asking again: a fan-out to hundreds of
 members asks the database nothing per member once each DM is known and checked (a
 membership change in the DM asks again), and power levels read from the homeserver are
 kept until the sync shows new ones."""
@@ -15,6 +15,7 @@ import pytest_asyncio
 
 from bot.config import Config, parse_config
 from bot.ids import RoomId, UserId
+from bot.matrix.direct_chat_rooms import DirectChats
 from bot.matrix.rooms import RoomManager
 from bot.room_directory import RoomDirectory
 from bot.storage.database import Database
@@ -57,13 +58,20 @@ def config(tmp_path: Path) -> Config:
     return parse_config(raw, tmp_path / "config.yaml", env={})
 
 
+def direct_chats(tmp_path: Path, db: Database | CountingDatabase) -> DirectChats:
+    """Direct chats on no homeserver (the tests keep it from being asked)."""
+    cfg, directory = config(tmp_path), RoomDirectory()
+    rooms = RoomManager(None, cfg, directory)  # type: ignore[arg-type]
+    return DirectChats(None, cfg, db, None, directory, rooms)  # type: ignore[arg-type]
+
+
 @pytest.fixture
 def counting(db: Database) -> CountingDatabase:
     return CountingDatabase(db)
 
 
 async def test_a_checked_dm_is_returned_from_memory(tmp_path: Path, counting: CountingDatabase) -> None:
-    rooms = RoomManager(None, config(tmp_path), counting, None, RoomDirectory())  # type: ignore[arg-type]
+    rooms = direct_chats(tmp_path, counting)
     rooms._dm_checked.add(DM)  # checked before: only the bot and the member are in it
     assert await rooms.direct_room(MEMBER) == DM
     assert counting.sessions == 1
@@ -93,8 +101,8 @@ def member_event(user: str, membership: str) -> dict[str, Any]:
 async def test_lazy_loaded_members_of_the_two_keep_the_dm_checked(tmp_path: Path, db: Database) -> None:
     """A sync carrying the DM's messages carries their senders' member events too (lazy
     loading): no change, no new check; anyone else, or one of the two leaving, is."""
-    rooms = RoomManager(None, config(tmp_path), db, None, RoomDirectory())  # type: ignore[arg-type]
-    rooms._direct.note(DM, MEMBER)
+    rooms = direct_chats(tmp_path, db)
+    rooms._records.note(DM, MEMBER)
     rooms._dm_checked.add(DM)
     rooms.note_room_events(DM, [member_event("@kennisbrug:localhost", "join"), member_event(MEMBER, "join")])
     assert DM in rooms._dm_checked
@@ -128,7 +136,7 @@ async def test_power_levels_read_from_the_homeserver_are_kept_until_they_change(
     """After a restart's incremental sync the space's state is not in nio's cache; every
     !help checks roles there, and must not read the space's whole state each time."""
     client = StateReadingClient()
-    rooms = RoomManager(client, config(tmp_path), db, None, RoomDirectory())  # type: ignore[arg-type]
+    rooms = RoomManager(client, config(tmp_path), RoomDirectory())  # type: ignore[arg-type]
     space = RoomId("!space:localhost")
     for _ in range(3):
         assert await rooms.power_level(space, UserId("@mod:localhost")) == 50

@@ -48,6 +48,7 @@ from bot.errors import InvalidCredentials, TransportError
 from bot.ids import RoomId, UserId
 from bot.matrix import events, state
 from bot.matrix.crypto import Crypto
+from bot.matrix.direct_chat_rooms import DirectChats
 from bot.matrix.homeserver_calls import (
     TRANSIENT_EXCEPTIONS,
     Backoff,
@@ -92,6 +93,7 @@ class SyncLoop:
         db: Database,
         clock: Clock,
         rooms: RoomManager,
+        direct: DirectChats,
         directory: RoomDirectory,
         crypto: Crypto | None = None,
         verifications: InRoomVerification | None = None,
@@ -102,6 +104,7 @@ class SyncLoop:
         self._db = db
         self._clock = clock
         self._rooms = rooms
+        self._direct = direct
         self._own = UserId(config.matrix.user_id)
         self.last_sync_ok: datetime | None = None
         self.synced = asyncio.Event()
@@ -110,10 +113,10 @@ class SyncLoop:
         self._catching_up = True
         self._ledger = EventLedger(db, clock)
         self._gaps = GapFiller(client, self._own, self._ledger, self._cutoff)
-        self._waiting = UndecryptableWait(crypto, self._ledger, rooms, clock, self._stop)
+        self._waiting = UndecryptableWait(crypto, self._ledger, direct, clock, self._stop)
         self._events = EventHandling(
             self._own,
-            rooms,
+            direct,
             directory,
             self._ledger,
             ReactionMemory(client, db, clock, self._own),
@@ -319,7 +322,7 @@ class SyncLoop:
         """Handle one batch; False when a stop interrupted it."""
         for room_id, invite in resp.rooms.invite.items():
             try:
-                await self._rooms.handle_invite(RoomId(room_id), invite.invite_state)
+                await self._direct.handle_invite(RoomId(room_id), invite.invite_state)
             except TransportError as exc:
                 log.warning("invite to %s not handled: %s", room_id, exc)
 
@@ -327,10 +330,11 @@ class SyncLoop:
         for room_id_str, info in resp.rooms.join.items():
             state_and_timeline = raw_sources([*info.state, *info.timeline.events])
             self._rooms.note_room_events(RoomId(room_id_str), state_and_timeline)
+            self._direct.note_room_events(RoomId(room_id_str), state_and_timeline)
         for room_id_str, info in resp.rooms.join.items():
             room_id = RoomId(room_id_str)
             timeline = raw_sources(info.timeline.events)
-            if not self._rooms.acts_in(room_id):
+            if not self._direct.acts_in(room_id):
                 continue
             start = events.history_start(timeline, self._own)
             batch = timeline[start:]
@@ -344,6 +348,7 @@ class SyncLoop:
         for room_id in resp.rooms.leave:
             log.info("the bot is no longer in %s", room_id)
             self._rooms.forget(RoomId(room_id))
+            self._direct.forget(RoomId(room_id))
         return True
 
     def _cutoff(self) -> datetime:

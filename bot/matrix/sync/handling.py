@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.ids import RoomId, UserId
 from bot.matrix import events, polls, verification
-from bot.matrix.rooms import RoomManager
+from bot.matrix.direct_chat_rooms import DirectChats
 from bot.matrix.sync.checkpoint import EventLedger
 from bot.matrix.sync.reactions import ReactionMemory
 from bot.matrix.sync.undecryptable import UndecryptableWait
@@ -33,7 +33,7 @@ class EventHandling:
     def __init__(
         self,
         own: UserId,
-        rooms: RoomManager,
+        direct: DirectChats,
         directory: RoomDirectory,
         ledger: EventLedger,
         reactions: ReactionMemory,
@@ -44,7 +44,7 @@ class EventHandling:
         verifications: InRoomVerification | None = None,
     ) -> None:
         self._own = own
-        self._rooms = rooms
+        self._direct = direct
         self._directory = directory
         self._ledger = ledger
         self._reactions = reactions
@@ -59,8 +59,8 @@ class EventHandling:
             self._reactions.note_sender(ev.event_id, own=ev.sender == self._own)
         if ev is None or ev.sender == self._own or ev.timestamp < self._cutoff():
             return
-        direct = self._rooms.is_direct_cached(room_id)
-        if direct and not self._rooms.allowed_user(ev.sender):
+        direct = self._direct.is_direct_cached(room_id)
+        if direct and not self._direct.allowed_user(ev.sender):
             return
         if ev.type == "m.room.encrypted":
             await self._waiting.hold(room_id, source, ev, handler)

@@ -17,7 +17,7 @@ from bot.clock import Clock
 from bot.ids import RoomId
 from bot.matrix import events
 from bot.matrix.crypto import Crypto, Undecrypted
-from bot.matrix.rooms import RoomManager
+from bot.matrix.direct_chat_rooms import DirectChats
 from bot.matrix.sync.checkpoint import EventLedger
 from bot.matrix.undecrypted import WITHHELD_TYPES
 from bot.transport import EventHandler, Undecryptable
@@ -35,13 +35,13 @@ class UndecryptableWait:
         self,
         crypto: Crypto | None,
         ledger: EventLedger,
-        rooms: RoomManager,
+        direct: DirectChats,
         clock: Clock,
         stop: asyncio.Event,
     ) -> None:
         self._crypto = crypto
         self._ledger = ledger
-        self._rooms = rooms
+        self._direct = direct
         self._clock = clock
         self._stop = stop
 
@@ -143,6 +143,6 @@ class UndecryptableWait:
             room_id=room_id,
             sender=ev.sender,
             timestamp=ev.timestamp,
-            is_direct=self._rooms.is_direct_cached(room_id),
+            is_direct=self._direct.is_direct_cached(room_id),
             withheld=withheld,
         )
