@@ -33,6 +33,7 @@ from bot.polls import numbered
 from bot.replies import error_reply
 from bot.storage import Database
 from bot.storage.models import Conversation
+from bot.storage.results import rowcount
 from bot.textnorm import closest, is_number, split_list
 from bot.transport import OutgoingMessage, Poll
 
@@ -245,7 +246,7 @@ class ConversationService:
     async def cancel(self, user_id: UserId) -> bool:
         async with self._db.transaction() as session:
             result = await session.execute(delete(Conversation).where(Conversation.user_id == user_id))
-        return bool(getattr(result, "rowcount", 0))
+        return bool(rowcount(result))
 
     async def handle(self, ctx: Context) -> bool:
         """Feed the member's message to their open conversation; False when none is open."""

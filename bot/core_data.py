@@ -32,6 +32,7 @@ from bot.ids import RoomId, UserId
 from bot.scheduler import SchedulerService
 from bot.storage import Database
 from bot.storage.models import DirectRoom, OutboxMessage, RecurringJob, ScheduledJob, SeenReaction
+from bot.storage.results import rowcount
 from bot.transport import Transport
 
 log = logging.getLogger(__name__)
@@ -79,10 +80,6 @@ def value_mentions(values: Iterable[Any], forms: Sequence[str]) -> bool:
     return any(form in text for form in forms for text in texts)
 
 
-def _rowcount(result: Any) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
 class CoreErasure:
     """Export/erase hooks for the direct chat, reactions, outbox and jobs of a member."""
 
@@ -126,7 +123,7 @@ class CoreErasure:
                     .execution_options(synchronize_session=False)
                 )
                 await session.delete(row)
-                removed = redacted + 1 + _rowcount(messages)
+                removed = redacted + 1 + rowcount(messages)
         # Also when no row was recorded: the adapter may know the DM from m.direct.
         await self._transport.forget_direct_room(user_id)
         return removed
@@ -185,7 +182,7 @@ class CoreErasure:
                 .where(SeenReaction.sender == user_id)
                 .execution_options(synchronize_session=False)
             )
-        return _rowcount(result)
+        return rowcount(result)
 
     # -- outbox ------------------------------------------------------------------
 
@@ -245,8 +242,8 @@ class CoreErasure:
                 .where(OutboxMessage.id.in_(ids))
                 .execution_options(synchronize_session=False)
             )
-        log.info("erased %d outbox rows naming a forgotten member", _rowcount(result))
-        return _rowcount(result)
+        log.info("erased %d outbox rows naming a forgotten member", rowcount(result))
+        return rowcount(result)
 
     # -- jobs --------------------------------------------------------------------
 

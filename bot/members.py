@@ -27,6 +27,7 @@ from bot.ids import RoomId, UserId
 from bot.replies import error_reply
 from bot.storage import Database
 from bot.storage.models import Member
+from bot.storage.results import rowcount
 from bot.transport import Attachment, OutgoingMessage, Transport, Upload
 
 if TYPE_CHECKING:
@@ -221,7 +222,7 @@ class MemberService:
         async with self._db.transaction() as session:
             result = await session.execute(delete(Member).where(Member.user_id == user_id))
         self._language_cache.pop(user_id, None)
-        return int(getattr(result, "rowcount", 0) or 0)
+        return rowcount(result)
 
 
 def _for_language(params: Mapping[str, Param], language: str) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from bot.i18n import Catalogue
 from bot.ids import EventId, RoomId, UserId
 from bot.storage import Database
 from bot.storage.models import DirectRoom, PollRow, PollVoteRow
+from bot.storage.results import rowcount
 from bot.transport import POLL_MAX_ANSWERS, Poll, PollAnswer, Transport
 
 if TYPE_CHECKING:
@@ -383,8 +384,8 @@ class PollService:
         async with self._db.transaction() as session:
             removed = await session.execute(delete(PollVoteRow).where(PollVoteRow.user_id == user_id))
             dm = await session.get(DirectRoom, user_id)
-            count = getattr(removed, "rowcount", 0) or 0
+            count = rowcount(removed)
             if dm is not None:
                 polls = await session.execute(delete(PollRow).where(PollRow.room_id == dm.room_id))
-                count += getattr(polls, "rowcount", 0) or 0
+                count += rowcount(polls)
         return count

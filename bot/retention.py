@@ -61,6 +61,7 @@ from bot.storage.models import (
     SeenReaction,
     SentMessage,
 )
+from bot.storage.results import rowcount
 
 log = logging.getLogger(__name__)
 
@@ -100,15 +101,11 @@ class Pruned:
         return sum(int(v) for v in vars(self).values())
 
 
-def _rowcount(result: Any) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
 async def prune(db: Database, now: datetime) -> Pruned:
     """Apply every rule once, as of ``now``; one transaction per table."""
     counts: dict[str, int] = {}
     async with db.transaction() as session:
-        counts["outbox"] = _rowcount(
+        counts["outbox"] = rowcount(
             await session.execute(
                 delete(OutboxMessage)
                 .where(
@@ -120,7 +117,7 @@ async def prune(db: Database, now: datetime) -> Pruned:
         )
     job_cutoff = now - FINISHED_JOB_RETENTION
     async with db.transaction() as session:
-        counts["jobs"] = _rowcount(
+        counts["jobs"] = rowcount(
             await session.execute(
                 delete(ScheduledJob)
                 .where(
@@ -134,21 +131,21 @@ async def prune(db: Database, now: datetime) -> Pruned:
     counts["nudges_deleted"] = await _delete_expired_nudges(db, now)
     counts["nudges_emptied"] = await _empty_nudge_params(db, now)
     async with db.transaction() as session:
-        counts["seen_reactions"] = _rowcount(
+        counts["seen_reactions"] = rowcount(
             await session.execute(
                 delete(SeenReaction)
                 .where(SeenReaction.seen_at < now - SEEN_REACTION_RETENTION)
                 .execution_options(synchronize_session=False)
             )
         )
-        counts["processed_events"] = _rowcount(
+        counts["processed_events"] = rowcount(
             await session.execute(
                 delete(ProcessedEvent)
                 .where(ProcessedEvent.received_at < now - PROCESSED_RETENTION)
                 .execution_options(synchronize_session=False)
             )
         )
-        counts["sent_messages"] = _rowcount(
+        counts["sent_messages"] = rowcount(
             await session.execute(
                 delete(SentMessage)
                 .where(SentMessage.sent_at < now - SENT_RETENTION)
@@ -171,7 +168,7 @@ async def _delete_old_polls(db: Database, now: datetime) -> int:
             .where(PollVoteRow.poll_event_id.in_(ids))
             .execution_options(synchronize_session=False)
         )
-        return _rowcount(
+        return rowcount(
             await session.execute(delete(PollRow).where(old).execution_options(synchronize_session=False))
         )
 
@@ -179,7 +176,7 @@ async def _delete_old_polls(db: Database, now: datetime) -> int:
 async def _delete_expired_nudges(db: Database, now: datetime) -> int:
     cutoff = now - EXPIRED_NUDGE_RETENTION
     async with db.transaction() as session:
-        return _rowcount(
+        return rowcount(
             await session.execute(
                 delete(Nudge)
                 .where(

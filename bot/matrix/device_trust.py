@@ -44,6 +44,7 @@ from bot.ids import EventId, UserId
 from bot.matrix import state
 from bot.storage.database import Database
 from bot.storage.models import KeyValue
+from bot.storage.results import rowcount
 from bot.transport import EventHandler, NewDevice
 
 log = logging.getLogger(__name__)
@@ -284,7 +285,7 @@ class DeviceTrust:
     async def _drop_all_records(self) -> None:
         async with self._db.transaction() as session:
             result = await session.execute(delete(KeyValue).where(KeyValue.key.startswith(RECORD_PREFIX)))
-        if getattr(result, "rowcount", 0):
+        if rowcount(result):
             log.info("trust: all keeps no device records; dropped those of an earlier tofu")
 
     # ------------------------------------------------------------------ personal data

@@ -9,14 +9,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import delete, func, insert, or_, select, update
-from sqlalchemy.engine import CursorResult, Result
 
 from bot.clock import Clock
 from bot.storage.database import Database
 from bot.storage.models import RecurringJob, ScheduledJob
+from bot.storage.results import rowcount
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +42,6 @@ _EXISTS_CHUNK = 500
 
 Wanted = Mapping[str, tuple[str, datetime, dict[str, Any]]]
 """``job_id -> (kind, run_at, payload)`` of one-off jobs to create."""
-
-
-def rowcount(result: Result[Any]) -> int:
-    # UPDATE/DELETE results are cursor results; the ORM types them as plain Result.
-    return cast(CursorResult[Any], result).rowcount
 
 
 def _new_row(job_id: str, kind: str, run_at: datetime, payload: dict[str, Any]) -> dict[str, Any]:

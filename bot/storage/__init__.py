@@ -2,5 +2,6 @@
 
 from bot.storage.database import Database
 from bot.storage.models import Base
+from bot.storage.results import rowcount
 
-__all__ = ["Base", "Database"]
+__all__ = ["Base", "Database", "rowcount"]

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.clock import Clock
 from bot.storage import Database
+from bot.storage.results import rowcount
 from commands.accreditation.codes import new_code
 from commands.accreditation.models import (
     CertificateName,
@@ -83,7 +84,7 @@ class AccreditationStore:
                     RegistrationNumber.label == label,
                 )
             )
-        return int(getattr(result, "rowcount", 0) or 0)
+        return rowcount(result)
 
     async def numbers(self, user_ids: Iterable[str]) -> dict[str, tuple[Number, ...]]:
         wanted = list(dict.fromkeys(user_ids))
@@ -234,10 +235,10 @@ class AccreditationStore:
         async with self._db.transaction() as session:
             for column in (RegistrationNumber.user_id, CertificateName.user_id, Checkin.user_id):
                 result = await session.execute(delete(column.class_).where(column == user_id))
-                removed += int(getattr(result, "rowcount", 0) or 0)
+                removed += rowcount(result)
             for column in (PresenceExport.exported_by, CheckinCode.created_by):
                 result = await session.execute(
                     update(column.class_).where(column == user_id).values({column: ""})
                 )
-                removed += int(getattr(result, "rowcount", 0) or 0)
+                removed += rowcount(result)
         return removed

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.storage import Database
+from bot.storage.results import rowcount
 from commands.buddy.models import (
     BuddyAvailability,
     BuddyBlock,
@@ -22,10 +23,6 @@ from commands.buddy.models import (
     BuddyRequest,
 )
 from commands.buddy.statuses import ACTIVE, ENDED, WITHDRAWN
-
-
-def _rowcount(result: Any) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 class MemberRows:
@@ -99,7 +96,7 @@ async def _delete_own_rows(session: AsyncSession, user_id: str) -> int:
         delete(BuddyBlock).where(or_(BuddyBlock.user_id == user_id, BuddyBlock.blocked_id == user_id)),
         delete(BuddyCheckin).where(BuddyCheckin.user_id == user_id),
     ):
-        removed += _rowcount(await session.execute(statement.execution_options(synchronize_session=False)))
+        removed += rowcount(await session.execute(statement.execution_options(synchronize_session=False)))
     return removed
 
 
@@ -111,8 +108,8 @@ async def _delete_requests(session: AsyncSession, user_id: str) -> int:
     )
     if not own:
         return 0
-    removed = _rowcount(await session.execute(delete(BuddyOffer).where(BuddyOffer.request_id.in_(own))))
-    removed += _rowcount(await session.execute(delete(BuddyRequest).where(BuddyRequest.id.in_(own))))
+    removed = rowcount(await session.execute(delete(BuddyOffer).where(BuddyOffer.request_id.in_(own))))
+    removed += rowcount(await session.execute(delete(BuddyRequest).where(BuddyRequest.id.in_(own))))
     await session.execute(
         update(BuddyPair)
         .where(BuddyPair.request_id.in_(own))
@@ -124,7 +121,7 @@ async def _delete_requests(session: AsyncSession, user_id: str) -> int:
 
 async def _anonymise_offers(session: AsyncSession, user_id: str) -> int:
     """Offers made to them stay for the requesters' counts, without their name."""
-    return _rowcount(
+    return rowcount(
         await session.execute(
             update(BuddyOffer)
             .where(BuddyOffer.candidate_id == user_id)
@@ -138,7 +135,7 @@ async def _anonymise_pairs(session: AsyncSession, user_id: str, now: datetime) -
     """Their running pairs end now; every pair keeps the partner's side only."""
     removed = 0
     for column in (BuddyPair.member_a, BuddyPair.member_b):
-        removed += _rowcount(
+        removed += rowcount(
             await session.execute(
                 update(BuddyPair)
                 .where(column == user_id, BuddyPair.status == ACTIVE)

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.clock import Clock
 from bot.storage import Database
+from bot.storage.results import rowcount
 from commands.buddy.member_rows import MemberRows
 from commands.buddy.models import (
     BuddyAvailability,
@@ -28,10 +29,6 @@ from commands.buddy.models import (
 )
 from commands.buddy.statuses import ACCEPTED, ACTIVE, ENDED, EXHAUSTED, MATCHED, PENDING, SEARCHING
 from commands.stats.sources import StatCount
-
-
-def _rowcount(result: Any) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 @dataclass(frozen=True)
@@ -115,7 +112,7 @@ class BuddyStore:
             result = await session.execute(
                 delete(BuddyBlock).where(BuddyBlock.user_id == user_id, BuddyBlock.blocked_id == blocked)
             )
-        return _rowcount(result) > 0
+        return rowcount(result) > 0
 
     async def blocked_either_way(self, user_id: str) -> set[str]:
         async with self._db.session() as session:
@@ -224,7 +221,7 @@ class BuddyStore:
                 .values(status=status, updated_at=self._clock.now())
                 .execution_options(synchronize_session=False)
             )
-        return _rowcount(result) > 0
+        return rowcount(result) > 0
 
     # -- offers ------------------------------------------------------------------------
 
@@ -336,7 +333,7 @@ class BuddyStore:
                 .values(status=status, answered_at=self._clock.now())
                 .execution_options(synchronize_session=False)
             )
-        return int(request_id) if _rowcount(result) else None
+        return int(request_id) if rowcount(result) else None
 
     async def accept_offer(self, offer_id: int, candidate: str) -> int | None:
         """The offer accepted, the request matched and the pair made, all at once.
@@ -414,7 +411,7 @@ class BuddyStore:
                 .values(status=ENDED, ended_at=self._clock.now())
                 .execution_options(synchronize_session=False)
             )
-        return _rowcount(result) > 0
+        return rowcount(result) > 0
 
     async def record_checkin(self, pair_id: int, round_number: int, user_id: str, answer: str) -> None:
         now = self._clock.now()

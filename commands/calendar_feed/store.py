@@ -10,6 +10,7 @@ from sqlalchemy import delete, select
 
 from bot.clock import Clock
 from bot.storage import Database
+from bot.storage.results import rowcount
 from commands.calendar_feed.models import FeedLink
 
 
@@ -42,7 +43,7 @@ class FeedStore:
         """Remove the member's link; False when they had none."""
         async with self._db.transaction() as session:
             done = await session.execute(delete(FeedLink).where(FeedLink.user_id == user_id))
-        return bool(done.rowcount)  # type: ignore[attr-defined]
+        return bool(rowcount(done))
 
     async def member_of(self, token: str) -> str | None:
         """Whose feed the token opens, or None (unknown, replaced or revoked)."""

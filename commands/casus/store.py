@@ -8,11 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 
 from bot.clock import Clock
 from bot.storage import Database
+from bot.storage.results import rowcount
 from commands.casus.invitation_rows import InvitationRows
 from commands.casus.models import (
     CasusContribution,
@@ -68,10 +68,6 @@ def _run(row: CasusRun) -> RunRecord:
         posted_at=row.posted_at,
         closed_at=row.closed_at,
     )
-
-
-def _rowcount(result: Any) -> int:
-    return int(getattr(result, "rowcount", 0) or 0) if isinstance(result, CursorResult) else 0
 
 
 class CasusStore(InvitationRows, SubmissionRows):
@@ -203,7 +199,7 @@ class CasusStore(InvitationRows, SubmissionRows):
                 .values(step=step)
                 .execution_options(synchronize_session=False)
             )
-        return _rowcount(result) > 0
+        return rowcount(result) > 0
 
     async def close_run(self, run_id: int) -> bool:
         """Close an open run; True when this call closed it."""
@@ -214,7 +210,7 @@ class CasusStore(InvitationRows, SubmissionRows):
                 .values(status=CLOSED, closed_at=self._clock.now())
                 .execution_options(synchronize_session=False)
             )
-        return _rowcount(result) > 0
+        return rowcount(result) > 0
 
     # -- contributions -----------------------------------------------------------------
 
@@ -371,18 +367,18 @@ class CasusStore(InvitationRows, SubmissionRows):
                 result = await session.execute(
                     delete(model).where(model.user_id == user_id).execution_options(synchronize_session=False)
                 )
-                removed += _rowcount(result)
+                removed += rowcount(result)
             result = await session.execute(
                 delete(CasusSubmission)
                 .where(CasusSubmission.user_id == user_id, CasusSubmission.status != APPROVED)
                 .execution_options(synchronize_session=False)
             )
-            removed += _rowcount(result)
+            removed += rowcount(result)
             result = await session.execute(
                 update(CasusSubmission)
                 .where(CasusSubmission.user_id == user_id)
                 .values(user_id=None, anonymous=True)
                 .execution_options(synchronize_session=False)
             )
-            removed += _rowcount(result)
+            removed += rowcount(result)
         return removed

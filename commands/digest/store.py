@@ -13,6 +13,7 @@ from bot.core_data import column_mentions, reference_forms, value_mentions
 from bot.i18n import LANGUAGES
 from bot.storage import Database
 from bot.storage.models import Member, Nudge
+from bot.storage.results import rowcount
 from commands.digest.models import DigestActivity, DigestSubscription
 
 WEEKLY = "weekly"
@@ -114,7 +115,7 @@ class DigestStore:
         cutoff = self._clock.now() - ACTIVITY_RETENTION
         async with self._db.transaction() as session:
             result = await session.execute(delete(DigestActivity).where(DigestActivity.at < cutoff))
-        return int(getattr(result, "rowcount", 0) or 0)
+        return rowcount(result)
 
     # -- privacy -------------------------------------------------------------------------
 
@@ -158,4 +159,4 @@ class DigestStore:
         async with self._db.transaction() as session:
             a = await session.execute(delete(DigestSubscription).where(DigestSubscription.user_id == user_id))
             b = await session.execute(delete(DigestActivity).where(DigestActivity.user_id == user_id))
-        return int(getattr(a, "rowcount", 0) or 0) + int(getattr(b, "rowcount", 0) or 0)
+        return rowcount(a) + rowcount(b)

@@ -13,6 +13,7 @@ from sqlalchemy import delete, func, select
 from bot.clock import Clock
 from bot.secrets import WELCOME, Secrets, key_bytes
 from bot.storage import Database
+from bot.storage.results import rowcount
 from commands.introductions.models import Profile, SpotlightPost, WelcomeMarker
 from commands.introductions.records import ProfileRecord
 from commands.introductions.spotlight import ShownBefore
@@ -207,7 +208,7 @@ class ProfileStore:
         async with self._db.transaction() as session:
             profiles = await session.execute(delete(Profile).where(Profile.user_id == user_id))
             posts = await session.execute(delete(SpotlightPost).where(SpotlightPost.user_id == user_id))
-        return int(getattr(profiles, "rowcount", 0) or 0) + int(getattr(posts, "rowcount", 0) or 0)
+        return rowcount(profiles) + rowcount(posts)
 
     async def professions_and_themes(self, user_ids: list[str]) -> dict[str, tuple[str, tuple[str, ...]]]:
         """Profession and themes of many members in one query (for the digest)."""

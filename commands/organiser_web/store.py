@@ -11,6 +11,7 @@ from sqlalchemy import delete, select, update
 
 from bot.clock import Clock
 from bot.storage import Database
+from bot.storage.results import rowcount
 from commands.organiser_web.models import LoginLink, WebSession
 
 LINK_LIFETIME = timedelta(minutes=10)
@@ -58,7 +59,7 @@ class WebStore:
                 .where(LoginLink.token_hash == row.token_hash, LoginLink.used_at.is_(None))
                 .values(used_at=now)
             )
-            return row.user_id if done.rowcount == 1 else None  # type: ignore[attr-defined]
+            return row.user_id if rowcount(done) == 1 else None
 
     async def new_session(self, user_id: str) -> tuple[str, Session]:
         token = secrets.token_urlsafe(32)
@@ -93,4 +94,4 @@ class WebStore:
         async with self._db.transaction() as session:
             links = await session.execute(delete(LoginLink).where(LoginLink.user_id == user_id))
             sessions = await session.execute(delete(WebSession).where(WebSession.user_id == user_id))
-        return int(links.rowcount + sessions.rowcount)  # type: ignore[attr-defined]
+        return rowcount(links) + rowcount(sessions)

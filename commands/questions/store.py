@@ -11,6 +11,7 @@ from sqlalchemy import delete, func, select, update
 from bot.clock import Clock
 from bot.errors import UserError
 from bot.storage import Database
+from bot.storage.results import rowcount
 from commands.questions.models import Question, QuestionInvite, QuestionPreference
 from commands.questions.rotation import InviteHistory
 from commands.stats.sources import StatCount
@@ -18,10 +19,6 @@ from commands.stats.sources import StatCount
 OPEN = "open"
 ANSWERED = "answered"
 CLOSED = "closed"
-
-
-def _rowcount(result: Any) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 class QuestionStore:
@@ -142,7 +139,7 @@ class QuestionStore:
                 .values(status=status, closed_at=self._clock.now())
                 .execution_options(synchronize_session=False)
             )
-        return _rowcount(result) > 0
+        return rowcount(result) > 0
 
     async def start_round(self, question_id: int, round_number: int) -> bool:
         """Claims invitation round ``round_number``; False when it was claimed before."""
@@ -153,7 +150,7 @@ class QuestionStore:
                 .values(rounds=round_number)
                 .execution_options(synchronize_session=False)
             )
-        return _rowcount(result) > 0
+        return rowcount(result) > 0
 
     # -- invitations ----------------------------------------------------------------------
 
@@ -252,4 +249,4 @@ class QuestionStore:
             preference = await session.execute(
                 delete(QuestionPreference).where(QuestionPreference.user_id == user_id)
             )
-        return _rowcount(anonymised) + _rowcount(invites) + _rowcount(preference)
+        return rowcount(anonymised) + rowcount(invites) + rowcount(preference)

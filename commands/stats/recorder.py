@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, select
 from bot.clock import Clock
 from bot.secrets import STATS, Secrets, key_bytes
 from bot.storage import Database
+from bot.storage.results import rowcount
 from commands.stats.models import StatsInteraction, StatsRecentEvent
 
 RETENTION = timedelta(days=30)
@@ -97,7 +98,7 @@ class InteractionRecorder:
         cutoff = self._clock.now() - RETENTION
         async with self._db.transaction() as session:
             result = await session.execute(delete(StatsRecentEvent).where(StatsRecentEvent.at < cutoff))
-            removed = int(getattr(result, "rowcount", 0) or 0)
+            removed = rowcount(result)
             total = await session.scalar(select(func.count()).select_from(StatsRecentEvent)) or 0
             if total > MAX_RECENT:
                 oldest = (
@@ -109,7 +110,7 @@ class InteractionRecorder:
                 result = await session.execute(
                     delete(StatsRecentEvent).where(StatsRecentEvent.event_id.in_(oldest))
                 )
-                removed += int(getattr(result, "rowcount", 0) or 0)
+                removed += rowcount(result)
         return removed
 
     async def counts(self, since: date, until: date) -> list[InteractionCount]:
@@ -183,4 +184,4 @@ class InteractionRecorder:
         tag = await self.author_tag(user_id)
         async with self._db.transaction() as session:
             result = await session.execute(delete(StatsRecentEvent).where(StatsRecentEvent.author_tag == tag))
-        return int(getattr(result, "rowcount", 0) or 0)
+        return rowcount(result)

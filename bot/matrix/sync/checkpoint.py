@@ -24,6 +24,7 @@ from bot.ids import RoomId
 from bot.matrix import events, state
 from bot.storage.database import Database, log_failure
 from bot.storage.models import ProcessedEvent
+from bot.storage.results import rowcount
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ class EventLedger:
             )
             .on_conflict_do_nothing(index_elements=["event_id"])
         )
-        if getattr(claimed, "rowcount", 0) != 1 and not await self._resume_interrupted(ev.event_id):
+        if rowcount(claimed) != 1 and not await self._resume_interrupted(ev.event_id):
             return False
         self._outcomes[ev.event_id] = _Outcome(room_id, ev.timestamp, "started")
         return True
@@ -125,7 +126,7 @@ class EventLedger:
             )
             .values(attempts=ProcessedEvent.attempts + 1)
         )
-        if getattr(resumed, "rowcount", 0) == 1:
+        if rowcount(resumed) == 1:
             log.info("handling %s again: an earlier run was interrupted while handling it", event_id)
             return True
         gave_up = await self._db.execute_one(
@@ -133,7 +134,7 @@ class EventLedger:
             .where(ProcessedEvent.event_id == event_id, ProcessedEvent.status == "started")
             .values(status="failed")
         )
-        if getattr(gave_up, "rowcount", 0):
+        if rowcount(gave_up):
             log.error("giving up on %s after %d interrupted attempts", event_id, MAX_EVENT_ATTEMPTS)
         return False
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
+from bot.storage.results import rowcount
 from commands.events.models import Attendance, Evaluation, Event, ReminderPreference, Rsvp
 from commands.events.records import EventRecord
 from commands.events.store.attendance import AttendanceRows
@@ -168,7 +169,7 @@ class EventStore(EventRows, SignUpRows, AttendanceRows, OverviewRows, MemberCale
                 result = await session.execute(
                     delete(model).where(model.user_id == user_id).execution_options(synchronize_session=False)
                 )
-                removed += int(getattr(result, "rowcount", 0) or 0)
+                removed += rowcount(result)
             organised = (await session.scalars(select(Event).where(Event.organiser == user_id))).all()
             for row in organised:
                 row.organiser = None

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, select
 
+from bot.storage.results import rowcount
 from commands.events.models import Attendance, Evaluation, Event
 from commands.events.records import EvaluationRecord, EventRecord
 from commands.events.store.common import StoreBase, _aware, to_record
@@ -55,7 +56,7 @@ class AttendanceRows(StoreBase):
             result = await session.execute(
                 delete(Attendance).where(Attendance.event_id == event_id, Attendance.user_id.in_(wanted))
             )
-        return int(getattr(result, "rowcount", 0) or 0)
+        return rowcount(result)
 
     async def attended(self, user_id: str) -> list[EventRecord]:
         async with self._db.session() as session:
