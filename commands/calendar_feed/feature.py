@@ -10,8 +10,8 @@ from bot.errors import UserError
 from bot.ids import UserId
 from bot.registry import Feature, command
 from bot.services import Services
+from commands.calendar_feed.paths import path_of
 from commands.calendar_feed.store import FeedStore
-from commands.calendar_feed.web import path_of
 from commands.organiser_web.settings import WebSettings
 
 

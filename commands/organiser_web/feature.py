@@ -4,24 +4,29 @@ started with the features, stopped with them, absent without a ``web:`` section.
 from __future__ import annotations
 
 import logging
-
-from aiohttp import web
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from bot.context import Context
 from bot.errors import CheckFailure, UserError
 from bot.ids import UserId
 from bot.registry import Feature, check, command
 from bot.services import Services
+from commands.organiser_web.permission import may_use_web
 from commands.organiser_web.settings import WebSettings
 from commands.organiser_web.store import WebStore
-from commands.organiser_web.web import OrganiserWeb
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from commands.organiser_web.web import OrganiserWeb
 
 log = logging.getLogger(__name__)
 
 
 async def organisers_and_moderators(ctx: Context) -> None:
     feature = ctx.command.feature if ctx.command is not None else None
-    if isinstance(feature, OrganiserWebFeature) and await feature.web.may_use(ctx.sender):
+    if isinstance(feature, OrganiserWebFeature) and await may_use_web(feature.services, ctx.sender):
         return
     raise CheckFailure("organiser_web.error.only")
 
@@ -33,8 +38,15 @@ class OrganiserWebFeature(Feature):
         super().__init__(services)
         self.settings = WebSettings.from_config(services.config)
         self.store = WebStore(services.db, services.clock)
-        self.web = OrganiserWeb(services, self.store)
         self._runner: web.AppRunner | None = None
+
+    @cached_property
+    def web(self) -> OrganiserWeb:
+        # The web server's side of aiohttp and the pages load only for a bot whose page
+        # is on (about 1.5 MiB of an idle bot's memory otherwise; bench/scale.py).
+        from commands.organiser_web.web import OrganiserWeb
+
+        return OrganiserWeb(self.services, self.store)
 
     def install(self) -> None:
         self.services.privacy.register("organiser_web", self.store.export_member, self.store.erase_member)
@@ -42,6 +54,8 @@ class OrganiserWebFeature(Feature):
     async def start(self) -> None:
         if not self.settings.enabled:
             return
+        from aiohttp import web
+
         self._runner = web.AppRunner(self.web.application(), access_log=None)
         await self._runner.setup()
         host, port = self.settings.host_port

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from bot.ids import UserId
 from commands.calendar_feed import web as calendar_feed
+from commands.organiser_web.permission import may_use_web
 from commands.organiser_web.store import Session, WebStore
 
 if TYPE_CHECKING:
@@ -92,10 +93,7 @@ class OrganiserWeb:
         return attendance_source(self.services.registry)
 
     async def may_use(self, user_id: str) -> bool:
-        source = self.source()
-        if source is not None and await source.may_organise(user_id):
-            return True
-        return await self.services.roles.is_moderator(UserId(user_id))
+        return await may_use_web(self.services, user_id)
 
     # -- the application -----------------------------------------------------------------
 

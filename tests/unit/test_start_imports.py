@@ -41,7 +41,7 @@ async def main(tmp):
 asyncio.run(main(sys.argv[1]))
 loaded = sorted({m.split(".")[0] for m in sys.modules})
 calendars = [m for m in sys.modules if m.startswith("holidays.countries.")]
-print(json.dumps({"loaded": loaded, "calendars": len(calendars)}))
+print(json.dumps({"loaded": loaded, "calendars": len(calendars), "web_server": "aiohttp.web" in sys.modules}))
 """
 
 
@@ -57,6 +57,7 @@ def test_a_start_loads_no_heavy_library_it_does_not_need(tmp_path: Path) -> None
     found = json.loads(out.stdout.strip().splitlines()[-1])
     assert [name for name in HEAVY if name in found["loaded"]] == []
     assert found["calendars"] == 0, "the holiday calendars of every country were loaded"
+    assert found["web_server"] is False, "aiohttp's web server loaded for a bot whose web page is off"
 
 
 def test_the_holiday_country_check_knows_what_the_library_knows() -> None:
