@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed-$(shell cksum requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint postgres-server poppler chromium element-deps bench bench-encrypted bench-directory bench-buddy bench-events bench-commands bench-retention bench-guard bench-scale bench-web lock clean-demo
+.PHONY: demo test lint postgres-server poppler chromium element-deps bench bench-encrypted bench-directory bench-buddy bench-events bench-commands bench-retention bench-guard bench-scale bench-devices bench-web lock clean-demo
 
 $(STAMP):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -117,6 +117,10 @@ bench-guard: $(STAMP)
 # The large community on a real Synapse: 500 / 2,000 / 5,000 members with encrypted DMs
 # (start-up, replies, the digest to everyone, a reminder to 500), and the projection to
 # 50,000. Long: SIZES=100,500 for a quick run.
+# Loading the crypto store's device list, nio's store against ours (1,000 / 5,000 / 20,000).
+bench-devices: $(STAMP)
+	$(PY) bench/device_store.py
+
 # Synapse runs on PostgreSQL here; its driver goes into a folder only the homeserver's
 # process reads, so the bot's memory is measured without it.
 SIZES ?= 500,2000,5000

@@ -35,6 +35,7 @@ from nio import (
 from bot.config import Config
 from bot.errors import InvalidCredentials, TransportError
 from bot.matrix import state
+from bot.matrix.crypto_store import CryptoStore
 from bot.matrix.homeserver_calls import TRANSIENT_EXCEPTIONS, Backoff, describe, request
 from bot.storage.database import Database
 
@@ -74,6 +75,7 @@ def build_client(config: Config) -> BotClient:
         max_timeout_retry_wait_time=m.max_retry_wait_s,
         request_timeout=m.request_timeout_s,
         encryption_enabled=m.encryption,
+        store=CryptoStore,
         store_sync_tokens=False,
     )
     return BotClient(
@@ -146,14 +148,15 @@ async def _whoami(client: AsyncClient) -> WhoamiResponse | ErrorResponse:
         return ErrorResponse("access token rejected", "M_UNKNOWN_TOKEN")
 
 
-async def api_json(
+async def api_call(
     client: AsyncClient,
     method: str,
     parts: list[str],
     body: dict[str, Any] | None = None,
     query: Mapping[str, str] | None = None,
-) -> tuple[int, dict[str, Any]]:
-    """A client-server API call nio has no method for; returns (HTTP status, JSON body).
+) -> tuple[int, Any]:
+    """A client-server API call made without nio; returns (HTTP status, the JSON body as
+    sent: an object, or a list as ``/state`` answers; None when it is not JSON).
 
     Transport errors propagate (the callers retry); the token is sent as a header and
     never appears in a URL or a log line.
@@ -170,7 +173,50 @@ async def api_json(
         payload = None
     finally:
         resp.release()
-    return resp.status, payload if isinstance(payload, dict) else {}
+    return resp.status, payload
+
+
+async def api_json(
+    client: AsyncClient,
+    method: str,
+    parts: list[str],
+    body: dict[str, Any] | None = None,
+    query: Mapping[str, str] | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """:func:`api_call` for an endpoint nio has no method for that answers an object."""
+    status, payload = await api_call(client, method, parts, body, query)
+    return status, payload if isinstance(payload, dict) else {}
+
+
+async def api_call_checked(
+    client: AsyncClient,
+    method: str,
+    parts: list[str],
+    what: str,
+    body: dict[str, Any] | None = None,
+    ok_statuses: tuple[int, ...] = (200,),
+    query: Mapping[str, str] | None = None,
+) -> Any:
+    """:func:`api_call` with a few retries on transient failures; raises :class:`TransportError`."""
+    last = "no attempt"
+    backoff = Backoff()
+    for attempt in range(3):
+        if attempt:
+            await asyncio.sleep(backoff.next())
+        try:
+            status, payload = await api_call(client, method, parts, body, query)
+        except TRANSIENT_EXCEPTIONS as exc:
+            last = type(exc).__name__
+            continue
+        if status in ok_statuses:
+            return payload
+        if status == 401:
+            raise InvalidCredentials(f"the homeserver rejected the bot's access token ({what})")
+        errcode = payload.get("errcode", "no errcode") if isinstance(payload, dict) else "no errcode"
+        last = f"{errcode} (HTTP {status})"
+        if status < 500 and status != 429:
+            break
+    raise TransportError(f"{what} failed: {last}")
 
 
 async def api_json_checked(
@@ -182,22 +228,6 @@ async def api_json_checked(
     ok_statuses: tuple[int, ...] = (200,),
     query: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """:func:`api_json` with a few retries on transient failures; raises :class:`TransportError`."""
-    last = "no attempt"
-    backoff = Backoff()
-    for attempt in range(3):
-        if attempt:
-            await asyncio.sleep(backoff.next())
-        try:
-            status, payload = await api_json(client, method, parts, body, query)
-        except TRANSIENT_EXCEPTIONS as exc:
-            last = type(exc).__name__
-            continue
-        if status in ok_statuses:
-            return payload
-        if status == 401:
-            raise InvalidCredentials(f"the homeserver rejected the bot's access token ({what})")
-        last = f"{payload.get('errcode', 'no errcode')} (HTTP {status})"
-        if status < 500 and status != 429:
-            break
-    raise TransportError(f"{what} failed: {last}")
+    """:func:`api_call_checked` for an endpoint that answers an object."""
+    payload = await api_call_checked(client, method, parts, what, body, ok_statuses, query)
+    return payload if isinstance(payload, dict) else {}
