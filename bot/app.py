@@ -6,7 +6,6 @@ Everything a feature needs is built here and passed in; nothing is a module glob
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import logging
 from collections.abc import Callable
@@ -43,6 +42,7 @@ from bot.services import Services
 from bot.storage import Database
 from bot.storage.lock import AlreadyRunning, InstanceLock
 from bot.storage.migrate import migrate
+from bot.tasks import cancel_and_wait
 from bot.transport import Connection
 
 log = logging.getLogger(__name__)
@@ -117,10 +117,7 @@ class App:
 
     async def stop_background(self) -> None:
         task, self.command_descriptions = self.command_descriptions, None
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def stop(self) -> None:
         await self.stop_background()

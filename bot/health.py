@@ -8,7 +8,6 @@ heartbeat stops. A stalled sync shows as an old "last successful sync".
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
@@ -22,6 +21,7 @@ from bot.storage.database import log_failure
 from bot.storage.keyvalue import save
 from bot.storage.migrate import current_revision
 from bot.storage.models import KeyValue, OutboxMessage
+from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +95,8 @@ class Heartbeat:
         self._task = asyncio.create_task(self._loop(), name="heartbeat")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
 
 
 def _age(now: datetime, value: str | None) -> float | None:

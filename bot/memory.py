@@ -3,9 +3,10 @@
 CPython frees objects into the C library's heap, and glibc keeps those pages: after a
 start-up (the first sync's JSON, the rooms' state, the crypto store's rows, the
 schema check) the bot's resident memory stayed about 8-12 MiB above what it still
-held. Measured on the shared machine with a real Synapse (3 December 2026): an idle bot
-112.2 MiB before, 103.4 MiB after ``malloc_trim``; with 300 members,
-after a restart 114.8 → 107.0 MiB and after a catch-up start 133.9 → 121.3 MiB. A
+held. Measured on the shared machine with a real Synapse (3 December 2026): the idle
+bot of ``bench/scale.py`` went from about 105 to 101 MiB; with 300 members a collection
+and a trim asked from outside the process took a restarted bot from 114.8 to 107.0 MiB and
+one that had caught up with the growth from 133.9 to 121.3 MiB. A
 large fan-out (the Monday digest to thousands) leaves the same kind of slack, so the
 release also runs every :data:`RELEASE_INTERVAL` while the bot runs; it costs a few
 milliseconds of CPU.
@@ -16,13 +17,14 @@ Where the C library is not glibc (musl in a small container image, macOS) nothin
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ctypes
 import ctypes.util
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import cache
+
+from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +85,5 @@ class MemoryUpkeep:
         self._task = asyncio.create_task(self._loop(), name="memory-upkeep")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)

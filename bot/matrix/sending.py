@@ -11,7 +11,6 @@ reuse one transaction id, so a retry after a lost answer cannot double a message
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import io
 import itertools
@@ -32,6 +31,7 @@ from bot.matrix.crypto import Crypto
 from bot.matrix.homeserver_calls import Backoff, request
 from bot.storage.database import Database, log_failure
 from bot.storage.models import SentMessage
+from bot.tasks import cancel_and_wait
 from bot.transport import OutgoingMessage, Poll, Upload
 
 log = logging.getLogger(__name__)
@@ -371,10 +371,7 @@ class Sender:
 
     async def close(self) -> None:
         """At shutdown: no more waiting, write what is left."""
-        if self._flush_task is not None and not self._flush_task.done():
-            self._flush_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flush_task
+        await cancel_and_wait(self._flush_task)
         await self.flush()
 
     async def flush(self) -> None:
