@@ -12,14 +12,12 @@ from aiohttp import web
 
 from bot.ids import UserId
 from commands.calendar_feed.ics import CONTENT_TYPE, build_feed
-from commands.calendar_feed.paths import PREFIX, ROUTE, path_of
+from commands.calendar_feed.paths import PREFIX, ROUTE
 from commands.calendar_feed.sources import signup_source
 
 if TYPE_CHECKING:
     from bot.services import Services
     from commands.calendar_feed.store import FeedStore
-
-__all__ = ["PREFIX", "ROUTE", "FeedPage", "is_feed", "path_of", "register"]
 
 
 def register(app: web.Application, services: Services) -> None:
